@@ -1,0 +1,82 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "porter",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "porter", targets: ["PorterCLI"]),
+        .library(name: "Porter", targets: ["Porter"]),
+        .library(name: "PorterProtocol", targets: ["PorterProtocol"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // The wire protocol: frames, messages, limits, authentication and pure state machines. No I/O.
+        .target(
+            name: "PorterProtocol",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Servers, clients and services on SwiftNIO.
+        .target(
+            name: "Porter",
+            dependencies: [
+                "PorterProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The `porter` command: argument parsing and terminal output only.
+        .executableTarget(
+            name: "PorterCLI",
+            dependencies: [
+                "Porter",
+                "PorterProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Load generator for bench/: raw or Porter-framed echo round trips over many connections.
+        .executableTarget(
+            name: "porter-echo-load",
+            dependencies: [
+                "Porter",
+                "PorterProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "bench/EchoLoad"
+        ),
+        .testTarget(
+            name: "PorterProtocolTests",
+            dependencies: [
+                "PorterProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "PorterTests",
+            dependencies: [
+                "Porter",
+                "PorterProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,26 @@
+import PorterProtocol
+
+/// How a client connects and authenticates.
+public struct ClientConfiguration: Sendable {
+    /// The shared secret (see ``TokenFile``).
+    public var token: String
+    /// Seconds allowed to connect and finish the handshake.
+    public var connectTimeout: Double
+    /// The largest frames accepted from the server.
+    public var frameLimits: FrameLimits
+    /// The agent string sent in `hello`.
+    public var agent: String
+
+    /// Creates a configuration.
+    public init(
+        token: String,
+        connectTimeout: Double = 10,
+        frameLimits: FrameLimits = FrameLimits(),
+        agent: String = PorterVersion.agent
+    ) {
+        self.token = token
+        self.connectTimeout = connectTimeout
+        self.frameLimits = frameLimits
+        self.agent = agent
+    }
+}

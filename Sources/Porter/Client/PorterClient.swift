@@ -1,0 +1,137 @@
+import NIOCore
+import NIOPosix
+import PorterProtocol
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Connects to a Porter server.
+public enum PorterClient {
+    /// Connects to `endpoint`, authenticates, runs `body` with the connection, then closes it.
+    ///
+    /// While `body` runs, the connection sends a keepalive often enough that the server's idle timeout never
+    /// closes it.
+    ///
+    /// - Throws: ``PorterError`` when the server cannot be reached or the handshake fails, and whatever `body`
+    ///   throws.
+    public static func withConnection<Result: Sendable>(
+        to endpoint: Endpoint,
+        configuration: ClientConfiguration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        _ body: (ClientConnection) async throws -> Result
+    ) async throws -> Result {
+        let channel = try await connect(to: endpoint, configuration: configuration, group: group)
+        return try await channel.executeThenClose { inbound, outbound in
+            let frames = FrameReader(inbound.makeAsyncIterator())
+            let welcome = try await handshake(channel.channel, frames, outbound, configuration: configuration)
+            let connection = ClientConnection(
+                endpoint: endpoint,
+                welcome: welcome,
+                frames: frames,
+                outbound: outbound,
+                channel: channel.channel
+            )
+            return try await withThrowingTaskGroup(of: Void.self) { tasks in
+                if welcome.limits.idleTimeout > 0 {
+                    let interval = Duration.seconds(max(1, welcome.limits.idleTimeout / 3))
+                    tasks.addTask {
+                        while true {
+                            try await Task.sleep(for: interval)
+                            try await outbound.write(ControlMessage.keepalive.frame)
+                        }
+                    }
+                }
+                defer { tasks.cancelAll() }
+                return try await body(connection)
+            }
+        }
+    }
+
+    private static func connect(
+        to endpoint: Endpoint,
+        configuration: ClientConfiguration,
+        group: any EventLoopGroup
+    ) async throws(PorterError) -> FrameChannel {
+        let limits = configuration.frameLimits
+        let bootstrap = ClientBootstrap(group: group)
+            .connectTimeout(.nanoseconds(Int64(configuration.connectTimeout * 1e9)))
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<FrameChannel> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addFrameCodec(limits: limits)
+                return try FrameChannel(wrappingChannelSynchronously: channel)
+            }
+        }
+        do {
+            switch endpoint {
+            case .tcp(let host, let port):
+                return try await bootstrap.channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .connect(host: host, port: port, channelInitializer: initializer)
+            case .unix(let path):
+                return try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
+            }
+        } catch {
+            throw PorterError(.connection, "cannot connect to \(endpoint): \(describe(error))")
+        }
+    }
+
+    /// Runs the client handshake under the connect timeout: a server that never answers cannot hang the client.
+    private static func handshake(
+        _ channel: any Channel,
+        _ frames: FrameReader,
+        _ outbound: NIOAsyncChannelOutboundWriter<Frame>,
+        configuration: ClientConfiguration
+    ) async throws -> ControlMessage.Welcome {
+        let timedOut = Atomic<Bool>(false)
+        let deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(configuration.connectTimeout * 1e9))) {
+            timedOut.store(true, ordering: .relaxed)
+            channel.close(promise: nil)
+        }
+        defer { deadline.cancel() }
+        var handshake = ClientHandshake(
+            agent: configuration.agent,
+            token: configuration.token,
+            nonce: Randomness.bytes(ControlMessage.nonceLength)
+        )
+        do {
+            try await outbound.write(handshake.start().frame)
+            while true {
+                switch handshake.receive(try await frames.nextMessage(allowingErrors: true)) {
+                case .send(let message): try await outbound.write(message.frame)
+                case .authenticated(let welcome): return welcome
+                case .fail(let error): throw PorterError(handshakeFailure: error)
+                }
+            }
+        } catch let error where timedOut.load(ordering: .relaxed) {
+            _ = error
+            throw PorterError(
+                .connection,
+                "no Porter handshake from the server within \(configuration.connectTimeout) s; is this a Porter server?"
+            )
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        if let error = error as? ChannelError, case .connectTimeout = error { return "timed out" }
+        if let error = error as? NIOConnectionError, let first = error.connectionErrors.first?.error {
+            return describe(first)
+        }
+        if error is NIOConnectionError { return "could not resolve the host name" }
+        return "\(error)"
+    }
+}
+
+extension PorterError {
+    init(handshakeFailure error: ProtocolError) {
+        let kind: Kind =
+            switch error.code {
+            case .authFailed, .authTimeout, .unsupportedVersion: .authentication
+            default: .protocolViolation
+            }
+        self.init(kind, error.message, code: error.code)
+    }
+}

@@ -1,0 +1,170 @@
+import Logging
+import NIOCore
+import NIOPosix
+import PorterProtocol
+import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Porter's native server: listens on every configured endpoint and serves each connection concurrently.
+///
+/// Run it in a `ServiceGroup` for graceful shutdown on SIGINT/SIGTERM: listeners close at once and open
+/// connections are cancelled and closed. Cancelling ``run()`` does the same.
+public final class PorterServer: Service {
+    private typealias Listener = NIOAsyncChannel<FrameChannel, Never>
+
+    private let configuration: ServerConfiguration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let onListening: @Sendable ([Endpoint]) async -> Void
+    private let connection: ServerConnection
+    private let activeConnections = Atomic<Int>(0)
+
+    /// The chat rooms this server hosts.
+    public let chat: ChatService
+
+    /// Creates a server.
+    ///
+    /// - Parameter onListening: called once every listener is bound, with the bound endpoints (a requested port 0
+    ///   is replaced by the real one).
+    public init(
+        configuration: ServerConfiguration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger,
+        onListening: @escaping @Sendable ([Endpoint]) async -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        self.onListening = onListening
+        self.chat = ChatService(configuration: configuration.chat)
+        let limits = ControlMessage.Limits(
+            maxControlPayload: configuration.frameLimits.maxControlPayload,
+            maxDataPayload: configuration.frameLimits.maxDataPayload,
+            idleTimeout: Int(configuration.idleTimeout.rounded(.up))
+        )
+        self.connection = ServerConnection(
+            identity: .init(agent: PorterVersion.agent, server: configuration.serverName, limits: limits),
+            token: configuration.token,
+            chat: chat,
+            logger: logger
+        )
+    }
+
+    /// The number of connections being served now.
+    public var connectionCount: Int { activeConnections.load(ordering: .relaxed) }
+
+    /// Binds every listener, then serves until cancelled or gracefully shut down.
+    public func run() async throws {
+        let listeners = try await bindAll()
+        let bound = listeners.compactMap { $0.channel.localAddress.flatMap(Endpoint.init) }
+        for endpoint in bound { logger.info("listening", metadata: ["server.endpoint": "\(endpoint)"]) }
+        await onListening(bound)
+
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                for listener in listeners {
+                    group.addTask { try await self.accept(on: listener) }
+                }
+            }
+        } onGracefulShutdown: {
+            for listener in listeners { listener.channel.close(promise: nil) }
+        }
+        for case .unix(let path) in bound { unlink(path) }
+    }
+
+    /// Binds every configured endpoint, or none: a failure closes those already bound.
+    private func bindAll() async throws -> [Listener] {
+        var listeners: [Listener] = []
+        do {
+            for endpoint in configuration.listen { listeners.append(try await bind(endpoint)) }
+        } catch {
+            for listener in listeners { try? await listener.channel.close() }
+            throw error
+        }
+        return listeners
+    }
+
+    private func bind(_ endpoint: Endpoint) async throws -> Listener {
+        let limits = configuration.frameLimits
+        let authTimeout = TimeAmount.nanoseconds(Int64(configuration.authTimeout * 1e9))
+        let idleTimeout =
+            configuration.idleTimeout > 0 ? TimeAmount.nanoseconds(Int64(configuration.idleTimeout * 1e9)) : nil
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: configuration.backlog)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<FrameChannel> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                if channel.localAddress?.protocol != .unix {
+                    // Request and answer are each one write: without this, Nagle's algorithm and delayed ACKs
+                    // can add 40 ms to a round trip.
+                    try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
+                }
+                try channel.pipeline.syncOperations.addFrameCodec(limits: limits)
+                try channel.pipeline.syncOperations.addHandler(
+                    ConnectionDeadlines(authTimeout: authTimeout, idleTimeout: idleTimeout)
+                )
+                return try FrameChannel(wrappingChannelSynchronously: channel)
+            }
+        }
+        do {
+            switch endpoint {
+            case .tcp(let host, let port):
+                return try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer)
+            case .unix(let path):
+                let listener = try await bootstrap.bind(
+                    unixDomainSocketPath: path,
+                    cleanupExistingSocketFile: true,
+                    childChannelInitializer: initializer
+                )
+                // Only the owner may connect; the token is still required.
+                chmod(path, 0o600)
+                return listener
+            }
+        } catch {
+            throw PorterError(.configuration, "cannot listen on \(endpoint): \(Self.describe(error))")
+        }
+    }
+
+    private func accept(on listener: Listener) async throws {
+        try await listener.executeThenClose { connections in
+            try await withThrowingDiscardingTaskGroup { group in
+                for try await channel in connections {
+                    group.addTask { await self.serve(channel) }
+                }
+            }
+        }
+    }
+
+    private func serve(_ channel: FrameChannel) async {
+        var logger = self.logger
+        logger[metadataKey: "connection.peer"] = "\(channel.channel.remoteAddress.map { "\($0)" } ?? "unix")"
+        let count = activeConnections.add(1, ordering: .relaxed).newValue
+        defer { activeConnections.subtract(1, ordering: .relaxed) }
+        guard count <= configuration.maxConnections else {
+            logger.warning("refusing connection: limit of \(configuration.maxConnections) reached")
+            let busy = ProtocolError(
+                .serverBusy, "server is at its limit of \(configuration.maxConnections) connections; try again later")
+            try? await channel.executeThenClose { _, outbound in
+                try await outbound.write(ControlMessage.error(.init(busy, fatal: true)).frame)
+            }
+            return
+        }
+        logger.debug("accepted")
+        var connection = self.connection
+        connection.logger = logger
+        await cancelWhenGracefulShutdown { [connection] in
+            await connection.serve(channel)
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        return "\(error)"
+    }
+}

@@ -1,0 +1,49 @@
+import PorterProtocol
+
+/// Everything a ``PorterServer`` needs to know, with defaults for every limit a peer can reach.
+public struct ServerConfiguration: Sendable {
+    /// The default listen address, `127.0.0.1:7070`: loopback only until asked otherwise.
+    public static let defaultListen = Endpoint.tcp(host: "127.0.0.1", port: Endpoint.defaultPort)
+
+    /// Where to listen; one listener per endpoint.
+    public var listen: [Endpoint]
+    /// The shared secret clients must prove they hold.
+    public var token: String
+    /// The host name announced in `welcome`.
+    public var serverName: String
+    /// The largest frames accepted from clients.
+    public var frameLimits: FrameLimits
+    /// Connections served at once; one more is answered `server-busy` and closed.
+    public var maxConnections: Int
+    /// Seconds a connection may take from accept to a successful `auth`.
+    public var authTimeout: Double
+    /// Seconds without a frame from the client after which the connection is closed; 0 disables it.
+    public var idleTimeout: Double
+    /// The listen backlog: connections the kernel queues before Porter accepts them.
+    public var backlog: Int32
+    /// The chat service's limits.
+    public var chat: ChatService.Configuration
+
+    /// Creates a configuration.
+    public init(
+        listen: [Endpoint] = [ServerConfiguration.defaultListen],
+        token: String,
+        serverName: String = "porter",
+        frameLimits: FrameLimits = FrameLimits(),
+        maxConnections: Int = 1024,
+        authTimeout: Double = 10,
+        idleTimeout: Double = 300,
+        backlog: Int32 = 4096,
+        chat: ChatService.Configuration = ChatService.Configuration()
+    ) {
+        self.listen = listen
+        self.token = token
+        self.serverName = serverName
+        self.frameLimits = frameLimits
+        self.maxConnections = maxConnections
+        self.authTimeout = authTimeout
+        self.idleTimeout = idleTimeout
+        self.backlog = backlog
+        self.chat = chat
+    }
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Porter
+
+extension PorterCommand {
+    /// `porter hello`: the ping of Porter.
+    struct Hello: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Greet a server: show its name, versions and the round-trip time."
+        )
+
+        @OptionGroup var connection: ConnectionOptions
+
+        @Option(name: .shortAndLong, help: "Round trips to measure.")
+        var count: Int = 5
+
+        func validate() throws {
+            guard (1...1000).contains(count) else { throw ValidationError("--count must be from 1 to 1000") }
+        }
+
+        func run() async throws {
+            let clock = ContinuousClock()
+            let start = clock.now
+            let (welcome, connected, rtts) = try await connection.withConnection { connection in
+                let connected = clock.now - start
+                var rtts: [Duration] = []
+                for _ in 0..<count { rtts.append(try await connection.ping()) }
+                return (connection.welcome, connected, rtts)
+            }
+            let sorted = rtts.sorted()
+            Terminal.line(
+                "hello from \(TerminalText.escaped(welcome.server)) (\(TerminalText.escaped(welcome.agent)), protocol \(welcome.version))"
+            )
+            Terminal.line("connected and authenticated in \(milliseconds(connected))")
+            Terminal.line(
+                "round trip: min \(milliseconds(sorted[0])), median \(milliseconds(sorted[sorted.count / 2])), max \(milliseconds(sorted[sorted.count - 1])) over \(count) pings"
+            )
+        }
+
+        private func milliseconds(_ duration: Duration) -> String {
+            let (seconds, attoseconds) = duration.components
+            let value = Double(seconds) * 1000 + Double(attoseconds) / 1e15
+            return String(format: "%.3f ms", value)
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import NIOPosix
+
+/// Reads standard input line by line without blocking an event loop or the cooperative thread pool.
+///
+/// Each read runs on NIO's blocking thread pool and the next one starts only when the caller asks, so a fast
+/// input and a slow server never pile up lines in memory.
+struct StandardInput {
+    private var buffer: ArraySlice<UInt8> = []
+    private var finished = false
+
+    /// The next line without its terminating newline (and carriage return), or `nil` at end of input.
+    mutating func nextLine() async throws -> [UInt8]? {
+        while true {
+            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                var line = Array(buffer[..<newline])
+                buffer = buffer[(newline + 1)...]
+                if line.last == UInt8(ascii: "\r") { line.removeLast() }
+                return line
+            }
+            if finished {
+                guard !buffer.isEmpty else { return nil }
+                defer { buffer = [] }
+                return Array(buffer)
+            }
+            let chunk = try await NIOThreadPool.singleton.runIfActive { () throws -> [UInt8] in
+                var bytes = [UInt8](repeating: 0, count: 64 * 1024)
+                while true {
+                    let count = read(0, &bytes, bytes.count)
+                    if count >= 0 { return Array(bytes[..<count]) }
+                    if errno != EINTR { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+                }
+            }
+            if chunk.isEmpty { finished = true } else { buffer.append(contentsOf: chunk) }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+import Foundation
+
+/// Writes lines for a person straight to the file descriptor, so that they appear at once even when interleaved
+/// with input.
+enum Terminal {
+    /// Writes `text` and a newline to standard output.
+    static func line(_ text: String) {
+        write(Array((text + "\n").utf8), to: STDOUT_FILENO)
+    }
+
+    /// Writes raw bytes and a newline to standard output.
+    static func line(bytes: some Sequence<UInt8>) {
+        write(Array(bytes) + [UInt8(ascii: "\n")], to: STDOUT_FILENO)
+    }
+
+    /// Writes `porter: text` to standard error.
+    static func error(_ text: String) {
+        write(Array(("porter: " + text + "\n").utf8), to: STDERR_FILENO)
+    }
+
+    private static func write(_ bytes: [UInt8], to descriptor: Int32) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else { return }
+            offset += written
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import NIOCore
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+extension ControlMessage: Codable {
+    private enum TypeKey: String, CodingKey {
+        case type
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let type = try decoder.container(keyedBy: TypeKey.self).decode(String.self, forKey: .type)
+        switch type {
+        case "hello": self = .hello(try Hello(from: decoder))
+        case "welcome": self = .welcome(try Welcome(from: decoder))
+        case "auth": self = .auth(try Auth(from: decoder))
+        case "ready": self = .ready(try Ready(from: decoder))
+        case "ping": self = .ping(try Ping(from: decoder))
+        case "pong": self = .pong(try Ping(from: decoder))
+        case "keepalive": self = .keepalive
+        case "error": self = .error(try ErrorBody(from: decoder))
+        case "echo": self = .echo
+        case "end": self = .end
+        case "chat.join": self = .chatJoin(try ChatJoin(from: decoder))
+        case "chat.joined": self = .chatJoined(try ChatJoined(from: decoder))
+        case "chat.say": self = .chatSay(try ChatSay(from: decoder))
+        case "chat.message": self = .chatMessage(try ChatMessage(from: decoder))
+        case "chat.who": self = .chatWho
+        case "chat.members": self = .chatMembers(try ChatMembers(from: decoder))
+        case "chat.nick": self = .chatNick(try ChatNick(from: decoder))
+        case "chat.msg": self = .chatPrivate(try ChatPrivate(from: decoder))
+        case "chat.presence": self = .chatPresence(try ChatPresence(from: decoder))
+        case "chat.leave": self = .chatLeave
+        default:
+            throw ProtocolError(.badMessage, "unknown message type '\(type.prefix(64))'")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: TypeKey.self)
+        try container.encode(type, forKey: .type)
+        switch self {
+        case .hello(let body): try body.encode(to: encoder)
+        case .welcome(let body): try body.encode(to: encoder)
+        case .auth(let body): try body.encode(to: encoder)
+        case .ready(let body): try body.encode(to: encoder)
+        case .ping(let body), .pong(let body): try body.encode(to: encoder)
+        case .error(let body): try body.encode(to: encoder)
+        case .chatJoin(let body): try body.encode(to: encoder)
+        case .chatJoined(let body): try body.encode(to: encoder)
+        case .chatSay(let body): try body.encode(to: encoder)
+        case .chatMessage(let body): try body.encode(to: encoder)
+        case .chatMembers(let body): try body.encode(to: encoder)
+        case .chatNick(let body): try body.encode(to: encoder)
+        case .chatPrivate(let body): try body.encode(to: encoder)
+        case .chatPresence(let body): try body.encode(to: encoder)
+        case .keepalive, .echo, .end, .chatWho, .chatLeave: break
+        }
+    }
+}
+
+extension ControlMessage {
+    /// Decodes the message in a control frame's payload.
+    ///
+    /// - Throws: ``ProtocolError`` with ``ProtocolError/Code/badMessage`` when the payload is not a JSON object
+    ///   of a known type with the fields that type needs.
+    public init(payload: ByteBuffer) throws(ProtocolError) {
+        do {
+            self = try JSONDecoder().decode(ControlMessage.self, from: Data(payload.readableBytesView))
+        } catch let error as ProtocolError {
+            throw error
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw ProtocolError(.badMessage, "control message is missing the field '\(key.stringValue)'")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            throw ProtocolError(.badMessage, "control message has a wrong value at '\(context.path)'")
+        } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
+            throw ProtocolError(.badMessage, "control message has a wrong value at '\(context.path)'")
+        } catch {
+            throw ProtocolError(.badMessage, "control frame does not hold a JSON object")
+        }
+    }
+
+    /// Decodes the message in `frame`, which must be a control frame.
+    public init(frame: Frame) throws(ProtocolError) {
+        guard frame.kind == .control else {
+            throw ProtocolError(.unexpectedMessage, "expected a control frame, got a data frame")
+        }
+        try self.init(payload: frame.payload)
+    }
+
+    /// This message as a control frame.
+    public var frame: Frame {
+        Frame(kind: .control, payload: payload)
+    }
+
+    /// This message's JSON encoding.
+    public var payload: ByteBuffer {
+        // Every payload type encodes plain strings, numbers, booleans and arrays: encoding cannot fail.
+        let data = (try? JSONEncoder().encode(self)) ?? Data()
+        return ByteBuffer(bytes: data)
+    }
+}
+
+extension DecodingError.Context {
+    fileprivate var path: String {
+        codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+    }
+}

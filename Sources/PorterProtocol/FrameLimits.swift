@@ -1,0 +1,33 @@
+/// The largest payloads a receiver accepts, per frame kind.
+///
+/// A header declaring more than the limit for its kind is refused when the header arrives, before any of the
+/// payload is buffered, so a peer cannot make the receiver wait for or store an oversized frame.
+public struct FrameLimits: Sendable, Equatable {
+    /// The default largest control (JSON) payload: 64 KiB.
+    public static let defaultMaxControlPayload = 64 * 1024
+    /// The default largest data payload: 1 MiB.
+    public static let defaultMaxDataPayload = 1024 * 1024
+
+    /// The largest control payload accepted, in bytes.
+    public var maxControlPayload: Int
+    /// The largest data payload accepted, in bytes.
+    public var maxDataPayload: Int
+
+    /// Creates limits; the defaults are ``defaultMaxControlPayload`` and ``defaultMaxDataPayload``.
+    public init(
+        maxControlPayload: Int = FrameLimits.defaultMaxControlPayload,
+        maxDataPayload: Int = FrameLimits.defaultMaxDataPayload
+    ) {
+        precondition(maxControlPayload > 0 && maxDataPayload > 0, "frame limits must be positive")
+        self.maxControlPayload = min(maxControlPayload, Int(UInt32.max))
+        self.maxDataPayload = min(maxDataPayload, Int(UInt32.max))
+    }
+
+    /// The limit for frames of `kind`.
+    public func maxPayload(for kind: Frame.Kind) -> Int {
+        switch kind {
+        case .control: maxControlPayload
+        case .data: maxDataPayload
+        }
+    }
+}

@@ -1,0 +1,60 @@
+/// A protocol failure with a stable wire code and a message a person can act on.
+///
+/// Sent to the peer in an `error` control message (see ``ControlMessage/error(_:)``). Codes are strings so
+/// that new ones can be added without breaking older peers, which treat an unknown code as fatal.
+public struct ProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The stable, machine-readable code.
+    public var code: Code
+    /// A one-line explanation for a person.
+    public var message: String
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// A one-line description: the message followed by the code.
+    public var description: String { "\(message) (\(code.rawValue))" }
+
+    /// The error codes of protocol version 1.
+    public struct Code: RawRepresentable, Hashable, Sendable, Codable {
+        /// The code on the wire.
+        public var rawValue: String
+        /// Creates a code from its wire form.
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        /// A frame declared a payload longer than the receiver's limit for its kind.
+        public static let frameTooLarge = Code(rawValue: "frame-too-large")
+        /// A frame header was invalid: unknown kind, or a control frame on a stream other than 0.
+        public static let badFrame = Code(rawValue: "bad-frame")
+        /// A control payload was not a valid JSON message of a known type.
+        public static let badMessage = Code(rawValue: "bad-message")
+        /// A valid message arrived in a state where it is not allowed.
+        public static let unexpectedMessage = Code(rawValue: "unexpected-message")
+        /// The peers share no protocol version.
+        public static let unsupportedVersion = Code(rawValue: "unsupported-version")
+        /// The client's proof of the token was wrong, or it asked for an unknown method.
+        public static let authFailed = Code(rawValue: "auth-failed")
+        /// The client did not finish authenticating within the server's deadline.
+        public static let authTimeout = Code(rawValue: "auth-timeout")
+        /// Nothing arrived from the client within the server's idle timeout.
+        public static let idleTimeout = Code(rawValue: "idle-timeout")
+        /// The server is at its connection limit.
+        public static let serverBusy = Code(rawValue: "server-busy")
+        /// The server is shutting down.
+        public static let shuttingDown = Code(rawValue: "shutting-down")
+        /// A request named something invalid (a room or user name, an argument).
+        public static let badRequest = Code(rawValue: "bad-request")
+        /// The chosen chat name is already used in that room.
+        public static let nameTaken = Code(rawValue: "name-taken")
+        /// A private message named someone who is not in the room.
+        public static let noSuchUser = Code(rawValue: "no-such-user")
+        /// A limit other than frame size was reached (message length, rooms, members).
+        public static let limitExceeded = Code(rawValue: "limit-exceeded")
+        /// The client read too slowly and its outbound queue filled up.
+        public static let slowConsumer = Code(rawValue: "slow-consumer")
+        /// An unexpected failure inside the server.
+        public static let `internal` = Code(rawValue: "internal")
+    }
+}
