@@ -74,7 +74,9 @@ extension ControlMessage {
             throw error
         } catch let DecodingError.keyNotFound(key, _) {
             throw ProtocolError(.badMessage, "control message is missing the field '\(key.stringValue)'")
-        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+        } catch let DecodingError.typeMismatch(_, context) where !context.codingPath.isEmpty {
+            throw ProtocolError(.badMessage, "control message has a wrong value at '\(context.path)'")
+        } catch let DecodingError.valueNotFound(_, context) where !context.codingPath.isEmpty {
             throw ProtocolError(.badMessage, "control message has a wrong value at '\(context.path)'")
         } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
             throw ProtocolError(.badMessage, "control message has a wrong value at '\(context.path)'")

@@ -28,7 +28,7 @@ public final class ChatSession {
         self.room = joined.room
         self.name = joined.name
         self.members = joined.members
-        self.sender = ChatSender(outbound: connection.outbound)
+        self.sender = ChatSender(writer: connection.writer)
     }
 
     /// The next event, or `nil` once the server has confirmed ``ChatSender/leave()``.
@@ -53,30 +53,30 @@ public final class ChatSession {
 
 /// The sending half of a ``ChatSession``.
 public struct ChatSender: Sendable {
-    let outbound: NIOAsyncChannelOutboundWriter<Frame>
+    let writer: FrameWriter
 
     /// Says `text` to the room.
     public func say(_ text: String) async throws {
-        try await outbound.write(ControlMessage.chatSay(.init(text: text)).frame)
+        try await writer.send(ControlMessage.chatSay(.init(text: text)))
     }
 
     /// Says `text` to `member` only.
     public func sendPrivate(to member: String, _ text: String) async throws {
-        try await outbound.write(ControlMessage.chatPrivate(.init(to: member, text: text)).frame)
+        try await writer.send(ControlMessage.chatPrivate(.init(to: member, text: text)))
     }
 
     /// Asks to be called `name` from now on.
     public func rename(to name: String) async throws {
-        try await outbound.write(ControlMessage.chatNick(.init(name: name)).frame)
+        try await writer.send(ControlMessage.chatNick(.init(name: name)))
     }
 
     /// Asks for the member list; it arrives as a ``ChatEvent/members(room:names:)`` event.
     public func requestMembers() async throws {
-        try await outbound.write(ControlMessage.chatWho.frame)
+        try await writer.send(ControlMessage.chatWho)
     }
 
     /// Leaves the room; ``ChatSession/nextEvent()`` returns `nil` once the server confirms.
     public func leave() async throws {
-        try await outbound.write(ControlMessage.chatLeave.frame)
+        try await writer.send(ControlMessage.chatLeave)
     }
 }

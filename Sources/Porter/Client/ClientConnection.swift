@@ -11,22 +11,19 @@ public final class ClientConnection {
     public let welcome: ControlMessage.Welcome
 
     let frames: FrameReader
-    let outbound: NIOAsyncChannelOutboundWriter<Frame>
-    let channel: any Channel
+    let writer: FrameWriter
     private var nextPingID: UInt64 = 1
 
     init(
         endpoint: Endpoint,
         welcome: ControlMessage.Welcome,
         frames: FrameReader,
-        outbound: NIOAsyncChannelOutboundWriter<Frame>,
-        channel: any Channel
+        writer: FrameWriter
     ) {
         self.endpoint = endpoint
-        self.channel = channel
         self.welcome = welcome
         self.frames = frames
-        self.outbound = outbound
+        self.writer = writer
     }
 
     /// Measures one round trip to the server.
@@ -35,7 +32,7 @@ public final class ClientConnection {
         nextPingID += 1
         let clock = ContinuousClock()
         let start = clock.now
-        try await outbound.write(ControlMessage.ping(.init(id: id)).frame)
+        try await writer.send(ControlMessage.ping(.init(id: id)))
         guard case .pong(let pong) = try await frames.nextMessage(), pong.id == id else {
             throw PorterError(.protocolViolation, "the server answered ping with something else")
         }
@@ -44,7 +41,7 @@ public final class ClientConnection {
 
     /// Starts echo mode: what is sent comes back with ASCII letters upper-cased.
     public func echo() async throws -> EchoSession {
-        try await outbound.write(ControlMessage.echo.frame)
+        try await writer.send(ControlMessage.echo)
         return EchoSession(connection: self)
     }
 
@@ -58,7 +55,7 @@ public final class ClientConnection {
                 throw PorterError(.configuration, problem.message)
             }
         }
-        try await outbound.write(ControlMessage.chatJoin(.init(room: room, name: name)).frame)
+        try await writer.send(ControlMessage.chatJoin(.init(room: room, name: name)))
         switch try await frames.nextMessage() {
         case .chatJoined(let joined):
             return ChatSession(connection: self, joined: joined)

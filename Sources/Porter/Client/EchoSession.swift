@@ -13,8 +13,7 @@ public final class EchoSession {
     init(connection: ClientConnection) {
         self.connection = connection
         self.sender = EchoSender(
-            outbound: connection.outbound,
-            channel: connection.channel,
+            writer: connection.writer,
             maxMessage: connection.welcome.limits.maxDataPayload
         )
     }
@@ -42,8 +41,7 @@ public final class EchoSession {
 
 /// The sending half of an ``EchoSession``.
 public struct EchoSender: Sendable {
-    let outbound: NIOAsyncChannelOutboundWriter<Frame>
-    let channel: any Channel
+    let writer: FrameWriter
     /// The longest message the server accepts, in bytes.
     public let maxMessage: Int
 
@@ -56,16 +54,16 @@ public struct EchoSender: Sendable {
                 .configuration,
                 "message of \(message.readableBytes) bytes exceeds the server's limit of \(maxMessage) bytes")
         }
-        try await outbound.write(.data(message))
+        try await writer.send(.data(message))
     }
 
     /// Ends echo mode once every message sent so far is answered.
     public func finish() async throws {
-        try await outbound.write(ControlMessage.end.frame)
+        try await writer.send(ControlMessage.end)
     }
 
     /// Gives up: closes the connection, so that a pending ``EchoSession/receive()`` fails at once.
     public func abort() {
-        channel.close(promise: nil)
+        writer.close()
     }
 }

@@ -27,21 +27,16 @@ public enum PorterClient {
         let channel = try await connect(to: endpoint, configuration: configuration, group: group)
         return try await channel.executeThenClose { inbound, outbound in
             let frames = FrameReader(inbound.makeAsyncIterator())
-            let welcome = try await handshake(channel.channel, frames, outbound, configuration: configuration)
-            let connection = ClientConnection(
-                endpoint: endpoint,
-                welcome: welcome,
-                frames: frames,
-                outbound: outbound,
-                channel: channel.channel
-            )
+            let writer = FrameWriter(outbound: outbound, channel: channel.channel)
+            let welcome = try await handshake(channel.channel, frames, writer, configuration: configuration)
+            let connection = ClientConnection(endpoint: endpoint, welcome: welcome, frames: frames, writer: writer)
             return try await withThrowingTaskGroup(of: Void.self) { tasks in
                 if welcome.limits.idleTimeout > 0 {
-                    let interval = Duration.seconds(max(1, welcome.limits.idleTimeout / 3))
+                    let interval = Duration.milliseconds(welcome.limits.idleTimeout * 1000 / 3)
                     tasks.addTask {
                         while true {
                             try await Task.sleep(for: interval)
-                            try await outbound.write(ControlMessage.keepalive.frame)
+                            try await writer.send(ControlMessage.keepalive)
                         }
                     }
                 }
@@ -82,7 +77,7 @@ public enum PorterClient {
     private static func handshake(
         _ channel: any Channel,
         _ frames: FrameReader,
-        _ outbound: NIOAsyncChannelOutboundWriter<Frame>,
+        _ writer: FrameWriter,
         configuration: ClientConfiguration
     ) async throws -> ControlMessage.Welcome {
         let timedOut = Atomic<Bool>(false)
@@ -97,10 +92,10 @@ public enum PorterClient {
             nonce: Randomness.bytes(ControlMessage.nonceLength)
         )
         do {
-            try await outbound.write(handshake.start().frame)
+            try await writer.send(handshake.start())
             while true {
                 switch handshake.receive(try await frames.nextMessage(allowingErrors: true)) {
-                case .send(let message): try await outbound.write(message.frame)
+                case .send(let message): try await writer.send(message)
                 case .authenticated(let welcome): return welcome
                 case .fail(let error): throw PorterError(handshakeFailure: error)
                 }

@@ -1,0 +1,132 @@
+import PorterProtocol
+import Testing
+
+@Suite struct HandshakeTests {
+    let identity = ServerHandshake.Identity(
+        agent: "porter/test",
+        server: "test-host",
+        limits: .init(maxControlPayload: 1024, maxDataPayload: 2048, idleTimeout: 30)
+    )
+    let clientNonce = [UInt8](repeating: 1, count: 32)
+    let serverNonce = [UInt8](repeating: 2, count: 32)
+
+    /// Runs both state machines against each other; returns the client's and the server's last actions.
+    private func run(clientToken: String, serverToken: String) -> (ClientHandshake.Action?, ServerHandshake.Action?) {
+        var client = ClientHandshake(agent: "porter/test", token: clientToken, nonce: clientNonce)
+        var server = ServerHandshake(identity: identity, token: serverToken, nonce: serverNonce)
+        var toServer: ControlMessage? = client.start()
+        var lastClient: ClientHandshake.Action?
+        var lastServer: ServerHandshake.Action?
+        while let message = toServer {
+            toServer = nil
+            let serverAction = server.receive(message)
+            lastServer = serverAction
+            let reply: ControlMessage
+            switch serverAction {
+            case .reply(let message), .authenticated(let message): reply = message
+            case .fail(let error): reply = .error(.init(error, fatal: true))
+            }
+            let clientAction = client.receive(reply)
+            lastClient = clientAction
+            if case .send(let next) = clientAction { toServer = next }
+        }
+        return (lastClient, lastServer)
+    }
+
+    @Test func succeedsWithTheSameToken() {
+        let (client, server) = run(clientToken: "secret", serverToken: "secret")
+        guard case .authenticated(let welcome) = client else {
+            Issue.record("client did not authenticate: \(String(describing: client))")
+            return
+        }
+        #expect(welcome.server == "test-host")
+        #expect(welcome.limits.maxDataPayload == 2048)
+        guard case .authenticated = server else {
+            Issue.record("server did not authenticate")
+            return
+        }
+    }
+
+    @Test func refusesAWrongToken() {
+        let (client, server) = run(clientToken: "guess", serverToken: "secret")
+        #expect(
+            server
+                == .fail(
+                    ProtocolError(.authFailed, "authentication failed: the client's token does not match the server's"))
+        )
+        guard case .fail(let error) = client else {
+            Issue.record("client did not fail")
+            return
+        }
+        #expect(error.code == .authFailed)
+    }
+
+    @Test func refusesAnythingButHelloFirst() {
+        var server = ServerHandshake(identity: identity, token: "t", nonce: serverNonce)
+        guard case .fail(let error) = server.receive(.chatJoin(.init(room: "lobby", name: "x"))) else {
+            Issue.record("accepted a request before hello")
+            return
+        }
+        #expect(error.code == .unexpectedMessage)
+    }
+
+    @Test func refusesRequestsBeforeAuthentication() {
+        var server = ServerHandshake(identity: identity, token: "t", nonce: serverNonce)
+        _ = server.receive(.hello(.init(versions: [1], agent: "a", nonce: .init(clientNonce))))
+        guard case .fail(let error) = server.receive(.echo) else {
+            Issue.record("accepted echo before auth")
+            return
+        }
+        #expect(error.code == .unexpectedMessage)
+        #expect(server.version == nil)
+    }
+
+    @Test func refusesUnsupportedVersionsAndShortNonces() {
+        var server = ServerHandshake(identity: identity, token: "t", nonce: serverNonce)
+        guard
+            case .fail(let error) = server.receive(
+                .hello(.init(versions: [2, 3], agent: "a", nonce: .init(clientNonce))))
+        else {
+            Issue.record("accepted an unknown version")
+            return
+        }
+        #expect(error.code == .unsupportedVersion)
+        var other = ServerHandshake(identity: identity, token: "t", nonce: serverNonce)
+        guard case .fail(let short) = other.receive(.hello(.init(versions: [1], agent: "a", nonce: .init([1])))) else {
+            Issue.record("accepted a 1-byte nonce")
+            return
+        }
+        #expect(short.code == .badMessage)
+    }
+
+    @Test func clientRejectsAServerThatCannotProveTheToken() {
+        var client = ClientHandshake(agent: "a", token: "secret", nonce: clientNonce)
+        _ = client.start()
+        let welcome = ControlMessage.Welcome(
+            version: 1, agent: "x", server: "impostor", nonce: .init(serverNonce), auth: ["hmac-sha256"],
+            limits: identity.limits
+        )
+        guard case .send = client.receive(.welcome(welcome)) else {
+            Issue.record("client did not answer welcome")
+            return
+        }
+        let forged = AuthProof(token: "other", clientNonce: clientNonce, serverNonce: serverNonce).proof(for: .server)
+        guard case .fail(let error) = client.receive(.ready(.init(proof: .init(forged)))) else {
+            Issue.record("client accepted a forged server proof")
+            return
+        }
+        #expect(error.code == .authFailed)
+    }
+
+    @Test func proofsDependOnRoleNoncesAndBinding() {
+        let base = AuthProof(token: "t", clientNonce: clientNonce, serverNonce: serverNonce)
+        let client = base.proof(for: .client)
+        #expect(client != base.proof(for: .server))
+        #expect(base.verify(client, for: .client))
+        #expect(!base.verify(client, for: .server))
+        let bound = AuthProof(token: "t", clientNonce: clientNonce, serverNonce: serverNonce, binding: [9])
+        #expect(!bound.verify(client, for: .client))
+        let swapped = AuthProof(token: "t", clientNonce: serverNonce, serverNonce: clientNonce)
+        #expect(!swapped.verify(client, for: .client))
+    }
+}

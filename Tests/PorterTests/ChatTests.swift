@@ -1,0 +1,138 @@
+import NIOCore
+import Porter
+import PorterProtocol
+import Testing
+
+@Suite struct ChatTests {
+    /// Reads events until one matches, failing on the way if the session ends.
+    private func nextChatEvent(_ session: ChatSession) async throws -> ChatSession.Event {
+        guard let event = try await session.nextEvent() else { throw TestFailure("chat ended early") }
+        return event
+    }
+
+    @Test func threeClientsChat() async throws {
+        try await withTestServer { server in
+            try await server.withClient { ann in
+                let annChat = try await ann.joinChat(room: "lobby", name: "ann")
+                #expect(annChat.members == ["ann"])
+                try await server.withClient { bob in
+                    let bobChat = try await bob.joinChat(room: "lobby", name: "bob")
+                    #expect(bobChat.members == ["ann", "bob"])
+                    #expect(try await nextChatEvent(annChat) == .chat(.joined(name: "bob")))
+                    try await server.withClient { cat in
+                        let catChat = try await cat.joinChat(room: "lobby", name: "cat")
+                        #expect(try await nextChatEvent(annChat) == .chat(.joined(name: "cat")))
+                        #expect(try await nextChatEvent(bobChat) == .chat(.joined(name: "cat")))
+
+                        try await annChat.sender.say("hello \u{1B}[2J everyone")
+                        let said = ChatSession.Event.chat(
+                            .message(from: "ann", text: "hello \u{1B}[2J everyone", isPrivate: false))
+                        #expect(try await nextChatEvent(bobChat) == said)
+                        #expect(try await nextChatEvent(catChat) == said)
+
+                        try await bobChat.sender.sendPrivate(to: "cat", "psst")
+                        #expect(
+                            try await nextChatEvent(catChat)
+                                == .chat(.message(from: "bob", text: "psst", isPrivate: true)))
+
+                        try await catChat.sender.rename(to: "kat")
+                        for session in [annChat, bobChat, catChat] {
+                            #expect(try await nextChatEvent(session) == .chat(.renamed(from: "cat", to: "kat")))
+                        }
+                        try await catChat.sender.rename(to: "ann")
+                        guard case .refused = try await nextChatEvent(catChat) else {
+                            throw TestFailure("rename to a taken name accepted")
+                        }
+                        try await catChat.sender.sendPrivate(to: "nobody", "hi")
+                        guard case .refused = try await nextChatEvent(catChat) else {
+                            throw TestFailure("message to nobody accepted")
+                        }
+
+                        try await catChat.sender.requestMembers()
+                        #expect(
+                            try await nextChatEvent(catChat)
+                                == .chat(.members(room: "lobby", names: ["ann", "bob", "kat"])))
+                        try await catChat.sender.leave()
+                        #expect(try await catChat.nextEvent() == nil)
+                        // After leaving, the connection serves other requests.
+                        _ = try await cat.ping()
+                    }
+                    #expect(try await nextChatEvent(annChat) == .chat(.left(name: "kat")))
+                    #expect(try await nextChatEvent(bobChat) == .chat(.left(name: "kat")))
+                }
+                // bob disconnected without leaving: ann is still told.
+                #expect(try await nextChatEvent(annChat) == .chat(.left(name: "bob")))
+            }
+        }
+    }
+
+    @Test func aTakenNameIsRefusedAndTheConnectionGoesOn() async throws {
+        try await withTestServer { server in
+            try await server.withClient { first in
+                _ = try await first.joinChat(room: "ops", name: "dup")
+                try await server.withClient { second in
+                    do {
+                        _ = try await second.joinChat(room: "ops", name: "dup")
+                        Issue.record("duplicate name accepted")
+                    } catch let error as PorterError {
+                        #expect(error.kind == .refused)
+                        #expect(error.code == .nameTaken)
+                    }
+                    let chat = try await second.joinChat(room: "ops", name: "dup2")
+                    #expect(chat.members == ["dup", "dup2"])
+                }
+            }
+        }
+    }
+
+    @Test func roomsAreSeparate() async throws {
+        try await withTestServer { server in
+            try await server.withClient { a in
+                let one = try await a.joinChat(room: "one", name: "x")
+                try await server.withClient { b in
+                    let two = try await b.joinChat(room: "two", name: "x")
+                    try await two.sender.say("only in two")
+                    try await one.sender.requestMembers()
+                    // The first event in room one is the member list, not the message from room two.
+                    #expect(try await one.nextEvent() == .chat(.members(room: "one", names: ["x"])))
+                }
+            }
+        }
+    }
+}
+
+@Suite struct ChatServiceTests {
+    @Test func aMemberThatStopsReadingIsEvictedAndOthersKeepReceiving() async throws {
+        let service = ChatService(configuration: .init(queueDepth: 4))
+        let evicted = AsyncStream.makeStream(of: Void.self)
+        // slow's queue fills with: fast joined, talker joined, message 0, message 1; message 2 overflows it.
+        let slow = try service.join(room: "r", name: "slow") { evicted.continuation.yield() }
+        let fast = try service.join(room: "r", name: "fast") {}
+        let talker = try service.join(room: "r", name: "talker") {}
+        var fastEvents = fast.events.makeAsyncIterator()
+        #expect(await fastEvents.next() == .joined(name: "talker"))
+        for index in 0..<10 {
+            try service.say(talker.id, text: "message \(index)")
+            #expect(await fastEvents.next() == .message(from: "talker", text: "message \(index)", isPrivate: false))
+            if index == 2 { #expect(await fastEvents.next() == .left(name: "slow")) }
+        }
+        var evictions = evicted.stream.makeAsyncIterator()
+        _ = await evictions.next()
+        #expect(service.snapshot().first?.members == ["fast", "talker"])
+        // The slow member's queue held at most queueDepth events, then ended.
+        var count = 0
+        for await _ in slow.events { count += 1 }
+        #expect(count == 4)
+    }
+
+    @Test func limitsAreEnforced() throws {
+        let service = ChatService(configuration: .init(maxMessageLength: 5, maxRooms: 1, maxMembersPerRoom: 1))
+        let member = try service.join(room: "a", name: "x") {}
+        #expect(throws: ProtocolError.self) { try service.say(member.id, text: "too long") }
+        #expect(throws: ProtocolError.self) { try service.join(room: "a", name: "y") {} }
+        #expect(throws: ProtocolError.self) { try service.join(room: "b", name: "y") {} }
+        service.leave(member.id)
+        service.leave(member.id)
+        #expect(service.snapshot().isEmpty)
+    }
+}

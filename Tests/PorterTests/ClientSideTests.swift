@@ -1,0 +1,88 @@
+import Foundation
+import Porter
+import Testing
+
+@Suite struct EndpointTests {
+    @Test(arguments: [
+        ("example.org", Endpoint.tcp(host: "example.org", port: 7070)),
+        ("127.0.0.1:9000", .tcp(host: "127.0.0.1", port: 9000)),
+        ("[::1]:9000", .tcp(host: "::1", port: 9000)),
+        ("[::1]", .tcp(host: "::1", port: 7070)),
+        ("::1", .tcp(host: "::1", port: 7070)),
+        ("unix:/run/porter.sock", .unix(path: "/run/porter.sock")),
+        ("localhost:0", .tcp(host: "localhost", port: 0)),
+    ])
+    func parses(text: String, endpoint: Endpoint) throws {
+        #expect(try Endpoint(parsing: text) == endpoint)
+        #expect(try Endpoint(parsing: endpoint.description) == endpoint)
+    }
+
+    @Test(arguments: ["", "host:", "host:99999", "host:port", "[::1", "[::1]x", "unix:", ":80", "a b:1"])
+    func refuses(text: String) {
+        #expect(throws: PorterError.self) { try Endpoint(parsing: text) }
+    }
+}
+
+@Suite struct TerminalTextTests {
+    @Test(arguments: [
+        ("plain text, é ✓", "plain text, é ✓"),
+        ("\u{1B}[31mred\u{1B}[0m", "\\x1B[31mred\\x1B[0m"),
+        ("line\nfake: spoof", "line\\nfake: spoof"),
+        ("bell\u{7}\u{7F}\u{9B}", "bell\\x07\\x7F\\x9B"),
+        ("a\u{202E}b", "a\\u{202E}b"),
+        ("tab\there", "tab\there"),
+    ])
+    func escapes(input: String, output: String) {
+        #expect(TerminalText.escaped(input) == output)
+    }
+}
+
+@Suite struct ChatInputTests {
+    @Test(arguments: [
+        ("hello", ChatInput.say("hello")),
+        ("", .nothing),
+        ("/who", .who),
+        ("/quit", .quit),
+        ("/nick bob", .rename("bob")),
+        ("/msg bob hi there", .privateMessage(to: "bob", text: "hi there")),
+        ("//not a command", .say("/not a command")),
+        ("/msg bob", .usage("usage: /msg NAME TEXT")),
+    ])
+    func parses(line: String, input: ChatInput) {
+        #expect(ChatInput(line) == input)
+    }
+}
+
+@Suite struct TokenFileTests {
+    private func temporaryPath() -> String {
+        NSTemporaryDirectory() + "porter-token-\(UUID().uuidString)/nested/token"
+    }
+
+    @Test func createsAPrivateRandomTokenOnceAndReadsItBack() throws {
+        let path = temporaryPath()
+        let (token, created) = try TokenFile.loadOrCreate(at: path)
+        #expect(created)
+        #expect(token.count == 64)
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let again = try TokenFile.loadOrCreate(at: path)
+        #expect(again.token == token && !again.created)
+        #expect(try TokenFile.load(at: path) == token)
+        let (other, _) = try TokenFile.loadOrCreate(at: temporaryPath())
+        #expect(other != token)
+    }
+
+    @Test func refusesATokenFileOthersCanRead() throws {
+        let path = temporaryPath()
+        _ = try TokenFile.loadOrCreate(at: path)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        #expect(throws: PorterError.self) { try TokenFile.load(at: path) }
+    }
+
+    @Test func clientsPreferTheFlagThenTheEnvironment() throws {
+        let path = temporaryPath()
+        let (token, _) = try TokenFile.loadOrCreate(at: path)
+        #expect(try TokenFile.resolveForClient(tokenFile: path, environment: ["PORTER_TOKEN": "env"]) == token)
+        #expect(try TokenFile.resolveForClient(tokenFile: nil, environment: ["PORTER_TOKEN": " env\n"]) == "env")
+    }
+}

@@ -1,0 +1,97 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Porter
+import PorterProtocol
+
+/// The token every test server and client shares.
+let testToken = "test-token-0123456789"
+
+/// Runs a Porter server on `listen` (port 0 by default) while `body` runs, and always stops it.
+///
+/// Readiness is the server's own `onListening` callback with the bound endpoints: no sleeping.
+func withTestServer<Result: Sendable>(
+    listen: [Endpoint] = [.tcp(host: "127.0.0.1", port: 0)],
+    configure: (inout ServerConfiguration) -> Void = { _ in },
+    _ body: @Sendable (TestServer) async throws -> Result
+) async throws -> Result {
+    var configuration = ServerConfiguration(listen: listen, token: testToken, serverName: "test-host")
+    configure(&configuration)
+    var logger = Logger(label: "porter.test")
+    logger.logLevel = .critical
+    let (bound, continuation) = AsyncStream.makeStream(of: [Endpoint].self)
+    let server = PorterServer(configuration: configuration, logger: logger) { endpoints in
+        continuation.yield(endpoints)
+        continuation.finish()
+    }
+    return try await withThrowingTaskGroup(of: Result?.self) { group in
+        group.addTask {
+            try await server.run()
+            continuation.finish()
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let endpoints = await bound.first(where: { _ in true }) else {
+            _ = try await group.next()
+            throw TestFailure("server stopped before listening")
+        }
+        return try await body(TestServer(endpoints: endpoints, server: server))
+    }
+}
+
+struct TestServer: Sendable {
+    let endpoints: [Endpoint]
+    let server: PorterServer
+
+    var endpoint: Endpoint { endpoints[0] }
+
+    /// Connects with `token` and runs `body`.
+    func withClient<Result: Sendable>(
+        at endpoint: Endpoint? = nil,
+        token: String = testToken,
+        _ body: (ClientConnection) async throws -> Result
+    ) async throws -> Result {
+        let configuration = ClientConfiguration(token: token, connectTimeout: 5)
+        return try await PorterClient.withConnection(to: endpoint ?? self.endpoint, configuration: configuration, body)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Sends raw `bytes` to `endpoint` and returns everything the server sends until it closes the connection.
+func rawExchange(with endpoint: Endpoint, sending bytes: [UInt8]) async throws -> [UInt8] {
+    guard case .tcp(let host, let port) = endpoint else { throw TestFailure("raw exchanges use TCP") }
+    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .connect(host: host, port: port) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+    return try await channel.executeThenClose { inbound, outbound in
+        if !bytes.isEmpty { try await outbound.write(ByteBuffer(bytes: bytes)) }
+        var received: [UInt8] = []
+        for try await chunk in inbound { received += chunk.readableBytesView }
+        return received
+    }
+}
+
+/// Decodes the frames in `bytes`.
+func frames(in bytes: [UInt8]) throws -> [Frame] {
+    var buffer = ByteBuffer(bytes: bytes)
+    var decoder = FrameDecoder()
+    var result: [Frame] = []
+    while let frame = try decoder.decode(buffer: &buffer) { result.append(frame) }
+    return result
+}
+
+/// Waits until `condition` holds, checking every 10 ms for at most `seconds`.
+func waitUntil(seconds: Double = 5, _ condition: @Sendable () -> Bool) async throws {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while !condition() {
+        guard ContinuousClock.now < deadline else { throw TestFailure("condition not met within \(seconds) s") }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
