@@ -109,7 +109,7 @@ import Testing
     }
 
     @Test func unauthenticatedConnectionsAreClosedAtTheDeadline() async throws {
-        try await withTestServer(configure: { $0.authTimeout = 0.2 }) { server in
+        try await withTestServer(authTimeout: 0.2) { server in
             let reply = try frames(in: try await rawExchange(with: server.endpoint, sending: []))
             guard let first = reply.first, case .error(let body) = try ControlMessage(frame: first) else {
                 throw TestFailure("expected an error message")
@@ -119,7 +119,7 @@ import Testing
     }
 
     @Test func connectionsBeyondTheLimitAreRefused() async throws {
-        try await withTestServer(configure: { $0.maxConnections = 1 }) { server in
+        try await withTestServer(maxConnections: 1) { server in
             try await server.withClient { _ in
                 do {
                     try await server.withClient { _ in }
@@ -136,7 +136,7 @@ import Testing
     }
 
     @Test func keepalivesHoldAnIdleConnectionOpenPastTheIdleTimeout() async throws {
-        try await withTestServer(configure: { $0.idleTimeout = 1 }) { server in
+        try await withTestServer(idleTimeout: 1) { server in
             try await server.withClient { connection in
                 try await Task.sleep(for: .milliseconds(1600))
                 _ = try await connection.ping()

@@ -12,11 +12,19 @@ let testToken = "test-token-0123456789"
 /// Readiness is the server's own `onListening` callback with the bound endpoints: no sleeping.
 func withTestServer<Result: Sendable>(
     listen: [Endpoint] = [.tcp(host: "127.0.0.1", port: 0)],
-    configure: (inout ServerConfiguration) -> Void = { _ in },
+    authTimeout: Double = 10,
+    idleTimeout: Double = 300,
+    maxConnections: Int = 1024,
     _ body: @Sendable (TestServer) async throws -> Result
 ) async throws -> Result {
-    var configuration = ServerConfiguration(listen: listen, token: testToken, serverName: "test-host")
-    configure(&configuration)
+    let configuration = ServerConfiguration(
+        listen: listen,
+        token: testToken,
+        serverName: "test-host",
+        maxConnections: maxConnections,
+        authTimeout: authTimeout,
+        idleTimeout: idleTimeout
+    )
     var logger = Logger(label: "porter.test")
     logger.logLevel = .critical
     let (bound, continuation) = AsyncStream.makeStream(of: [Endpoint].self)
