@@ -129,4 +129,15 @@ import Testing
         let swapped = AuthProof(token: "t", clientNonce: serverNonce, serverNonce: clientNonce)
         #expect(!swapped.verify(client, for: .client))
     }
+
+    /// The worked example in docs/PROTOCOL.md.
+    @Test func matchesTheDocumentedTestVector() {
+        let proofs = AuthProof(token: "test-token", clientNonce: clientNonce, serverNonce: serverNonce)
+        let hex = { (bytes: [UInt8]) in
+            bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
+                .joined()
+        }
+        #expect(hex(proofs.proof(for: .client)) == "7cb595c4385bfd6296ede794e5a89a07512d635025be9d8a48bffd3bdf4e8a55")
+        #expect(hex(proofs.proof(for: .server)) == "34a5f1aa72e48b59c5b66e1eb1089531a5b77836ed3231811118b719ddd39e65")
+    }
 }
