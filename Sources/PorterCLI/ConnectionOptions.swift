@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Porter
+import PorterProtocol
 
 /// The options every client command shares.
 struct ConnectionOptions: ParsableArguments {
@@ -14,11 +15,34 @@ struct ConnectionOptions: ParsableArguments {
     )
     var tokenFile: String?
 
+    @Option(
+        name: .customLong("fingerprint"),
+        help:
+            "The server's identity (SHA256:…, from `porter serve --print-fingerprint`); known hosts are then not used."
+    )
+    var fingerprint: String?
+
+    @Option(
+        name: .customLong("known-hosts"),
+        help: "The file of trusted server identities (default: ~/.porter/known_hosts).",
+        completion: .file()
+    )
+    var knownHosts: String?
+
+    @Flag(name: .customLong("plaintext"), help: "Connect without TLS, to a server started with --plaintext.")
+    var plaintext = false
+
     @Option(name: .customLong("connect-timeout"), help: "Seconds allowed to connect and authenticate.")
     var connectTimeout: Double = 10
 
     func validate() throws {
         guard connectTimeout > 0 else { throw ValidationError("--connect-timeout must be positive") }
+        if let fingerprint, Fingerprint(fingerprint) == nil {
+            throw ValidationError("--fingerprint must look like SHA256: followed by 43 base64 characters")
+        }
+        if plaintext, fingerprint != nil || knownHosts != nil {
+            throw ValidationError("--plaintext checks no server identity: drop --fingerprint and --known-hosts")
+        }
     }
 
     /// Connects, runs `body`, and turns Porter's failures into one line on stderr and exit status 255 (1 for a
@@ -28,11 +52,45 @@ struct ConnectionOptions: ParsableArguments {
             let endpoint = try Endpoint(parsing: endpoint)
             let token = try TokenFile.resolveForClient(
                 tokenFile: tokenFile, environment: ProcessInfo.processInfo.environment)
-            let configuration = ClientConfiguration(token: token, connectTimeout: connectTimeout)
+            let configuration = ClientConfiguration(
+                token: token, transport: transport, connectTimeout: connectTimeout)
             return try await PorterClient.withConnection(to: endpoint, configuration: configuration, body)
         } catch let error as PorterError {
             Terminal.error(error.message)
             throw ExitCode(error.kind == .refused ? 1 : 255)
         }
+    }
+
+    private var transport: ClientTransport {
+        if plaintext { return .plaintext }
+        if let pinned = fingerprint.flatMap(Fingerprint.init) { return .tls(.pinned(pinned)) }
+        let file = KnownHosts(path: knownHosts ?? KnownHosts.defaultPath)
+        // As ssh: ask a person at a terminal on first contact; refuse in scripts, saying how to pin.
+        let interactive = isatty(STDIN_FILENO) == 1 && isatty(STDERR_FILENO) == 1
+        return .tls(.knownHosts(file, firstContact: interactive ? .ask(Self.askToTrust) : .refuse))
+    }
+
+    /// Asks on the terminal whether to trust a server met for the first time.
+    @Sendable private static func askToTrust(host: String, fingerprint: Fingerprint) async -> Bool {
+        let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
+        guard tty >= 0 else { return false }
+        defer { close(tty) }
+        let prompt = """
+            The identity of \(host) is not known.
+            Its fingerprint is \(fingerprint).
+            Check it with `porter serve --print-fingerprint` on the server.
+            Trust it and remember it? (yes/no) 
+            """
+        _ = Array(prompt.utf8).withUnsafeBytes { write(tty, $0.baseAddress, $0.count) }
+        var reader = StandardInput(descriptor: tty)
+        while let line = try? await reader.nextLine() {
+            switch String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces).lowercased() {
+            case "yes", "y": return true
+            case "no", "n": return false
+            default:
+                _ = Array("Please type 'yes' or 'no': ".utf8).withUnsafeBytes { write(tty, $0.baseAddress, $0.count) }
+            }
+        }
+        return false
     }
 }

@@ -10,8 +10,9 @@ extension PorterCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a Porter server.",
             discussion: """
-                With no options it listens on 127.0.0.1:7070, creates a token in ~/.porter/token on first start,
-                and prints how to connect. Stop it with Ctrl-C or SIGTERM.
+                With no options it listens on 127.0.0.1:7070 with TLS, creates a token (~/.porter/token) and a
+                server identity (~/.porter/identity.pem) on first start, and prints how to connect. Unix-socket
+                listeners are plaintext, protected by file permissions. Stop it with Ctrl-C or SIGTERM.
                 """
         )
 
@@ -27,8 +28,31 @@ extension PorterCommand {
             help: "Token file, created (mode 0600) if missing (default: ~/.porter/token).")
         var tokenFile: String?
 
+        @Option(
+            name: .customLong("identity"),
+            help:
+                "Server identity (key and certificate), created (mode 0600) if missing (default: ~/.porter/identity.pem)."
+        )
+        var identityFile: String?
+
+        @Flag(name: .customLong("print-fingerprint"), help: "Print the identity's fingerprint and exit.")
+        var printFingerprint = false
+
+        @Flag(name: .customLong("plaintext"), help: "Serve TCP without TLS: for trusted loopback use only.")
+        var plaintext = false
+
         @Option(name: .customLong("max-connections"), help: "Connections served at once; more are refused.")
         var maxConnections: Int = 1024
+
+        @Option(
+            name: .customLong("max-unauthenticated"),
+            help: "Connections waiting to authenticate, in total; more are refused.")
+        var maxUnauthenticated: Int = 256
+
+        @Option(
+            name: .customLong("max-unauthenticated-per-source"),
+            help: "Connections waiting to authenticate from one address; more from it are refused.")
+        var maxUnauthenticatedPerSource: Int = 64
 
         @Option(
             name: .customLong("idle-timeout"),
@@ -43,6 +67,9 @@ extension PorterCommand {
 
         func validate() throws {
             guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1") }
+            guard maxUnauthenticated > 0, maxUnauthenticatedPerSource > 0 else {
+                throw ValidationError("--max-unauthenticated and --max-unauthenticated-per-source must be at least 1")
+            }
             guard idleTimeout >= 0 else { throw ValidationError("--idle-timeout must not be negative") }
             guard authTimeout > 0 else { throw ValidationError("--auth-timeout must be positive") }
             guard Logger.Level(rawValue: logLevel) != nil else {
@@ -52,6 +79,16 @@ extension PorterCommand {
         }
 
         func run() async throws {
+            if printFingerprint {
+                do {
+                    let (identity, _) = try ServerIdentity.loadOrCreate(at: identityPath)
+                    Terminal.line("\(identity.fingerprint)")
+                    return
+                } catch {
+                    Terminal.error(error.message)
+                    throw ExitCode(1)
+                }
+            }
             let level = Logger.Level(rawValue: logLevel) ?? .info
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)
@@ -64,18 +101,33 @@ extension PorterCommand {
                     try listen.isEmpty ? [ServerConfiguration.defaultListen] : listen.map { try Endpoint(parsing: $0) }
                 let tokenPath = tokenFile ?? TokenFile.defaultPath
                 let (token, created) = try TokenFile.loadOrCreate(at: tokenPath)
+                let identity =
+                    !plaintext && endpoints.contains(where: \.isTCP)
+                    ? try ServerIdentity.loadOrCreate(at: identityPath) : nil
                 let configuration = ServerConfiguration(
                     listen: endpoints,
                     token: token,
+                    transport: identity.map { .tls($0.identity) } ?? .plaintext,
                     serverName: ProcessInfo.processInfo.hostName,
                     maxConnections: maxConnections,
+                    maxUnauthenticated: maxUnauthenticated,
+                    maxUnauthenticatedPerSource: maxUnauthenticatedPerSource,
                     authTimeout: authTimeout,
                     idleTimeout: idleTimeout
                 )
-                let server = PorterServer(configuration: configuration, logger: logger) { bound in
-                    for endpoint in bound { Terminal.line("porter \(PorterVersion.current) listening on \(endpoint)") }
+                let server = try PorterServer(configuration: configuration, logger: logger) { bound in
+                    for endpoint in bound {
+                        let security = !endpoint.isTCP ? "plaintext, owner only" : plaintext ? "PLAINTEXT" : "TLS"
+                        Terminal.line("porter \(PorterVersion.current) listening on \(endpoint) (\(security))")
+                    }
                     Terminal.line("token: \(tokenPath)\(created ? " (created, mode 0600)" : "")")
-                    let client = tokenFile.map { " --token-file \($0)" } ?? ""
+                    var client = tokenFile.map { " --token-file \($0)" } ?? ""
+                    if let identity {
+                        let note = identity.created ? ", created, mode 0600" : ""
+                        Terminal.line("identity: \(identity.identity.fingerprint) (\(identityPath)\(note))")
+                        if identityFile != nil { client += " --fingerprint \(identity.identity.fingerprint)" }
+                    }
+                    if plaintext { client += " --plaintext" }
                     Terminal.line(
                         "try it from another terminal: porter hello \(bound.first.map { "\($0)" } ?? "")\(client)")
                 }
@@ -89,5 +141,7 @@ extension PorterCommand {
                 throw ExitCode(1)
             }
         }
+
+        private var identityPath: String { identityFile ?? ServerIdentity.defaultPath }
     }
 }

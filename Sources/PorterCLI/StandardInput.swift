@@ -1,13 +1,19 @@
 import Foundation
 import NIOPosix
 
-/// Reads standard input line by line without blocking an event loop or the cooperative thread pool.
+/// Reads standard input (or another descriptor) line by line without blocking an event loop or the cooperative thread pool.
 ///
 /// Each read runs on NIO's blocking thread pool and the next one starts only when the caller asks, so a fast
 /// input and a slow server never pile up lines in memory.
 struct StandardInput {
+    private let descriptor: Int32
     private var buffer: ArraySlice<UInt8> = []
     private var finished = false
+
+    /// Reads `descriptor`, standard input by default.
+    init(descriptor: Int32 = STDIN_FILENO) {
+        self.descriptor = descriptor
+    }
 
     /// The next line without its terminating newline (and carriage return), or `nil` at end of input.
     mutating func nextLine() async throws -> [UInt8]? {
@@ -23,10 +29,11 @@ struct StandardInput {
                 defer { buffer = [] }
                 return Array(buffer)
             }
+            let descriptor = self.descriptor
             let chunk = try await NIOThreadPool.singleton.runIfActive { () throws -> [UInt8] in
                 var bytes = [UInt8](repeating: 0, count: 64 * 1024)
                 while true {
-                    let count = read(0, &bytes, bytes.count)
+                    let count = read(descriptor, &bytes, bytes.count)
                     if count >= 0 { return Array(bytes[..<count]) }
                     if errno != EINTR { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
                 }

@@ -27,7 +27,9 @@ public struct ClientHandshake: Sendable {
     private let agent: String
     private let token: String
     private let nonce: [UInt8]
-    private let binding: [UInt8]
+    /// Bytes identifying the secure channel, empty on a plaintext transport. A TLS client learns them only
+    /// once the server's certificate has arrived, so they may be set any time before `welcome` is received.
+    public var binding: [UInt8]
 
     /// Prepares a handshake.
     ///

@@ -54,6 +54,10 @@ public struct ProtocolError: Error, Sendable, Equatable, CustomStringConvertible
         public static let limitExceeded = Code(rawValue: "limit-exceeded")
         /// The client read too slowly and its outbound queue filled up.
         public static let slowConsumer = Code(rawValue: "slow-consumer")
+        /// A plaintext client reached a listener that requires TLS.
+        public static let tlsRequired = Code(rawValue: "tls-required")
+        /// A TLS client reached a listener started with `--plaintext`.
+        public static let tlsUnavailable = Code(rawValue: "tls-unavailable")
         /// An unexpected failure inside the server.
         public static let `internal` = Code(rawValue: "internal")
     }

@@ -75,7 +75,7 @@ import Testing
     }
 
     @Test func aHugeLengthPrefixGetsAnErrorAndOthersAreUnaffected() async throws {
-        try await withTestServer { server in
+        try await withTestServer(plaintext: true) { server in
             try await server.withClient { bystander in
                 let echo = try await bystander.echo()
                 // Before authenticating, a client declares a 4 GiB control frame.
@@ -99,7 +99,7 @@ import Testing
         (ControlMessage.echo.frame.encoded().readableBytesView.map { $0 }, .unexpectedMessage),
     ])
     func garbageGetsAnErrorFrameAndTheConnectionCloses(bytes: [UInt8], code: ProtocolError.Code) async throws {
-        try await withTestServer { server in
+        try await withTestServer(plaintext: true) { server in
             let reply = try frames(in: try await rawExchange(with: server.endpoint, sending: bytes))
             guard let last = reply.last, case .error(let body) = try ControlMessage(frame: last) else {
                 throw TestFailure("expected an error message, got \(reply)")
@@ -109,7 +109,7 @@ import Testing
     }
 
     @Test func unauthenticatedConnectionsAreClosedAtTheDeadline() async throws {
-        try await withTestServer(authTimeout: 0.2) { server in
+        try await withTestServer(plaintext: true, authTimeout: 0.2) { server in
             let reply = try frames(in: try await rawExchange(with: server.endpoint, sending: []))
             guard let first = reply.first, case .error(let body) = try ControlMessage(frame: first) else {
                 throw TestFailure("expected an error message")
@@ -136,7 +136,7 @@ import Testing
     }
 
     @Test func keepalivesHoldAnIdleConnectionOpenPastTheIdleTimeout() async throws {
-        try await withTestServer(idleTimeout: 1) { server in
+        try await withTestServer(plaintext: true, idleTimeout: 1) { server in
             try await server.withClient { connection in
                 try await Task.sleep(for: .milliseconds(1600))
                 _ = try await connection.ping()

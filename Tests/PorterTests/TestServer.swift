@@ -7,28 +7,38 @@ import PorterProtocol
 /// The token every test server and client shares.
 let testToken = "test-token-0123456789"
 
+/// The identity test servers present over TLS, made once per test run.
+let testIdentity: ServerIdentity = {
+    do { return try ServerIdentity.generate() } catch { fatalError("cannot generate a test identity: \(error)") }
+}()
+
 /// Runs a Porter server on `listen` (port 0 by default) while `body` runs, and always stops it.
 ///
-/// Readiness is the server's own `onListening` callback with the bound endpoints: no sleeping.
+/// Readiness is the server's own `onListening` callback with the bound endpoints: no sleeping. TCP listeners
+/// use TLS with ``testIdentity`` unless `plaintext`; `configure` adjusts anything else.
 func withTestServer<Result: Sendable>(
     listen: [Endpoint] = [.tcp(host: "127.0.0.1", port: 0)],
+    plaintext: Bool = false,
     authTimeout: Double = 10,
     idleTimeout: Double = 300,
     maxConnections: Int = 1024,
+    configure: (inout ServerConfiguration) -> Void = { _ in },
     _ body: @Sendable (TestServer) async throws -> Result
 ) async throws -> Result {
-    let configuration = ServerConfiguration(
+    var configuration = ServerConfiguration(
         listen: listen,
         token: testToken,
+        transport: plaintext ? .plaintext : .tls(testIdentity),
         serverName: "test-host",
         maxConnections: maxConnections,
         authTimeout: authTimeout,
         idleTimeout: idleTimeout
     )
+    configure(&configuration)
     var logger = Logger(label: "porter.test")
     logger.logLevel = .critical
     let (bound, continuation) = AsyncStream.makeStream(of: [Endpoint].self)
-    let server = PorterServer(configuration: configuration, logger: logger) { endpoints in
+    let server = try PorterServer(configuration: configuration, logger: logger) { endpoints in
         continuation.yield(endpoints)
         continuation.finish()
     }
@@ -43,23 +53,29 @@ func withTestServer<Result: Sendable>(
             _ = try await group.next()
             throw TestFailure("server stopped before listening")
         }
-        return try await body(TestServer(endpoints: endpoints, server: server))
+        return try await body(TestServer(endpoints: endpoints, server: server, plaintext: plaintext))
     }
 }
 
 struct TestServer: Sendable {
     let endpoints: [Endpoint]
     let server: PorterServer
+    let plaintext: Bool
 
     var endpoint: Endpoint { endpoints[0] }
 
-    /// Connects with `token` and runs `body`.
+    /// The transport a well-configured client uses: TLS pinned to ``testIdentity``, or plaintext.
+    var transport: ClientTransport { plaintext ? .plaintext : .tls(.pinned(testIdentity.fingerprint)) }
+
+    /// Connects with `token` and runs `body`; by default over ``transport``.
     func withClient<Result: Sendable>(
         at endpoint: Endpoint? = nil,
         token: String = testToken,
+        transport: ClientTransport? = nil,
         _ body: (ClientConnection) async throws -> Result
     ) async throws -> Result {
-        let configuration = ClientConfiguration(token: token, connectTimeout: 5)
+        let configuration = ClientConfiguration(
+            token: token, transport: transport ?? self.transport, connectTimeout: 5)
         return try await PorterClient.withConnection(to: endpoint ?? self.endpoint, configuration: configuration, body)
     }
 }

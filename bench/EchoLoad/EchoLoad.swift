@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Porter
+import PorterProtocol
 
 /// Drives request/response echo load over many connections and prints one JSON line of results.
 @main
@@ -27,6 +28,8 @@ struct EchoLoad: AsyncParsableCommand {
     @Option(help: "Seconds of load after every connection is up.") var duration: Double = 5
     @Option var size = 64
     @Option(name: .customLong("token-file")) var tokenFile: String?
+    @Option(help: "The server's identity (default: trust ~/.porter's own or known_hosts).") var fingerprint: String?
+    @Flag(help: "Porter mode without TLS, against a server started with --plaintext.") var plaintext = false
 
     func run() async throws {
         let token = try mode == .porter ? TokenFile.load(at: tokenFile ?? TokenFile.defaultPath) : ""
@@ -71,7 +74,9 @@ struct EchoLoad: AsyncParsableCommand {
     private func porterLoop(payload: ByteBuffer, token: String, until deadline: ContinuousClock.Instant) async throws
         -> ConnectionResult
     {
-        let configuration = ClientConfiguration(token: token, connectTimeout: 30)
+        let trust = fingerprint.flatMap(Fingerprint.init).map(HostTrust.pinned) ?? .knownHosts(firstContact: .refuse)
+        let configuration = ClientConfiguration(
+            token: token, transport: plaintext ? .plaintext : .tls(trust), connectTimeout: 30)
         return try await PorterClient.withConnection(to: .tcp(host: host, port: port), configuration: configuration) {
             connection in
             let echo = try await connection.echo()

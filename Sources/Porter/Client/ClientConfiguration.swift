@@ -4,6 +4,8 @@ import PorterProtocol
 public struct ClientConfiguration: Sendable {
     /// The shared secret (see ``TokenFile``).
     public var token: String
+    /// TLS with a way to trust the server, or plaintext. Unix-socket connections are always plaintext.
+    public var transport: ClientTransport
     /// Seconds allowed to connect and finish the handshake.
     public var connectTimeout: Double
     /// The largest frames accepted from the server.
@@ -14,11 +16,13 @@ public struct ClientConfiguration: Sendable {
     /// Creates a configuration.
     public init(
         token: String,
+        transport: ClientTransport,
         connectTimeout: Double = 10,
         frameLimits: FrameLimits = FrameLimits(),
         agent: String = PorterVersion.agent
     ) {
         self.token = token
+        self.transport = transport
         self.connectTimeout = connectTimeout
         self.frameLimits = frameLimits
         self.agent = agent

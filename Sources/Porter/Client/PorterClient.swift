@@ -24,11 +24,23 @@ public enum PorterClient {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         _ body: (ClientConnection) async throws -> Result
     ) async throws -> Result {
-        let channel = try await connect(to: endpoint, configuration: configuration, group: group)
+        var session: TLSSession?
+        if endpoint.isTCP, case .tls(let trust) = configuration.transport {
+            session = TLSSession(host: endpoint.description, trust: trust)
+        }
+        let channel = try await connect(to: endpoint, configuration: configuration, session: session, group: group)
         return try await channel.executeThenClose { inbound, outbound in
             let frames = FrameReader(inbound.makeAsyncIterator())
             let writer = FrameWriter(outbound: outbound, channel: channel.channel)
-            let welcome = try await handshake(channel.channel, frames, writer, configuration: configuration)
+            let welcome: ControlMessage.Welcome
+            do {
+                welcome = try await handshake(channel.channel, frames, writer, configuration: configuration, session)
+                try session?.recordIfNeeded()
+            } catch {
+                // A refusal below the Porter protocol (an unknown or changed identity, a server without TLS)
+                // explains the broken connection better than the broken connection does.
+                throw session?.failure ?? error
+            }
             let connection = ClientConnection(endpoint: endpoint, welcome: welcome, frames: frames, writer: writer)
             return try await withThrowingTaskGroup(of: Void.self) { tasks in
                 if welcome.limits.idleTimeout > 0 {
@@ -49,6 +61,7 @@ public enum PorterClient {
     private static func connect(
         to endpoint: Endpoint,
         configuration: ClientConfiguration,
+        session: TLSSession?,
         group: any EventLoopGroup
     ) async throws(PorterError) -> FrameChannel {
         let limits = configuration.frameLimits
@@ -56,7 +69,12 @@ public enum PorterClient {
             .connectTimeout(.nanoseconds(Int64(configuration.connectTimeout * 1e9)))
         let initializer: @Sendable (any Channel) -> EventLoopFuture<FrameChannel> = { channel in
             channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addFrameCodec(limits: limits)
+                let pipeline = channel.pipeline.syncOperations
+                if let session {
+                    try pipeline.addHandler(TLSReplyCheck(session: session))
+                    try pipeline.addHandler(session.makeHandler())
+                }
+                try pipeline.addFrameCodec(limits: limits)
                 return try FrameChannel(wrappingChannelSynchronously: channel)
             }
         }
@@ -78,7 +96,8 @@ public enum PorterClient {
         _ channel: any Channel,
         _ frames: FrameReader,
         _ writer: FrameWriter,
-        configuration: ClientConfiguration
+        configuration: ClientConfiguration,
+        _ session: TLSSession?
     ) async throws -> ControlMessage.Welcome {
         let timedOut = Atomic<Bool>(false)
         let deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(configuration.connectTimeout * 1e9))) {
@@ -94,7 +113,10 @@ public enum PorterClient {
         do {
             try await writer.send(handshake.start())
             while true {
-                switch handshake.receive(try await frames.nextMessage(allowingErrors: true)) {
+                let message = try await frames.nextMessage(allowingErrors: true)
+                // Any answer comes through TLS, so the server's certificate, and with it the binding, is known.
+                handshake.binding = session?.binding ?? []
+                switch handshake.receive(message) {
                 case .send(let message): try await writer.send(message)
                 case .authenticated(let welcome): return welcome
                 case .fail(let error): throw PorterError(handshakeFailure: error)

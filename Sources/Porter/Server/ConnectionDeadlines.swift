@@ -3,8 +3,9 @@ import PorterProtocol
 
 /// Closes a connection that does not authenticate in time or goes silent, with an error frame first.
 ///
-/// Deadlines are event-loop timers. The authentication deadline starts when the channel becomes active and is
-/// cancelled by the ``Authenticated`` outbound event; the idle deadline counts from the last frame read.
+/// Deadlines are event-loop timers. The authentication deadline starts when the channel becomes active — so it
+/// covers the TLS handshake too — and is cancelled by the ``Authenticated`` outbound event, which then travels on
+/// to the ``ConnectionGate``; the idle deadline counts from the last frame read.
 final class ConnectionDeadlines: ChannelDuplexHandler {
     typealias InboundIn = Frame
     typealias InboundOut = Frame
@@ -13,6 +14,9 @@ final class ConnectionDeadlines: ChannelDuplexHandler {
 
     /// Sent down the pipeline once the handshake has succeeded.
     struct Authenticated: Sendable {}
+
+    /// How long an expired connection's error frame may take to leave before the connection closes regardless.
+    static let closeGrace = TimeAmount.milliseconds(500)
 
     private let authTimeout: TimeAmount
     private let idleTimeout: TimeAmount?
@@ -58,7 +62,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler {
         }
         authDeadline?.cancel()
         authDeadline = nil
-        promise?.succeed()
+        context.triggerUserOutboundEvent(event, promise: promise)
     }
 
     private func start(context: ChannelHandlerContext) {
@@ -94,6 +98,10 @@ final class ConnectionDeadlines: ChannelDuplexHandler {
         idleCheck?.cancel()
         let frame = ControlMessage.error(.init(error, fatal: true)).frame
         context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+        // A write cannot complete before the TLS handshake does: close regardless after a short grace period.
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.closeGrace) {
             context.close(promise: nil)
         }
     }

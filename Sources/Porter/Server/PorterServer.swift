@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PorterProtocol
 import ServiceLifecycle
 import Synchronization
@@ -23,13 +24,16 @@ public final class PorterServer: Service {
     private let logger: Logger
     private let onListening: @Sendable ([Endpoint]) async -> Void
     private let connection: ServerConnection
-    private let activeConnections = Atomic<Int>(0)
+    private let admission: Admission
+    private let tlsContext: NIOSSLContext?
+    private let tlsBinding: [UInt8]
 
     /// The chat rooms this server hosts.
     public let chat: ChatService
 
     /// Creates a server.
     ///
+    /// - Throws: ``PorterError`` if the identity cannot be used for TLS.
     /// - Parameter onListening: called once every listener is bound, with the bound endpoints (a requested port 0
     ///   is replaced by the real one).
     public init(
@@ -37,7 +41,24 @@ public final class PorterServer: Service {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
         onListening: @escaping @Sendable ([Endpoint]) async -> Void = { _ in }
-    ) {
+    ) throws(PorterError) {
+        switch configuration.transport {
+        case .tls(let identity):
+            do {
+                self.tlsContext = try TransportSecurity.serverContext(identity: identity)
+            } catch {
+                throw PorterError(.configuration, "cannot use the server identity for TLS: \(error)")
+            }
+            self.tlsBinding = ChannelBinding.serverEndPoint(certificateDER: identity.certificateDER)
+        case .plaintext:
+            self.tlsContext = nil
+            self.tlsBinding = []
+        }
+        self.admission = Admission(
+            maxConnections: configuration.maxConnections,
+            maxUnauthenticated: configuration.maxUnauthenticated,
+            maxUnauthenticatedPerSource: configuration.maxUnauthenticatedPerSource
+        )
         self.configuration = configuration
         self.group = group
         self.logger = logger
@@ -57,40 +78,48 @@ public final class PorterServer: Service {
     }
 
     /// The number of connections being served now.
-    public var connectionCount: Int { activeConnections.load(ordering: .relaxed) }
+    public var connectionCount: Int { admission.openCount }
+
+    /// The number of connections accepted that have not authenticated yet.
+    public var unauthenticatedCount: Int { admission.unauthenticatedCount }
 
     /// Binds every listener, then serves until cancelled or gracefully shut down.
     public func run() async throws {
         let listeners = try await bindAll()
-        let bound = listeners.compactMap { $0.channel.localAddress.flatMap(Endpoint.init) }
+        let bound = listeners.compactMap { $0.listener.channel.localAddress.flatMap(Endpoint.init) }
         for endpoint in bound { logger.info("listening", metadata: ["server.endpoint": "\(endpoint)"]) }
         await onListening(bound)
 
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
-                for listener in listeners {
-                    group.addTask { try await self.accept(on: listener) }
+                for (listener, binding) in listeners {
+                    group.addTask { try await self.accept(on: listener, binding: binding) }
                 }
             }
         } onGracefulShutdown: {
-            for listener in listeners { listener.channel.close(promise: nil) }
+            for (listener, _) in listeners { listener.channel.close(promise: nil) }
         }
         for case .unix(let path) in bound { unlink(path) }
     }
 
     /// Binds every configured endpoint, or none: a failure closes those already bound.
-    private func bindAll() async throws -> [Listener] {
-        var listeners: [Listener] = []
+    ///
+    /// - Returns: each listener with the channel binding its connections' proofs include.
+    private func bindAll() async throws -> [(listener: Listener, binding: [UInt8])] {
+        var listeners: [(listener: Listener, binding: [UInt8])] = []
         do {
-            for endpoint in configuration.listen { listeners.append(try await bind(endpoint)) }
+            for endpoint in configuration.listen {
+                let tls = endpoint.isTCP ? tlsContext : nil
+                listeners.append((try await bind(endpoint, tls: tls), tls == nil ? [] : tlsBinding))
+            }
         } catch {
-            for listener in listeners { try? await listener.channel.close() }
+            for (listener, _) in listeners { try? await listener.channel.close() }
             throw error
         }
         return listeners
     }
 
-    private func bind(_ endpoint: Endpoint) async throws -> Listener {
+    private func bind(_ endpoint: Endpoint, tls: NIOSSLContext?) async throws -> Listener {
         let limits = configuration.frameLimits
         let authTimeout = TimeAmount.nanoseconds(Int64(configuration.authTimeout * 1e9))
         let idleTimeout =
@@ -98,6 +127,8 @@ public final class PorterServer: Service {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        let admission = self.admission
+        let logger = self.logger
         let initializer: @Sendable (any Channel) -> EventLoopFuture<FrameChannel> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 if channel.localAddress?.protocol != .unix {
@@ -105,8 +136,11 @@ public final class PorterServer: Service {
                     // can add 40 ms to a round trip.
                     try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
                 }
-                try channel.pipeline.syncOperations.addFrameCodec(limits: limits)
-                try channel.pipeline.syncOperations.addHandler(
+                let pipeline = channel.pipeline.syncOperations
+                try pipeline.addHandler(ConnectionGate(expectsTLS: tls != nil, admission: admission, logger: logger))
+                if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls)) }
+                try pipeline.addFrameCodec(limits: limits)
+                try pipeline.addHandler(
                     ConnectionDeadlines(authTimeout: authTimeout, idleTimeout: idleTimeout)
                 )
                 return try FrameChannel(wrappingChannelSynchronously: channel)
@@ -131,35 +165,24 @@ public final class PorterServer: Service {
         }
     }
 
-    private func accept(on listener: Listener) async throws {
+    private func accept(on listener: Listener, binding: [UInt8]) async throws {
         try await listener.executeThenClose { connections in
             try await withThrowingDiscardingTaskGroup { group in
                 for try await channel in connections {
-                    group.addTask { await self.serve(channel) }
+                    group.addTask { await self.serve(channel, binding: binding) }
                 }
             }
         }
     }
 
-    private func serve(_ channel: FrameChannel) async {
+    private func serve(_ channel: FrameChannel, binding: [UInt8]) async {
         var logger = self.logger
         logger[metadataKey: "connection.peer"] = "\(channel.channel.remoteAddress.map { "\($0)" } ?? "unix")"
-        let count = activeConnections.add(1, ordering: .relaxed).newValue
-        defer { activeConnections.subtract(1, ordering: .relaxed) }
-        guard count <= configuration.maxConnections else {
-            logger.warning("refusing connection: limit of \(configuration.maxConnections) reached")
-            let busy = ProtocolError(
-                .serverBusy, "server is at its limit of \(configuration.maxConnections) connections; try again later")
-            try? await channel.executeThenClose { _, outbound in
-                try await outbound.write(ControlMessage.error(.init(busy, fatal: true)).frame)
-            }
-            return
-        }
         logger.debug("accepted")
         var connection = self.connection
         connection.logger = logger
         await cancelWhenGracefulShutdown { [connection] in
-            await connection.serve(channel)
+            await connection.serve(channel, binding: binding)
         }
     }
 

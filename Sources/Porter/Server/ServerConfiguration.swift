@@ -9,13 +9,20 @@ public struct ServerConfiguration: Sendable {
     public var listen: [Endpoint]
     /// The shared secret clients must prove they hold.
     public var token: String
+    /// TLS with the server's identity (the default for `porter serve`), or plaintext. Unix sockets are always
+    /// plaintext.
+    public var transport: ServerTransport
     /// The host name announced in `welcome`.
     public var serverName: String
     /// The largest frames accepted from clients.
     public var frameLimits: FrameLimits
     /// Connections served at once; one more is answered `server-busy` and closed.
     public var maxConnections: Int
-    /// Seconds a connection may take from accept to a successful `auth`.
+    /// Connections accepted but not yet authenticated, in total; more are answered `server-busy` and closed.
+    public var maxUnauthenticated: Int
+    /// Connections from one address accepted but not yet authenticated; more from it are refused the same way.
+    public var maxUnauthenticatedPerSource: Int
+    /// Seconds a connection may take from accept to a successful `auth`, TLS handshake included.
     public var authTimeout: Double
     /// Seconds without a frame from the client after which the connection is closed; 0 disables it.
     public var idleTimeout: Double
@@ -28,9 +35,12 @@ public struct ServerConfiguration: Sendable {
     public init(
         listen: [Endpoint] = [ServerConfiguration.defaultListen],
         token: String,
+        transport: ServerTransport,
         serverName: String = "porter",
         frameLimits: FrameLimits = FrameLimits(),
         maxConnections: Int = 1024,
+        maxUnauthenticated: Int = 256,
+        maxUnauthenticatedPerSource: Int = 64,
         authTimeout: Double = 10,
         idleTimeout: Double = 300,
         backlog: Int32 = 4096,
@@ -38,9 +48,12 @@ public struct ServerConfiguration: Sendable {
     ) {
         self.listen = listen
         self.token = token
+        self.transport = transport
         self.serverName = serverName
         self.frameLimits = frameLimits
         self.maxConnections = maxConnections
+        self.maxUnauthenticated = maxUnauthenticated
+        self.maxUnauthenticatedPerSource = maxUnauthenticatedPerSource
         self.authTimeout = authTimeout
         self.idleTimeout = idleTimeout
         self.backlog = backlog

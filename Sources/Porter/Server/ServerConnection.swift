@@ -13,12 +13,15 @@ struct ServerConnection: Sendable {
     var logger: Logger
 
     /// Serves `channel` until the client leaves, breaks the protocol, or the task is cancelled.
-    func serve(_ channel: FrameChannel) async {
+    ///
+    /// - Parameter binding: the channel binding the client's proof must include (see ``ChannelBinding``); empty
+    ///   on a plaintext connection.
+    func serve(_ channel: FrameChannel, binding: [UInt8]) async {
         do {
             try await channel.executeThenClose { inbound, outbound in
                 var frames = inbound.makeAsyncIterator()
                 do {
-                    try await handshake(&frames, outbound)
+                    try await handshake(&frames, outbound, binding: binding)
                     try await channel.channel.triggerUserOutboundEvent(ConnectionDeadlines.Authenticated()).get()
                     try await serveRequests(&frames, outbound, channel: channel.channel)
                 } catch let error as ProtocolError {
@@ -34,10 +37,11 @@ struct ServerConnection: Sendable {
 
     private func handshake(
         _ frames: inout NIOAsyncChannelInboundStream<Frame>.AsyncIterator,
-        _ outbound: NIOAsyncChannelOutboundWriter<Frame>
+        _ outbound: NIOAsyncChannelOutboundWriter<Frame>,
+        binding: [UInt8]
     ) async throws {
         var handshake = ServerHandshake(
-            identity: identity, token: token, nonce: Randomness.bytes(ControlMessage.nonceLength))
+            identity: identity, token: token, nonce: Randomness.bytes(ControlMessage.nonceLength), binding: binding)
         while let frame = try await frames.next() {
             switch handshake.receive(try ControlMessage(frame: frame)) {
             case .reply(let message):

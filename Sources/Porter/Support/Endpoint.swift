@@ -59,6 +59,12 @@ public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Whether this is a TCP endpoint (TLS applies to these only).
+    public var isTCP: Bool {
+        if case .tcp = self { return true }
+        return false
+    }
+
     /// The endpoint of a bound socket address.
     public init?(_ address: SocketAddress) {
         switch address {

@@ -43,6 +43,6 @@ public struct PorterError: Error, Sendable, Equatable, CustomStringConvertible {
             case .authFailed, .authTimeout, .unsupportedVersion: .authentication
             default: .protocolViolation
             }
-        self.init(kind, "server: \(body.message)", code: body.code)
+        self.init(kind, "server: \(TerminalText.escaped(body.message))", code: body.code)
     }
 }

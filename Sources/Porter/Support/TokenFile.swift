@@ -19,53 +19,23 @@ public enum TokenFile {
     ///
     /// - Returns: the token, and whether it was created now.
     public static func loadOrCreate(at path: String) throws(PorterError) -> (token: String, created: Bool) {
-        if access(path, F_OK) == 0 {
+        if PrivateFile.exists(path) {
             return (try load(at: path), false)
         }
-        try PorterDirectory.createParent(of: path)
         let token = Randomness.bytes(32).map { byte in
             let hex = String(byte, radix: 16)
             return hex.count == 1 ? "0" + hex : hex
         }.joined()
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw PorterError(.configuration, "cannot create token file \(path): \(errnoDescription())")
-        }
-        defer { close(fd) }
-        let line = token + "\n"
-        let written = line.withCString { write(fd, $0, strlen($0)) }
-        guard written == line.utf8.count, fsync(fd) == 0 else {
-            throw PorterError(.configuration, "cannot write token file \(path): \(errnoDescription())")
-        }
+        try PrivateFile.create(path, contents: token + "\n", what: "token file")
         return (token, true)
     }
 
     /// Reads the token at `path`, refusing a file that others can read.
     public static func load(at path: String) throws(PorterError) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw PorterError(
-                .configuration,
-                "cannot read token file \(path): \(errnoDescription()); start `porter serve` once to create it, or pass --token-file"
-            )
-        }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            throw PorterError(.configuration, "cannot stat token file \(path): \(errnoDescription())")
-        }
-        guard info.st_mode & 0o077 == 0 else {
-            throw PorterError(
-                .configuration,
-                "token file \(path) is accessible by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run: chmod 600 \(path)"
-            )
-        }
-        var bytes = [UInt8](repeating: 0, count: 4096)
-        let count = read(fd, &bytes, bytes.count)
-        guard count >= 0 else {
-            throw PorterError(.configuration, "cannot read token file \(path): \(errnoDescription())")
-        }
-        let token = String(decoding: bytes[..<count], as: UTF8.self).trimmingWhitespace()
+        let bytes = try PrivateFile.load(
+            path, what: "token file",
+            hint: "; start `porter serve` once to create it, or pass --token-file")
+        let token = String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
         guard !token.isEmpty else {
             throw PorterError(.configuration, "token file \(path) is empty")
         }
