@@ -72,10 +72,11 @@ struct TestServer: Sendable {
         at endpoint: Endpoint? = nil,
         token: String = testToken,
         transport: ClientTransport? = nil,
+        connectTimeout: Double = 5,
         _ body: (ClientConnection) async throws -> Result
     ) async throws -> Result {
         let configuration = ClientConfiguration(
-            token: token, transport: transport ?? self.transport, connectTimeout: 5)
+            token: token, transport: transport ?? self.transport, connectTimeout: connectTimeout)
         return try await PorterClient.withConnection(to: endpoint ?? self.endpoint, configuration: configuration, body)
     }
 }
@@ -86,14 +87,15 @@ struct TestFailure: Error, CustomStringConvertible {
 }
 
 /// Sends raw `bytes` to `endpoint` and returns everything the server sends until it closes the connection.
-func rawExchange(with endpoint: Endpoint, sending bytes: [UInt8]) async throws -> [UInt8] {
+func rawExchange(with endpoint: Endpoint, sending bytes: [UInt8], from source: String? = nil) async throws -> [UInt8] {
     guard case .tcp(let host, let port) = endpoint else { throw TestFailure("raw exchanges use TCP") }
-    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .connect(host: host, port: port) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-            }
+    var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
+    let channel = try await bootstrap.connect(host: host, port: port) { channel in
+        channel.eventLoop.makeCompletedFuture {
+            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
         }
+    }
     return try await channel.executeThenClose { inbound, outbound in
         if !bytes.isEmpty { try await outbound.write(ByteBuffer(bytes: bytes)) }
         var received: [UInt8] = []
