@@ -167,7 +167,8 @@ import Testing
     }
 
     @Test func aFloodOfIdleUnauthenticatedConnectionsDoesNotLockOutARealClient() async throws {
-        try await withTestServer(configure: { $0.maxUnauthenticatedPerSource = 64 }) { server in
+        let limit: (inout ServerConfiguration) -> Void = { $0.maxUnauthenticatedPerSource = 64 }
+        try await withTestServer(configure: limit) { server in
             guard case .tcp(_, let port) = server.endpoint else { throw TestFailure("not TCP") }
             // 200 connections from another loopback address that never say a word.
             var flood: [any Channel] = []
@@ -188,9 +189,8 @@ import Testing
     }
 
     @Test func refusedConnectionsAreToldWhy() async throws {
-        try await withTestServer(
-            plaintext: true, configure: { $0.maxUnauthenticatedPerSource = 1 }
-        ) { server in
+        let limit: (inout ServerConfiguration) -> Void = { $0.maxUnauthenticatedPerSource = 1 }
+        try await withTestServer(plaintext: true, configure: limit) { server in
             guard case .tcp(_, let port) = server.endpoint else { throw TestFailure("not TCP") }
             let first = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connect(host: "127.0.0.1", port: port).get()
