@@ -1,46 +1,51 @@
 #!/usr/bin/env bash
-# Echo benchmark: 64-byte request/response at 1, 10 and 100 connections against Porter, the course's Python
-# ThreadingTCPServer and a C epoll server, in one interleaved run. Prints a Markdown table with ratios.
+# Echo benchmark: 64-byte request/response at 1, 10 and 100 connections against Porter (TLS, and plaintext with
+# --plaintext), the course's Python ThreadingTCPServer and a C epoll server, in one interleaved run. Prints a
+# Markdown table with ratios.
 #   bash bench/echo.sh                    DURATION=10 CONNS="100" bash bench/echo.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 duration=${DURATION:-5}
 conns=${CONNS:-1 10 100}
+build=${BUILD:-.build}
 
 echo "machine: $(nproc) cores, kernel $(uname -r), $(swift --version 2>&1 | head -1), $(date -u +%FT%TZ)"
-swift build -c release --product porter >/dev/null
-swift build -c release --product porter-echo-load >/dev/null
+swift build -c release --scratch-path "$build" --product porter >/dev/null
+swift build -c release --scratch-path "$build" --product porter-echo-load >/dev/null
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 gcc -O2 -Wall -o "$tmp/c_echo_server" bench/baselines/c_echo_server.c
 
-# Starts a server in the background and prints its port once it has said `listening on HOST:PORT`.
+# Starts a server in the background and sets $port once it has said `listening on HOST:PORT`.
 start() {
     local name=$1; shift
     "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
     pids+=($!)
     for _ in $(seq 300); do
-        if port=$(grep -oE 'listening on [^ ]+' "$tmp/$name.out" | head -1 | sed -E 's/.*:([0-9]+)$/\1/') && [ -n "$port" ]; then
-            echo "$port"; return
-        fi
+        port=$(grep -oE 'listening on [^ ]+' "$tmp/$name.out" | head -1 | sed -E 's/.*:([0-9]+)$/\1/' || true)
+        [ -n "$port" ] && return
         sleep 0.1
     done
     echo "$name did not start: $(cat "$tmp/$name.err")" >&2; exit 1
 }
-porter_port=$(start porter .build/release/porter serve --listen 127.0.0.1:0 --token-file "$tmp/token" --log-level error)
-python_port=$(start python python3 bench/baselines/python_echo_server.py 127.0.0.1 0)
-c_port=$(start c "$tmp/c_echo_server" 127.0.0.1 0)
+porter=("$build/release/porter" serve --listen 127.0.0.1:0 --token-file "$tmp/token" --log-level error)
+start porter "${porter[@]}" --identity "$tmp/identity.pem"; porter_port=$port
+start porter-plain "${porter[@]}" --plaintext; plain_port=$port
+start python python3 bench/baselines/python_echo_server.py 127.0.0.1 0; python_port=$port
+start c "$tmp/c_echo_server" 127.0.0.1 0; c_port=$port
+fingerprint=$("$build/release/porter" serve --print-fingerprint --identity "$tmp/identity.pem")
 
 mkdir -p bench/results
 results=bench/results/echo-$(date +%Y%m%d-%H%M%S).jsonl
-load() { .build/release/porter-echo-load --host 127.0.0.1 --duration "$duration" --size 64 "$@"; }
+load() { "$build/release/porter-echo-load" --host 127.0.0.1 --duration "$duration" --size 64 "$@"; }
 for n in $conns; do
     echo "{\"server\":\"python\",\"result\":$(load --port "$python_port" --mode raw --connections "$n")}" >>"$results"
     echo "{\"server\":\"c-epoll\",\"result\":$(load --port "$c_port" --mode raw --connections "$n")}" >>"$results"
-    echo "{\"server\":\"porter\",\"result\":$(load --port "$porter_port" --mode porter --connections "$n" --token-file "$tmp/token")}" >>"$results"
+    echo "{\"server\":\"porter\",\"result\":$(load --port "$porter_port" --mode porter --connections "$n" --token-file "$tmp/token" --fingerprint "$fingerprint")}" >>"$results"
+    echo "{\"server\":\"porter-plain\",\"result\":$(load --port "$plain_port" --mode porter --connections "$n" --token-file "$tmp/token" --plaintext)}" >>"$results"
 done
 
 python3 - "$results" <<'PY'
@@ -51,7 +56,7 @@ print("|---:|---|---:|---:|---:|---:|---:|")
 for n in sorted({r["result"]["connections"] for r in rows}):
     group = {r["server"]: r["result"] for r in rows if r["result"]["connections"] == n}
     porter = group["porter"]["rps"]
-    for server in ("porter", "python", "c-epoll"):
+    for server in ("porter", "porter-plain", "python", "c-epoll"):
         r = group[server]
         print(f'| {n} | {server} | {r["rps"]:,.0f} | {r["p50_us"]:.0f} | {r["p99_us"]:.0f} | {r["errors"]} | {porter / r["rps"]:.2f}× |')
 PY

@@ -101,6 +101,10 @@ extension PorterCommand {
                     try listen.isEmpty ? [ServerConfiguration.defaultListen] : listen.map { try Endpoint(parsing: $0) }
                 let tokenPath = tokenFile ?? TokenFile.defaultPath
                 let (token, created) = try TokenFile.loadOrCreate(at: tokenPath)
+                if plaintext, let exposed = endpoints.first(where: { !$0.isLoopback && $0.isTCP }) {
+                    logger.warning(
+                        "--plaintext on \(exposed): traffic to this address is readable and alterable by the network")
+                }
                 let identity =
                     !plaintext && endpoints.contains(where: \.isTCP)
                     ? try ServerIdentity.loadOrCreate(at: identityPath) : nil

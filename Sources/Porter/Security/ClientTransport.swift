@@ -88,8 +88,15 @@ final class TLSSession: Sendable {
             let knownHosts = trust.knownHosts
             Task {
                 if await ask(host, fingerprint) {
-                    self.state.withLock { $0.recordOnSuccess = true }
-                    promise.succeed(.certificateVerified)
+                    // Recorded at once, as ssh does: a person said yes, and a server that timed out while they
+                    // read the prompt is then trusted on the next attempt without asking again.
+                    do throws(PorterError) {
+                        try knownHosts.record(fingerprint, for: host)
+                        promise.succeed(.certificateVerified)
+                    } catch {
+                        self.fail(error)
+                        promise.succeed(.failed)
+                    }
                 } else {
                     self.fail(HostTrust.unknownHost(host, fingerprint, knownHosts))
                     promise.succeed(.failed)

@@ -12,7 +12,8 @@ public struct HostTrust: Sendable {
         case refuse
         /// Trust the identity and record it (trust on first use without asking).
         case trust
-        /// Ask: the closure gets the host and the identity it presents and says whether to trust and record it.
+        /// Ask: the closure gets the host and the identity it presents and says whether to trust it; a yes is
+        /// recorded at once.
         case ask(@Sendable (_ host: String, _ fingerprint: Fingerprint) async -> Bool)
     }
 

@@ -65,6 +65,12 @@ public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
         return false
     }
 
+    /// Whether this is a TCP endpoint on a loopback address (127.0.0.0/8, ::1, localhost).
+    public var isLoopback: Bool {
+        guard case .tcp(let host, _) = self else { return false }
+        return host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
     /// The endpoint of a bound socket address.
     public init?(_ address: SocketAddress) {
         switch address {
