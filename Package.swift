@@ -27,11 +27,14 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The few system calls Swift cannot make directly (variadic syscall and ioctl) and process creation.
+        .target(name: "CPorterSystem"),
         // Servers, clients and services on SwiftNIO.
         .target(
             name: "Porter",
             dependencies: [
                 "PorterProtocol",
+                "CPorterSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -34,6 +34,13 @@ extension ControlMessage: Codable {
         case "chat.msg": self = .chatPrivate(try ChatPrivate(from: decoder))
         case "chat.presence": self = .chatPresence(try ChatPresence(from: decoder))
         case "chat.leave": self = .chatLeave
+        case "exec": self = .exec(try Exec(from: decoder))
+        case "exec.started": self = .execStarted(try ExecStarted(from: decoder))
+        case "exec.window": self = .execWindow(try ExecWindow(from: decoder))
+        case "exec.eof": self = .execEOF
+        case "exec.signal": self = .execSignal(try ExecSignal(from: decoder))
+        case "exec.resize": self = .execResize(try Terminal(from: decoder))
+        case "exec.exit": self = .execExit(try ExecExit(from: decoder))
         default:
             throw ProtocolError(.badMessage, "unknown message type '\(type.prefix(64))'")
         }
@@ -57,7 +64,13 @@ extension ControlMessage: Codable {
         case .chatNick(let body): try body.encode(to: encoder)
         case .chatPrivate(let body): try body.encode(to: encoder)
         case .chatPresence(let body): try body.encode(to: encoder)
-        case .keepalive, .echo, .end, .chatWho, .chatLeave: break
+        case .exec(let body): try body.encode(to: encoder)
+        case .execStarted(let body): try body.encode(to: encoder)
+        case .execWindow(let body): try body.encode(to: encoder)
+        case .execSignal(let body): try body.encode(to: encoder)
+        case .execResize(let body): try body.encode(to: encoder)
+        case .execExit(let body): try body.encode(to: encoder)
+        case .keepalive, .echo, .end, .chatWho, .chatLeave, .execEOF: break
         }
     }
 }

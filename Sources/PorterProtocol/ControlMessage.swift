@@ -55,6 +55,20 @@ public enum ControlMessage: Sendable, Equatable {
     case chatPresence(ChatPresence)
     /// Client → server: leave the room; the server answers `end`.
     case chatLeave
+    /// Client → server: run a command; the server answers `exec.started` or a non-fatal `error`.
+    case exec(Exec)
+    /// Server → client: the command runs; standard input may be sent within the window.
+    case execStarted(ExecStarted)
+    /// Server → client: the standard-input window grows.
+    case execWindow(ExecWindow)
+    /// Client → server: standard input has ended.
+    case execEOF
+    /// Client → server: deliver a signal to the command.
+    case execSignal(ExecSignal)
+    /// Client → server: the terminal's size changed.
+    case execResize(Terminal)
+    /// Server → client: the command has ended; the connection is back in the request state.
+    case execExit(ExecExit)
 
     /// The `"type"` member that names this message on the wire.
     public var type: String {
@@ -79,6 +93,13 @@ public enum ControlMessage: Sendable, Equatable {
         case .chatPrivate: "chat.msg"
         case .chatPresence: "chat.presence"
         case .chatLeave: "chat.leave"
+        case .exec: "exec"
+        case .execStarted: "exec.started"
+        case .execWindow: "exec.window"
+        case .execEOF: "exec.eof"
+        case .execSignal: "exec.signal"
+        case .execResize: "exec.resize"
+        case .execExit: "exec.exit"
         }
     }
 }

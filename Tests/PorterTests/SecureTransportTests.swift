@@ -179,29 +179,55 @@ import Testing
                         .connect(host: "127.0.0.1", port: port).get())
             }
             defer { for channel in flood { channel.close(promise: nil) } }
-            // The server holds at most 64 of them and has closed the rest.
-            let channels = flood
-            try await waitUntil { channels.filter(\.isActive).count == 64 }
-            #expect(server.server.unauthenticatedCount == 64)
-            // A real client still connects, authenticates and is answered, all within one second.
+            // The flood holds 64 handshake slots, its share; the rest of it waits, unread.
+            try await waitUntil { server.server.unauthenticatedCount == 64 && server.server.waitingCount == 136 }
+            // A real client from another address connects, authenticates and is answered, within one second.
             try await server.withClient(connectTimeout: 1) { _ = try await $0.ping() }
         }
     }
 
-    @Test func refusedConnectionsAreToldWhy() async throws {
+    @Test func aBurstFromOneAddressWaitsForSlotsInsteadOfFailing() async throws {
+        let limit: (inout ServerConfiguration) -> Void = { $0.maxUnauthenticatedPerSource = 2 }
+        try await withTestServer(configure: limit) { server in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<30 {
+                    group.addTask { try await server.withClient { _ = try await $0.ping() } }
+                }
+                try await group.waitForAll()
+            }
+            #expect(server.server.waitingCount == 0)
+        }
+    }
+
+    @Test func aWaitingConnectionStartsWhenASlotFrees() async throws {
         let limit: (inout ServerConfiguration) -> Void = { $0.maxUnauthenticatedPerSource = 1 }
-        try await withTestServer(plaintext: true, configure: limit) { server in
+        try await withTestServer(configure: limit) { server in
+            guard case .tcp(_, let port) = server.endpoint else { throw TestFailure("not TCP") }
+            let idle = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port).get()
+            try await waitUntil { server.server.unauthenticatedCount == 1 }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await server.withClient { _ = try await $0.ping() } }
+                try await waitUntil { server.server.waitingCount == 1 }
+                try await idle.close()
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    @Test func connectionsBeyondTheLimitAreToldWhy() async throws {
+        try await withTestServer(plaintext: true, maxConnections: 1) { server in
             guard case .tcp(_, let port) = server.endpoint else { throw TestFailure("not TCP") }
             let first = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connect(host: "127.0.0.1", port: port).get()
             defer { first.close(promise: nil) }
-            try await waitUntil { server.server.unauthenticatedCount == 1 }
+            try await waitUntil { server.server.connectionCount == 1 }
             let reply = try frames(in: try await rawExchange(with: server.endpoint, sending: []))
             guard let answer = reply.first, case .error(let body) = try ControlMessage(frame: answer) else {
                 throw TestFailure("expected an error message")
             }
             #expect(body.code == .serverBusy)
-            #expect(body.message.contains("per address"))
+            #expect(body.message.contains("limit of 1 connections"))
         }
     }
 

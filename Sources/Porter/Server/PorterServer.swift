@@ -80,8 +80,11 @@ public final class PorterServer: Service {
     /// The number of connections being served now.
     public var connectionCount: Int { admission.openCount }
 
-    /// The number of connections accepted that have not authenticated yet.
+    /// The number of connections in TLS or authentication now.
     public var unauthenticatedCount: Int { admission.unauthenticatedCount }
+
+    /// The number of connections waiting for a handshake slot now.
+    public var waitingCount: Int { admission.waitingCount }
 
     /// Binds every listener, then serves until cancelled or gracefully shut down.
     public func run() async throws {
@@ -137,7 +140,9 @@ public final class PorterServer: Service {
                     try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
                 }
                 let pipeline = channel.pipeline.syncOperations
-                try pipeline.addHandler(ConnectionGate(expectsTLS: tls != nil, admission: admission, logger: logger))
+                try pipeline.addHandler(
+                    ConnectionGate(
+                        expectsTLS: tls != nil, admission: admission, waitLimit: authTimeout, logger: logger))
                 if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls)) }
                 try pipeline.addFrameCodec(limits: limits)
                 try pipeline.addHandler(

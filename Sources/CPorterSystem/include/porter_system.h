@@ -1,0 +1,56 @@
+#ifndef PORTER_SYSTEM_H
+#define PORTER_SYSTEM_H
+
+#include <sys/types.h>
+
+/// System calls Swift cannot reach directly (variadic `syscall` and `ioctl`) and process creation, which is
+/// clearer in C. Every function returns 0 or a positive errno value unless it says otherwise.
+
+/// What `porter_spawn` starts and how it connects the child's standard streams.
+typedef struct {
+    /// The descriptors that become 0, 1 and 2 in the child, when `tty_path` is NULL.
+    int stdin_fd;
+    int stdout_fd;
+    int stderr_fd;
+    /// A terminal to open as 0, 1 and 2 and make the controlling terminal of a new session, or NULL.
+    const char *tty_path;
+    /// The working directory, or NULL to keep the parent's.
+    const char *cwd;
+    /// The program and its arguments, NULL-terminated.
+    char **argv;
+    /// The environment as NAME=VALUE strings, NULL-terminated.
+    char **envp;
+} porter_spawn_io;
+
+/// Starts `io->argv[0]` (searched in the parent's PATH when it has no slash) with environment `io->envp`, in a
+/// new process group (or a new session with a controlling terminal when `io->tty_path` is set), with every
+/// signal at its default disposition and none blocked. On success stores the child's pid.
+int porter_spawn(pid_t *pid, const porter_spawn_io *io);
+
+/// Opens a new pseudo-terminal of `rows` x `cols`: stores its master (close-on-exec, non-blocking) and the path
+/// of its slave side.
+int porter_openpty(int *master, char *slave_path, size_t slave_path_length, unsigned short rows, unsigned short cols);
+
+/// Sets the window size of the terminal `fd`.
+int porter_set_window_size(int fd, unsigned short rows, unsigned short cols);
+
+/// Returns a process file descriptor for `pid` (close-on-exec), or -1 with errno set.
+int porter_pidfd_open(pid_t pid);
+
+/// Creates a pipe whose two ends are close-on-exec.
+int porter_pipe(int fds[2]);
+
+/// Creates an epoll instance (close-on-exec); returns it, or -1 with errno set.
+int porter_epoll_create(void);
+
+/// Adds `fd` to `epoll`, watched for readability.
+int porter_epoll_add(int epoll, int fd);
+
+/// Removes `fd` from `epoll`.
+int porter_epoll_remove(int epoll, int fd);
+
+/// Waits until descriptors in `epoll` are ready; stores up to `capacity` of them in `ready` and returns how many
+/// (0 if interrupted).
+int porter_epoll_wait(int epoll, int *ready, int capacity);
+
+#endif

@@ -1,0 +1,151 @@
+import CPorterSystem
+import NIOCore
+import NIOPosix
+import PorterProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A command started for a client: its own process group (or session, on a terminal), and the descriptors of
+/// its standard streams as NIO channels.
+struct ChildProcess: Sendable {
+    typealias Stream = NIOAsyncChannel<ByteBuffer, ByteBuffer>
+
+    /// The process id, which is also its process group id.
+    let pid: pid_t
+    /// What the command writes to standard output (on a terminal: everything it writes) and reads as input.
+    let output: Stream
+    /// What the command writes to standard error; `nil` on a terminal.
+    let errors: Stream?
+    /// Where the command's standard input goes: the pipe's write end, or the terminal's master.
+    let input: Stream
+    /// The terminal's master descriptor, for window-size changes; `nil` with pipes.
+    let terminal: Int32?
+
+    /// Why a command could not be started.
+    struct SpawnFailure: Error {
+        let errno: Int32
+    }
+
+    /// Starts `argv` with `environment` in `directory`, on pipes, or on a new pseudo-terminal of `size`.
+    static func spawn(
+        argv: [String],
+        environment: [String: String],
+        directory: String,
+        terminal size: ControlMessage.Terminal?,
+        group: any EventLoopGroup
+    ) async throws -> ChildProcess {
+        let environmentLines = environment.map { "\($0.key)=\($0.value)" }
+        if let size { return try await spawnOnTerminal(argv, environmentLines, directory, size, group) }
+        let stdin = try makePipe()
+        let stdout = try makePipe()
+        let stderr = try makePipe()
+        let pid: pid_t
+        do {
+            pid = try start(argv, environmentLines) { io in
+                io.stdin_fd = stdin.read
+                io.stdout_fd = stdout.write
+                io.stderr_fd = stderr.write
+                return try directory.withCString { cwd in
+                    io.cwd = cwd
+                    return try spawnCall(&io)
+                }
+            }
+        } catch {
+            for fd in [stdin.read, stdin.write, stdout.read, stdout.write, stderr.read, stderr.write] { close(fd) }
+            throw error
+        }
+        for fd in [stdin.read, stdout.write, stderr.write] { close(fd) }
+        let bootstrap = NIOPipeBootstrap(group: group)
+        return ChildProcess(
+            pid: pid,
+            output: try await bootstrap.takingOwnershipOfDescriptor(input: stdout.read) { wrap($0) },
+            errors: try await bootstrap.takingOwnershipOfDescriptor(input: stderr.read) { wrap($0) },
+            input: try await bootstrap.takingOwnershipOfDescriptor(output: stdin.write) { wrap($0) },
+            terminal: nil
+        )
+    }
+
+    private static func spawnOnTerminal(
+        _ argv: [String], _ environment: [String], _ directory: String, _ size: ControlMessage.Terminal,
+        _ group: any EventLoopGroup
+    ) async throws -> ChildProcess {
+        var master: Int32 = -1
+        var path = [CChar](repeating: 0, count: 128)
+        let status = porter_openpty(
+            &master, &path, path.count, UInt16(clamping: size.rows), UInt16(clamping: size.cols))
+        guard status == 0 else { throw SpawnFailure(errno: status) }
+        let pid: pid_t
+        do {
+            pid = try start(argv, environment + ["TERM=\(size.term)"]) { io in
+                try path.withUnsafeBufferPointer { tty in
+                    io.tty_path = tty.baseAddress
+                    return try directory.withCString { cwd in
+                        io.cwd = cwd
+                        return try spawnCall(&io)
+                    }
+                }
+            }
+        } catch {
+            close(master)
+            throw error
+        }
+        // One descriptor for reading and a duplicate for writing, so that each NIO channel owns its own.
+        let writer = dup(master)
+        let channel = try await NIOPipeBootstrap(group: group)
+            .takingOwnershipOfDescriptors(input: master, output: writer) { wrap($0) }
+        return ChildProcess(pid: pid, output: channel, errors: nil, input: channel, terminal: master)
+    }
+
+    /// Sends `signal` to the command's whole process group.
+    func signal(_ signal: Int32) {
+        kill(-pid, signal)
+    }
+
+    /// Sets the terminal's size, if the command runs on one.
+    func resize(rows: Int, cols: Int) {
+        guard let terminal else { return }
+        _ = porter_set_window_size(terminal, UInt16(clamping: rows), UInt16(clamping: cols))
+    }
+
+    private static func wrap(_ channel: any Channel) -> EventLoopFuture<Stream> {
+        channel.eventLoop.makeCompletedFuture { try Stream(wrappingChannelSynchronously: channel) }
+    }
+
+    private static func makePipe() throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        let status = porter_pipe(&fds)
+        guard status == 0 else { throw SpawnFailure(errno: status) }
+        return (fds[0], fds[1])
+    }
+
+    /// Builds the C argument and environment arrays and calls `body` with a blank `porter_spawn_io`.
+    private static func start(
+        _ argv: [String], _ environment: [String], _ body: (inout porter_spawn_io) throws -> pid_t
+    ) throws -> pid_t {
+        var arguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        var variables: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
+        defer {
+            for pointer in arguments { free(pointer) }
+            for pointer in variables { free(pointer) }
+        }
+        return try arguments.withUnsafeMutableBufferPointer { argvPointer in
+            try variables.withUnsafeMutableBufferPointer { envPointer in
+                var io = porter_spawn_io(
+                    stdin_fd: -1, stdout_fd: -1, stderr_fd: -1, tty_path: nil, cwd: nil,
+                    argv: argvPointer.baseAddress, envp: envPointer.baseAddress)
+                return try body(&io)
+            }
+        }
+    }
+
+    private static func spawnCall(_ io: inout porter_spawn_io) throws -> pid_t {
+        var pid: pid_t = 0
+        let status = porter_spawn(&pid, &io)
+        guard status == 0 else { throw SpawnFailure(errno: status) }
+        return pid
+    }
+}

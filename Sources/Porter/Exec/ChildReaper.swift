@@ -1,0 +1,74 @@
+import CPorterSystem
+import Foundation
+import Synchronization
+
+/// How a child process ended.
+public enum ExitStatus: Sendable, Equatable {
+    /// It exited with this status.
+    case exited(Int32)
+    /// This signal ended it.
+    case signaled(Int32)
+
+    init(waitStatus status: Int32) {
+        let signal = status & 0x7f
+        self = signal == 0 ? .exited((status >> 8) & 0xff) : .signaled(signal)
+    }
+}
+
+/// Waits for child processes to exit without a thread per process: one thread waits on every child's process
+/// file descriptor (pidfd) with epoll and reaps each child as it exits.
+final class ChildReaper: Sendable {
+    /// The reaper of this process's children.
+    static let shared = ChildReaper()
+
+    private struct Waiter {
+        let pid: pid_t
+        let continuation: CheckedContinuation<ExitStatus, Never>
+    }
+
+    private let epoll: Int32
+    private let waiters = Mutex<[Int32: Waiter]>([:])
+
+    private init() {
+        epoll = porter_epoll_create()
+        precondition(epoll >= 0, "epoll_create1 failed: \(String(cString: strerror(errno)))")
+        let thread = Thread { [self] in run() }
+        thread.name = "porter-reaper"
+        thread.start()
+    }
+
+    /// Waits until `pid`, a child of this process, exits, and reaps it.
+    func wait(for pid: pid_t) async -> ExitStatus {
+        await withCheckedContinuation { continuation in
+            let fd = porter_pidfd_open(pid)
+            guard fd >= 0 else {
+                // Only a kernel older than 5.3 lacks pidfd_open: reap from a thread of its own then.
+                Thread.detachNewThread { continuation.resume(returning: Self.reap(pid, options: 0)) }
+                return
+            }
+            waiters.withLock { $0[fd] = Waiter(pid: pid, continuation: continuation) }
+            porter_epoll_add(epoll, fd)
+        }
+    }
+
+    private func run() {
+        var ready = [Int32](repeating: -1, count: 64)
+        while true {
+            let count = porter_epoll_wait(epoll, &ready, Int32(ready.count))
+            for fd in ready[..<Int(count)] {
+                guard let waiter = waiters.withLock({ $0.removeValue(forKey: fd) }) else { continue }
+                porter_epoll_remove(epoll, fd)
+                close(fd)
+                waiter.continuation.resume(returning: Self.reap(waiter.pid, options: 0))
+            }
+        }
+    }
+
+    private static func reap(_ pid: pid_t, options: Int32) -> ExitStatus {
+        var status: Int32 = 0
+        while waitpid(pid, &status, options) < 0 {
+            guard errno == EINTR else { return .exited(255) }
+        }
+        return ExitStatus(waitStatus: status)
+    }
+}

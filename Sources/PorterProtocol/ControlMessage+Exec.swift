@@ -1,0 +1,93 @@
+extension ControlMessage {
+    /// Payload of `exec`: run a command on the server.
+    public struct Exec: Codable, Sendable, Equatable {
+        /// The command and its arguments; see ``CommandLine/resolve(_:)`` for when a shell is used.
+        public var argv: [String]
+        /// The working directory, relative to the server's root; `nil` for the root itself.
+        public var cwd: String?
+        /// Environment variables to set, each allowed by the server's list.
+        public var env: [String: String]?
+        /// Seconds after which the server terminates the command; `nil` for no limit.
+        public var timeout: Double?
+        /// Run on a pseudo-terminal of this size instead of pipes.
+        public var pty: Terminal?
+        /// Creates the payload.
+        public init(
+            argv: [String], cwd: String? = nil, env: [String: String]? = nil, timeout: Double? = nil,
+            pty: Terminal? = nil
+        ) {
+            self.argv = argv
+            self.cwd = cwd
+            self.env = env
+            self.timeout = timeout
+            self.pty = pty
+        }
+    }
+
+    /// A terminal's type and size.
+    public struct Terminal: Codable, Sendable, Equatable {
+        /// The `TERM` value, e.g. `xterm-256color`.
+        public var term: String
+        /// Rows.
+        public var rows: Int
+        /// Columns.
+        public var cols: Int
+        /// Creates the payload.
+        public init(term: String, rows: Int, cols: Int) {
+            self.term = term
+            self.rows = rows
+            self.cols = cols
+        }
+    }
+
+    /// Payload of `exec.started`: the command runs.
+    public struct ExecStarted: Codable, Sendable, Equatable {
+        /// The process id on the server.
+        public var pid: Int
+        /// Bytes of standard input the client may send before the next `exec.window`.
+        public var window: Int
+        /// Creates the payload.
+        public init(pid: Int, window: Int) {
+            self.pid = pid
+            self.window = window
+        }
+    }
+
+    /// Payload of `exec.window`: more standard input may be sent.
+    public struct ExecWindow: Codable, Sendable, Equatable {
+        /// Bytes added to the client's allowance.
+        public var bytes: Int
+        /// Creates the payload.
+        public init(bytes: Int) { self.bytes = bytes }
+    }
+
+    /// Payload of `exec.signal`: deliver a signal to the command's process group.
+    public struct ExecSignal: Codable, Sendable, Equatable {
+        /// The signal's name without `SIG`: one of ``ExitStatus/signalNames``' values.
+        public var name: String
+        /// Creates the payload.
+        public init(name: String) { self.name = name }
+    }
+
+    /// Payload of `exec.exit`: the command has ended and all its output has been sent.
+    public struct ExecExit: Codable, Sendable, Equatable {
+        /// The exit status, if the command exited.
+        public var status: Int?
+        /// The signal's name (without `SIG`), if a signal ended the command.
+        public var signal: String?
+        /// The signal's number on the server, if a signal ended the command.
+        public var signalNumber: Int?
+        /// Whether the server ended the command because its `timeout` expired.
+        public var timedOut: Bool
+        /// Seconds from start to exit.
+        public var duration: Double
+        /// Creates the payload.
+        public init(status: Int?, signal: String?, signalNumber: Int?, timedOut: Bool, duration: Double) {
+            self.status = status
+            self.signal = signal
+            self.signalNumber = signalNumber
+            self.timedOut = timedOut
+            self.duration = duration
+        }
+    }
+}
