@@ -100,6 +100,35 @@ struct ChildProcess: Sendable {
         return ChildProcess(pid: pid, output: channel, errors: nil, input: channel, terminal: master)
     }
 
+    /// Runs `body` with the command's output and error output (`nil` on a terminal), closing every stream after.
+    ///
+    /// Input is written through ``input``'s channel directly, whose write futures say when bytes have reached the
+    /// command (an async writer only says they were queued).
+    func withStreams<Result: Sendable>(
+        _ body: (NIOAsyncChannelInboundStream<ByteBuffer>, NIOAsyncChannelInboundStream<ByteBuffer>?) async throws
+            -> Result
+    ) async throws -> Result {
+        guard let errors else {
+            return try await output.executeThenClose { output, _ in try await body(output, nil) }
+        }
+        return try await output.executeThenClose { output, _ in
+            try await errors.executeThenClose { errors, _ in
+                try await input.executeThenClose { _, _ in try await body(output, errors) }
+            }
+        }
+    }
+
+    /// Writes `bytes` to the command's input, returning once they are in the pipe or terminal.
+    func write(_ bytes: ByteBuffer) async throws {
+        try await input.channel.writeAndFlush(bytes).get()
+    }
+
+    /// Closes the command's input, which then reads end-of-file; a terminal stays open.
+    func closeInput() async {
+        guard terminal == nil else { return }
+        try? await input.channel.close(mode: .output).get()
+    }
+
     /// Sends `signal` to the command's whole process group.
     func signal(_ signal: Int32) {
         kill(-pid, signal)

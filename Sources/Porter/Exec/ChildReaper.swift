@@ -23,6 +23,7 @@ final class ChildReaper: Sendable {
 
     private struct Waiter {
         let pid: pid_t
+        let beforeReaping: @Sendable () -> Void
         let continuation: CheckedContinuation<ExitStatus, Never>
     }
 
@@ -38,15 +39,23 @@ final class ChildReaper: Sendable {
     }
 
     /// Waits until `pid`, a child of this process, exits, and reaps it.
-    func wait(for pid: pid_t) async -> ExitStatus {
+    ///
+    /// - Parameter beforeReaping: runs once the process has exited but before it is reaped, while its pid (and
+    ///   process group id) cannot be reused.
+    func wait(for pid: pid_t, beforeReaping: @escaping @Sendable () -> Void = {}) async -> ExitStatus {
         await withCheckedContinuation { continuation in
             let fd = porter_pidfd_open(pid)
             guard fd >= 0 else {
                 // Only a kernel older than 5.3 lacks pidfd_open: reap from a thread of its own then.
-                Thread.detachNewThread { continuation.resume(returning: Self.reap(pid, options: 0)) }
+                Thread.detachNewThread {
+                    var info = siginfo_t()
+                    waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT)
+                    beforeReaping()
+                    continuation.resume(returning: Self.reap(pid, options: 0))
+                }
                 return
             }
-            waiters.withLock { $0[fd] = Waiter(pid: pid, continuation: continuation) }
+            waiters.withLock { $0[fd] = Waiter(pid: pid, beforeReaping: beforeReaping, continuation: continuation) }
             porter_epoll_add(epoll, fd)
         }
     }
@@ -59,6 +68,7 @@ final class ChildReaper: Sendable {
                 guard let waiter = waiters.withLock({ $0.removeValue(forKey: fd) }) else { continue }
                 porter_epoll_remove(epoll, fd)
                 close(fd)
+                waiter.beforeReaping()
                 waiter.continuation.resume(returning: Self.reap(waiter.pid, options: 0))
             }
         }

@@ -30,6 +30,8 @@ public struct ServerConfiguration: Sendable {
     public var backlog: Int32
     /// The chat service's limits.
     public var chat: ChatService.Configuration
+    /// Command execution: the root directory, accepted environment variables, windows and grace periods.
+    public var exec: ExecConfiguration
 
     /// Creates a configuration.
     public init(
@@ -44,7 +46,8 @@ public struct ServerConfiguration: Sendable {
         authTimeout: Double = 10,
         idleTimeout: Double = 300,
         backlog: Int32 = 4096,
-        chat: ChatService.Configuration = ChatService.Configuration()
+        chat: ChatService.Configuration = ChatService.Configuration(),
+        exec: ExecConfiguration = ExecConfiguration()
     ) {
         self.listen = listen
         self.token = token
@@ -58,5 +61,6 @@ public struct ServerConfiguration: Sendable {
         self.idleTimeout = idleTimeout
         self.backlog = backlog
         self.chat = chat
+        self.exec = exec
     }
 }

@@ -10,6 +10,7 @@ struct ServerConnection: Sendable {
     let identity: ServerHandshake.Identity
     let token: String
     let chat: ChatService
+    let exec: ExecService
     var logger: Logger
 
     /// Serves `channel` until the client leaves, breaks the protocol, or the task is cancelled.
@@ -62,19 +63,27 @@ struct ServerConnection: Sendable {
         _ outbound: NIOAsyncChannelOutboundWriter<Frame>,
         channel: any Channel
     ) async throws {
-        while let frame = try await frames.next() {
+        var next = try await frames.next()
+        while let frame = next {
+            next = nil
             switch try ControlMessage(frame: frame) {
             case .keepalive:
-                continue
+                break
             case .ping(let ping):
                 try await outbound.write(ControlMessage.pong(ping).frame)
             case .echo:
                 try await serveEcho(&frames, outbound)
             case .chatJoin(let join):
                 try await serveChat(join, &frames, outbound, channel: channel)
+            case .exec(let request):
+                // An exec ends when the client sends its next request, which it hands back.
+                guard let following = try await exec.serve(request, &frames, outbound, logger: logger) else { return }
+                next = following
+                continue
             case let other:
                 throw ProtocolError(.unexpectedMessage, "'\(other.type)' is not a request")
             }
+            next = try await frames.next()
         }
     }
 

@@ -1,0 +1,244 @@
+import NIOCore
+import PorterProtocol
+import Synchronization
+
+/// How a command runs on the server.
+public struct ExecOptions: Sendable {
+    /// The working directory, relative to the server's root; `nil` for the root.
+    public var directory: String?
+    /// Environment variables to set; the server accepts only those on its list.
+    public var environment: [String: String]
+    /// Seconds after which the server terminates the command; `nil` for no limit.
+    public var timeout: Double?
+    /// Run on a pseudo-terminal of this type and size instead of pipes (output then comes as standard output).
+    public var terminal: ControlMessage.Terminal?
+
+    /// Creates options.
+    public init(
+        directory: String? = nil, environment: [String: String] = [:], timeout: Double? = nil,
+        terminal: ControlMessage.Terminal? = nil
+    ) {
+        self.directory = directory
+        self.environment = environment
+        self.timeout = timeout
+        self.terminal = terminal
+    }
+}
+
+/// Output from a running command.
+public enum ExecOutput: Sendable, Equatable {
+    /// Bytes the command wrote to standard output (on a terminal: everything it wrote).
+    case standardOutput(ByteBuffer)
+    /// Bytes the command wrote to standard error.
+    case standardError(ByteBuffer)
+}
+
+/// A command running on the server, started by ``ClientConnection/exec(_:options:)``.
+///
+/// Read its output with ``next()`` from one task; feed its input through ``input``, which is safe to use from
+/// another. When ``next()`` returns `nil` the command has ended and ``exit`` says how; the connection can then
+/// run the next request.
+public final class ExecSession {
+    /// The process id on the server.
+    public let pid: Int
+    /// Standard input, signals and terminal size; safe to use from another task.
+    public let input: ExecInput
+    /// How the command ended, once ``next()`` has returned `nil`.
+    public private(set) var exit: ControlMessage.ExecExit?
+    private let connection: ClientConnection
+
+    init(connection: ClientConnection, started: ControlMessage.ExecStarted) {
+        self.connection = connection
+        self.pid = started.pid
+        self.input = ExecInput(
+            writer: connection.writer,
+            window: StdinWindow(started.window),
+            maxFrame: connection.welcome.limits.maxDataPayload
+        )
+    }
+
+    /// The command's next output, or `nil` once it has exited and all its output has arrived.
+    public func next() async throws -> ExecOutput? {
+        while exit == nil {
+            let frame = try await connection.frames.next()
+            if frame.kind == .data {
+                switch frame.stream {
+                case .output: return .standardOutput(frame.payload)
+                case .error: return .standardError(frame.payload)
+                default:
+                    throw PorterError(.protocolViolation, "the server sent data on stream \(frame.stream.rawValue)")
+                }
+            }
+            switch try connection.frames.message(in: frame) {
+            case .execWindow(let window):
+                input.window.grant(window.bytes)
+            case .execExit(let report):
+                exit = report
+                input.window.close()
+            case .pong, .keepalive:
+                continue
+            case .error(let body):
+                throw PorterError(remote: body)
+            case let other:
+                throw PorterError(.protocolViolation, "unexpected \(other.type) from the server during exec")
+            }
+        }
+        return nil
+    }
+}
+
+/// The input side of an ``ExecSession``: standard input, signals and the terminal's size.
+public struct ExecInput: Sendable {
+    let writer: FrameWriter
+    let window: StdinWindow
+    let maxFrame: Int
+
+    /// Sends `bytes` to the command's standard input, waiting while the server's window is full.
+    ///
+    /// - Returns: `false` if the command has ended, so nothing more will be read.
+    @discardableResult
+    public func send(_ bytes: ByteBuffer) async throws -> Bool {
+        var rest = bytes
+        while rest.readableBytes > 0 {
+            let allowed = await window.acquire(upTo: min(rest.readableBytes, maxFrame))
+            guard allowed > 0 else { return false }
+            try await writer.send(.data(rest.readSlice(length: allowed)!))
+        }
+        return true
+    }
+
+    /// Ends standard input: the command reads end-of-file.
+    public func finish() async throws {
+        try await writer.send(ControlMessage.execEOF)
+    }
+
+    /// Delivers a signal, by name without `SIG` (`INT`, `TERM`, `KILL`, `HUP`…), to the command's process group.
+    public func signal(_ name: String) async throws {
+        try await writer.send(ControlMessage.execSignal(.init(name: name)))
+    }
+
+    /// Tells the command's terminal its new size.
+    public func resize(rows: Int, cols: Int, term: String) async throws {
+        try await writer.send(ControlMessage.execResize(.init(term: term, rows: rows, cols: cols)))
+    }
+}
+
+/// The standard-input bytes the server will still accept; senders wait while it is zero.
+final class StdinWindow: Sendable {
+    private struct State {
+        var available: Int
+        var closed = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state: Mutex<State>
+
+    init(_ initial: Int) {
+        state = Mutex(State(available: initial))
+    }
+
+    /// Takes up to `limit` bytes of the window, waiting until some are available; 0 once closed.
+    func acquire(upTo limit: Int) async -> Int {
+        while true {
+            let taken: Int? = state.withLock { state in
+                if state.closed { return 0 }
+                guard state.available > 0 else { return nil }
+                let taken = min(limit, state.available)
+                state.available -= taken
+                return taken
+            }
+            if let taken { return taken }
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    if state.closed || state.available > 0 { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+    }
+
+    func grant(_ bytes: Int) {
+        let waiters = state.withLock { state in
+            state.available += bytes
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func close() {
+        let waiters = state.withLock { state in
+            state.closed = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// A finished command's output and status, from ``ClientConnection/run(_:options:input:outputLimit:)``.
+public struct ExecResult: Sendable {
+    /// Everything the command wrote to standard output.
+    public var standardOutput: ByteBuffer
+    /// Everything the command wrote to standard error.
+    public var standardError: ByteBuffer
+    /// How it ended.
+    public var exit: ControlMessage.ExecExit
+}
+
+extension ClientConnection {
+    /// Starts `argv` on the server (see ``ExecCommand`` for when a shell is used).
+    ///
+    /// - Throws: ``PorterError`` of kind ``PorterError/Kind/refused`` if the server refuses the request (a
+    ///   directory outside its root, an environment variable it does not accept); the connection stays usable.
+    public func exec(_ argv: [String], options: ExecOptions = ExecOptions()) async throws -> ExecSession {
+        let request = ControlMessage.Exec(
+            argv: argv, cwd: options.directory, env: options.environment.isEmpty ? nil : options.environment,
+            timeout: options.timeout, pty: options.terminal)
+        try await writer.send(ControlMessage.exec(request))
+        switch try await frames.nextMessage() {
+        case .execStarted(let started):
+            return ExecSession(connection: self, started: started)
+        case let other:
+            throw PorterError(.protocolViolation, "the server answered exec with \(other.type)")
+        }
+    }
+
+    /// Runs `argv` to the end with `input` as its standard input, and collects its output.
+    ///
+    /// - Parameter outputLimit: the most bytes of output (both streams together) to collect; a command that
+    ///   writes more is killed and the call throws.
+    public func run(
+        _ argv: [String], options: ExecOptions = ExecOptions(), input: ByteBuffer? = nil,
+        outputLimit: Int = 64 * 1024 * 1024
+    ) async throws -> ExecResult {
+        let session = try await exec(argv, options: options)
+        let stdin = session.input
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                if let input, try await !stdin.send(input) { return }
+                try await stdin.finish()
+            }
+            var standardOutput = ByteBuffer()
+            var standardError = ByteBuffer()
+            var exceeded = false
+            while let output = try await session.next() {
+                switch output {
+                case .standardOutput(var bytes): standardOutput.writeBuffer(&bytes)
+                case .standardError(var bytes): standardError.writeBuffer(&bytes)
+                }
+                if !exceeded, standardOutput.readableBytes + standardError.readableBytes > outputLimit {
+                    exceeded = true
+                    try await session.input.signal("KILL")
+                }
+            }
+            try await group.waitForAll()
+            guard !exceeded, let exit = session.exit else {
+                throw PorterError(.refused, "the command's output exceeded the limit of \(outputLimit) bytes")
+            }
+            return ExecResult(standardOutput: standardOutput, standardError: standardError, exit: exit)
+        }
+    }
+}

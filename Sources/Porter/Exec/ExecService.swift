@@ -1,0 +1,199 @@
+import Foundation
+import Logging
+import NIOCore
+import PorterProtocol
+import Synchronization
+
+/// Runs commands for authenticated clients: `exec` requests, on pipes or a pseudo-terminal.
+///
+/// Each command runs in its own process group (a new session on a terminal). Its output is streamed as it is
+/// produced, standard output and standard error as separate streams; standard input flows in within a window the
+/// server grants, so neither side buffers without bound. When the command exits, whatever it left running in
+/// its process group is killed; when the client disconnects or the timeout expires, the whole group is
+/// terminated (SIGTERM, then SIGKILL after a grace period).
+struct ExecService: Sendable {
+    let configuration: ExecConfiguration
+    let group: any EventLoopGroup
+
+    typealias Frames = NIOAsyncChannelInboundStream<Frame>.AsyncIterator
+    typealias Outbound = NIOAsyncChannelOutboundWriter<Frame>
+
+    /// Runs `request`, answering on `outbound` and reading the client's input, signals and size changes from
+    /// `frames`, until the command has exited and the client sends its next request.
+    ///
+    /// - Returns: the frame that starts the client's next request, or `nil` if the client left.
+    func serve(
+        _ request: ControlMessage.Exec, _ frames: inout Frames, _ outbound: Outbound, logger: Logger
+    ) async throws -> Frame? {
+        let prepared: Prepared
+        do {
+            prepared = try prepare(request)
+        } catch {
+            try await outbound.write(ControlMessage.error(.init(error, fatal: false)).frame)
+            return try await frames.next()
+        }
+        let started = ContinuousClock.now
+        let child: ChildProcess
+        do {
+            child = try await ChildProcess.spawn(
+                argv: prepared.argv, environment: prepared.environment, directory: prepared.directory,
+                terminal: request.pty, group: group)
+        } catch let failure as ChildProcess.SpawnFailure {
+            // As a shell would: the reason on standard error and status 127 (not found) or 126 (not runnable).
+            let notFound = failure.errno == ENOENT
+            let reason = notFound ? "command not found" : String(cString: strerror(failure.errno))
+            try await outbound.write(ControlMessage.execStarted(.init(pid: 0, window: 0)).frame)
+            try await outbound.write(
+                .data(ByteBuffer(string: "porter: \(prepared.argv[0]): \(reason)\n"), stream: .error))
+            try await outbound.write(
+                ControlMessage.execExit(
+                    .init(
+                        status: notFound ? 127 : 126, signal: nil, signalNumber: nil, timedOut: false,
+                        duration: Self.seconds(ContinuousClock.now - started))
+                ).frame)
+            return try await Self.nextRequest(&frames)
+        }
+        logger.info(
+            "exec started",
+            metadata: [
+                "exec.pid": "\(child.pid)", "exec.argv0": "\(prepared.argv[0])", "exec.pty": "\(request.pty != nil)",
+            ])
+        try await outbound.write(
+            ControlMessage.execStarted(.init(pid: Int(child.pid), window: configuration.stdinWindow)).frame)
+        let run = ExecRun(child: child, configuration: configuration, outbound: outbound, started: started)
+        return try await run.serve(&frames, timeout: request.timeout, logger: logger)
+    }
+
+    /// A request checked against the server's policies.
+    struct Prepared {
+        var argv: [String]
+        var environment: [String: String]
+        var directory: String
+    }
+
+    func prepare(_ request: ControlMessage.Exec) throws(ProtocolError) -> Prepared {
+        var argv: [String]
+        if request.argv.isEmpty, request.pty != nil {
+            argv = [configuration.shell ?? Self.loginShell(), "-l"]
+        } else {
+            argv = try ExecCommand.resolve(request.argv)
+        }
+        if let timeout = request.timeout, !(timeout > 0) {
+            throw ProtocolError(.badRequest, "timeout must be a positive number of seconds")
+        }
+        if let pty = request.pty {
+            guard (1...10_000).contains(pty.rows), (1...10_000).contains(pty.cols), !pty.term.utf8.contains(0) else {
+                throw ProtocolError(.badRequest, "invalid terminal size or type")
+            }
+        }
+        var environment = ProcessInfo.processInfo.environment
+        environment[TokenFile.environmentVariable] = nil
+        for (name, value) in request.env ?? [:] {
+            guard !name.isEmpty, !name.contains("="), !name.utf8.contains(0), !value.utf8.contains(0) else {
+                throw ProtocolError(.badRequest, "invalid environment variable name or value")
+            }
+            guard accepts(name) else {
+                throw ProtocolError(
+                    .badRequest,
+                    "the server does not accept the environment variable \(name) (accepted: \(configuration.acceptEnvironment.joined(separator: ", ")); see --accept-env)"
+                )
+            }
+            environment[name] = value
+        }
+        return Prepared(argv: argv, environment: environment, directory: try directory(request.cwd))
+    }
+
+    private func accepts(_ name: String) -> Bool {
+        configuration.acceptEnvironment.contains { pattern in
+            pattern.hasSuffix("*") ? name.hasPrefix(pattern.dropLast()) : name == pattern
+        }
+    }
+
+    /// The real path of `cwd` inside the root, or the root itself.
+    private func directory(_ cwd: String?) throws(ProtocolError) -> String {
+        guard let root = realpath(configuration.root) else {
+            throw ProtocolError(.internal, "the server's root directory is not available")
+        }
+        guard let cwd, !cwd.isEmpty else { return root }
+        guard !cwd.utf8.contains(0) else { throw ProtocolError(.badRequest, "the directory name contains a NUL byte") }
+        let requested = cwd.hasPrefix("/") ? root + cwd : root + "/" + cwd
+        guard let resolved = realpath(requested) else {
+            throw ProtocolError(.badRequest, "no directory \(cwd) inside the server's root")
+        }
+        guard resolved == root || resolved.hasPrefix(root == "/" ? "/" : root + "/") else {
+            throw ProtocolError(.badRequest, "directory \(cwd) is outside the server's root")
+        }
+        var info = stat()
+        guard stat(resolved, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+            throw ProtocolError(.badRequest, "\(cwd) is not a directory")
+        }
+        return resolved
+    }
+
+    private func realpath(_ path: String) -> String? {
+        guard let resolved = Foundation.realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    private static func loginShell() -> String {
+        if let entry = getpwuid(getuid()), let shell = entry.pointee.pw_shell {
+            let path = String(cString: shell)
+            if !path.isEmpty { return path }
+        }
+        return "/bin/sh"
+    }
+
+    /// After a command has ended: skips what the client sent for it before it saw `exec.exit`, and returns the
+    /// first frame of its next request, or `nil` if the client left.
+    static func nextRequest(_ frames: inout Frames) async throws -> Frame? {
+        while let frame = try await frames.next() {
+            if frame.kind == .data { continue }
+            switch try ControlMessage(frame: frame) {
+            case .execEOF, .execSignal, .execResize, .keepalive: continue
+            default: return frame
+            }
+        }
+        return nil
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
+
+/// The limits and policies of command execution.
+public struct ExecConfiguration: Sendable {
+    /// The directory commands start in, and inside which a requested working directory must lie.
+    public var root: String
+    /// Environment variables clients may set, as names or `PREFIX*` patterns (like OpenSSH's AcceptEnv).
+    public var acceptEnvironment: [String]
+    /// Bytes of standard input a client may have in flight before the server has passed them on.
+    public var stdinWindow: Int
+    /// Seconds between SIGTERM and SIGKILL when the server terminates a command.
+    public var terminationGrace: Double
+    /// Seconds the server waits for output to end after the command exits, before it stops reading.
+    public var outputDrainGrace: Double
+    /// The program `porter shell` starts when no command is given; `nil` for the server user's login shell.
+    public var shell: String?
+
+    /// The environment variables accepted by default: the locale, as OpenSSH's Debian default.
+    public static let defaultAcceptEnvironment = ["LANG", "LC_*"]
+
+    /// Creates a configuration.
+    public init(
+        root: String = FileManager.default.currentDirectoryPath,
+        acceptEnvironment: [String] = ExecConfiguration.defaultAcceptEnvironment,
+        stdinWindow: Int = 256 * 1024,
+        terminationGrace: Double = 2,
+        outputDrainGrace: Double = 2,
+        shell: String? = nil
+    ) {
+        self.root = root
+        self.acceptEnvironment = acceptEnvironment
+        self.stdinWindow = stdinWindow
+        self.terminationGrace = terminationGrace
+        self.outputDrainGrace = outputDrainGrace
+        self.shell = shell
+    }
+}

@@ -1,0 +1,219 @@
+import Foundation
+import NIOCore
+import Porter
+import PorterProtocol
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite(.timeLimit(.minutes(1))) struct ExecTests {
+    private func text(_ buffer: ByteBuffer) -> String { String(buffer: buffer) }
+
+    /// Whether any process of group `pgid` is alive.
+    private func groupAlive(_ pgid: Int) -> Bool { kill(-pid_t(pgid), 0) == 0 }
+
+    @Test func runsACommandWithSeparateStreamsAndItsStatus() async throws {
+        try await withTestServer { server in
+            try await server.withClient { connection in
+                let result = try await connection.run(["sh", "-c", "echo out; echo err >&2; exit 3"])
+                #expect(text(result.standardOutput) == "out\n")
+                #expect(text(result.standardError) == "err\n")
+                #expect(result.exit.status == 3 && result.exit.signal == nil && !result.exit.timedOut)
+            }
+        }
+    }
+
+    @Test func severalWordsAreArgvAndOneWordWithShellSyntaxGoesThroughTheShell() async throws {
+        try await withTestServer { server in
+            try await server.withClient { connection in
+                let argv = try await connection.run(["printf", "%s|", "a b", "$HOME", "c"])
+                #expect(text(argv.standardOutput) == "a b|$HOME|c|")
+                let shell = try await connection.run(["echo $((6 * 7)) | tr 4 X"])
+                #expect(text(shell.standardOutput) == "X2\n")
+            }
+        }
+    }
+
+    @Test func aSignalDeathAndAMissingCommandAreReportedLikeAShell() async throws {
+        try await withTestServer { server in
+            try await server.withClient { connection in
+                let killed = try await connection.run(["sh", "-c", "kill -TERM $$"])
+                #expect(killed.exit.signal == "TERM" && killed.exit.signalNumber == Int(SIGTERM))
+                let missing = try await connection.run(["no-such-command-\(UUID().uuidString)"])
+                #expect(missing.exit.status == 127)
+                #expect(text(missing.standardError).contains("command not found"))
+            }
+        }
+    }
+
+    @Test func binaryOutputArrivesByteForByte() async throws {
+        let path = NSTemporaryDirectory() + "porter-exec-\(UUID().uuidString)"
+        var generator = SystemRandomNumberGenerator()
+        var bytes = (0..<(8 * 1024 * 1024 / 8)).flatMap { _ in withUnsafeBytes(of: generator.next()) { Array($0) } }
+        bytes[0...3] = [0, 0xFF, 0xFE, 0x80]  // NUL and invalid UTF-8 up front
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let expected = bytes
+        try await withTestServer { server in
+            try await server.withClient { connection in
+                let result = try await connection.run(["cat", path])
+                #expect(Array(result.standardOutput.readableBytesView) == expected)
+                #expect(result.exit.status == 0)
+            }
+        }
+    }
+
+    @Test func standardOutputAndErrorNeverMix() async throws {
+        try await withTestServer { server in
+            try await server.withClient { connection in
+                let script = "i=0; while [ $i -lt 2000 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done"
+                let result = try await connection.run(["sh", "-c", script])
+                #expect(text(result.standardOutput) == (0..<2000).map { "out\($0)\n" }.joined())
+                #expect(text(result.standardError) == (0..<2000).map { "err\($0)\n" }.joined())
+            }
+        }
+    }
+
+    @Test func standardInputIsStreamedToTheEnd() async throws {
+        var random = ByteBuffer()
+        for _ in 0..<(3 * 1024 * 1024 / 8) { random.writeInteger(UInt64.random(in: .min ... .max)) }
+        let input = random
+        try await withTestServer { server in
+            try await server.withClient { connection in
+                let count = try await connection.run(["wc", "-c"], input: input)
+                #expect(text(count.standardOutput).trimmingCharacters(in: .whitespacesAndNewlines) == "3145728")
+                let echoed = try await connection.run(["cat"], input: input)
+                #expect(echoed.standardOutput == input)
+            }
+        }
+    }
+
+    @Test func aCommandThatNeverReadsItsInputCannotMakeTheClientBufferWithoutBound() async throws {
+        try await withTestServer { server in
+            try await server.withClient { connection in
+                let session = try await connection.exec(["sleep", "30"])
+                let input = session.input
+                let flood = Task {
+                    // Blocks once the server's window is full; returns false when the command ends.
+                    try await input.send(ByteBuffer(repeating: 0x61, count: 16 * 1024 * 1024))
+                }
+                // A signal still gets through while the input is stuck.
+                try await session.input.signal("INT")
+                while try await session.next() != nil {}
+                #expect(session.exit?.signal == "INT")
+                #expect(try await flood.value == false)
+                let pid = session.pid
+                try await waitUntil { !groupAlive(pid) }
+            }
+        }
+    }
+
+    @Test func aTimeoutTerminatesTheCommandAndItsChildren() async throws {
+        try await withTestServer { server in
+            try await server.withClient { connection in
+                let session = try await connection.exec(
+                    ["sh", "-c", "sleep 300 & sleep 300"], options: ExecOptions(timeout: 0.3))
+                while try await session.next() != nil {}
+                #expect(session.exit?.timedOut == true)
+                #expect(session.exit?.signal == "TERM")
+                let pid = session.pid
+                try await waitUntil { !groupAlive(pid) }
+            }
+        }
+    }
+
+    @Test func aClientThatDisconnectsMidCommandLeavesNoProcess() async throws {
+        try await withTestServer { server in
+            let pid = try await server.withClient { connection in
+                let session = try await connection.exec(["sh", "-c", "sleep 300 & sleep 300"])
+                #expect(groupAlive(session.pid))
+                return session.pid
+            }
+            try await waitUntil { !groupAlive(pid) }
+        }
+    }
+
+    @Test func aWrongTokenRunsNothing() async throws {
+        let marker = NSTemporaryDirectory() + "porter-marker-\(UUID().uuidString)"
+        try await withTestServer { server in
+            await #expect(throws: PorterError.self) {
+                try await server.withClient(token: "wrong") { connection in
+                    _ = try await connection.run(["touch", marker])
+                }
+            }
+            #expect(!FileManager.default.fileExists(atPath: marker))
+        }
+    }
+
+    @Test func manyCommandsRunAtOnceAndOneAfterAnother() async throws {
+        try await withTestServer { server in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for client in 0..<50 {
+                    group.addTask {
+                        try await server.withClient { connection in
+                            let result = try await connection.run(["echo", "client \(client)"])
+                            #expect(text(result.standardOutput) == "client \(client)\n")
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            try await server.withClient { connection in
+                for round in 0..<100 {
+                    let result = try await connection.run(["sh", "-c", "exit \(round % 7)"])
+                    #expect(result.exit.status == round % 7)
+                }
+                _ = try await connection.ping()
+            }
+        }
+    }
+
+    @Test func theWorkingDirectoryStaysInsideTheRootAndTheEnvironmentIsFiltered() async throws {
+        let root = NSTemporaryDirectory() + "porter-root-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root + "/sub", withIntermediateDirectories: true)
+        let resolvedRoot = URL(fileURLWithPath: root).resolvingSymlinksInPath().path
+        let configure: (inout ServerConfiguration) -> Void = { $0.exec.root = root }
+        try await withTestServer(configure: configure) { server in
+            try await server.withClient { connection in
+                let home = try await connection.run(["pwd"])
+                #expect(text(home.standardOutput) == resolvedRoot + "\n")
+                let sub = try await connection.run(["pwd"], options: ExecOptions(directory: "sub"))
+                #expect(text(sub.standardOutput) == resolvedRoot + "/sub\n")
+                for outside in ["..", "sub/../..", "/../.."] {
+                    await #expect(throws: PorterError.self) {
+                        _ = try await connection.run(["pwd"], options: ExecOptions(directory: outside))
+                    }
+                }
+                let lang = try await connection.run(
+                    ["sh", "-c", "echo $LANG"], options: ExecOptions(environment: ["LANG": "C.UTF-8"]))
+                #expect(text(lang.standardOutput) == "C.UTF-8\n")
+                do {
+                    _ = try await connection.run(["true"], options: ExecOptions(environment: ["LD_PRELOAD": "x"]))
+                    Issue.record("LD_PRELOAD was accepted")
+                } catch let error as PorterError {
+                    #expect(error.kind == .refused)
+                    #expect(error.message.contains("LD_PRELOAD"))
+                }
+                // Refusals leave the connection usable.
+                #expect(try await connection.run(["true"]).exit.status == 0)
+            }
+        }
+    }
+
+    @Test func aTerminalCommandSeesATerminalOfTheRequestedSize() async throws {
+        try await withTestServer { server in
+            try await server.withClient { connection in
+                let terminal = ControlMessage.Terminal(term: "xterm", rows: 33, cols: 101)
+                let result = try await connection.run(
+                    ["sh", "-c", "tty; stty size; echo $TERM"], options: ExecOptions(terminal: terminal))
+                let lines = text(result.standardOutput).split(separator: "\r\n").map(String.init)
+                #expect(lines.first?.hasPrefix("/dev/pts/") == true)
+                #expect(lines.dropFirst().first == "33 101")
+                #expect(lines.dropFirst(2).first == "xterm")
+                #expect(result.exit.status == 0)
+            }
+        }
+    }
+}
