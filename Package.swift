@@ -49,6 +49,7 @@ let package = Package(
             name: "PorterCLI",
             dependencies: [
                 "Porter",
+                "CPorterSystem",
                 "PorterProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

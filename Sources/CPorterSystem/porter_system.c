@@ -79,6 +79,14 @@ int porter_set_window_size(int fd, unsigned short rows, unsigned short cols) {
     return ioctl(fd, TIOCSWINSZ, &size) == 0 ? 0 : errno;
 }
 
+int porter_get_window_size(int fd, unsigned short *rows, unsigned short *cols) {
+    struct winsize size;
+    if (ioctl(fd, TIOCGWINSZ, &size) != 0) return errno;
+    *rows = size.ws_row;
+    *cols = size.ws_col;
+    return 0;
+}
+
 int porter_pidfd_open(pid_t pid) {
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);

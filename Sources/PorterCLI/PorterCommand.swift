@@ -13,6 +13,6 @@ struct PorterCommand: AsyncParsableCommand {
             protocol error), as ssh does.
             """,
         version: PorterVersion.current,
-        subcommands: [Serve.self, Hello.self, Echo.self, Chat.self]
+        subcommands: [Serve.self, Hello.self, Echo.self, Exec.self, Shell.self, Chat.self]
     )
 }

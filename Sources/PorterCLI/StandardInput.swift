@@ -15,6 +15,19 @@ struct StandardInput {
         self.descriptor = descriptor
     }
 
+    /// The next bytes available, as soon as any are, or `nil` at end of input. A read error ends the input.
+    mutating func nextChunk() async -> [UInt8]? {
+        if !buffer.isEmpty {
+            defer { buffer = [] }
+            return Array(buffer)
+        }
+        guard !finished, let chunk = try? await read(), !chunk.isEmpty else {
+            finished = true
+            return nil
+        }
+        return chunk
+    }
+
     /// The next line without its terminating newline (and carriage return), or `nil` at end of input.
     mutating func nextLine() async throws -> [UInt8]? {
         while true {
@@ -29,16 +42,21 @@ struct StandardInput {
                 defer { buffer = [] }
                 return Array(buffer)
             }
-            let descriptor = self.descriptor
-            let chunk = try await NIOThreadPool.singleton.runIfActive { () throws -> [UInt8] in
-                var bytes = [UInt8](repeating: 0, count: 64 * 1024)
-                while true {
-                    let count = read(descriptor, &bytes, bytes.count)
-                    if count >= 0 { return Array(bytes[..<count]) }
-                    if errno != EINTR { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-                }
-            }
+            let chunk = try await read()
             if chunk.isEmpty { finished = true } else { buffer.append(contentsOf: chunk) }
+        }
+    }
+
+    /// One read of up to 64 KiB, on NIO's blocking thread pool; empty at end of input.
+    private func read() async throws -> [UInt8] {
+        let descriptor = self.descriptor
+        return try await NIOThreadPool.singleton.runIfActive { () throws -> [UInt8] in
+            var bytes = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let count = Foundation.read(descriptor, &bytes, bytes.count)
+                if count >= 0 { return Array(bytes[..<count]) }
+                if errno != EINTR { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// Writes lines for a person straight to the file descriptor, so that they appear at once even when interleaved
 /// with input.
@@ -13,18 +14,30 @@ enum Terminal {
         write(Array(bytes) + [UInt8(ascii: "\n")], to: STDOUT_FILENO)
     }
 
+    /// Writes `text`, without a newline, to standard error.
+    static func prompt(_ text: String) {
+        write(Array(text.utf8), to: STDERR_FILENO)
+    }
+
     /// Writes `porter: text` to standard error.
     static func error(_ text: String) {
         write(Array(("porter: " + text + "\n").utf8), to: STDERR_FILENO)
     }
 
-    private static func write(_ bytes: [UInt8], to descriptor: Int32) {
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else { return }
-            offset += written
+    /// Writes `buffer` as it is to `descriptor` (standard output or error), waiting until it is all written.
+    static func write(_ buffer: ByteBuffer, to descriptor: Int32) {
+        buffer.withUnsafeReadableBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = Foundation.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0, errno == EINTR { continue }
+                guard written > 0 else { return }
+                offset += written
+            }
         }
+    }
+
+    private static func write(_ bytes: [UInt8], to descriptor: Int32) {
+        write(ByteBuffer(bytes: bytes), to: descriptor)
     }
 }

@@ -34,6 +34,9 @@ int porter_openpty(int *master, char *slave_path, size_t slave_path_length, unsi
 /// Sets the window size of the terminal `fd`.
 int porter_set_window_size(int fd, unsigned short rows, unsigned short cols);
 
+/// Reads the window size of the terminal `fd`.
+int porter_get_window_size(int fd, unsigned short *rows, unsigned short *cols);
+
 /// Returns a process file descriptor for `pid` (close-on-exec), or -1 with errno set.
 int porter_pidfd_open(pid_t pid);
 

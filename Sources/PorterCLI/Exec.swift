@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import Porter
+import PorterProtocol
+
+extension PorterCommand {
+    /// `porter exec`: run a command on the server.
+    struct Exec: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a command on the server, as `ssh host COMMAND` does.",
+            discussion: """
+                The command's standard output and error arrive on yours, byte for byte; your standard input is
+                sent to it until end of file; Ctrl-C is forwarded as SIGINT (twice: SIGKILL). The exit status is
+                the command's, 128+N if signal N ended it, 255 if Porter itself failed. Several words run as that
+                argv without a shell; one word with shell syntax runs through /bin/sh -c. With no command, opens
+                an interactive shell like `porter shell`.
+                """
+        )
+
+        @OptionGroup var connection: ConnectionOptions
+
+        @Option(name: .customLong("timeout"), help: "Seconds after which the server terminates the command.")
+        var timeout: Double?
+
+        @Option(name: .customLong("cwd"), help: "Working directory, relative to the server's root.")
+        var directory: String?
+
+        @Option(
+            name: .customLong("env"),
+            help: "Set NAME=VALUE for the command; repeatable. The server accepts only names on its list.")
+        var environment: [String] = []
+
+        @Flag(name: [.customShort("t"), .customLong("tty")], help: "Run the command on a pseudo-terminal.")
+        var tty = false
+
+        @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
+        var command: [String] = []
+
+        func validate() throws {
+            if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
+            for entry in environment where !entry.contains("=") || entry.hasPrefix("=") {
+                throw ValidationError("--env takes NAME=VALUE, got '\(entry)'")
+            }
+        }
+
+        func run() async throws {
+            var options = ExecOptions(directory: directory, timeout: timeout)
+            for entry in environment {
+                let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                options.environment[String(parts[0])] = String(parts[1])
+            }
+            if command.isEmpty {
+                throw ExitCode(try await Shell.open(connection, options: options))
+            }
+            if tty, isatty(STDIN_FILENO) == 1 { options.terminal = RawTerminal.current() }
+            let argv = command
+            let status = try await connection.withConnection { connection in
+                try await RemoteCommand.run(argv, options: options, on: connection)
+            }
+            throw ExitCode(status)
+        }
+    }
+
+    /// `porter shell`: an interactive shell on the server.
+    struct Shell: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Open an interactive shell on the server, as `ssh host` does.",
+            discussion: """
+                On a terminal, the remote shell runs on a pseudo-terminal: your terminal is in raw mode until it
+                ends (and restored however it ends), window-size changes follow you, Ctrl-C, Ctrl-D and Ctrl-Z reach
+                the remote side, and the exit status is the shell's. Without a terminal, reads one command per line
+                from standard input, runs each and prints its output, prompting on standard error before each.
+                """
+        )
+
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            throw ExitCode(try await Self.open(connection, options: ExecOptions()))
+        }
+
+        /// Opens the shell and returns the exit status to end with.
+        static func open(_ connection: ConnectionOptions, options: ExecOptions) async throws -> Int32 {
+            var options = options
+            guard isatty(STDIN_FILENO) == 1 else {
+                return try await connection.withConnection { connection in
+                    try await lineMode(connection, options: options)
+                }
+            }
+            options.terminal = RawTerminal.current()
+            return try await connection.withConnection { connection in
+                try await RemoteCommand.run([], options: options, on: connection)
+            }
+        }
+
+        /// The line mode: a prompt, a command, its output, and again, until end of input.
+        private static func lineMode(_ connection: ClientConnection, options: ExecOptions) async throws -> Int32 {
+            var input = StandardInput()
+            var status: Int32 = 0
+            let prompt = "porter \(connection.endpoint)$ "
+            while true {
+                Terminal.prompt(prompt)
+                guard let line = try await input.nextLine() else { break }
+                let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+                if text.isEmpty { continue }
+                if text == "exit" { break }
+                status = try await RemoteCommand.run([text], options: options, on: connection, forwardInput: false)
+            }
+            return status
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import NIOCore
+import Porter
+import PorterProtocol
+import Synchronization
+
+/// Runs one command on an open connection as `ssh host COMMAND` would: output to standard output and error
+/// byte for byte, standard input forwarded until end of file, local signals forwarded, and the remote exit status
+/// turned into this process's.
+enum RemoteCommand {
+    /// Runs `argv` and returns the exit status this process should end with.
+    ///
+    /// - Parameter forwardInput: whether to send standard input (off when standard input holds the commands).
+    static func run(
+        _ argv: [String], options: ExecOptions, on connection: ClientConnection, forwardInput: Bool = true
+    ) async throws -> Int32 {
+        let session = try await connection.exec(argv, options: options)
+        let input = session.input
+        let interactive = options.terminal != nil
+        let raw = interactive ? RawTerminal() : nil
+        defer { raw?.restore() }
+        let signals = SignalForwarding(input: input, terminal: interactive)
+        defer { signals.stop() }
+        let feeder = Task {
+            guard forwardInput else {
+                try? await input.finish()
+                return
+            }
+            var stdin = StandardInput()
+            while let chunk = await stdin.nextChunk() {
+                guard try await input.send(ByteBuffer(bytes: chunk)) else { return }
+            }
+            if !interactive { try await input.finish() }
+        }
+        defer { feeder.cancel() }
+        while let output = try await session.next() {
+            switch output {
+            case .standardOutput(let bytes): Terminal.write(bytes, to: STDOUT_FILENO)
+            case .standardError(let bytes): Terminal.write(bytes, to: STDERR_FILENO)
+            }
+        }
+        raw?.restore()
+        guard let exit = session.exit else { return 255 }
+        if exit.timedOut {
+            Terminal.error("the command ran past its time limit of \(options.timeout ?? 0) s and was terminated")
+        }
+        if let status = exit.status { return Int32(clamping: status) }
+        return 128 + Int32(clamping: exit.signalNumber ?? 0)
+    }
+}
+
+/// Forwards this process's signals to the remote command while it runs: the first Ctrl-C as SIGINT, a second
+/// as SIGKILL; SIGTERM, SIGHUP and SIGQUIT as themselves; and, on a terminal, window-size changes.
+final class SignalForwarding {
+    private let sources: [any DispatchSourceSignal]
+
+    init(input: ExecInput, terminal: Bool) {
+        let interrupts = Atomic<Int>(0)
+        var sources: [any DispatchSourceSignal] = []
+        var forwarded: [(Int32, @Sendable () -> String)] = [
+            (SIGINT, { interrupts.add(1, ordering: .relaxed).newValue > 1 ? "KILL" : "INT" }),
+            (SIGTERM, { "TERM" }), (SIGHUP, { "HUP" }), (SIGQUIT, { "QUIT" }),
+        ]
+        if terminal { forwarded.append((SIGWINCH, { "WINCH" })) }
+        for (number, name) in forwarded {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                Task {
+                    if number == SIGWINCH {
+                        let size = RawTerminal.current()
+                        try? await input.resize(rows: size.rows, cols: size.cols, term: size.term)
+                    } else {
+                        try? await input.signal(name())
+                    }
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        self.sources = sources
+    }
+
+    /// Stops forwarding and restores the default handling.
+    func stop() {
+        for source in sources { source.cancel() }
+        for number in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH] { signal(number, SIG_DFL) }
+    }
+}
