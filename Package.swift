@@ -68,6 +68,16 @@ let package = Package(
             ],
             path: "bench/EchoLoad"
         ),
+        // Commands per second over one Porter session, or spawned locally, for bench/exec.sh.
+        .executableTarget(
+            name: "porter-exec-load",
+            dependencies: [
+                "Porter",
+                "PorterProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "bench/ExecLoad"
+        ),
         .testTarget(
             name: "PorterProtocolTests",
             dependencies: [

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import Porter
+import PorterProtocol
+
+/// Commands per second: N runs of one command over one Porter session, or spawned locally, one after another.
+/// Prints one JSON line.
+@main
+struct ExecLoad: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "porter-exec-load",
+        abstract: "Run a command COUNT times, one after another, over one Porter session or locally."
+    )
+
+    enum Mode: String, ExpressibleByArgument {
+        /// Over one authenticated Porter connection.
+        case porter
+        /// posix_spawn and waitpid on this machine: the ceiling for any remote execution.
+        case local
+    }
+
+    @Option var mode: Mode = .porter
+    @Option var host = "127.0.0.1"
+    @Option var port = Endpoint.defaultPort
+    @Option var count = 1000
+    @Option(name: .customLong("token-file")) var tokenFile: String?
+    @Option var fingerprint: String?
+    @Argument(parsing: .postTerminator) var command: [String] = ["sh", "-c", "true"]
+
+    func run() async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        switch mode {
+        case .local:
+            for _ in 0..<count { try spawnAndWait(command) }
+        case .porter:
+            let token = try TokenFile.load(at: tokenFile ?? TokenFile.defaultPath)
+            let trust =
+                fingerprint.flatMap(Fingerprint.init).map(HostTrust.pinned) ?? .knownHosts(firstContact: .refuse)
+            let configuration = ClientConfiguration(token: token, transport: .tls(trust))
+            let argv = command
+            try await PorterClient.withConnection(to: .tcp(host: host, port: port), configuration: configuration) {
+                connection in
+                for _ in 0..<count {
+                    let result = try await connection.run(argv)
+                    guard result.exit.status == 0 else { throw ValidationError("the command failed: \(result.exit)") }
+                }
+            }
+        }
+        let elapsed = clock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let summary: [String: Any] = [
+            "mode": mode.rawValue, "count": count, "seconds": (seconds * 1000).rounded() / 1000,
+            "per_second": (Double(count) / seconds).rounded(),
+        ]
+        let json = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
+        print(String(decoding: json, as: UTF8.self))
+    }
+
+    private func spawnAndWait(_ argv: [String]) throws {
+        var arguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for argument in arguments { free(argument) } }
+        var pid: pid_t = 0
+        let status = posix_spawnp(&pid, argv[0], nil, nil, &arguments, environ)
+        guard status == 0 else {
+            throw ValidationError("cannot start \(argv[0]): \(String(cString: strerror(status)))")
+        }
+        var exit: Int32 = 0
+        while waitpid(pid, &exit, 0) < 0, errno == EINTR {}
+    }
+}
