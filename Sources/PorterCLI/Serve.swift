@@ -62,6 +62,19 @@ extension PorterCommand {
         @Option(name: .customLong("auth-timeout"), help: "Seconds a new connection has to authenticate.")
         var authTimeout: Double = 10
 
+        @Option(
+            name: .customLong("root"),
+            help: "Directory commands start in; `exec --cwd` must stay inside it (default: the current directory).",
+            completion: .directory)
+        var root: String?
+
+        @Option(
+            name: .customLong("accept-env"),
+            help:
+                "An environment variable clients may set for commands (NAME or PREFIX*); repeatable (default: LANG, LC_*)."
+        )
+        var acceptEnvironment: [String] = []
+
         @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
         var logLevel: String = "info"
 
@@ -108,6 +121,14 @@ extension PorterCommand {
                 let identity =
                     !plaintext && endpoints.contains(where: \.isTCP)
                     ? try ServerIdentity.loadOrCreate(at: identityPath) : nil
+                var exec = ExecConfiguration()
+                if let root {
+                    var isDirectory: ObjCBool = false
+                    guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue
+                    else { throw PorterError(.configuration, "--root \(root) is not a directory") }
+                    exec.root = root
+                }
+                if !acceptEnvironment.isEmpty { exec.acceptEnvironment = acceptEnvironment }
                 let configuration = ServerConfiguration(
                     listen: endpoints,
                     token: token,
@@ -117,7 +138,8 @@ extension PorterCommand {
                     maxUnauthenticated: maxUnauthenticated,
                     maxUnauthenticatedPerSource: maxUnauthenticatedPerSource,
                     authTimeout: authTimeout,
-                    idleTimeout: idleTimeout
+                    idleTimeout: idleTimeout,
+                    exec: exec
                 )
                 let server = try PorterServer(configuration: configuration, logger: logger) { bound in
                     for endpoint in bound {

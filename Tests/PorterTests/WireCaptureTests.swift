@@ -3,14 +3,7 @@ import NIOCore
 import Porter
 import Testing
 
-/// Whether packet captures can run here: tcpdump installed. CI installs it and sets `PORTER_REQUIRE_CAPTURE=1`,
-/// which turns a missing tcpdump into a failure instead of a skipped test.
-private let captureAvailable =
-    FileManager.default.isExecutableFile(atPath: "/usr/bin/tcpdump")
-    || FileManager.default.isExecutableFile(atPath: "/usr/sbin/tcpdump")
-    || ProcessInfo.processInfo.environment["PORTER_REQUIRE_CAPTURE"] == "1"
-
-@Suite(.enabled(if: captureAvailable, "needs tcpdump"), .timeLimit(.minutes(1)))
+@Suite(.enabled(if: toolAvailable("tcpdump"), "needs tcpdump"), .timeLimit(.minutes(1)))
 struct WireCaptureTests {
     /// Echoes a marker through a server while tcpdump records the loopback traffic, and returns the capture.
     private func capture(plaintext: Bool, marker: String) async throws -> [UInt8] {
@@ -79,34 +72,15 @@ struct WireCaptureTests {
 }
 
 /// A running tcpdump on the loopback interface, ready once it says it is listening.
-///
-/// Spawned directly rather than with Foundation's `Process`: a child inherits the signal mask of the thread that
-/// starts it, and the threads async code runs on block nearly every signal, so tcpdump would never see the
-/// SIGINT that makes it write out its capture and exit.
 private struct TCPDump: Sendable {
-    let pid: pid_t
+    let process: TestProcess
 
     static func start(port: Int, file: String) async throws -> TCPDump {
         let log = file + ".log"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-        let arguments = ["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-s", "0", "-w", file, "tcp port \(port)"]
-        var argv = arguments.map { strdup($0) } + [nil]
-        defer { for argument in argv { free(argument) } }
-        var pid: pid_t = 0
-        let status = posix_spawnp(&pid, "tcpdump", &actions, &attributes, &argv, environ)
-        guard status == 0 else { throw TestFailure("cannot start tcpdump: \(String(cString: strerror(status)))") }
-        let tcpdump = TCPDump(pid: pid)
+        let process = try TestProcess.start(
+            ["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-s", "0", "-w", file, "tcp port \(port)"],
+            errors: log)
+        let tcpdump = TCPDump(process: process)
         // tcpdump reports "listening on lo" on stderr once the capture is armed.
         do {
             try await waitUntil {
@@ -121,11 +95,7 @@ private struct TCPDump: Sendable {
 
     /// Stops the capture: tcpdump writes out what it holds and exits.
     func stop() async throws {
-        kill(pid, SIGINT)
-        let pid = self.pid
-        try await waitUntil {
-            var status: Int32 = 0
-            return waitpid(pid, &status, WNOHANG) == pid
-        }
+        process.signal(SIGINT)
+        _ = try await process.wait()
     }
 }
