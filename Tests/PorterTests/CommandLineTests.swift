@@ -1,0 +1,161 @@
+import Foundation
+import Porter
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The `porter` executable as people and scripts use it, against an in-process server.
+@Suite(.timeLimit(.minutes(1))) struct CommandLineTests {
+    /// A token file holding ``testToken``, mode 0600.
+    private static let tokenFile: String = {
+        let path = NSTemporaryDirectory() + "porter-cli-token-\(UUID().uuidString)"
+        _ = FileManager.default.createFile(
+            atPath: path, contents: Data(testToken.utf8), attributes: [.posixPermissions: 0o600])
+        return path
+    }()
+
+    private func porter(_ command: String, _ server: TestServer, _ arguments: [String]) -> [String] {
+        [
+            TestProcess.porter, command, "\(server.endpoint)", "--token-file", Self.tokenFile, "--fingerprint",
+            "\(testIdentity.fingerprint)",
+        ] + arguments
+    }
+
+    private func temporaryFile() -> String {
+        NSTemporaryDirectory() + "porter-cli-\(UUID().uuidString)"
+    }
+
+    @Test func execPassesStreamsAndTheExitStatusThrough() async throws {
+        try await withTestServer { server in
+            let run = try await TestProcess.run(
+                porter("exec", server, ["--", "sh", "-c", "echo out; echo err >&2; exit 7"]))
+            #expect(run.status == 7)
+            #expect(run.output == "out\n")
+            #expect(run.errors == "err\n")
+            let killed = try await TestProcess.run(porter("exec", server, ["--", "sh", "-c", "kill -KILL $$"]))
+            #expect(killed.status == 128 + SIGKILL)
+            let missing = try await TestProcess.run(porter("exec", server, ["--", "no-such-command-here"]))
+            #expect(missing.status == 127)
+            #expect(missing.errors.contains("command not found"))
+        }
+    }
+
+    @Test func standardInputIsForwardedExactly() async throws {
+        let input = temporaryFile()
+        let output = temporaryFile()
+        var random = Data(count: 2 * 1024 * 1024)
+        random.withUnsafeMutableBytes { raw in
+            var generator = SystemRandomNumberGenerator()
+            for index in raw.indices { raw[index] = generator.next() }
+        }
+        let bytes = random
+        try bytes.write(to: URL(fileURLWithPath: input))
+        defer { for path in [input, output] { try? FileManager.default.removeItem(atPath: path) } }
+        try await withTestServer { server in
+            let process = try TestProcess.start(porter("exec", server, ["--", "cat"]), input: input, output: output)
+            #expect(try await process.wait() == 0)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: output)) == bytes)
+        }
+    }
+
+    @Test func porterFailuresExitWith255AndOneLine() async throws {
+        let wrongToken = temporaryFile()
+        _ = FileManager.default.createFile(
+            atPath: wrongToken, contents: Data("wrong".utf8), attributes: [.posixPermissions: 0o600])
+        let marker = temporaryFile()
+        try await withTestServer { server in
+            var arguments = porter("exec", server, ["--", "touch", marker])
+            arguments[4] = wrongToken
+            let refused = try await TestProcess.run(arguments)
+            #expect(refused.status == 255)
+            #expect(refused.errors.hasPrefix("porter: ") && refused.errors.filter { $0 == "\n" }.count == 1)
+            #expect(!FileManager.default.fileExists(atPath: marker))
+        }
+        // Nothing listens on the server's port any more.
+        let unreachable = try await TestProcess.run([
+            TestProcess.porter, "exec", "127.0.0.1:1", "--token-file", wrongToken, "--", "true",
+        ])
+        #expect(unreachable.status == 255)
+        #expect(unreachable.errors.hasPrefix("porter: cannot connect"))
+    }
+
+    @Test func ctrlCIsForwardedAndASecondOneKills() async throws {
+        try await withTestServer { server in
+            for (script, presses, expected) in [
+                ("trap 'echo got-int; exit 5' INT; echo ready; sleep 30 & wait", 1, Int32(5)),
+                ("trap '' INT; echo ready; sleep 30", 2, 128 + SIGKILL),
+            ] {
+                let output = temporaryFile()
+                defer { try? FileManager.default.removeItem(atPath: output) }
+                let client = try TestProcess.start(porter("exec", server, ["--", "sh", "-c", script]), output: output)
+                try await waitUntil {
+                    (try? String(contentsOfFile: output, encoding: .utf8))?.contains("ready") == true
+                }
+                for _ in 0..<presses {
+                    client.signal(SIGINT)
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(try await client.wait() == expected)
+            }
+        }
+    }
+
+    @Test func shellWithoutATerminalRunsOneCommandPerLine() async throws {
+        let input = temporaryFile()
+        try "echo one\n\nsh -c 'exit 4'\necho two\n".write(toFile: input, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: input) }
+        try await withTestServer { server in
+            let run = try await TestProcess.run(porter("shell", server, []), input: input)
+            #expect(run.output == "one\ntwo\n")
+            #expect(run.status == 0)
+            #expect(run.errors.contains("$ "))
+        }
+    }
+
+    /// As a person would use it: in tmux, typing into the remote shell, resizing, pressing Ctrl-C, leaving.
+    @Test(.enabled(if: toolAvailable("tmux"), "needs tmux"))
+    func interactiveShellUnderTmux() async throws {
+        let session = "porter-test-\(UInt32.random(in: .min ... .max))"
+        try await withTestServer { server in
+            let command = porter("shell", server, []).joined(separator: " ")
+            let start = try await TestProcess.run([
+                "tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30",
+                "sh -c 'stty -a > /dev/null; \(command); echo client-exit=$?; stty -a | grep -o -- \"-*icanon \"; sleep 30'",
+            ])
+            #expect(start.status == 0)
+            defer { _ = try? TestProcess.start(["tmux", "kill-session", "-t", session]) }
+            func keys(_ keys: String...) async throws {
+                _ = try await TestProcess.run(["tmux", "send-keys", "-t", session] + keys)
+            }
+            func screen() async throws -> String {
+                try await TestProcess.run(["tmux", "capture-pane", "-p", "-t", session]).output
+            }
+            func waitFor(_ text: String) async throws {
+                let deadline = ContinuousClock.now + .seconds(10)
+                while try await !screen().contains(text) {
+                    guard ContinuousClock.now < deadline else {
+                        throw TestFailure("'\(text)' never appeared; the screen:\n\(try await screen())")
+                    }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            try await keys("PS1='remote> '; tty; stty size", "Enter")
+            try await waitFor("/dev/pts/")
+            try await waitFor("30 100")
+            _ = try await TestProcess.run(["tmux", "resize-window", "-t", session, "-x", "90", "-y", "20"])
+            try await keys("stty size", "Enter")
+            try await waitFor("20 90")
+            try await keys("sleep 60", "Enter")
+            try await keys("C-c")
+            try await keys("echo after-$((40 + 2))", "Enter")
+            try await waitFor("after-42")
+            try await keys("exit 3", "Enter")
+            try await waitFor("client-exit=3")
+            // The local terminal is back in canonical mode.
+            try await waitFor("icanon")
+            #expect(try await !screen().contains("-icanon"))
+        }
+    }
+}
