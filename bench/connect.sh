@@ -7,30 +7,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 runs=${RUNS:-50}
-build=${BUILD:-.build}
 command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
-
-echo "machine: $(nproc) cores, kernel $(uname -r), $(swift --version 2>&1 | head -1), $(date -u +%FT%TZ)"
-swift build -c release --scratch-path "$build" --product porter >/dev/null
-porter="$build/release/porter"
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    [ -S "$tmp/ssh-control" ] && ssh -o ControlPath="$tmp/ssh-control" -O exit x 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-source bench/sshd.sh
+source bench/lib.sh
+build_release porter
 start_sshd
-
-"$porter" serve --listen 127.0.0.1:0 --token-file "$tmp/token" --identity "$tmp/identity.pem" --log-level error \
-    >"$tmp/porter.out" 2>"$tmp/porter.err" &
-pids+=($!)
-for _ in $(seq 300); do grep -q 'listening on' "$tmp/porter.out" 2>/dev/null && break; sleep 0.1; done
-endpoint=$(grep -oE 'listening on [^ ]+' "$tmp/porter.out" | head -1 | cut -d' ' -f3)
-fingerprint=$("$porter" serve --print-fingerprint --identity "$tmp/identity.pem")
-hello="$porter hello $endpoint -c 1 --token-file $tmp/token --fingerprint $fingerprint"
+start_porter
+hello="$porter hello $endpoint -c 1 $PORTER_ARGS"
 $hello >/dev/null
 
 hyperfine -N --warmup 5 --runs "$runs" --export-json "$tmp/connect.json" \

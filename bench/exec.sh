@@ -10,31 +10,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 runs=${RUNS:-30}
 count=${COUNT:-1000}
-build=${BUILD:-.build}
 command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
-
-echo "machine: $(nproc) cores, kernel $(uname -r), $(swift --version 2>&1 | head -1), $(date -u +%FT%TZ)"
-swift build -c release --scratch-path "$build" --product porter >/dev/null
-swift build -c release --scratch-path "$build" --product porter-exec-load >/dev/null
-porter="$build/release/porter"
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    [ -S "$tmp/ssh-control" ] && ssh -o ControlPath="$tmp/ssh-control" -O exit x 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-source bench/sshd.sh
+source bench/lib.sh
+build_release porter porter-exec-load
 start_sshd
-
-"$porter" serve --listen 127.0.0.1:0 --token-file "$tmp/token" --identity "$tmp/identity.pem" --log-level error \
-    >"$tmp/porter.out" 2>"$tmp/porter.err" &
-pids+=($!)
-for _ in $(seq 300); do grep -q 'listening on' "$tmp/porter.out" 2>/dev/null && break; sleep 0.1; done
-endpoint=$(grep -oE 'listening on [^ ]+' "$tmp/porter.out" | head -1 | cut -d' ' -f3)
-fingerprint=$("$porter" serve --print-fingerprint --identity "$tmp/identity.pem")
-pexec="$porter exec $endpoint --token-file $tmp/token --fingerprint $fingerprint --"
+start_porter
+pexec="$porter exec $endpoint $PORTER_ARGS --"
 $pexec true
 
 hyperfine -N --warmup 5 --runs "$runs" --export-json "$tmp/fresh.json" \
@@ -46,8 +27,7 @@ hyperfine --warmup 1 --runs 5 --export-json "$tmp/output.json" \
     -n "ssh (ControlMaster): 100 MB of output" "$SSH_MASTER head -c 100000000 /dev/zero >/dev/null" >/dev/null
 
 load="$build/release/porter-exec-load"
-session=$("$load" --mode porter --port "${endpoint##*:}" --count "$count" --token-file "$tmp/token" \
-    --fingerprint "$fingerprint")
+session=$("$load" --mode porter --port "${endpoint##*:}" --count "$count" $PORTER_ARGS)
 local_rate=$("$load" --mode local --count "$count")
 
 python3 - "$tmp/fresh.json" "$tmp/output.json" "$session" "$local_rate" <<'PY'

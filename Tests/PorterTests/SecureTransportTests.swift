@@ -181,8 +181,10 @@ import Testing
             defer { for channel in flood { channel.close(promise: nil) } }
             // The flood holds 64 handshake slots, its share; the rest of it waits, unread.
             try await waitUntil { server.server.unauthenticatedCount == 64 && server.server.waitingCount == 136 }
-            // A real client from another address connects, authenticates and is answered, within one second.
-            try await server.withClient(connectTimeout: 1) { _ = try await $0.ping() }
+            // A real client from another address connects and authenticates under a one-second deadline (the
+            // client's own connect timeout, which fails the test if missed), then runs a command.
+            let status = try await server.withClient(connectTimeout: 1) { try await $0.run(["true"]).exit.status }
+            #expect(status == 0)
         }
     }
 

@@ -43,9 +43,29 @@ struct ChildProcess: Sendable {
         let stdin = try makePipe()
         let stdout = try makePipe()
         let stderr = try makePipe()
-        let pid: pid_t
+        // The parent's ends become channels on one event loop, in one go, before the command starts: a command
+        // that exits at once could otherwise close its input's channel before it is set up.
+        let bootstrap = NIOPipeBootstrap(group: group.next())
+        let streams: (output: Stream, errors: Stream, input: Stream)
         do {
-            pid = try start(argv, environmentLines) { io in
+            streams = try await bootstrap.takingOwnershipOfDescriptor(input: stdout.read)
+                .and(bootstrap.takingOwnershipOfDescriptor(input: stderr.read))
+                .and(bootstrap.takingOwnershipOfDescriptor(output: stdin.write))
+                .flatMapThrowing { outputs, input in
+                    (
+                        try Stream(wrappingChannelSynchronously: outputs.0),
+                        try Stream(wrappingChannelSynchronously: outputs.1),
+                        try Stream(wrappingChannelSynchronously: input)
+                    )
+                }
+                .get()
+        } catch {
+            for fd in [stdin.read, stdout.write, stderr.write] { close(fd) }
+            throw error
+        }
+        defer { for fd in [stdin.read, stdout.write, stderr.write] { close(fd) } }
+        do {
+            let pid = try start(argv, environmentLines) { io in
                 io.stdin_fd = stdin.read
                 io.stdout_fd = stdout.write
                 io.stderr_fd = stderr.write
@@ -54,19 +74,12 @@ struct ChildProcess: Sendable {
                     return try spawnCall(&io)
                 }
             }
+            return ChildProcess(
+                pid: pid, output: streams.output, errors: streams.errors, input: streams.input, terminal: nil)
         } catch {
-            for fd in [stdin.read, stdin.write, stdout.read, stdout.write, stderr.read, stderr.write] { close(fd) }
+            for stream in [streams.output, streams.errors, streams.input] { stream.channel.close(promise: nil) }
             throw error
         }
-        for fd in [stdin.read, stdout.write, stderr.write] { close(fd) }
-        let bootstrap = NIOPipeBootstrap(group: group)
-        return ChildProcess(
-            pid: pid,
-            output: try await bootstrap.takingOwnershipOfDescriptor(input: stdout.read) { wrap($0) },
-            errors: try await bootstrap.takingOwnershipOfDescriptor(input: stderr.read) { wrap($0) },
-            input: try await bootstrap.takingOwnershipOfDescriptor(output: stdin.write) { wrap($0) },
-            terminal: nil
-        )
     }
 
     private static func spawnOnTerminal(

@@ -163,10 +163,12 @@ struct ExecRun: Sendable {
                     streams -= 1
                 case .exited(let exit):
                     status = exit
-                    let grace = configuration.outputDrainGrace
-                    group.addTask {
-                        try await Task.sleep(for: .milliseconds(Int64(grace * 1000)))
-                        return .drainExpired
+                    if streams > 0 {
+                        let grace = configuration.outputDrainGrace
+                        group.addTask {
+                            try await Task.sleep(for: .milliseconds(Int64(grace * 1000)))
+                            return .drainExpired
+                        }
                     }
                 case .drainExpired:
                     // Something outside the group still holds the output open: stop reading it.

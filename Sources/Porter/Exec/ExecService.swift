@@ -13,7 +13,15 @@ import Synchronization
 /// terminated (SIGTERM, then SIGKILL after a grace period).
 struct ExecService: Sendable {
     let configuration: ExecConfiguration
-    let group: any EventLoopGroup
+    /// The server's environment, which every command inherits (without the token variable).
+    private let baseEnvironment: [String: String]
+
+    init(configuration: ExecConfiguration) {
+        self.configuration = configuration
+        var environment = ProcessInfo.processInfo.environment
+        environment[TokenFile.environmentVariable] = nil
+        self.baseEnvironment = environment
+    }
 
     typealias Frames = NIOAsyncChannelInboundStream<Frame>.AsyncIterator
     typealias Outbound = NIOAsyncChannelOutboundWriter<Frame>
@@ -21,9 +29,11 @@ struct ExecService: Sendable {
     /// Runs `request`, answering on `outbound` and reading the client's input, signals and size changes from
     /// `frames`, until the command has exited and the client sends its next request.
     ///
+    /// - Parameter eventLoop: the connection's event loop, which also serves the command's pipes.
     /// - Returns: the frame that starts the client's next request, or `nil` if the client left.
     func serve(
-        _ request: ControlMessage.Exec, _ frames: inout Frames, _ outbound: Outbound, logger: Logger
+        _ request: ControlMessage.Exec, _ frames: inout Frames, _ outbound: Outbound, eventLoop: any EventLoop,
+        logger: Logger
     ) async throws -> Frame? {
         let prepared: Prepared
         do {
@@ -37,7 +47,7 @@ struct ExecService: Sendable {
         do {
             child = try await ChildProcess.spawn(
                 argv: prepared.argv, environment: prepared.environment, directory: prepared.directory,
-                terminal: request.pty, group: group)
+                terminal: request.pty, group: eventLoop)
         } catch let failure as ChildProcess.SpawnFailure {
             // As a shell would: the reason on standard error and status 127 (not found) or 126 (not runnable).
             let notFound = failure.errno == ENOENT
@@ -86,8 +96,7 @@ struct ExecService: Sendable {
                 throw ProtocolError(.badRequest, "invalid terminal size or type")
             }
         }
-        var environment = ProcessInfo.processInfo.environment
-        environment[TokenFile.environmentVariable] = nil
+        var environment = baseEnvironment
         for (name, value) in request.env ?? [:] {
             guard !name.isEmpty, !name.contains("="), !name.utf8.contains(0), !value.utf8.contains(0) else {
                 throw ProtocolError(.badRequest, "invalid environment variable name or value")

@@ -73,7 +73,7 @@ public final class PorterServer: Service {
             identity: .init(agent: PorterVersion.agent, server: configuration.serverName, limits: limits),
             token: configuration.token,
             chat: chat,
-            exec: ExecService(configuration: configuration.exec, group: group),
+            exec: ExecService(configuration: configuration.exec),
             logger: logger
         )
     }

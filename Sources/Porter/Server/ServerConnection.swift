@@ -77,7 +77,10 @@ struct ServerConnection: Sendable {
                 try await serveChat(join, &frames, outbound, channel: channel)
             case .exec(let request):
                 // An exec ends when the client sends its next request, which it hands back.
-                guard let following = try await exec.serve(request, &frames, outbound, logger: logger) else { return }
+                guard
+                    let following = try await exec.serve(
+                        request, &frames, outbound, eventLoop: channel.eventLoop, logger: logger)
+                else { return }
                 next = following
                 continue
             case let other:

@@ -1,0 +1,70 @@
+# Sourced by the benchmark scripts: a scratch directory and clean-up of everything started, a release build of
+# Porter, a Porter server, and a private sshd to compare against.
+
+build=${BUILD:-.build}
+porter="$build/release/porter"
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    [ -S "$tmp/ssh-control" ] && ssh -o ControlPath="$tmp/ssh-control" -O exit x 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# Prints the machine, then builds the given products in release mode.
+build_release() {
+    echo "machine: $(nproc) cores, kernel $(uname -r), $(swift --version 2>&1 | head -1), $(date -u +%FT%TZ)"
+    for product in "$@"; do swift build -c release --scratch-path "$build" --product "$product" >/dev/null; done
+}
+
+# Starts `porter serve` on a free loopback port with its own token and identity. Sets endpoint, fingerprint
+# and PORTER_ARGS (the client options that reach it: token file and pinned fingerprint).
+start_porter() {
+    "$porter" serve --listen 127.0.0.1:0 --token-file "$tmp/token" --identity "$tmp/identity.pem" \
+        --log-level error >"$tmp/porter.out" 2>"$tmp/porter.err" &
+    pids+=($!)
+    for _ in $(seq 300); do grep -q 'listening on' "$tmp/porter.out" 2>/dev/null && break; sleep 0.1; done
+    endpoint=$(grep -oE 'listening on [^ ]+' "$tmp/porter.out" | head -1 | cut -d' ' -f3)
+    [ -n "$endpoint" ] || { echo "porter did not start: $(cat "$tmp/porter.err")" >&2; exit 1; }
+    fingerprint=$("$porter" serve --print-fingerprint --identity "$tmp/identity.pem")
+    PORTER_ARGS="--token-file $tmp/token --fingerprint $fingerprint"
+}
+
+# Starts a private sshd on a free loopback port (aes128-gcm, key authentication), installing openssh-server if
+# missing. Sets SSH (an ssh command line up to the remote command) and SSH_MASTER (the same through a
+# ControlMaster connection opened here).
+start_sshd() {
+    if ! command -v /usr/sbin/sshd >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null
+    fi
+    mkdir -p /run/sshd
+    ssh-keygen -q -t ed25519 -N '' -f "$tmp/ssh_host_key"
+    ssh-keygen -q -t ed25519 -N '' -f "$tmp/client_key"
+    cp "$tmp/client_key.pub" "$tmp/authorized_keys"
+    local port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    cat >"$tmp/sshd_config" <<CONF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $tmp/ssh_host_key
+AuthorizedKeysFile $tmp/authorized_keys
+PidFile $tmp/sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Ciphers aes128-gcm@openssh.com
+CONF
+    /usr/sbin/sshd -f "$tmp/sshd_config" -D -e 2>"$tmp/sshd.log" &
+    pids+=($!)
+    local options=(-p "$port" -i "$tmp/client_key" -o BatchMode=yes -o StrictHostKeyChecking=no
+        -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -c aes128-gcm@openssh.com)
+    SSH="ssh ${options[*]} $(whoami)@127.0.0.1"
+    for _ in $(seq 100); do $SSH true 2>/dev/null && break; sleep 0.1; done
+    $SSH true || { echo "sshd did not start: $(cat "$tmp/sshd.log")" >&2; exit 1; }
+    SSH_MASTER="$SSH -o ControlPath=$tmp/ssh-control"
+    ssh "${options[@]}" -o ControlMaster=yes -o ControlPath="$tmp/ssh-control" -o ControlPersist=300 -N -f \
+        "$(whoami)@127.0.0.1"
+}
