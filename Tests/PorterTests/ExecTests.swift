@@ -135,6 +135,19 @@ import Testing
         }
     }
 
+    @Test func aClientThatBreaksTheProtocolMidCommandLeavesNoProcess() async throws {
+        try await withTestServer { server in
+            let pid = try await server.withClient { connection in
+                let session = try await connection.exec(["sh", "-c", "sleep 300 & sleep 300"])
+                // Another request while the command runs is a protocol violation: the server closes.
+                _ = try? await connection.echo()
+                await #expect(throws: PorterError.self) { while try await session.next() != nil {} }
+                return session.pid
+            }
+            try await waitUntil { !groupAlive(pid) }
+        }
+    }
+
     @Test func aWrongTokenRunsNothing() async throws {
         let marker = NSTemporaryDirectory() + "porter-marker-\(UUID().uuidString)"
         try await withTestServer { server in

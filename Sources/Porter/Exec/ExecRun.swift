@@ -55,7 +55,11 @@ struct ExecRun: Sendable {
                 if let timeout {
                     group.addTask { try await enforce(timeout: timeout, progress: progress) }
                 }
+                var handedBack = false
                 defer {
+                    // However the client's side ended — it left, broke the protocol, or the connection failed —
+                    // a command still running is terminated; only a next request lets it finish on its own.
+                    if !handedBack { terminate(progress: progress) }
                     stdinFeed.finish()
                     group.cancelAll()
                 }
@@ -87,11 +91,11 @@ struct ExecRun: Sendable {
                         guard progress.exited.load(ordering: .acquiring) else {
                             throw ProtocolError(.unexpectedMessage, "'\(other.type)' while a command runs")
                         }
+                        handedBack = true
                         return frame
                     }
                 }
-                // The client left: nothing may survive it.
-                terminate(progress: progress)
+                // The client left: the deferred clean-up terminates the command.
                 return nil
             }
         }
