@@ -118,19 +118,22 @@ import Testing
     @Test(.enabled(if: toolAvailable("tmux"), "needs tmux"))
     func interactiveShellUnderTmux() async throws {
         let session = "porter-test-\(UInt32.random(in: .min ... .max))"
+        // A tmux server of the test's own, so that a developer's sessions are never touched.
+        let tmux = ["tmux", "-L", session]
         try await withTestServer { server in
             let command = porter("shell", server, []).joined(separator: " ")
-            let start = try await TestProcess.run([
-                "tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30",
-                "sh -c 'stty -a > /dev/null; \(command); echo client-exit=$?; stty -a | grep -o -- \"-*icanon \"; sleep 30'",
-            ])
+            let start = try await TestProcess.run(
+                tmux + [
+                    "new-session", "-d", "-s", session, "-x", "100", "-y", "30",
+                    "sh -c 'stty -a > /dev/null; \(command); echo client-exit=$?; stty -a | grep -o -- \"-*icanon \"; sleep 30'",
+                ])
             #expect(start.status == 0)
-            defer { _ = try? TestProcess.start(["tmux", "kill-session", "-t", session]) }
+            defer { _ = try? TestProcess.start(tmux + ["kill-server"]) }
             func keys(_ keys: String...) async throws {
-                _ = try await TestProcess.run(["tmux", "send-keys", "-t", session] + keys)
+                _ = try await TestProcess.run(tmux + ["send-keys", "-t", session] + keys)
             }
             func screen() async throws -> String {
-                try await TestProcess.run(["tmux", "capture-pane", "-p", "-t", session]).output
+                try await TestProcess.run(tmux + ["capture-pane", "-p", "-t", session]).output
             }
             func waitFor(_ text: String) async throws {
                 let deadline = ContinuousClock.now + .seconds(10)
@@ -144,7 +147,7 @@ import Testing
             try await keys("PS1='remote> '; tty; stty size", "Enter")
             try await waitFor("/dev/pts/")
             try await waitFor("30 100")
-            _ = try await TestProcess.run(["tmux", "resize-window", "-t", session, "-x", "90", "-y", "20"])
+            _ = try await TestProcess.run(tmux + ["resize-window", "-t", session, "-x", "90", "-y", "20"])
             try await keys("stty size", "Enter")
             try await waitFor("20 90")
             try await keys("sleep 60", "Enter")
