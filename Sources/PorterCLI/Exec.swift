@@ -33,6 +33,9 @@ extension PorterCommand {
         @Flag(name: [.customShort("t"), .customLong("tty")], help: "Run the command on a pseudo-terminal.")
         var tty = false
 
+        @Flag(name: .customShort("n"), help: "Give the command /dev/null as standard input, as `ssh -n` does.")
+        var noInput = false
+
         @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
         var command: [String] = []
 
@@ -44,7 +47,7 @@ extension PorterCommand {
         }
 
         func run() async throws {
-            var options = ExecOptions(directory: directory, timeout: timeout)
+            var options = ExecOptions(directory: directory, timeout: timeout, standardInput: !noInput)
             for entry in environment {
                 let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 options.environment[String(parts[0])] = String(parts[1])
@@ -95,6 +98,9 @@ extension PorterCommand {
 
         /// The line mode: a prompt, a command, its output, and again, until end of input.
         private static func lineMode(_ connection: ClientConnection, options: ExecOptions) async throws -> Int32 {
+            // Standard input holds the commands: the commands themselves read /dev/null.
+            var options = options
+            options.standardInput = false
             var input = StandardInput()
             var status: Int32 = 0
             let prompt = "porter \(connection.endpoint)$ "
@@ -104,7 +110,7 @@ extension PorterCommand {
                 let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces)
                 if text.isEmpty { continue }
                 if text == "exit" { break }
-                status = try await RemoteCommand.run([text], options: options, on: connection, forwardInput: false)
+                status = try await RemoteCommand.run([text], options: options, on: connection)
             }
             return status
         }

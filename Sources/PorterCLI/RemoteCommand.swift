@@ -10,12 +10,9 @@ import Synchronization
 /// byte for byte, standard input forwarded until end of file, local signals forwarded, and the remote exit status
 /// turned into this process's.
 enum RemoteCommand {
-    /// Runs `argv` and returns the exit status this process should end with.
-    ///
-    /// - Parameter forwardInput: whether to send standard input (off when standard input holds the commands).
-    static func run(
-        _ argv: [String], options: ExecOptions, on connection: ClientConnection, forwardInput: Bool = true
-    ) async throws -> Int32 {
+    /// Runs `argv` and returns the exit status this process should end with. Standard input is forwarded unless
+    /// `options.standardInput` is off.
+    static func run(_ argv: [String], options: ExecOptions, on connection: ClientConnection) async throws -> Int32 {
         let session = try await connection.exec(argv, options: options)
         let input = session.input
         let interactive = options.terminal != nil
@@ -24,10 +21,7 @@ enum RemoteCommand {
         let signals = SignalForwarding(input: input, terminal: interactive)
         defer { signals.stop() }
         let feeder = Task {
-            guard forwardInput else {
-                try? await input.finish()
-                return
-            }
+            guard options.standardInput else { return }
             var stdin = StandardInput()
             while let chunk = await stdin.nextChunk() {
                 guard try await input.send(ByteBuffer(bytes: chunk)) else { return }

@@ -11,16 +11,19 @@ extension ControlMessage {
         public var timeout: Double?
         /// Run on a pseudo-terminal of this size instead of pipes.
         public var pty: Terminal?
+        /// `false`: the command reads `/dev/null` and the client sends no input (like `ssh -n`); absent means true.
+        public var stdin: Bool?
         /// Creates the payload.
         public init(
             argv: [String], cwd: String? = nil, env: [String: String]? = nil, timeout: Double? = nil,
-            pty: Terminal? = nil
+            pty: Terminal? = nil, stdin: Bool? = nil
         ) {
             self.argv = argv
             self.cwd = cwd
             self.env = env
             self.timeout = timeout
             self.pty = pty
+            self.stdin = stdin
         }
     }
 

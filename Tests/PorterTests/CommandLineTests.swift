@@ -57,6 +57,9 @@ import Testing
             let process = try TestProcess.start(porter("exec", server, ["--", "cat"]), input: input, output: output)
             #expect(try await process.wait() == 0)
             #expect(try Data(contentsOf: URL(fileURLWithPath: output)) == bytes)
+            // With -n the command reads /dev/null, as with `ssh -n`.
+            let ignored = try await TestProcess.run(porter("exec", server, ["-n", "--", "cat"]), input: input)
+            #expect(ignored.status == 0 && ignored.output.isEmpty)
         }
     }
 

@@ -90,6 +90,19 @@ import Testing
         }
     }
 
+    @Test func withoutInputTheCommandReadsDevNull() async throws {
+        try await withTestServer { server in
+            try await server.withClient { connection in
+                let result = try await connection.run(["sh", "-c", "readlink /proc/self/fd/0; cat"])
+                #expect(text(result.standardOutput) == "/dev/null\n")
+                let session = try await connection.exec(["cat"], options: ExecOptions(standardInput: false))
+                #expect(try await session.input.send(ByteBuffer(string: "ignored")) == false)
+                while try await session.next() != nil {}
+                #expect(session.exit?.status == 0)
+            }
+        }
+    }
+
     @Test func aCommandThatNeverReadsItsInputCannotMakeTheClientBufferWithoutBound() async throws {
         try await withTestServer { server in
             try await server.withClient { connection in

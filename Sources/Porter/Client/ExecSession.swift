@@ -12,16 +12,19 @@ public struct ExecOptions: Sendable {
     public var timeout: Double?
     /// Run on a pseudo-terminal of this type and size instead of pipes (output then comes as standard output).
     public var terminal: ControlMessage.Terminal?
+    /// Whether the command gets standard input from the client; `false` gives it `/dev/null`, as `ssh -n` does.
+    public var standardInput: Bool
 
     /// Creates options.
     public init(
         directory: String? = nil, environment: [String: String] = [:], timeout: Double? = nil,
-        terminal: ControlMessage.Terminal? = nil
+        terminal: ControlMessage.Terminal? = nil, standardInput: Bool = true
     ) {
         self.directory = directory
         self.environment = environment
         self.timeout = timeout
         self.terminal = terminal
+        self.standardInput = standardInput
     }
 }
 
@@ -47,12 +50,14 @@ public final class ExecSession {
     public private(set) var exit: ControlMessage.ExecExit?
     private let connection: ClientConnection
 
-    init(connection: ClientConnection, started: ControlMessage.ExecStarted) {
+    init(connection: ClientConnection, started: ControlMessage.ExecStarted, standardInput: Bool) {
         self.connection = connection
         self.pid = started.pid
+        let window = StdinWindow(started.window)
+        if !standardInput { window.close() }
         self.input = ExecInput(
             writer: connection.writer,
-            window: StdinWindow(started.window),
+            window: window,
             maxFrame: connection.welcome.limits.maxDataPayload
         )
     }
@@ -196,17 +201,17 @@ extension ClientConnection {
     public func exec(_ argv: [String], options: ExecOptions = ExecOptions()) async throws -> ExecSession {
         let request = ControlMessage.Exec(
             argv: argv, cwd: options.directory, env: options.environment.isEmpty ? nil : options.environment,
-            timeout: options.timeout, pty: options.terminal)
+            timeout: options.timeout, pty: options.terminal, stdin: options.standardInput ? nil : false)
         try await writer.send(ControlMessage.exec(request))
         switch try await frames.nextMessage() {
         case .execStarted(let started):
-            return ExecSession(connection: self, started: started)
+            return ExecSession(connection: self, started: started, standardInput: options.standardInput)
         case let other:
             throw PorterError(.protocolViolation, "the server answered exec with \(other.type)")
         }
     }
 
-    /// Runs `argv` to the end with `input` as its standard input, and collects its output.
+    /// Runs `argv` to the end with `input` as its standard input (`/dev/null` if `nil`), and collects its output.
     ///
     /// - Parameter outputLimit: the most bytes of output (both streams together) to collect; a command that
     ///   writes more is killed and the call throws.
@@ -214,12 +219,16 @@ extension ClientConnection {
         _ argv: [String], options: ExecOptions = ExecOptions(), input: ByteBuffer? = nil,
         outputLimit: Int = 64 * 1024 * 1024
     ) async throws -> ExecResult {
+        var options = options
+        options.standardInput = input != nil
         let session = try await exec(argv, options: options)
         let stdin = session.input
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                if let input, try await !stdin.send(input) { return }
-                try await stdin.finish()
+            if let input {
+                group.addTask {
+                    if try await !stdin.send(input) { return }
+                    try await stdin.finish()
+                }
             }
             var standardOutput = ByteBuffer()
             var standardError = ByteBuffer()

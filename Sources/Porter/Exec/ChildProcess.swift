@@ -20,8 +20,9 @@ struct ChildProcess: Sendable {
     let output: Stream
     /// What the command writes to standard error; `nil` on a terminal.
     let errors: Stream?
-    /// Where the command's standard input goes: the pipe's write end, or the terminal's master.
-    let input: Stream
+    /// Where the command's standard input goes: the pipe's write end, or the terminal's master; `nil` when the
+    /// command reads `/dev/null`.
+    let input: Stream?
     /// The terminal's master descriptor, for window-size changes; `nil` with pipes.
     let terminal: Int32?
 
@@ -31,31 +32,38 @@ struct ChildProcess: Sendable {
     }
 
     /// Starts `argv` with `environment` in `directory`, on pipes, or on a new pseudo-terminal of `size`.
+    ///
+    /// - Parameter input: whether the command gets an input pipe; without one it reads `/dev/null`.
     static func spawn(
         argv: [String],
         environment: [String: String],
         directory: String,
         terminal size: ControlMessage.Terminal?,
+        input: Bool,
         group: any EventLoopGroup
     ) async throws -> ChildProcess {
         let environmentLines = environment.map { "\($0.key)=\($0.value)" }
         if let size { return try await spawnOnTerminal(argv, environmentLines, directory, size, group) }
-        let stdin = try makePipe()
+        let stdin = try input ? makePipe() : openNull()
         let stdout = try makePipe()
         let stderr = try makePipe()
         // The parent's ends become channels on one event loop, in one go, before the command starts: a command
         // that exits at once could otherwise close its input's channel before it is set up.
-        let bootstrap = NIOPipeBootstrap(group: group.next())
-        let streams: (output: Stream, errors: Stream, input: Stream)
+        let loop = group.next()
+        let bootstrap = NIOPipeBootstrap(group: loop)
+        let streams: (output: Stream, errors: Stream, input: Stream?)
         do {
+            let inputChannel: EventLoopFuture<(any Channel)?> =
+                input
+                ? bootstrap.takingOwnershipOfDescriptor(output: stdin.write).map { $0 } : loop.makeSucceededFuture(nil)
             streams = try await bootstrap.takingOwnershipOfDescriptor(input: stdout.read)
                 .and(bootstrap.takingOwnershipOfDescriptor(input: stderr.read))
-                .and(bootstrap.takingOwnershipOfDescriptor(output: stdin.write))
+                .and(inputChannel)
                 .flatMapThrowing { outputs, input in
                     (
                         try Stream(wrappingChannelSynchronously: outputs.0),
                         try Stream(wrappingChannelSynchronously: outputs.1),
-                        try Stream(wrappingChannelSynchronously: input)
+                        try input.map { try Stream(wrappingChannelSynchronously: $0) }
                     )
                 }
                 .get()
@@ -77,7 +85,7 @@ struct ChildProcess: Sendable {
             return ChildProcess(
                 pid: pid, output: streams.output, errors: streams.errors, input: streams.input, terminal: nil)
         } catch {
-            for stream in [streams.output, streams.errors, streams.input] { stream.channel.close(promise: nil) }
+            for stream in [streams.output, streams.errors, streams.input] { stream?.channel.close(promise: nil) }
             throw error
         }
     }
@@ -126,19 +134,21 @@ struct ChildProcess: Sendable {
         }
         return try await output.executeThenClose { output, _ in
             try await errors.executeThenClose { errors, _ in
-                try await input.executeThenClose { _, _ in try await body(output, errors) }
+                defer { input?.channel.close(promise: nil) }
+                return try await body(output, errors)
             }
         }
     }
 
     /// Writes `bytes` to the command's input, returning once they are in the pipe or terminal.
     func write(_ bytes: ByteBuffer) async throws {
+        guard let input else { throw ChannelError.ioOnClosedChannel }
         try await input.channel.writeAndFlush(bytes).get()
     }
 
     /// Closes the command's input, which then reads end-of-file; a terminal stays open.
     func closeInput() async {
-        guard terminal == nil else { return }
+        guard terminal == nil, let input else { return }
         try? await input.channel.close(mode: .output).get()
     }
 
@@ -155,6 +165,13 @@ struct ChildProcess: Sendable {
 
     private static func wrap(_ channel: any Channel) -> EventLoopFuture<Stream> {
         channel.eventLoop.makeCompletedFuture { try Stream(wrappingChannelSynchronously: channel) }
+    }
+
+    /// `/dev/null` for reading, in the shape of a pipe without a write end.
+    private static func openNull() throws -> (read: Int32, write: Int32) {
+        let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SpawnFailure(errno: errno) }
+        return (fd, -1)
     }
 
     private static func makePipe() throws -> (read: Int32, write: Int32) {

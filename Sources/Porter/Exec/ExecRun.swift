@@ -18,6 +18,8 @@ struct ExecRun: Sendable {
     let configuration: ExecConfiguration
     let outbound: Outbound
     let started: ContinuousClock.Instant
+    /// The standard-input window granted in `exec.started`.
+    let window: Int
 
     /// Shared between the task reading the client and the tasks serving the command.
     private final class Progress: Sendable {
@@ -33,7 +35,7 @@ struct ExecRun: Sendable {
     /// - Returns: the first frame of the next request, or `nil` if the client left (the command is then
     ///   terminated).
     func serve(_ frames: inout Frames, timeout: Double?, logger: Logger) async throws -> Frame? {
-        let progress = Progress(credit: configuration.stdinWindow)
+        let progress = Progress(credit: window)
         let (stdinData, stdinFeed) = AsyncStream.makeStream(of: ByteBuffer.self)
         return try await child.withStreams { output, errors in
             try await withThrowingTaskGroup(of: Void.self) { group in

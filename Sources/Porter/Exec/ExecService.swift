@@ -47,7 +47,7 @@ struct ExecService: Sendable {
         do {
             child = try await ChildProcess.spawn(
                 argv: prepared.argv, environment: prepared.environment, directory: prepared.directory,
-                terminal: request.pty, group: eventLoop)
+                terminal: request.pty, input: request.stdin != false || request.pty != nil, group: eventLoop)
         } catch let failure as ChildProcess.SpawnFailure {
             // As a shell would: the reason on standard error and status 127 (not found) or 126 (not runnable).
             let notFound = failure.errno == ENOENT
@@ -68,9 +68,10 @@ struct ExecService: Sendable {
             metadata: [
                 "exec.pid": "\(child.pid)", "exec.argv0": "\(prepared.argv[0])", "exec.pty": "\(request.pty != nil)",
             ])
-        try await outbound.write(
-            ControlMessage.execStarted(.init(pid: Int(child.pid), window: configuration.stdinWindow)).frame)
-        let run = ExecRun(child: child, configuration: configuration, outbound: outbound, started: started)
+        let window = child.input == nil ? 0 : configuration.stdinWindow
+        try await outbound.write(ControlMessage.execStarted(.init(pid: Int(child.pid), window: window)).frame)
+        let run = ExecRun(
+            child: child, configuration: configuration, outbound: outbound, started: started, window: window)
         return try await run.serve(&frames, timeout: request.timeout, logger: logger)
     }
 
