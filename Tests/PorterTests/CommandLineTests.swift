@@ -157,6 +157,12 @@ import Testing
             try await keys("C-c")
             try await keys("echo after-$((40 + 2))", "Enter")
             try await waitFor("after-42")
+            // Ctrl-Z stops a job in the remote shell, which then has job control.
+            try await keys("sleep 70", "Enter")
+            try await keys("C-z")
+            try await waitFor("Stopped")
+            try await keys("kill -9 %1; echo killed-$((6 * 7))", "Enter")
+            try await waitFor("killed-42")
             try await keys("exit 3", "Enter")
             try await waitFor("client-exit=3")
             // The local terminal is back in canonical mode.
