@@ -97,6 +97,15 @@ int porter_pipe(int fds[2]) {
     return pipe2(fds, O_CLOEXEC) == 0 ? 0 : errno;
 }
 
+int porter_set_pipe_size(int fd, int size) {
+#ifdef F_SETPIPE_SZ
+    return fcntl(fd, F_SETPIPE_SZ, size);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 int porter_epoll_create(void) {
     return epoll_create1(EPOLL_CLOEXEC);
 }

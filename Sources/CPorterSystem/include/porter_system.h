@@ -43,6 +43,9 @@ int porter_pidfd_open(pid_t pid);
 /// Creates a pipe whose two ends are close-on-exec.
 int porter_pipe(int fds[2]);
 
+/// Asks for a pipe buffer of `size` bytes (Linux `F_SETPIPE_SZ`); returns the size granted, or -1 with errno set.
+int porter_set_pipe_size(int fd, int size);
+
 /// Creates an epoll instance (close-on-exec); returns it, or -1 with errno set.
 int porter_epoll_create(void);
 

@@ -47,6 +47,9 @@ struct ChildProcess: Sendable {
         let stdin = try input ? makePipe() : openNull()
         let stdout = try makePipe()
         let stderr = try makePipe()
+        // Bigger output pipes mean fewer, larger reads and frames for a command that writes a lot; the kernel
+        // may grant less (see /proc/sys/fs/pipe-max-size), which only costs speed.
+        _ = porter_set_pipe_size(stdout.write, Int32(Self.outputPipeSize))
         // The parent's ends become channels on one event loop, in one go, before the command starts: a command
         // that exits at once could otherwise close its input's channel before it is set up.
         let loop = group.next()
@@ -60,7 +63,11 @@ struct ChildProcess: Sendable {
                 .and(bootstrap.takingOwnershipOfDescriptor(input: stderr.read))
                 .and(inputChannel)
                 .flatMapThrowing { outputs, input in
-                    (
+                    try outputs.0.syncOptions?.setOption(
+                        .recvAllocator,
+                        value: AdaptiveRecvByteBufferAllocator(
+                            minimum: 4096, initial: 64 * 1024, maximum: Self.outputPipeSize))
+                    return (
                         try Stream(wrappingChannelSynchronously: outputs.0),
                         try Stream(wrappingChannelSynchronously: outputs.1),
                         try input.map { try Stream(wrappingChannelSynchronously: $0) }
@@ -162,6 +169,9 @@ struct ChildProcess: Sendable {
         guard let terminal else { return }
         _ = porter_set_window_size(terminal, UInt16(clamping: rows), UInt16(clamping: cols))
     }
+
+    /// The pipe buffer asked for a command's standard output, and the largest read from it: one data frame.
+    static let outputPipeSize = 1024 * 1024
 
     private static func wrap(_ channel: any Channel) -> EventLoopFuture<Stream> {
         channel.eventLoop.makeCompletedFuture { try Stream(wrappingChannelSynchronously: channel) }
