@@ -35,7 +35,7 @@ struct EchoLoad: AsyncParsableCommand {
         let token = try mode == .porter ? TokenFile.load(at: tokenFile ?? TokenFile.defaultPath) : ""
         let payload = ByteBuffer(repeating: UInt8(ascii: "a"), count: size)
         let start = ContinuousClock.now
-        let deadline = start + .milliseconds(Int64(duration * 1000))
+        let deadline = start + .seconds(duration)
         let results = try await withThrowingTaskGroup(of: ConnectionResult.self) { group in
             for _ in 0..<connections {
                 group.addTask {
@@ -50,7 +50,7 @@ struct EchoLoad: AsyncParsableCommand {
             return all
         }
         let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed / .seconds(1)
         var latencies = results.flatMap(\.latencies)
         latencies.sort()
         func percentile(_ p: Double) -> Double {

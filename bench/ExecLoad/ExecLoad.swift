@@ -48,7 +48,7 @@ struct ExecLoad: AsyncParsableCommand {
             }
         }
         let elapsed = clock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed / .seconds(1)
         let summary: [String: Any] = [
             "mode": mode.rawValue, "count": count, "seconds": (seconds * 1000).rounded() / 1000,
             "per_second": (Double(count) / seconds).rounded(),

@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 
 /// How a child process ended.
-public enum ExitStatus: Sendable, Equatable {
+enum ExitStatus: Sendable, Equatable {
     /// It exited with this status.
     case exited(Int32)
     /// This signal ended it.
@@ -51,7 +51,7 @@ final class ChildReaper: Sendable {
                     var info = siginfo_t()
                     waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT)
                     beforeReaping()
-                    continuation.resume(returning: Self.reap(pid, options: 0))
+                    continuation.resume(returning: Self.reap(pid))
                 }
                 return
             }
@@ -69,14 +69,15 @@ final class ChildReaper: Sendable {
                 porter_epoll_remove(epoll, fd)
                 close(fd)
                 waiter.beforeReaping()
-                waiter.continuation.resume(returning: Self.reap(waiter.pid, options: 0))
+                waiter.continuation.resume(returning: Self.reap(waiter.pid))
             }
         }
     }
 
-    private static func reap(_ pid: pid_t, options: Int32) -> ExitStatus {
+    /// Collects the exit status of `pid`, which has exited.
+    private static func reap(_ pid: pid_t) -> ExitStatus {
         var status: Int32 = 0
-        while waitpid(pid, &status, options) < 0 {
+        while waitpid(pid, &status, 0) < 0 {
             guard errno == EINTR else { return .exited(255) }
         }
         return ExitStatus(waitStatus: status)

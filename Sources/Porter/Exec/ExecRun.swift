@@ -41,7 +41,8 @@ struct ExecRun: Sendable {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     let status = try await runToExit(output: output, errors: errors)
-                    let exit = report(status, timedOut: progress.timedOut.load(ordering: .relaxed))
+                    let exit = ControlMessage.ExecExit(
+                        status, timedOut: progress.timedOut.load(ordering: .relaxed), since: started)
                     logger.info(
                         "exec ended",
                         metadata: [
@@ -172,7 +173,7 @@ struct ExecRun: Sendable {
                     if streams > 0 {
                         let grace = configuration.outputDrainGrace
                         group.addTask {
-                            try await Task.sleep(for: .milliseconds(Int64(grace * 1000)))
+                            try await Task.sleep(for: .seconds(grace))
                             return .drainExpired
                         }
                     }
@@ -206,11 +207,11 @@ struct ExecRun: Sendable {
     }
 
     private func enforce(timeout: Double, progress: Progress) async throws {
-        try await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
+        try await Task.sleep(for: .seconds(timeout))
         guard !progress.exited.load(ordering: .acquiring) else { return }
         progress.timedOut.store(true, ordering: .relaxed)
         child.signal(SIGTERM)
-        try await Task.sleep(for: .milliseconds(Int64(configuration.terminationGrace * 1000)))
+        try await Task.sleep(for: .seconds(configuration.terminationGrace))
         guard !progress.exited.load(ordering: .acquiring) else { return }
         child.signal(SIGKILL)
     }
@@ -224,18 +225,21 @@ struct ExecRun: Sendable {
         let child = self.child
         let grace = configuration.terminationGrace
         Task {
-            try? await Task.sleep(for: .milliseconds(Int64(grace * 1000)))
+            try? await Task.sleep(for: .seconds(grace))
             if !progress.exited.load(ordering: .acquiring) { child.signal(SIGKILL) }
         }
     }
+}
 
-    private func report(_ status: ExitStatus, timedOut: Bool) -> ControlMessage.ExecExit {
-        let duration = ExecService.seconds(ContinuousClock.now - started)
+extension ControlMessage.ExecExit {
+    /// The report of a command that ended with `status`, started at `started`.
+    init(_ status: ExitStatus, timedOut: Bool, since started: ContinuousClock.Instant) {
+        let duration = (ContinuousClock.now - started) / .seconds(1)
         switch status {
         case .exited(let code):
-            return .init(status: Int(code), signal: nil, signalNumber: nil, timedOut: timedOut, duration: duration)
+            self.init(status: Int(code), signal: nil, signalNumber: nil, timedOut: timedOut, duration: duration)
         case .signaled(let number):
-            return .init(
+            self.init(
                 status: nil, signal: Signals.name(number), signalNumber: Int(number), timedOut: timedOut,
                 duration: duration)
         }

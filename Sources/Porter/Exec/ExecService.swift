@@ -55,12 +55,8 @@ struct ExecService: Sendable {
             try await outbound.write(ControlMessage.execStarted(.init(pid: 0, window: 0)).frame)
             try await outbound.write(
                 .data(ByteBuffer(string: "porter: \(prepared.argv[0]): \(reason)\n"), stream: .error))
-            try await outbound.write(
-                ControlMessage.execExit(
-                    .init(
-                        status: notFound ? 127 : 126, signal: nil, signalNumber: nil, timedOut: false,
-                        duration: Self.seconds(ContinuousClock.now - started))
-                ).frame)
+            let exit = ControlMessage.ExecExit(.exited(notFound ? 127 : 126), timedOut: false, since: started)
+            try await outbound.write(ControlMessage.execExit(exit).frame)
             return try await Self.nextRequest(&frames)
         }
         logger.info(
@@ -83,12 +79,9 @@ struct ExecService: Sendable {
     }
 
     func prepare(_ request: ControlMessage.Exec) throws(ProtocolError) -> Prepared {
-        var argv: [String]
-        if request.argv.isEmpty, request.pty != nil {
-            argv = [configuration.shell ?? Self.loginShell(), "-l"]
-        } else {
-            argv = try ExecCommand.resolve(request.argv)
-        }
+        let argv =
+            request.argv.isEmpty && request.pty != nil
+            ? [configuration.shell ?? Self.loginShell(), "-l"] : try ExecCommand.resolve(request.argv)
         if let timeout = request.timeout, !(timeout > 0) {
             throw ProtocolError(.badRequest, "timeout must be a positive number of seconds")
         }
@@ -165,10 +158,6 @@ struct ExecService: Sendable {
             }
         }
         return nil
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
 

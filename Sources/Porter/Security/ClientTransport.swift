@@ -48,16 +48,9 @@ final class TLSSession: Sendable {
         try trust.knownHosts.record(fingerprint, for: host)
     }
 
-    /// The TLS handler for this connection: TLS 1.3 only, the server's certificate checked by ``verify``.
+    /// The TLS handler for this connection: the server's certificate checked by ``verify``.
     func makeHandler() throws -> NIOSSLClientHandler {
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.minimumTLSVersion = .tlsv13
-        // Names and certificate authorities play no part: the callback below checks the key's fingerprint.
-        configuration.certificateVerification = .noHostnameVerification
-        // No certificate authority is consulted, so none is loaded (the system's bundle costs milliseconds).
-        configuration.trustRoots = .certificates([])
-        configuration.applicationProtocols = [TransportSecurity.applicationProtocol]
-        let context = try NIOSSLContext(configuration: configuration)
+        let context = try TransportSecurity.clientContext.get()
         return try NIOSSLClientHandler(context: context, serverHostname: nil) { [self] certificates, promise in
             verify(certificates, promise)
         }

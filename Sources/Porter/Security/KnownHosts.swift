@@ -1,3 +1,4 @@
+import Foundation
 import PorterProtocol
 
 #if canImport(Glibc)
@@ -72,21 +73,11 @@ public struct KnownHosts: Sendable {
     }
 
     private func contents() throws(PorterError) -> String? {
-        guard let file = fopen(path, "r") else {
-            if errno == ENOENT { return nil }
-            throw PorterError(.configuration, "cannot read known hosts file \(path): \(errnoDescription())")
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        do {
+            return String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+        } catch {
+            throw PorterError(.configuration, "cannot read known hosts file \(path): \(error.localizedDescription)")
         }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            bytes += chunk[..<count]
-            if count < chunk.count { break }
-        }
-        guard ferror(file) == 0 else {
-            throw PorterError(.configuration, "cannot read known hosts file \(path): \(errnoDescription())")
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
