@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
@@ -126,4 +128,20 @@ int porter_epoll_wait(int epoll, int *ready, int capacity) {
     if (count < 0) return 0;
     for (int i = 0; i < count; i++) ready[i] = events[i].data.fd;
     return count;
+}
+
+_Static_assert(PORTER_O_PATH == O_PATH, "O_PATH");
+_Static_assert(PORTER_UTIME_OMIT == UTIME_OMIT, "UTIME_OMIT");
+
+int porter_open_beneath(int dirfd, const char *path, int flags, mode_t mode) {
+    struct open_how how = {
+        .flags = (unsigned long long)(flags | O_CLOEXEC),
+        .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    long fd;
+    do {
+        fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    } while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+    return (int)fd;
 }

@@ -13,6 +13,8 @@ struct PorterCommand: AsyncParsableCommand {
             protocol error), as ssh does.
             """,
         version: PorterVersion.current,
-        subcommands: [Serve.self, Hello.self, Echo.self, Exec.self, Shell.self, Chat.self]
+        subcommands: [
+            Serve.self, Hello.self, Echo.self, Exec.self, Shell.self, Get.self, Put.self, Ls.self, Chat.self,
+        ]
     )
 }

@@ -64,7 +64,8 @@ extension PorterCommand {
 
         @Option(
             name: .customLong("root"),
-            help: "Directory commands start in; `exec --cwd` must stay inside it (default: the current directory).",
+            help:
+                "Directory that get/put/ls are confined to and commands start in (default: the current directory).",
             completion: .directory)
         var root: String?
 
@@ -126,7 +127,6 @@ extension PorterCommand {
                     var isDirectory: ObjCBool = false
                     guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue
                     else { throw PorterError(.configuration, "--root \(root) is not a directory") }
-                    exec.root = root
                 }
                 if !acceptEnvironment.isEmpty { exec.acceptEnvironment = acceptEnvironment }
                 let configuration = ServerConfiguration(
@@ -139,6 +139,7 @@ extension PorterCommand {
                     maxUnauthenticatedPerSource: maxUnauthenticatedPerSource,
                     authTimeout: authTimeout,
                     idleTimeout: idleTimeout,
+                    root: root ?? FileManager.default.currentDirectoryPath,
                     exec: exec
                 )
                 let server = try PorterServer(configuration: configuration, logger: logger) { bound in

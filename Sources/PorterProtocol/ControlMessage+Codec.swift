@@ -41,6 +41,18 @@ extension ControlMessage: Codable {
         case "exec.signal": self = .execSignal(try ExecSignal(from: decoder))
         case "exec.resize": self = .execResize(try Terminal(from: decoder))
         case "exec.exit": self = .execExit(try ExecExit(from: decoder))
+        case "file.list": self = .fileList(try FileList(from: decoder))
+        case "file.listing": self = .fileListing(try FileListing(from: decoder))
+        case "file.get": self = .fileGet(try FileGet(from: decoder))
+        case "file.header": self = .fileHeader(try FileHeader(from: decoder))
+        case "file.end": self = .fileEnd(try FileEnd(from: decoder))
+        case "file.put": self = .filePut(try FilePut(from: decoder))
+        case "file.ready": self = .fileReady(try FileReady(from: decoder))
+        case "file.begin": self = .fileBegin(try FileBegin(from: decoder))
+        case "file.done": self = .fileDone(try FileDone(from: decoder))
+        case "file.mkdir": self = .fileMkdir(try FileMkdir(from: decoder))
+        case "file.symlink": self = .fileSymlink(try FileSymlink(from: decoder))
+        case "file.attrs": self = .fileAttrs(try FileAttributes(from: decoder))
         default:
             throw ProtocolError(.badMessage, "unknown message type '\(type.prefix(64))'")
         }
@@ -70,6 +82,18 @@ extension ControlMessage: Codable {
         case .execSignal(let body): try body.encode(to: encoder)
         case .execResize(let body): try body.encode(to: encoder)
         case .execExit(let body): try body.encode(to: encoder)
+        case .fileList(let body): try body.encode(to: encoder)
+        case .fileListing(let body): try body.encode(to: encoder)
+        case .fileGet(let body): try body.encode(to: encoder)
+        case .fileHeader(let body): try body.encode(to: encoder)
+        case .fileEnd(let body): try body.encode(to: encoder)
+        case .filePut(let body): try body.encode(to: encoder)
+        case .fileReady(let body): try body.encode(to: encoder)
+        case .fileBegin(let body): try body.encode(to: encoder)
+        case .fileDone(let body): try body.encode(to: encoder)
+        case .fileMkdir(let body): try body.encode(to: encoder)
+        case .fileSymlink(let body): try body.encode(to: encoder)
+        case .fileAttrs(let body): try body.encode(to: encoder)
         case .keepalive, .echo, .end, .chatWho, .chatLeave, .execEOF: break
         }
     }

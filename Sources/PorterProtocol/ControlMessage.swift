@@ -69,6 +69,30 @@ public enum ControlMessage: Sendable, Equatable {
     case execResize(Terminal)
     /// Server → client: the command has ended; the connection is back in the request state.
     case execExit(ExecExit)
+    /// Client → server: list a path; the server answers one or more `file.listing`.
+    case fileList(FileList)
+    /// Server → client: (part of) a listing.
+    case fileListing(FileListing)
+    /// Client → server: send a file.
+    case fileGet(FileGet)
+    /// Server → client: a file's size and attributes; its data follows.
+    case fileHeader(FileHeader)
+    /// Either direction: a file's data is complete; carries its digest.
+    case fileEnd(FileEnd)
+    /// Client → server: receive a file.
+    case filePut(FilePut)
+    /// Server → client: ready to receive, possibly resuming.
+    case fileReady(FileReady)
+    /// Client → server: the file's data follows from this offset.
+    case fileBegin(FileBegin)
+    /// Server → client: a put, mkdir, symlink or attrs request succeeded.
+    case fileDone(FileDone)
+    /// Client → server: create a directory.
+    case fileMkdir(FileMkdir)
+    /// Client → server: create a symlink.
+    case fileSymlink(FileSymlink)
+    /// Client → server: set mode and modification time.
+    case fileAttrs(FileAttributes)
 
     /// The `"type"` member that names this message on the wire.
     public var type: String {
@@ -100,6 +124,18 @@ public enum ControlMessage: Sendable, Equatable {
         case .execSignal: "exec.signal"
         case .execResize: "exec.resize"
         case .execExit: "exec.exit"
+        case .fileList: "file.list"
+        case .fileListing: "file.listing"
+        case .fileGet: "file.get"
+        case .fileHeader: "file.header"
+        case .fileEnd: "file.end"
+        case .filePut: "file.put"
+        case .fileReady: "file.ready"
+        case .fileBegin: "file.begin"
+        case .fileDone: "file.done"
+        case .fileMkdir: "file.mkdir"
+        case .fileSymlink: "file.symlink"
+        case .fileAttrs: "file.attrs"
         }
     }
 }

@@ -58,6 +58,17 @@ public struct ProtocolError: Error, Sendable, Equatable, CustomStringConvertible
         public static let tlsRequired = Code(rawValue: "tls-required")
         /// A TLS client reached a listener started with `--plaintext`.
         public static let tlsUnavailable = Code(rawValue: "tls-unavailable")
+        /// A path named in a request does not exist.
+        public static let notFound = Code(rawValue: "not-found")
+        /// A path was refused: absolute, with `..`, a NUL byte, too long, or leading out of the root through a
+        /// symlink.
+        public static let badPath = Code(rawValue: "bad-path")
+        /// A file operation failed on the server (permission denied, not a directory, disk full…).
+        public static let fileError = Code(rawValue: "file-error")
+        /// The digest of the data received differs from the sender's: nothing was written under the final name.
+        public static let digestMismatch = Code(rawValue: "digest-mismatch")
+        /// Another transfer to the same path is in progress.
+        public static let fileBusy = Code(rawValue: "file-busy")
         /// An unexpected failure inside the server.
         public static let `internal` = Code(rawValue: "internal")
     }

@@ -202,7 +202,7 @@ import Testing
         let root = NSTemporaryDirectory() + "porter-root-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: root + "/sub", withIntermediateDirectories: true)
         let resolvedRoot = URL(fileURLWithPath: root).resolvingSymlinksInPath().path
-        let configure: (inout ServerConfiguration) -> Void = { $0.exec.root = root }
+        let configure: (inout ServerConfiguration) -> Void = { $0.root = root }
         try await withTestServer(configure: configure) { server in
             try await server.withClient { connection in
                 let home = try await connection.run(["pwd"])

@@ -59,4 +59,14 @@ int porter_epoll_remove(int epoll, int fd);
 /// (0 if interrupted).
 int porter_epoll_wait(int epoll, int *ready, int capacity);
 
+/// `O_PATH` and `UTIME_OMIT`, which Swift's Glibc module does not export (checked against the real values in
+/// porter_system.c).
+#define PORTER_O_PATH 010000000
+#define PORTER_UTIME_OMIT 1073741822l
+
+/// Opens `path` relative to the directory `dirfd` with `openat2(2)` and `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`:
+/// the kernel refuses, in the same step that resolves it, any path that would leave `dirfd` — through `..`, an
+/// absolute path, or a symlink pointing outside (EXDEV). `O_CLOEXEC` is always added. Returns the descriptor, or
+/// -1 with errno set.
+int porter_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
 #endif

@@ -13,11 +13,14 @@ import Synchronization
 /// terminated (SIGTERM, then SIGKILL after a grace period).
 struct ExecService: Sendable {
     let configuration: ExecConfiguration
+    /// The directory commands start in, and inside which a requested working directory must lie.
+    let root: String
     /// The server's environment, which every command inherits (without the token variable).
     private let baseEnvironment: [String: String]
 
-    init(configuration: ExecConfiguration) {
+    init(configuration: ExecConfiguration, root: String) {
         self.configuration = configuration
+        self.root = root
         var environment = ProcessInfo.processInfo.environment
         environment[TokenFile.environmentVariable] = nil
         self.baseEnvironment = environment
@@ -114,7 +117,7 @@ struct ExecService: Sendable {
 
     /// The real path of `cwd` inside the root, or the root itself.
     private func directory(_ cwd: String?) throws(ProtocolError) -> String {
-        guard let root = realpath(configuration.root) else {
+        guard let root = realpath(root) else {
             throw ProtocolError(.internal, "the server's root directory is not available")
         }
         guard let cwd, !cwd.isEmpty else { return root }
@@ -163,8 +166,6 @@ struct ExecService: Sendable {
 
 /// The limits and policies of command execution.
 public struct ExecConfiguration: Sendable {
-    /// The directory commands start in, and inside which a requested working directory must lie.
-    public var root: String
     /// Environment variables clients may set, as names or `PREFIX*` patterns (like OpenSSH's AcceptEnv).
     public var acceptEnvironment: [String]
     /// Bytes of standard input a client may have in flight before the server has passed them on.
@@ -181,14 +182,12 @@ public struct ExecConfiguration: Sendable {
 
     /// Creates a configuration.
     public init(
-        root: String = FileManager.default.currentDirectoryPath,
         acceptEnvironment: [String] = ExecConfiguration.defaultAcceptEnvironment,
         stdinWindow: Int = 256 * 1024,
         terminationGrace: Double = 2,
         outputDrainGrace: Double = 2,
         shell: String? = nil
     ) {
-        self.root = root
         self.acceptEnvironment = acceptEnvironment
         self.stdinWindow = stdinWindow
         self.terminationGrace = terminationGrace

@@ -73,7 +73,8 @@ public final class PorterServer: Service {
             identity: .init(agent: PorterVersion.agent, server: configuration.serverName, limits: limits),
             token: configuration.token,
             chat: chat,
-            exec: ExecService(configuration: configuration.exec),
+            exec: ExecService(configuration: configuration.exec, root: configuration.root),
+            files: try FileService(configuration: configuration.files, root: configuration.root),
             logger: logger
         )
     }

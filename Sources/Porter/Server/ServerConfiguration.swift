@@ -1,3 +1,4 @@
+import Foundation
 import PorterProtocol
 
 /// Everything a ``PorterServer`` needs to know, with defaults for every limit a peer can reach.
@@ -30,7 +31,11 @@ public struct ServerConfiguration: Sendable {
     public var backlog: Int32
     /// The chat service's limits.
     public var chat: ChatService.Configuration
-    /// Command execution: the root directory, accepted environment variables, windows and grace periods.
+    /// The directory that file paths are confined to and commands start in (see ``FileService``).
+    public var root: String
+    /// File transfer limits.
+    public var files: FileConfiguration
+    /// Command execution: accepted environment variables, windows and grace periods.
     public var exec: ExecConfiguration
 
     /// Creates a configuration.
@@ -47,8 +52,12 @@ public struct ServerConfiguration: Sendable {
         idleTimeout: Double = 300,
         backlog: Int32 = 4096,
         chat: ChatService.Configuration = ChatService.Configuration(),
+        root: String = FileManager.default.currentDirectoryPath,
+        files: FileConfiguration = FileConfiguration(),
         exec: ExecConfiguration = ExecConfiguration()
     ) {
+        self.root = root
+        self.files = files
         self.listen = listen
         self.token = token
         self.transport = transport

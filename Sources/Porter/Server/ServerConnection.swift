@@ -11,6 +11,7 @@ struct ServerConnection: Sendable {
     let token: String
     let chat: ChatService
     let exec: ExecService
+    let files: FileService
     var logger: Logger
 
     /// Serves `channel` until the client leaves, breaks the protocol, or the task is cancelled.
@@ -66,7 +67,8 @@ struct ServerConnection: Sendable {
         var next = try await frames.next()
         while let frame = next {
             next = nil
-            switch try ControlMessage(frame: frame) {
+            let message = try ControlMessage(frame: frame)
+            switch message {
             case .keepalive:
                 break
             case .ping(let ping):
@@ -83,6 +85,8 @@ struct ServerConnection: Sendable {
                 else { return }
                 next = following
                 continue
+            case .fileList, .fileGet, .filePut, .fileMkdir, .fileSymlink, .fileAttrs:
+                try await files.serve(message, &frames, outbound, eventLoop: channel.eventLoop, logger: logger)
             case let other:
                 throw ProtocolError(.unexpectedMessage, "'\(other.type)' is not a request")
             }

@@ -1,0 +1,349 @@
+import NIOCore
+import PorterProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// How a transfer goes.
+public struct TransferOptions: Sendable {
+    /// Continue an interrupted transfer: the part already there is verified by digest, then only the rest moves.
+    public var resume: Bool
+    /// The digest that verifies each file end to end.
+    public var checksum: ControlMessage.Checksum
+    /// Told how each file progresses, from the task doing the transfer.
+    public var progress: (@Sendable (TransferProgress) -> Void)?
+
+    /// Creates options.
+    public init(
+        resume: Bool = false, checksum: ControlMessage.Checksum = .sha256,
+        progress: (@Sendable (TransferProgress) -> Void)? = nil
+    ) {
+        self.resume = resume
+        self.checksum = checksum
+        self.progress = progress
+    }
+}
+
+/// Where one file of a transfer stands.
+public struct TransferProgress: Sendable {
+    /// The file: its path within the tree, or its name.
+    public var path: String
+    /// Bytes of the file in place so far, a resumed prefix included.
+    public var bytes: Int64
+    /// The file's size.
+    public var size: Int64
+    /// Bytes that were already there when the transfer resumed.
+    public var resumedFrom: Int64
+    /// Whether the file is complete and verified.
+    public var finished: Bool
+}
+
+/// What a transfer did.
+public struct TransferSummary: Sendable {
+    /// Files transferred and verified.
+    public var files = 0
+    /// Directories created or filled.
+    public var directories = 0
+    /// Symlinks created.
+    public var symlinks = 0
+    /// Bytes that crossed the network (resumed prefixes not counted).
+    public var bytesSent: Int64 = 0
+    /// Total size of the files transferred.
+    public var bytes: Int64 = 0
+    /// The digest of the last file, as `sha256sum` prints it.
+    public var digest: String?
+    /// Entries left out, one line each, with the reason (names escaped for a terminal).
+    public var skipped: [String] = []
+}
+
+/// A listing from the server.
+public struct RemoteListing: Sendable {
+    /// What the listed path is.
+    public var type: ControlMessage.FileType
+    /// Its entries; a file lists as itself.
+    public var entries: [ControlMessage.FileEntry]
+    /// Entries left out because their names are not valid UTF-8.
+    public var skipped: Int
+}
+
+extension ClientConnection {
+    /// Lists `path` on the server (relative to its root), its whole tree if `recursive`.
+    public func list(_ path: String, recursive: Bool = false) async throws -> RemoteListing {
+        try await writer.send(ControlMessage.fileList(.init(path: path, recursive: recursive ? true : nil)))
+        var listing = RemoteListing(type: .other, entries: [], skipped: 0)
+        while true {
+            guard case .fileListing(let part) = try await frames.nextMessage() else {
+                throw PorterError(.protocolViolation, "the server answered file.list with something else")
+            }
+            listing.type = part.kind
+            listing.entries += part.entries
+            listing.skipped += part.skipped ?? 0
+            if !part.more { return listing }
+        }
+    }
+
+    /// Downloads the file `remote` to the local path `local`, verified, written under a partial name and renamed
+    /// into place once its digest matched.
+    public func download(_ remote: String, to local: String, options: TransferOptions = .init()) async throws
+        -> TransferSummary
+    {
+        let (directory, name) = try LocalPath.split(local)
+        let target = try await LocalPath.confined(directory)
+        var summary = TransferSummary()
+        try await download(remote, into: target, [name], shown: name, options: options, summary: &summary)
+        return summary
+    }
+
+    /// Uploads the local file `local` to `remote` on the server, which verifies it and renames it into place.
+    public func upload(_ local: String, to remote: String, options: TransferOptions = .init()) async throws
+        -> TransferSummary
+    {
+        let file = try await LocalPath.run { try OutgoingFile(path: local, algorithm: options.checksum) }
+        var summary = TransferSummary()
+        try await upload(file, to: remote, shown: local, options: options, summary: &summary)
+        return summary
+    }
+
+    /// Downloads the directory tree `remote` into the local directory `local` (created if missing).
+    ///
+    /// Every name the server sends is checked before use, and every file is opened beneath `local` by the kernel
+    /// (`RESOLVE_BENEATH`): a server cannot make the client write outside `local`, whatever names or symlinks it
+    /// sends. Symlinks whose targets stay inside the tree are recreated after all files; others are skipped.
+    public func downloadTree(_ remote: String, to local: String, options: TransferOptions = .init()) async throws
+        -> TransferSummary
+    {
+        let listing = try await list(remote, recursive: true)
+        guard listing.type == .directory else {
+            throw PorterError(.refused, "\(TerminalText.escaped(remote)) is not a directory on the server")
+        }
+        let target = try await LocalPath.run { () throws -> ConfinedDirectory in
+            try LocalPath.makeDirectory(local)
+            return try ConfinedDirectory(path: local)
+        }
+        var summary = TransferSummary()
+        if listing.skipped > 0 { summary.skipped.append("\(listing.skipped) names that are not valid UTF-8") }
+        var directories: [(components: [String], entry: ControlMessage.FileEntry)] = []
+        var links: [(components: [String], entry: ControlMessage.FileEntry)] = []
+        for entry in listing.entries {
+            let components: [String]
+            do {
+                components = try PeerPath.localComponents(of: entry.path)
+            } catch {
+                throw PorterError(
+                    .protocolViolation,
+                    "the server sent an unsafe name (\(error.message)): \(TerminalText.escaped(entry.path)); transfer stopped"
+                )
+            }
+            switch entry.type {
+            case .directory:
+                try await LocalPath.run { try target.makeDirectory(components) }
+                directories.append((components, entry))
+            case .file:
+                try await download(
+                    RemotePath.join(remote, entry.path), into: target, components, shown: entry.path,
+                    options: options, summary: &summary)
+            case .symlink:
+                links.append((components, entry))
+            case .other:
+                summary.skipped.append("\(TerminalText.escaped(entry.path)): not a regular file, directory or symlink")
+            }
+        }
+        for (components, entry) in links {
+            guard let linkTarget = entry.target, PeerPath.symlinkStaysInside(at: components, target: linkTarget) else {
+                summary.skipped.append("\(TerminalText.escaped(entry.path)): symlink leading outside the tree")
+                continue
+            }
+            try await LocalPath.run { try target.makeSymlink(components, target: linkTarget) }
+            summary.symlinks += 1
+        }
+        for (components, entry) in directories.reversed() {
+            try await LocalPath.run { try target.setAttributes(components, mode: entry.mode, mtime: entry.mtime) }
+        }
+        summary.directories = directories.count + 1
+        return summary
+    }
+
+    /// Uploads the local directory tree `local` to the directory `remote` on the server (created if missing).
+    /// Symlinks are sent as symlinks when their targets stay inside the tree, and skipped otherwise; they are
+    /// never followed.
+    public func uploadTree(_ local: String, to remote: String, options: TransferOptions = .init()) async throws
+        -> TransferSummary
+    {
+        let (source, listing) = try await LocalPath.run {
+            () throws -> (ConfinedDirectory, (ControlMessage.FileType, [ControlMessage.FileEntry], Int)) in
+            let source = try ConfinedDirectory(path: local)
+            return (source, try DirectoryWalk(limit: .max).list(source, [], recursive: true))
+        }
+        let (_, entries, unreadable) = listing
+        let top = try await LocalPath.run { try source.entry([]) }
+        var summary = TransferSummary()
+        if unreadable > 0 { summary.skipped.append("\(unreadable) names that are not valid UTF-8") }
+        try await request(.fileMkdir(.init(path: remote)))
+        var directories: [(path: String, entry: ControlMessage.FileEntry)] = [(remote, top)]
+        var links: [ControlMessage.FileEntry] = []
+        for entry in entries {
+            let path = RemotePath.join(remote, entry.path)
+            switch entry.type {
+            case .directory:
+                try await request(.fileMkdir(.init(path: path)))
+                directories.append((path, entry))
+            case .file:
+                let components = entry.path.split(separator: "/").map(String.init)
+                let file = try await LocalPath.run {
+                    try OutgoingFile(in: source, components, algorithm: options.checksum)
+                }
+                try await upload(file, to: path, shown: entry.path, options: options, summary: &summary)
+            case .symlink:
+                links.append(entry)
+            case .other:
+                summary.skipped.append("\(TerminalText.escaped(entry.path)): not a regular file, directory or symlink")
+            }
+        }
+        for entry in links {
+            let components = entry.path.split(separator: "/").map(String.init)
+            guard let target = entry.target, PeerPath.symlinkStaysInside(at: components, target: target) else {
+                summary.skipped.append("\(TerminalText.escaped(entry.path)): symlink leading outside the tree")
+                continue
+            }
+            try await request(.fileSymlink(.init(path: RemotePath.join(remote, entry.path), target: target)))
+            summary.symlinks += 1
+        }
+        for (path, entry) in directories.reversed() {
+            try await request(.fileAttrs(.init(path: path, mode: entry.mode, mtime: entry.mtime)))
+        }
+        summary.directories = directories.count
+        return summary
+    }
+
+    /// Sends a request answered by `file.done`.
+    private func request(_ message: ControlMessage) async throws {
+        try await writer.send(message)
+        guard case .fileDone = try await frames.nextMessage() else {
+            throw PorterError(.protocolViolation, "the server answered \(message.type) with something else")
+        }
+    }
+
+    private func download(
+        _ remote: String, into target: ConfinedDirectory, _ components: [String], shown: String,
+        options: TransferOptions, summary: inout TransferSummary
+    ) async throws {
+        let file = try await LocalPath.run {
+            try IncomingFile(in: target, components, size: .max, resume: options.resume, algorithm: options.checksum)
+        }
+        defer { file.close() }
+        try await writer.send(
+            ControlMessage.fileGet(
+                .init(
+                    path: remote, offset: file.offered > 0 ? file.offered : nil, prefix: file.offeredDigest,
+                    checksum: options.checksum)))
+        guard case .fileHeader(let header) = try await frames.nextMessage() else {
+            throw PorterError(.protocolViolation, "the server answered file.get with something else")
+        }
+        try await LocalPath.run { try file.begin(at: header.offset) }
+        let report = { (bytes: Int64, finished: Bool) in
+            options.progress?(
+                TransferProgress(
+                    path: shown, bytes: bytes, size: header.size, resumedFrom: header.offset, finished: finished))
+        }
+        report(header.offset, false)
+        let digest: String
+        do {
+            digest = try await FileStreaming.receive(
+                into: file, size: header.size, eventLoop: writer.channel.eventLoop, progress: { report($0, false) }
+            ) { try await frames.next() }
+        } catch let error as ProtocolError {
+            throw PorterError(.protocolViolation, "bad data from the server: \(error.message)", code: error.code)
+        }
+        try await LocalPath.run { try file.finish(expected: digest, mode: header.mode, mtime: header.mtime) }
+        report(header.size, true)
+        summary.files += 1
+        summary.bytes += header.size
+        summary.bytesSent += header.size - header.offset
+        summary.digest = digest
+    }
+
+    private func upload(
+        _ file: OutgoingFile, to remote: String, shown: String, options: TransferOptions,
+        summary: inout TransferSummary
+    ) async throws {
+        let entry = file.entry
+        try await writer.send(
+            ControlMessage.filePut(
+                .init(
+                    path: remote, size: entry.size, mode: entry.mode, mtime: entry.mtime, checksum: options.checksum,
+                    resume: options.resume ? true : nil)))
+        guard case .fileReady(let ready) = try await frames.nextMessage() else {
+            throw PorterError(.protocolViolation, "the server answered file.put with something else")
+        }
+        let offset = try await LocalPath.run { try file.resume(at: ready.offset, prefix: ready.prefix) }
+        try await writer.send(ControlMessage.fileBegin(.init(offset: offset)))
+        let report = { (bytes: Int64, finished: Bool) in
+            options.progress?(
+                TransferProgress(path: shown, bytes: bytes, size: entry.size, resumedFrom: offset, finished: finished))
+        }
+        report(offset, false)
+        let chunkSize = min(1 << 20, welcome.limits.maxDataPayload)
+        do {
+            try await FileStreaming.send(file, chunkSize: chunkSize, eventLoop: writer.channel.eventLoop) { chunk in
+                try await writer.send(.data(chunk))
+                report(file.position, false)
+            }
+        } catch let error as ProtocolError {
+            throw PorterError(.configuration, "reading \(TerminalText.escaped(shown)): \(error.message)")
+        }
+        try await writer.send(ControlMessage.fileEnd(.init(digest: file.hex)))
+        guard case .fileDone = try await frames.nextMessage() else {
+            throw PorterError(.protocolViolation, "the server answered file.end with something else")
+        }
+        report(entry.size, true)
+        summary.files += 1
+        summary.bytes += entry.size
+        summary.bytesSent += entry.size - offset
+        summary.digest = file.hex
+    }
+}
+
+/// Local file system steps of a transfer, on the thread pool, with failures as ``PorterError``s.
+enum LocalPath {
+    /// Runs `work` on the thread pool; a ``ProtocolError`` from it becomes a ``PorterError`` about a local file.
+    static func run<Result: Sendable>(_ work: @escaping @Sendable () throws -> Result) async throws -> Result {
+        do {
+            return try await BlockingIO.run(work)
+        } catch let error as ProtocolError {
+            let kind: PorterError.Kind = error.code == .digestMismatch ? .refused : .configuration
+            throw PorterError(kind, "local file: \(error.message)", code: error.code)
+        }
+    }
+
+    /// The directory `path` opened for confined access.
+    static func confined(_ path: String) async throws -> ConfinedDirectory {
+        try await run { try ConfinedDirectory(path: path) }
+    }
+
+    /// `path` as its directory and last name.
+    static func split(_ path: String) throws(PorterError) -> (directory: String, name: String) {
+        let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
+        guard let slash = trimmed.lastIndex(of: "/") else { return (".", trimmed) }
+        let name = String(trimmed[trimmed.index(after: slash)...])
+        guard !name.isEmpty, name != ".", name != ".." else {
+            throw PorterError(.configuration, "\(TerminalText.escaped(path)) does not name a file")
+        }
+        let directory = String(trimmed[..<slash])
+        return (directory.isEmpty ? "/" : directory, name)
+    }
+
+    /// Creates the directory `path` unless it exists.
+    static func makeDirectory(_ path: String) throws(ProtocolError) {
+        if mkdir(path, 0o755) != 0, errno != EEXIST { throw ConfinedDirectory.failure(errno, path) }
+    }
+}
+
+/// Paths on the server.
+enum RemotePath {
+    /// `base` and `relative` joined with one `/`; the root (`""` or `.`) disappears.
+    static func join(_ base: String, _ relative: String) -> String {
+        if base.isEmpty || base == "." { return relative }
+        return base.hasSuffix("/") ? base + relative : base + "/" + relative
+    }
+}

@@ -1,0 +1,93 @@
+import CPorterSystem
+import PorterProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Lists a directory, or a whole tree, beneath a ``ConfinedDirectory`` without following symlinks.
+struct DirectoryWalk {
+    /// The most entries one listing may hold; a larger tree is refused rather than buffered.
+    var limit: Int
+
+    /// What `components` is and its entries: a file lists as itself; a directory lists its entries (its whole
+    /// tree if `recursive`, each directory before its contents), sorted by name. Entries whose names are not valid
+    /// UTF-8 are counted in `skipped`.
+    func list(
+        _ root: ConfinedDirectory, _ components: [String], recursive: Bool
+    ) throws(ProtocolError) -> (type: ControlMessage.FileType, entries: [ControlMessage.FileEntry], skipped: Int) {
+        let top = try root.open(components, flags: O_RDONLY)
+        defer { close(top) }
+        let this = try ConfinedDirectory.entry(of: top, path: components.last ?? ".")
+        guard this.type == .directory else { return (this.type, [this], 0) }
+        var entries: [ControlMessage.FileEntry] = []
+        var skipped = 0
+        try walk(top, prefix: "", recursive: recursive, into: &entries, skipped: &skipped)
+        return (.directory, entries, skipped)
+    }
+
+    private func walk(
+        _ directory: CInt, prefix: String, recursive: Bool, into entries: inout [ControlMessage.FileEntry],
+        skipped: inout Int
+    ) throws(ProtocolError) {
+        var names: [String] = []
+        let reading = dup(directory)
+        guard reading >= 0, let stream = fdopendir(reading) else {
+            throw ConfinedDirectory.failure(errno, prefix.isEmpty ? "." : prefix)
+        }
+        defer { closedir(stream) }
+        while let item = readdir(stream) {
+            let name = withUnsafeBytes(of: item.pointee.d_name) { raw in
+                let bytes = raw.prefix(while: { $0 != 0 })
+                return String(validating: bytes, as: UTF8.self)
+            }
+            guard let name else {
+                skipped += 1
+                continue
+            }
+            if name != ".", name != ".." { names.append(name) }
+        }
+        for name in names.sorted() {
+            var status = stat()
+            guard fstatat(directory, name, &status, AT_SYMLINK_NOFOLLOW) == 0 else { continue }  // removed meanwhile
+            guard entries.count < limit else {
+                throw ProtocolError(.limitExceeded, "the listing has more than \(limit) entries")
+            }
+            var entry = ControlMessage.FileEntry(status, path: prefix + name)
+            if entry.type == .symlink {
+                entry.target = ConfinedDirectory.readLink(directory, name: name, size: Int(status.st_size))
+            }
+            entries.append(entry)
+            if recursive, entry.type == .directory {
+                let child = porter_open_beneath(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0)
+                guard child >= 0 else { throw ConfinedDirectory.failure(errno, entry.path) }
+                defer { close(child) }
+                try walk(child, prefix: entry.path + "/", recursive: true, into: &entries, skipped: &skipped)
+            }
+        }
+    }
+}
+
+extension ControlMessage.FileListing {
+    /// `entries` split into listings that each fit a control frame comfortably (names may need escaping).
+    static func batches(
+        type: ControlMessage.FileType, entries: [ControlMessage.FileEntry], skipped: Int, budget: Int = 40_000
+    ) -> [ControlMessage.FileListing] {
+        var batches: [ControlMessage.FileListing] = []
+        var current: [ControlMessage.FileEntry] = []
+        var size = 0
+        for entry in entries {
+            // Worst case JSON: every byte escaped as \u00XX, plus the fixed fields.
+            let cost = 6 * (entry.path.utf8.count + (entry.target?.utf8.count ?? 0)) + 160
+            if size + cost > budget, !current.isEmpty {
+                batches.append(.init(kind: type, entries: current, more: true))
+                current = []
+                size = 0
+            }
+            current.append(entry)
+            size += cost
+        }
+        batches.append(.init(kind: type, entries: current, more: false, skipped: skipped > 0 ? skipped : nil))
+        return batches
+    }
+}

@@ -1,0 +1,189 @@
+import Logging
+import NIOCore
+import NIOPosix
+import PorterProtocol
+
+/// Limits of the file service.
+public struct FileConfiguration: Sendable {
+    /// The most entries one `file.list` may return; a larger tree is refused with `limit-exceeded` rather than
+    /// held in memory.
+    public var maxListEntries: Int
+    /// Bytes per data frame when sending a file; at most the protocol's data frame limit.
+    public var chunkSize: Int
+
+    /// Creates a configuration.
+    public init(maxListEntries: Int = 100_000, chunkSize: Int = 1 << 20) {
+        self.maxListEntries = maxListEntries
+        self.chunkSize = chunkSize
+    }
+}
+
+/// Serves `file.*` requests: listings, downloads and uploads beneath the server's root.
+///
+/// Every path from the client is checked by ``PeerPath`` and then opened beneath the root by the kernel
+/// (``ConfinedDirectory``). Files are read and written on NIO's thread pool, one chunk ahead of the network, and
+/// hashed as they go: a download ends with the sender's digest, an upload is renamed into place only if the
+/// client's digest matches (``IncomingFile``).
+struct FileService: Sendable {
+    let configuration: FileConfiguration
+    let root: ConfinedDirectory
+
+    typealias Frames = NIOAsyncChannelInboundStream<Frame>.AsyncIterator
+    typealias Outbound = NIOAsyncChannelOutboundWriter<Frame>
+
+    /// Opens the root directory `root`.
+    init(configuration: FileConfiguration, root: String) throws(PorterError) {
+        self.configuration = configuration
+        do {
+            self.root = try ConfinedDirectory(path: root)
+        } catch {
+            throw PorterError(.configuration, "root directory: \(error.message)")
+        }
+    }
+
+    /// Serves one file request. Refusals before any data moves are non-fatal `error`s; a failure while data
+    /// moves is thrown, which ends the connection.
+    func serve(
+        _ request: ControlMessage, _ frames: inout Frames, _ outbound: Outbound, eventLoop: any EventLoop,
+        logger: Logger
+    ) async throws {
+        do {
+            switch request {
+            case .fileList(let list): try await sendListing(list, outbound)
+            case .fileGet(let get): try await send(get, outbound, eventLoop: eventLoop, logger: logger)
+            case .filePut(let put): try await receive(put, &frames, outbound, eventLoop: eventLoop, logger: logger)
+            case .fileMkdir(let mkdir):
+                try await change(mkdir.path, outbound) { root, components in try root.makeDirectory(components) }
+            case .fileSymlink(let link):
+                try await change(link.path, outbound) { root, components in
+                    try root.makeSymlink(components, target: link.target)
+                }
+            case .fileAttrs(let attributes):
+                try await change(attributes.path, outbound) { root, components in
+                    try root.setAttributes(components, mode: attributes.mode, mtime: attributes.mtime)
+                }
+            default:
+                throw ProtocolError(.unexpectedMessage, "'\(request.type)' is not a file request")
+            }
+        } catch let refusal as Refusal {
+            try await outbound.write(ControlMessage.error(.init(refusal.error, fatal: false)).frame)
+        }
+    }
+
+    /// A request refused before any data moved: the connection goes on.
+    private struct Refusal: Error {
+        var error: ProtocolError
+    }
+
+    /// Runs `work` on the thread pool, turning its protocol errors into refusals.
+    private func refusing<Result: Sendable>(
+        _ work: @escaping @Sendable () throws -> Result
+    ) async throws -> Result {
+        do {
+            return try await BlockingIO.run { try work() }
+        } catch let error as ProtocolError {
+            throw Refusal(error: error)
+        }
+    }
+
+    private func components(_ path: String) throws -> [String] {
+        do {
+            return try PeerPath.components(of: path)
+        } catch {
+            throw Refusal(error: error)
+        }
+    }
+
+    private func sendListing(_ request: ControlMessage.FileList, _ outbound: Outbound) async throws {
+        let components = try components(request.path)
+        let walk = DirectoryWalk(limit: configuration.maxListEntries)
+        let root = self.root
+        let (type, entries, skipped) = try await refusing {
+            try walk.list(root, components, recursive: request.recursive == true)
+        }
+        for batch in ControlMessage.FileListing.batches(type: type, entries: entries, skipped: skipped) {
+            try await outbound.write(ControlMessage.fileListing(batch).frame)
+        }
+    }
+
+    private func change(
+        _ path: String, _ outbound: Outbound,
+        _ work: @escaping @Sendable (ConfinedDirectory, [String]) throws -> Void
+    ) async throws {
+        let components = try components(path)
+        let root = self.root
+        try await refusing { try work(root, components) }
+        try await outbound.write(ControlMessage.fileDone(.init()).frame)
+    }
+
+    private func send(
+        _ request: ControlMessage.FileGet, _ outbound: Outbound, eventLoop: any EventLoop, logger: Logger
+    ) async throws {
+        let components = try components(request.path)
+        let root = self.root
+        let (file, offset) = try await refusing {
+            let file = try OutgoingFile(in: root, components, algorithm: request.checksum ?? .sha256)
+            return (file, try file.resume(at: request.offset ?? 0, prefix: request.prefix))
+        }
+        let entry = file.entry
+        try await outbound.write(
+            ControlMessage.fileHeader(.init(size: entry.size, offset: offset, mode: entry.mode, mtime: entry.mtime))
+                .frame)
+        let started = ContinuousClock.now
+        try await FileStreaming.send(file, chunkSize: configuration.chunkSize, eventLoop: eventLoop) { chunk in
+            try await outbound.write(.data(chunk))
+        }
+        try await outbound.write(ControlMessage.fileEnd(.init(digest: file.hex)).frame)
+        logger.info(
+            "file sent",
+            metadata: [
+                "file.path": "\(request.path)", "file.bytes": "\(entry.size - offset)",
+                "file.seconds": "\((ContinuousClock.now - started).seconds)",
+            ])
+    }
+
+    private func receive(
+        _ request: ControlMessage.FilePut, _ frames: inout Frames, _ outbound: Outbound, eventLoop: any EventLoop,
+        logger: Logger
+    ) async throws {
+        let components = try components(request.path)
+        guard request.size >= 0 else {
+            throw Refusal(error: ProtocolError(.badRequest, "negative file size"))
+        }
+        let root = self.root
+        let file = try await refusing {
+            try IncomingFile(
+                in: root, components, size: request.size, resume: request.resume == true,
+                algorithm: request.checksum ?? .sha256)
+        }
+        defer { file.close() }
+        try await outbound.write(
+            ControlMessage.fileReady(.init(offset: file.offered, prefix: file.offeredDigest)).frame)
+        guard let first = try await frames.next() else { return }
+        guard case .fileBegin(let begin) = try ControlMessage(frame: first) else {
+            throw ProtocolError(.unexpectedMessage, "expected 'file.begin' after 'file.ready'")
+        }
+        try await BlockingIO.run { try file.begin(at: begin.offset) }
+        let started = ContinuousClock.now
+        let digest = try await Self.receive(into: file, size: request.size, from: &frames, eventLoop: eventLoop)
+        do {
+            try await BlockingIO.run { try file.finish(expected: digest, mode: request.mode, mtime: request.mtime) }
+        } catch let error as ProtocolError {
+            throw Refusal(error: error)
+        }
+        try await outbound.write(ControlMessage.fileDone(.init(size: request.size)).frame)
+        logger.info(
+            "file received",
+            metadata: [
+                "file.path": "\(request.path)", "file.bytes": "\(request.size - begin.offset)",
+                "file.seconds": "\((ContinuousClock.now - started).seconds)",
+            ])
+    }
+}
+
+extension Duration {
+    /// This duration in seconds.
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,71 @@
+import NIOCore
+import NIOPosix
+import PorterProtocol
+
+/// The data phase of a transfer, the same on both ends: the sender reads a chunk ahead of the network, the
+/// receiver writes one chunk behind it, both on NIO's thread pool.
+enum FileStreaming {
+    /// Reads `file` to its end and hands each chunk to `write`, the next read already under way.
+    static func send(
+        _ file: OutgoingFile, chunkSize: Int, eventLoop: any EventLoop,
+        _ write: (ByteBuffer) async throws -> Void
+    ) async throws {
+        let pool = NIOThreadPool.singleton
+        var next = pool.runIfActive(eventLoop: eventLoop) { try file.read(upTo: chunkSize) }
+        while let chunk = try await next.get() {
+            next = pool.runIfActive(eventLoop: eventLoop) { try file.read(upTo: chunkSize) }
+            try await write(chunk)
+        }
+    }
+
+    /// Writes the data frames that `next` returns into `file` until `file.end`, checking that exactly `size`
+    /// bytes arrive in all; returns the sender's digest.
+    ///
+    /// - Parameter progress: told the number of bytes in the file so far, after each chunk.
+    static func receive(
+        into file: IncomingFile, size: Int64, eventLoop: any EventLoop,
+        progress: (Int64) -> Void = { _ in },
+        next: () async throws -> Frame?
+    ) async throws -> String {
+        let pool = NIOThreadPool.singleton
+        var pending: EventLoopFuture<Void>?
+        var received = file.written
+        while let frame = try await next() {
+            if frame.kind == .data {
+                received += Int64(frame.payload.readableBytes)
+                guard frame.stream == .main, received <= size else {
+                    throw ProtocolError(.badRequest, "file data beyond the announced size of \(size) bytes")
+                }
+                try await pending?.get()
+                let payload = frame.payload
+                pending = pool.runIfActive(eventLoop: eventLoop) { try file.write(payload) }
+                progress(received)
+                continue
+            }
+            switch try ControlMessage(frame: frame) {
+            case .fileEnd(let end):
+                try await pending?.get()
+                guard received == size else {
+                    throw ProtocolError(.badRequest, "file ended after \(received) of \(size) bytes")
+                }
+                return end.digest
+            case .keepalive:
+                continue
+            case .error(let body):
+                throw PorterError(remote: body)
+            case let other:
+                throw ProtocolError(.unexpectedMessage, "'\(other.type)' in the middle of a file's data")
+            }
+        }
+        throw PorterError(.connection, "the connection closed in the middle of a file")
+    }
+}
+
+extension FileService {
+    /// Receives the data of an upload from the client's frames.
+    static func receive(
+        into file: IncomingFile, size: Int64, from frames: inout Frames, eventLoop: any EventLoop
+    ) async throws -> String {
+        try await FileStreaming.receive(into: file, size: size, eventLoop: eventLoop) { try await frames.next() }
+    }
+}

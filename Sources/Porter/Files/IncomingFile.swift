@@ -1,0 +1,180 @@
+import CPorterSystem
+import NIOCore
+import PorterProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A file being received: written under a partial name beside its final one, `.NAME.porter-part`, and renamed
+/// into place only after its digest matched, its data was flushed to disk (`fsync`) and its mode and time were
+/// set. Nothing ever appears under the final name half-written.
+///
+/// An interrupted transfer leaves the partial file, which a resumed one continues after checking its digest. The
+/// partial file is locked (`flock`) while in use, so two transfers to one name cannot interleave.
+///
+/// Used by one task at a time; its methods block (see ``BlockingIO``).
+final class IncomingFile: @unchecked Sendable {
+    /// The suffix of partial files.
+    static let partSuffix = ".porter-part"
+
+    /// The partial file's name for a file called `name`.
+    static func partName(for name: String) -> String {
+        let part = "." + name + partSuffix
+        // A name near the length limit keeps its partial file within it.
+        return part.utf8.count <= PeerPath.maxComponentLength ? part : ".\(FileDigest.of(name)).porter-part"
+    }
+
+    private let directory: CInt
+    private let name: String
+    private let partName: String
+    private let descriptor: CInt
+    private let algorithm: ControlMessage.Checksum
+    private var digest: FileDigest
+    private var closed = false
+    /// Bytes already in the partial file that a resume may keep.
+    private(set) var offered: Int64 = 0
+    /// The digest of those bytes.
+    private(set) var offeredDigest: String?
+    /// Bytes written so far, from 0.
+    private(set) var written: Int64 = 0
+    /// The path as shown in messages.
+    let shownPath: String
+
+    /// Opens the partial file for `components` beneath `root`, keeping its content for a resume if `resume`
+    /// (and it is no longer than `size`), else emptying it.
+    init(
+        in root: ConfinedDirectory, _ components: [String], size: Int64, resume: Bool,
+        algorithm: ControlMessage.Checksum = .sha256
+    ) throws(ProtocolError) {
+        let (directory, name) = try root.openParent(of: components)
+        shownPath = components.joined(separator: "/")
+        var status = stat()
+        if fstatat(directory, name, &status, AT_SYMLINK_NOFOLLOW) == 0, status.st_mode & S_IFMT == S_IFDIR {
+            Glibc.close(directory)
+            throw ProtocolError(.fileError, "'\(TerminalText.escaped(shownPath))' is a directory")
+        }
+        let partName = Self.partName(for: name)
+        let descriptor = openPartFile(directory, partName)
+        guard descriptor >= 0 else {
+            let code = errno
+            Glibc.close(directory)
+            throw ConfinedDirectory.failure(code, shownPath)
+        }
+        self.directory = directory
+        self.name = name
+        self.partName = partName
+        self.descriptor = descriptor
+        self.algorithm = algorithm
+        self.digest = FileDigest(algorithm)
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            Glibc.close(descriptor)
+            Glibc.close(directory)
+            throw ProtocolError(.fileBusy, "another transfer to '\(TerminalText.escaped(shownPath))' is in progress")
+        }
+        if resume, fstat(descriptor, &status) == 0, status.st_size > 0, Int64(status.st_size) <= size {
+            offered = Int64(status.st_size)
+            offeredDigest = try hashPrefix(offered)
+        }
+        try truncate(to: offered)
+    }
+
+    deinit { close() }
+
+    /// Hashes the first `count` bytes of the partial file into the running digest.
+    private func hashPrefix(_ count: Int64) throws(ProtocolError) -> String {
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var done: Int64 = 0
+        while done < count {
+            let wanted = Int(min(Int64(buffer.count), count - done))
+            let got = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, wanted, off_t(done)) }
+            if got < 0, errno == EINTR { continue }
+            guard got > 0 else { throw ConfinedDirectory.failure(got < 0 ? errno : EIO, shownPath) }
+            buffer.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0[..<got])) }
+            done += Int64(got)
+        }
+        written = count
+        return digest.hex
+    }
+
+    /// Keeps the first `offset` bytes — ``offered`` or 0 — and continues writing after them.
+    func begin(at offset: Int64) throws(ProtocolError) {
+        guard offset == 0 || offset == offered else {
+            throw ProtocolError(.badRequest, "resume offset \(offset) was not offered")
+        }
+        if offset == 0, written > 0 {
+            digest = FileDigest(algorithm)
+            written = 0
+            try truncate(to: 0)
+        }
+    }
+
+    private func truncate(to size: Int64) throws(ProtocolError) {
+        guard ftruncate(descriptor, off_t(size)) == 0 else { throw ConfinedDirectory.failure(errno, shownPath) }
+    }
+
+    /// Writes and hashes `buffer` after what was written so far.
+    func write(_ buffer: ByteBuffer) throws(ProtocolError) {
+        var failure: CInt = 0
+        buffer.withUnsafeReadableBytes { bytes in
+            var done = 0
+            while done < bytes.count {
+                let count = pwrite(
+                    descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(written) + off_t(done))
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                done += count
+            }
+            digest.update(bytes)
+        }
+        guard failure == 0 else { throw ConfinedDirectory.failure(failure, shownPath) }
+        written += Int64(buffer.readableBytes)
+    }
+
+    /// Verifies the data against `expected`, flushes it, sets `mode` and `mtime`, and renames the file into
+    /// place. On a mismatch the partial file is removed and ``ProtocolError/Code/digestMismatch`` thrown.
+    func finish(expected: String, mode: UInt32?, mtime: ControlMessage.FileTime?) throws(ProtocolError) {
+        guard digest.hex == expected else {
+            discard()
+            throw ProtocolError(
+                .digestMismatch,
+                "'\(TerminalText.escaped(shownPath))' arrived corrupted (digest differs); nothing was written under its name"
+            )
+        }
+        guard fsync(descriptor) == 0 else { throw ConfinedDirectory.failure(errno, shownPath) }
+        try ConfinedDirectory.apply(mode: mode ?? 0o644, mtime: mtime, to: descriptor, path: shownPath)
+        guard renameat(directory, partName, directory, name) == 0 else {
+            throw ConfinedDirectory.failure(errno, shownPath)
+        }
+        // The rename itself is durable once the directory is flushed.
+        let flushed = porter_open_beneath(directory, ".", O_RDONLY | O_DIRECTORY, 0)
+        if flushed >= 0 {
+            fsync(flushed)
+            Glibc.close(flushed)
+        }
+        close()
+    }
+
+    /// Removes the partial file.
+    func discard() {
+        guard !closed else { return }
+        unlinkat(directory, partName, 0)
+        close()
+    }
+
+    /// Closes the file, leaving the partial file for a resume.
+    func close() {
+        guard !closed else { return }
+        closed = true
+        Glibc.close(descriptor)
+        Glibc.close(directory)
+    }
+}
+
+/// Opens (creating, mode 0600) the partial file `name` in `directory`, never through a symlink.
+private func openPartFile(_ directory: CInt, _ name: String) -> CInt {
+    porter_open_beneath(directory, name, O_RDWR | O_CREAT | O_NOFOLLOW, 0o600)
+}

@@ -1,0 +1,182 @@
+import ArgumentParser
+import Foundation
+import Porter
+import PorterProtocol
+import Synchronization
+
+/// Options shared by `get` and `put`.
+struct TransferFlags: ParsableArguments {
+    @Flag(name: .short, help: "Copy a directory tree (mode, times and inside symlinks kept).")
+    var recursive = false
+
+    @Flag(name: .customLong("resume"), help: "Continue an interrupted transfer after verifying the part already there.")
+    var resume = false
+
+    @Flag(name: .customLong("no-progress"), help: "Show no progress bar, even on a terminal.")
+    var noProgress = false
+
+    @Option(name: .customLong("checksum"), help: "The digest that verifies every file: sha256.")
+    var checksum: ControlMessage.Checksum = .sha256
+
+    /// Transfer options with a progress bar on standard error when it is a terminal.
+    func options(display: TransferDisplay?) -> TransferOptions {
+        var options = TransferOptions(resume: resume, checksum: checksum)
+        if let display { options.progress = { display.update($0) } }
+        return options
+    }
+
+    /// The progress display, if one should be shown.
+    func display() -> TransferDisplay? {
+        noProgress || isatty(STDERR_FILENO) != 1 ? nil : TransferDisplay()
+    }
+}
+
+extension ControlMessage.Checksum: ExpressibleByArgument {}
+
+extension PorterCommand {
+    /// `porter get`: download a file or a tree.
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Download a file (or with -r a directory) from the server's root, verified end to end.",
+            discussion: """
+                LOCAL defaults to the remote name in the current directory; an existing directory receives the \
+                file under its remote name. The file is written as .NAME.porter-part and renamed into place only \
+                once its SHA-256 matches the server's.
+                """
+        )
+
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "The file or directory on the server, relative to its root.") var remote: String
+        @Argument(help: "Where to put it.", completion: .file()) var local: String?
+        @OptionGroup var flags: TransferFlags
+
+        func run() async throws {
+            let display = flags.display()
+            let options = flags.options(display: display)
+            let clock = ContinuousClock()
+            let started = clock.now
+            let summary = try await connection.withConnection { connection in
+                let target = try TransferTarget.local(for: remote, given: local)
+                return flags.recursive
+                    ? try await connection.downloadTree(remote, to: target, options: options)
+                    : try await connection.download(remote, to: target, options: options)
+            }
+            display?.finish()
+            TransferDisplay.report(summary, verb: "got", elapsed: clock.now - started)
+        }
+    }
+
+    /// `porter put`: upload a file or a tree.
+    struct Put: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Upload a file (or with -r a directory) into the server's root, verified end to end.",
+            discussion: """
+                REMOTE defaults to the local name in the server's root; an existing directory receives the file \
+                under its local name. The server renames the file into place only once its SHA-256 matches.
+                """
+        )
+
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "The local file or directory.", completion: .file()) var local: String
+        @Argument(help: "Where to put it on the server, relative to its root.") var remote: String?
+        @OptionGroup var flags: TransferFlags
+
+        func run() async throws {
+            let display = flags.display()
+            let options = flags.options(display: display)
+            let clock = ContinuousClock()
+            let started = clock.now
+            let summary = try await connection.withConnection { connection in
+                let target = try await TransferTarget.remote(for: local, given: remote, on: connection)
+                return flags.recursive
+                    ? try await connection.uploadTree(local, to: target, options: options)
+                    : try await connection.upload(local, to: target, options: options)
+            }
+            display?.finish()
+            TransferDisplay.report(summary, verb: "put", elapsed: clock.now - started)
+        }
+    }
+
+    /// `porter ls`: list a directory on the server.
+    struct Ls: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List a directory (or show a file) under the server's root: mode, size, time and name.")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "The path, relative to the server's root.") var remote: String = "."
+        @Flag(name: .short, help: "List the whole tree.") var recursive = false
+
+        func run() async throws {
+            let listing = try await connection.withConnection { connection in
+                try await connection.list(remote, recursive: recursive)
+            }
+            let formatter = DateFormatter()
+            formatter.dateFormat = "yyyy-MM-dd HH:mm"
+            let width = listing.entries.map { String($0.size).count }.max() ?? 1
+            for entry in listing.entries {
+                let date = Date(timeIntervalSince1970: TimeInterval(entry.mtime.seconds))
+                let size = String(entry.size)
+                var line = "\(Self.modeString(entry))  \(String(repeating: " ", count: width - size.count))\(size)"
+                line += "  \(formatter.string(from: date))  \(TerminalText.escaped(entry.path))"
+                if let target = entry.target { line += " -> \(TerminalText.escaped(target))" }
+                Terminal.line(line)
+            }
+            if listing.skipped > 0 { Terminal.error("\(listing.skipped) names that are not valid UTF-8 not shown") }
+        }
+
+        /// `-rwxr-xr-x` and friends.
+        static func modeString(_ entry: ControlMessage.FileEntry) -> String {
+            let type: Character =
+                switch entry.type {
+                case .file: "-"
+                case .directory: "d"
+                case .symlink: "l"
+                case .other: "?"
+                }
+            let letters = Array("rwxrwxrwx")
+            let bits = (0..<9).map { index in entry.mode & (1 << (8 - index)) != 0 ? letters[index] : "-" }
+            return String([type] + bits)
+        }
+    }
+}
+
+/// Where a transfer's destination is, the way cp and scp decide it.
+enum TransferTarget {
+    /// The local destination for `remote`: `local` itself, or inside it when it is an existing directory.
+    static func local(for remote: String, given local: String?) throws -> String {
+        let name = try lastName(of: remote)
+        guard let local else { return name ?? "." }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: local, isDirectory: &isDirectory), isDirectory.boolValue,
+            let name
+        {
+            return local.hasSuffix("/") ? local + name : local + "/" + name
+        }
+        return local
+    }
+
+    /// The remote destination for `local`: `remote` itself, or inside it when it is a directory on the server.
+    static func remote(for local: String, given remote: String?, on connection: ClientConnection) async throws
+        -> String
+    {
+        guard let name = try lastName(of: local) else {
+            throw PorterError(.configuration, "\(TerminalText.escaped(local)) does not name a file or directory")
+        }
+        guard let remote else { return name }
+        let listing: RemoteListing
+        do {
+            listing = try await connection.list(remote)
+        } catch let error as PorterError where error.code == .notFound {
+            return remote
+        }
+        return listing.type == .directory ? (remote.hasSuffix("/") ? remote + name : remote + "/" + name) : remote
+    }
+
+    /// The last name in `path`, or `nil` for a root or `.`.
+    private static func lastName(of path: String) throws -> String? {
+        let name = path.split(separator: "/").last.map(String.init)
+        guard let name, name != "." else { return nil }
+        guard name != ".." else { throw PorterError(.configuration, "name the file itself, not '..'") }
+        return name
+    }
+}
