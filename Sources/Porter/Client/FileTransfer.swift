@@ -249,9 +249,11 @@ extension ClientConnection {
         report(header.offset, false)
         let digest: String
         do {
+            let progress = { (bytes: Int64) -> Void in report(bytes, false) }
+            let frames = self.frames
+            let next = { () async throws -> Frame? in try await frames.next() }
             digest = try await FileStreaming.receive(
-                into: file, size: header.size, eventLoop: writer.channel.eventLoop, progress: { report($0, false) }
-            ) { try await frames.next() }
+                into: file, size: header.size, eventLoop: writer.channel.eventLoop, progress: progress, next: next)
         } catch let error as ProtocolError {
             throw PorterError(.protocolViolation, "bad data from the server: \(error.message)", code: error.code)
         }

@@ -1,0 +1,156 @@
+import Crypto
+import Foundation
+import NIOCore
+import NIOPosix
+import Porter
+import PorterProtocol
+
+/// A fresh directory under the system's temporary directory, removed after `body`.
+func withTemporaryDirectory<Result>(_ body: (String) async throws -> Result) async throws -> Result {
+    let path = NSTemporaryDirectory() + "porter-files-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try await body(path)
+}
+
+/// Writes `count` random bytes to `path`.
+func writeRandomFile(_ path: String, count: Int) throws {
+    guard let random = FileHandle(forReadingAtPath: "/dev/urandom") else { throw TestFailure("no /dev/urandom") }
+    defer { try? random.close() }
+    try random.readData(ofLength: count).write(to: URL(fileURLWithPath: path))
+}
+
+/// The SHA-256 of the file at `path` as `sha256sum` prints it, or `nil` if it cannot be read.
+func sha256(of path: String) -> String? {
+    guard let data = FileManager.default.contents(atPath: path) else { return nil }
+    return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+}
+
+/// Every path under `directory`, relative to it, sorted.
+func tree(_ directory: String) -> [String] {
+    ((FileManager.default.enumerator(atPath: directory)?.allObjects as? [String]) ?? []).sorted()
+}
+
+/// Runs a plaintext TCP relay to `target` while `body` runs; `corrupt` may change each chunk that flows from
+/// the server to the client (`toClient`) or the other way, given the offset of its first byte in that direction.
+func withRelay<Result: Sendable>(
+    to target: Endpoint,
+    corrupt: @escaping @Sendable (_ toClient: Bool, _ offset: Int, _ chunk: inout ByteBuffer) -> Void,
+    _ body: (Endpoint) async throws -> Result
+) async throws -> Result {
+    guard case .tcp(let host, let port) = target else { throw TestFailure("relays use TCP") }
+    let group = MultiThreadedEventLoopGroup.singleton
+    let listener = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0) { channel in
+        channel.eventLoop.makeCompletedFuture {
+            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+        }
+    }
+    let relayPort = listener.channel.localAddress?.port ?? 0
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask {
+            try await listener.executeThenClose { inbound in
+                for try await client in inbound {
+                    let server = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                        .connect(host: host, port: port) { channel in
+                            channel.eventLoop.makeCompletedFuture {
+                                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                            }
+                        }
+                    try await pipe(client, server, corrupt: corrupt)
+                }
+            }
+        }
+        defer { group.cancelAll() }
+        return try await body(.tcp(host: "127.0.0.1", port: relayPort))
+    }
+}
+
+private func pipe(
+    _ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, _ server: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
+    corrupt: @escaping @Sendable (Bool, Int, inout ByteBuffer) -> Void
+) async throws {
+    try await client.executeThenClose { clientIn, clientOut in
+        try await server.executeThenClose { serverIn, serverOut in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    var offset = 0
+                    for try await var chunk in clientIn {
+                        let count = chunk.readableBytes
+                        corrupt(false, offset, &chunk)
+                        offset += count
+                        try await serverOut.write(chunk)
+                    }
+                }
+                group.addTask {
+                    var offset = 0
+                    for try await var chunk in serverIn {
+                        let count = chunk.readableBytes
+                        corrupt(true, offset, &chunk)
+                        offset += count
+                        try await clientOut.write(chunk)
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+}
+
+/// Flips one byte at `position` of the stream in one direction.
+func flipByte(at position: Int, toClient direction: Bool) -> @Sendable (Bool, Int, inout ByteBuffer) -> Void {
+    { toClient, offset, chunk in
+        guard toClient == direction, position >= offset, position < offset + chunk.readableBytes else { return }
+        let index = chunk.readerIndex + position - offset
+        chunk.setInteger(chunk.getInteger(at: index, as: UInt8.self)! ^ 0x20, at: index)
+    }
+}
+
+/// Runs a hostile plaintext server that authenticates clients with ``testToken`` and answers every request with
+/// `answer`, while `body` runs.
+func withFakeServer<Result: Sendable>(
+    answer: @escaping @Sendable (ControlMessage, NIOAsyncChannelOutboundWriter<Frame>) async throws -> Void,
+    _ body: (Endpoint) async throws -> Result
+) async throws -> Result {
+    let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .bind(host: "127.0.0.1", port: 0) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
+                try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(FrameEncoder()))
+                return try NIOAsyncChannel<Frame, Frame>(wrappingChannelSynchronously: channel)
+            }
+        }
+    let port = listener.channel.localAddress?.port ?? 0
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask {
+            try await listener.executeThenClose { inbound in
+                for try await connection in inbound {
+                    try? await connection.executeThenClose { frames, outbound in
+                        var handshake = ServerHandshake(
+                            identity: .init(
+                                agent: "fake/1", server: "fake",
+                                limits: .init(maxControlPayload: 65536, maxDataPayload: 1 << 20, idleTimeout: 300)),
+                            token: testToken, nonce: [UInt8](repeating: 7, count: ControlMessage.nonceLength))
+                        var authenticated = false
+                        for try await frame in frames {
+                            let message = try ControlMessage(frame: frame)
+                            if authenticated {
+                                try await answer(message, outbound)
+                                continue
+                            }
+                            switch handshake.receive(message) {
+                            case .reply(let reply): try await outbound.write(reply.frame)
+                            case .authenticated(let ready):
+                                try await outbound.write(ready.frame)
+                                authenticated = true
+                            case .fail: return
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        defer { group.cancelAll() }
+        return try await body(.tcp(host: "127.0.0.1", port: port))
+    }
+}
