@@ -1,0 +1,144 @@
+import Foundation
+import Porter
+import Testing
+
+@testable import Porter
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `porter get` and `porter put` as processes that get killed: nothing corrupt under a final name, and
+/// `--resume` finishes the job exactly.
+@Suite(.timeLimit(.minutes(2))) struct FileCommandLineTests {
+    /// Large enough that a transfer is still running when it is killed.
+    private static let size = 300_000_000
+
+    private static let tokenFile: String = {
+        let path = NSTemporaryDirectory() + "porter-files-token-\(UUID().uuidString)"
+        _ = FileManager.default.createFile(
+            atPath: path, contents: Data(testToken.utf8), attributes: [.posixPermissions: 0o600])
+        return path
+    }()
+
+    private func porter(_ command: String, _ endpoint: String, _ arguments: [String]) -> [String] {
+        [TestProcess.porter, command, endpoint, "--token-file", Self.tokenFile, "--plaintext"]
+            + (command == "ls" ? [] : ["--no-progress"]) + arguments
+    }
+
+    private func fileSize(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+    }
+
+    /// Starts `porter serve` on a free port with `root`; returns it and its endpoint once it listens.
+    private func startServer(root: String, log: String) async throws -> (TestProcess, String) {
+        let server = try TestProcess.start(
+            [
+                TestProcess.porter, "serve", "--listen", "127.0.0.1:0", "--plaintext", "--root", root,
+                "--token-file", Self.tokenFile,
+            ], output: log)
+        let endpoint = { @Sendable () -> String? in
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            guard let range = text.range(of: "listening on ") else { return nil }
+            return text[range.upperBound...].split(separator: " ").first.map(String.init)
+        }
+        try await waitUntil(seconds: 20) { endpoint() != nil }
+        return (server, endpoint() ?? "")
+    }
+
+    @Test func aKilledDownloadResumesToTheExactFile() async throws {
+        try await withTemporaryDirectory { base in
+            try FileManager.default.createDirectory(atPath: base + "/root", withIntermediateDirectories: true)
+            try writeRandomFile(base + "/root/big", count: Self.size)
+            let (server, endpoint) = try await startServer(root: base + "/root", log: base + "/serve.log")
+            defer {
+                server.signal(SIGKILL)
+                _ = try? awaitExit(server)
+            }
+            let part = base + "/" + IncomingFile.partName(for: "big")
+            let client = try TestProcess.start(porter("get", endpoint, ["big", base + "/big"]))
+            try await waitUntil(seconds: 20) { fileSize(part) > 1_000_000 }
+            client.signal(SIGKILL)
+            _ = try await client.wait()
+            #expect(!FileManager.default.fileExists(atPath: base + "/big"))
+            let kept = fileSize(part)
+            #expect(kept > 0 && kept < Self.size)
+            let resumed = try await TestProcess.run(porter("get", endpoint, ["big", base + "/big", "--resume"]))
+            #expect(resumed.status == 0, "\(resumed.errors)")
+            #expect(resumed.errors.contains("the rest resumed"), "\(resumed.errors)")
+            #expect(sha256(of: base + "/big") == sha256(of: base + "/root/big"))
+            #expect(!FileManager.default.fileExists(atPath: part))
+        }
+    }
+
+    @Test func aKilledUploadResumesAndAKilledServerLeavesNothingUnderTheFinalName() async throws {
+        try await withTemporaryDirectory { base in
+            try FileManager.default.createDirectory(atPath: base + "/root", withIntermediateDirectories: true)
+            try writeRandomFile(base + "/big", count: Self.size)
+            let part = base + "/root/" + IncomingFile.partName(for: "big")
+            var (server, endpoint) = try await startServer(root: base + "/root", log: base + "/serve1.log")
+
+            // The client dies mid-upload: the server keeps the partial file, and nothing under the final name.
+            let client = try TestProcess.start(porter("put", endpoint, [base + "/big"]))
+            try await waitUntil(seconds: 20) { fileSize(part) > 1_000_000 }
+            client.signal(SIGKILL)
+            _ = try await client.wait()
+
+            // The server dies mid-upload, during a resumed upload.
+            let second = try TestProcess.start(porter("put", endpoint, [base + "/big", "--resume"]))
+            let before = fileSize(part)
+            try await waitUntil(seconds: 20) { fileSize(part) > before + 1_000_000 }
+            server.signal(SIGKILL)
+            _ = try await server.wait()
+            #expect(try await second.wait() == 255)
+            #expect(!FileManager.default.fileExists(atPath: base + "/root/big"))
+
+            (server, endpoint) = try await startServer(root: base + "/root", log: base + "/serve2.log")
+            defer {
+                server.signal(SIGKILL)
+                _ = try? awaitExit(server)
+            }
+            let resumed = try await TestProcess.run(porter("put", endpoint, [base + "/big", "--resume"]))
+            #expect(resumed.status == 0, "\(resumed.errors)")
+            #expect(resumed.errors.contains("the rest resumed"), "\(resumed.errors)")
+            #expect(sha256(of: base + "/root/big") == sha256(of: base + "/big"))
+            #expect(!FileManager.default.fileExists(atPath: part))
+        }
+    }
+
+    @Test func lsListsNamesSizesAndModesAndGetWithoutATerminalPrintsNoProgress() async throws {
+        try await withTemporaryDirectory { base in
+            try FileManager.default.createDirectory(atPath: base + "/root/dir", withIntermediateDirectories: true)
+            try writeRandomFile(base + "/root/dir/file one", count: 1234)
+            chmod(base + "/root/dir/file one", 0o640)
+            let (server, endpoint) = try await startServer(root: base + "/root", log: base + "/serve.log")
+            defer {
+                server.signal(SIGKILL)
+                _ = try? awaitExit(server)
+            }
+            let listing = try await TestProcess.run(porter("ls", endpoint, ["dir"]))
+            #expect(listing.status == 0)
+            #expect(listing.output.contains("-rw-r-----"))
+            #expect(listing.output.contains(" 1234 "))
+            #expect(listing.output.hasSuffix("file one\n"))
+            let get = try await TestProcess.run(
+                [
+                    TestProcess.porter, "get", endpoint, "dir/file one", base + "/copy", "--token-file", Self.tokenFile,
+                    "--plaintext",
+                ])
+            #expect(get.status == 0)
+            #expect(!get.errors.contains("\r"), "no progress bar when stderr is not a terminal")
+            #expect(get.errors.hasPrefix("porter: got 1 file, 1.2 KiB"))
+            #expect(get.errors.contains(sha256(of: base + "/copy") ?? "-"))
+            let missing = try await TestProcess.run(porter("get", endpoint, ["nope", base + "/nope"]))
+            #expect(missing.status == 1)
+            #expect(missing.errors == "porter: server: 'nope': no such file or directory\n")
+        }
+    }
+
+    /// Reaps a killed process without waiting long.
+    private func awaitExit(_ process: TestProcess) throws {
+        var status: Int32 = 0
+        waitpid(process.pid, &status, 0)
+    }
+}
