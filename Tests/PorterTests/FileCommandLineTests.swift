@@ -12,7 +12,7 @@ import Testing
 /// `--resume` finishes the job exactly.
 @Suite(.timeLimit(.minutes(2))) struct FileCommandLineTests {
     /// Large enough that a transfer is still running when it is killed.
-    private static let size = 300_000_000
+    private static let size = 200_000_000
 
     private static let tokenFile: String = {
         let path = NSTemporaryDirectory() + "porter-files-token-\(UUID().uuidString)"

@@ -209,7 +209,8 @@ import Testing
                 .connect(host: "127.0.0.1", port: port).get()
             try await waitUntil { server.server.unauthenticatedCount == 1 }
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await server.withClient { _ = try await $0.ping() } }
+                // A generous timeout: the wait is for the slot, and a loaded machine is slow to notice the close.
+                group.addTask { try await server.withClient(connectTimeout: 30) { _ = try await $0.ping() } }
                 try await waitUntil { server.server.waitingCount == 1 }
                 try await idle.close()
                 try await group.waitForAll()
