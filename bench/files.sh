@@ -83,8 +83,9 @@ socat_server "$tmp/socat-put.sock" -u "UNIX-LISTEN:$tmp/socat-put.sock,fork" "OP
 # Times COMMAND, which writes OUTPUT (removed before every run), in GROUP; then checks the last OUTPUT against the
 # source and removes it. BASE names the Porter row this one is compared with.
 rows=$tmp/rows.tsv
+: >"$rows"
 measure() {
-    local group=$1 base=$2 name=$3 output=$4 command=$5 json=$tmp/row-$(wc -l <"$rows" 2>/dev/null || echo 0).json
+    local group=$1 base=$2 name=$3 output=$4 command=$5 json=$tmp/row-$(wc -l <"$rows").json
     hyperfine -N --warmup 1 --runs "$runs" --prepare "rm -f $output" --export-json "$json" -n "$name" "$command" \
         >/dev/null
     # socat's upload client is done once it has sent the last byte; its server may still be writing a few.
@@ -139,7 +140,7 @@ for line in open(sys.argv[1]):
     groups.setdefault(group, {})[result["command"]] = (base, result)
 def ratio(group, name):
     base, result = groups[group][name]
-    return groups[group][base][1]["mean"] / result["mean"]
+    return result["mean"] / groups[group][base][1]["mean"]
 for group, rows in groups.items():
     print(f"| {group}, {size} MiB | mean s | stddev s | MiB/s | porter ÷ this |")
     print("|---|---:|---:|---:|---:|")
