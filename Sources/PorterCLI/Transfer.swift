@@ -18,6 +18,20 @@ struct TransferFlags: ParsableArguments {
     @Option(name: .customLong("checksum"), help: "The digest that verifies every file: sha256.")
     var checksum: ControlMessage.Checksum = .sha256
 
+    /// Connects and runs `body` with these options and a progress bar if wanted, then prints the summary.
+    func transfer(
+        over connection: ConnectionOptions, verb: String,
+        _ body: (ClientConnection, TransferOptions) async throws -> TransferSummary
+    ) async throws {
+        let display = display()
+        let options = options(display: display)
+        let clock = ContinuousClock()
+        let started = clock.now
+        let summary = try await connection.withConnection { connection in try await body(connection, options) }
+        display?.finish()
+        TransferDisplay.report(summary, verb: verb, elapsed: clock.now - started)
+    }
+
     /// Transfer options with a progress bar on standard error when it is a terminal.
     func options(display: TransferDisplay?) -> TransferOptions {
         var options = TransferOptions(resume: resume, checksum: checksum)
@@ -51,18 +65,12 @@ extension PorterCommand {
         @OptionGroup var flags: TransferFlags
 
         func run() async throws {
-            let display = flags.display()
-            let options = flags.options(display: display)
-            let clock = ContinuousClock()
-            let started = clock.now
-            let summary = try await connection.withConnection { connection in
+            try await flags.transfer(over: connection, verb: "got") { connection, options in
                 let target = try TransferTarget.local(for: remote, given: local)
                 return flags.recursive
                     ? try await connection.downloadTree(remote, to: target, options: options)
                     : try await connection.download(remote, to: target, options: options)
             }
-            display?.finish()
-            TransferDisplay.report(summary, verb: "got", elapsed: clock.now - started)
         }
     }
 
@@ -82,18 +90,12 @@ extension PorterCommand {
         @OptionGroup var flags: TransferFlags
 
         func run() async throws {
-            let display = flags.display()
-            let options = flags.options(display: display)
-            let clock = ContinuousClock()
-            let started = clock.now
-            let summary = try await connection.withConnection { connection in
+            try await flags.transfer(over: connection, verb: "put") { connection, options in
                 let target = try await TransferTarget.remote(for: local, given: remote, on: connection)
                 return flags.recursive
                     ? try await connection.uploadTree(local, to: target, options: options)
                     : try await connection.upload(local, to: target, options: options)
             }
-            display?.finish()
-            TransferDisplay.report(summary, verb: "put", elapsed: clock.now - started)
         }
     }
 

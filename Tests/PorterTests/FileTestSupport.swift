@@ -72,28 +72,25 @@ private func pipe(
     try await client.executeThenClose { clientIn, clientOut in
         try await server.executeThenClose { serverIn, serverOut in
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    var offset = 0
-                    for try await var chunk in clientIn {
-                        let count = chunk.readableBytes
-                        corrupt(false, offset, &chunk)
-                        offset += count
-                        try await serverOut.write(chunk)
-                    }
-                }
-                group.addTask {
-                    var offset = 0
-                    for try await var chunk in serverIn {
-                        let count = chunk.readableBytes
-                        corrupt(true, offset, &chunk)
-                        offset += count
-                        try await clientOut.write(chunk)
-                    }
-                }
+                group.addTask { try await forward(clientIn, to: serverOut, toClient: false, corrupt: corrupt) }
+                group.addTask { try await forward(serverIn, to: clientOut, toClient: true, corrupt: corrupt) }
                 try await group.next()
                 group.cancelAll()
             }
         }
+    }
+}
+
+private func forward(
+    _ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+    toClient: Bool, corrupt: @escaping @Sendable (Bool, Int, inout ByteBuffer) -> Void
+) async throws {
+    var offset = 0
+    for try await var chunk in inbound {
+        let count = chunk.readableBytes
+        corrupt(toClient, offset, &chunk)
+        offset += count
+        try await outbound.write(chunk)
     }
 }
 

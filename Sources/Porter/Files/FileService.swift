@@ -134,12 +134,7 @@ struct FileService: Sendable {
             try await outbound.write(.data(chunk))
         }
         try await outbound.write(ControlMessage.fileEnd(.init(digest: file.hex)).frame)
-        logger.info(
-            "file sent",
-            metadata: [
-                "file.path": "\(request.path)", "file.bytes": "\(entry.size - offset)",
-                "file.seconds": "\((ContinuousClock.now - started).seconds)",
-            ])
+        log("file sent", request.path, bytes: entry.size - offset, since: started, logger: logger)
     }
 
     private func receive(
@@ -172,12 +167,14 @@ struct FileService: Sendable {
             throw Refusal(error: error)
         }
         try await outbound.write(ControlMessage.fileDone(.init(size: request.size)).frame)
-        logger.info(
-            "file received",
-            metadata: [
-                "file.path": "\(request.path)", "file.bytes": "\(request.size - begin.offset)",
-                "file.seconds": "\((ContinuousClock.now - started).seconds)",
-            ])
+        log("file received", request.path, bytes: request.size - begin.offset, since: started, logger: logger)
+    }
+
+    private func log(
+        _ event: Logger.Message, _ path: String, bytes: Int64, since started: ContinuousClock.Instant, logger: Logger
+    ) {
+        let seconds = (ContinuousClock.now - started).seconds
+        logger.info(event, metadata: ["file.path": "\(path)", "file.bytes": "\(bytes)", "file.seconds": "\(seconds)"])
     }
 }
 
