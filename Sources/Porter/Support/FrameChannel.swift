@@ -11,6 +11,6 @@ extension ChannelPipeline.SynchronousOperations {
     /// these, and nothing above the frames changes. Must run on the channel's event loop.
     func addFrameCodec(limits: FrameLimits) throws {
         try addHandler(ByteToMessageHandler(FrameDecoder(limits: limits)))
-        try addHandler(MessageToByteHandler(FrameEncoder()))
+        try addHandler(FrameWriteHandler())
     }
 }
