@@ -47,8 +47,9 @@ final class TransferDisplay: Sendable {
             if !progress.finished, rate > 0 {
                 text += " ETA \(Self.clock(Double(progress.size - progress.bytes) / rate))"
             }
-            if state.filesDone > 0 || !progress.finished && state.filesDone > 0 {
-                text += " | \(state.filesDone) files, \(Self.bytes(state.bytesDone)) total"
+            // A tree's totals, once a file before this one is done.
+            if state.filesDone - (progress.finished ? 1 : 0) > 0 {
+                text += " | \(state.filesDone) files, \(Self.bytes(state.bytesDone)) done"
             }
             let room = max(columns - text.count - 3, 8)
             var name = TerminalText.escaped(progress.path)

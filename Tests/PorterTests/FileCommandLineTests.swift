@@ -136,6 +136,35 @@ import Testing
         }
     }
 
+    /// On a terminal (`script` gives one) a progress bar is drawn on standard error; `--no-progress` drops it.
+    @Test(.enabled(if: toolAvailable("script"), "needs script(1)"))
+    func aProgressBarIsDrawnOnlyOnATerminal() async throws {
+        try await withTemporaryDirectory { base in
+            try FileManager.default.createDirectory(atPath: base + "/root", withIntermediateDirectories: true)
+            try writeRandomFile(base + "/root/file", count: 20_000_000)
+            let (server, endpoint) = try await startServer(root: base + "/root", log: base + "/serve.log")
+            defer {
+                server.signal(SIGKILL)
+                _ = try? awaitExit(server)
+            }
+            for quiet in [false, true] {
+                var command = [
+                    TestProcess.porter, "get", endpoint, "file", base + "/copy", "--token-file", Self.tokenFile,
+                    "--plaintext",
+                ]
+                if quiet { command.append("--no-progress") }
+                let typescript = base + "/typescript"
+                let run = try await TestProcess.run(
+                    ["script", "-q", "-e", "-c", command.joined(separator: " "), typescript])
+                #expect(run.status == 0)
+                let screen = (try? String(contentsOfFile: typescript, encoding: .utf8)) ?? ""
+                #expect(screen.contains("porter: got 1 file, 19.1 MiB"))
+                #expect(
+                    screen.contains("\r\u{1B}[Kcopy  100% 19.1 MiB/19.1 MiB") != quiet, "\(screen.debugDescription)")
+            }
+        }
+    }
+
     /// Reaps a killed process without waiting long.
     private func awaitExit(_ process: TestProcess) throws {
         var status: Int32 = 0
