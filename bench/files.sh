@@ -46,8 +46,10 @@ chmod 644 "$src"
 digest=$(sha256sum "$src" | cut -d' ' -f1)
 echo "file: $size_mb MiB random, $runs runs after 1 warm-up, $(df --output=fstype "$tmp" | tail -1) on $(df --output=source "$tmp" | tail -1)"
 
-# start_porter serves its working directory: start it from the directory served.
-porter=$(realpath "$porter")
+# A copy of the binary, which a rebuild in the shared build directory cannot change mid-run. start_porter serves
+# its working directory: start it from the directory served.
+cp "$porter" "$tmp/porter"
+porter=$tmp/porter
 cd "$served"
 start_porter
 cd "$root"
@@ -87,7 +89,7 @@ rows=$tmp/rows.tsv
 measure() {
     local group=$1 base=$2 name=$3 output=$4 command=$5 json=$tmp/row-$(wc -l <"$rows").json
     hyperfine -N --warmup 1 --runs "$runs" --prepare "rm -f $output" --export-json "$json" -n "$name" "$command" \
-        >/dev/null
+        >/dev/null 2>"$tmp/hyperfine.err" || { cat "$tmp/hyperfine.err" >&2; exit 1; }
     # socat's upload client is done once it has sent the last byte; its server may still be writing a few.
     for _ in $(seq 100); do [ "$(stat -c %s "$output" 2>/dev/null)" = $((size_mb * 1048576)) ] && break; sleep 0.1; done
     local got
