@@ -29,12 +29,15 @@ let package = Package(
         ),
         // The few system calls Swift cannot make directly (variadic syscall and ioctl) and process creation.
         .target(name: "CPorterSystem"),
+        // xxHash 0.8.4, vendored unchanged (BSD 2-Clause): XXH3-128, the default checksum of file transfers.
+        .target(name: "CXXHash", exclude: ["LICENSE"]),
         // Servers, clients and services on SwiftNIO.
         .target(
             name: "Porter",
             dependencies: [
                 "PorterProtocol",
                 "CPorterSystem",
+                "CXXHash",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

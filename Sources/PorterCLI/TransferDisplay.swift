@@ -77,7 +77,9 @@ final class TransferDisplay: Sendable {
         if summary.bytesSent != summary.bytes { line += " (\(bytes(summary.bytesSent)) sent, the rest resumed)" }
         line += String(
             format: " in %.2f s (%@/s), verified", seconds, bytes(Int64(Double(summary.bytesSent) / seconds)))
-        if summary.files == 1, summary.directories == 0, let digest = summary.digest { line += ", sha256 \(digest)" }
+        if summary.files == 1, summary.directories == 0, let digest = summary.digest {
+            line += ", \(summary.checksum.rawValue) \(digest)"
+        }
         Terminal.error(line)
     }
 

@@ -1,10 +1,13 @@
 extension ControlMessage {
-    /// A digest algorithm for verifying transfers. SHA-256 is the only one, and the default: with the SHA
-    /// instructions of current x86-64 and ARM processors it hashes faster than the transport moves data (see
-    /// docs/PROTOCOL.md), so a faster non-cryptographic checksum would buy nothing.
+    /// A digest algorithm for verifying transfers (see docs/PROTOCOL.md for why XXH3-128 is the default).
     public enum Checksum: String, Codable, Sendable, CaseIterable {
+        /// XXH3-128, written as 32 lowercase hex digits, the same as `xxh128sum` prints; the default.
+        case xxh128
         /// SHA-256, written as 64 lowercase hex digits, the same as `sha256sum` prints.
         case sha256
+
+        /// The algorithm used when a request names none.
+        public static let `default` = Checksum.xxh128
     }
 
     /// What a directory entry is. Anything but a regular file, a directory or a symlink is `other` and is
@@ -94,7 +97,7 @@ extension ControlMessage {
         /// Resume: the digest of the client's first `offset` bytes. If the server's file starts differently it
         /// sends the whole file, with `offset` 0 in `file.header`.
         public var prefix: String?
-        /// The digest algorithm; SHA-256 if absent.
+        /// The digest algorithm; XXH3-128 if absent.
         public var checksum: Checksum?
         /// Creates the payload.
         public init(path: String, offset: Int64? = nil, prefix: String? = nil, checksum: Checksum? = nil) {
@@ -142,7 +145,7 @@ extension ControlMessage {
         public var mode: UInt32?
         /// Modification time to set; absent: the time of writing.
         public var mtime: FileTime?
-        /// The digest algorithm; SHA-256 if absent.
+        /// The digest algorithm; XXH3-128 if absent.
         public var checksum: Checksum?
         /// Continue an interrupted upload of the same path if its partial file is still there.
         public var resume: Bool?

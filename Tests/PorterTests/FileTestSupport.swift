@@ -33,6 +33,7 @@ func tree(_ directory: String) -> [String] {
 
 /// Runs a plaintext TCP relay to `target` while `body` runs; `corrupt` may change each chunk that flows from
 /// the server to the client (`toClient`) or the other way, given the offset of its first byte in that direction.
+@discardableResult
 func withRelay<Result: Sendable>(
     to target: Endpoint,
     corrupt: @escaping @Sendable (_ toClient: Bool, _ offset: Int, _ chunk: inout ByteBuffer) -> Void,
@@ -105,6 +106,7 @@ func flipByte(at position: Int, toClient direction: Bool) -> @Sendable (Bool, In
 
 /// Runs a hostile plaintext server that authenticates clients with ``testToken`` and answers every request with
 /// `answer`, while `body` runs.
+@discardableResult
 func withFakeServer<Result: Sendable>(
     answer: @escaping @Sendable (ControlMessage, NIOAsyncChannelOutboundWriter<Frame>) async throws -> Void,
     _ body: (Endpoint) async throws -> Result

@@ -29,6 +29,39 @@ import Testing
         }
     }
 
+    /// Digests match the reference tools (`xxh128sum`, `sha256sum`; values from python-xxhash and hashlib) however
+    /// the bytes are split into updates.
+    @Test func digestsMatchTheReferenceImplementations() {
+        let data = (0..<3_000_001).map { UInt8($0 * 7 % 251) }
+        let vectors: [(Int, String, String)] = [
+            (0, "99aa06d3014798d86001c324468d497f", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            (240, "17ffe035d71c1ec8e6bf81617aad6c4a", "eef737eca27f3e5d58688a0be14282e452852e13da8adabfe1f7a35b2d0e3ce0"),
+            (241, "29bc1e9cffb6d79bc614c8c3575348c1", "7e908b6808bea2ab2f8f1ce37de104df8aae239108acba757fd2efac0a421766"),
+            (
+                3_000_001, "3f0feb1ade505c945e88ba2a8baec4a8",
+                "7f63a760999c34dc629876f040c8a4c73e01b231b04862eceb46e182de943095"
+            ),
+        ]
+        for (count, xxh128, sha256) in vectors {
+            for (algorithm, expected) in [(ControlMessage.Checksum.xxh128, xxh128), (.sha256, sha256)] {
+                var whole = FileDigest(algorithm)
+                var pieces = FileDigest(algorithm)
+                data[..<count].withUnsafeBytes { bytes in
+                    whole.update(bytes)
+                    var start = 0
+                    for size in [1, 63, 64, 1000, 1 << 20] where start < count {
+                        let end = min(start + size, count)
+                        pieces.update(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+                        start = end
+                    }
+                    pieces.update(UnsafeRawBufferPointer(rebasing: bytes[start...]))
+                }
+                #expect(whole.hex == expected, "\(algorithm) of \(count) bytes")
+                #expect(pieces.hex == expected, "\(algorithm) of \(count) bytes in pieces")
+            }
+        }
+    }
+
     @Test func filesRoundTripByteForByteWithModeAndTime() async throws {
         try await withFileServer { server, served, _, local in
             let cases: [(String, Int)] = [
@@ -42,13 +75,15 @@ import Testing
                     var times = [timespec(tv_sec: 1_600_000_000, tv_nsec: 123_456_789)]
                     times.append(times[0])
                     utimensat(AT_FDCWD, source, times, 0)
-                    let put = try await connection.upload(source, to: name)
+                    // SHA-256 on request, so the digests can be compared with an independent implementation.
+                    let options = TransferOptions(checksum: size == 4097 ? .xxh128 : .sha256)
+                    let put = try await connection.upload(source, to: name, options: options)
                     #expect(put.bytes == Int64(size))
                     #expect(sha256(of: served + "/" + name) == sha256(of: source))
-                    #expect(put.digest == sha256(of: source))
+                    if options.checksum == .sha256 { #expect(put.digest == sha256(of: source)) }
                     let back = local + "/back-" + name
-                    let got = try await connection.download(name, to: back)
-                    #expect(got.digest == sha256(of: source))
+                    let got = try await connection.download(name, to: back, options: options)
+                    #expect(got.digest == put.digest)
                     #expect(sha256(of: back) == sha256(of: source), "\(name)")
                     for path in [served + "/" + name, back] {
                         var status = stat()

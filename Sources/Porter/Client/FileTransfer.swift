@@ -9,14 +9,14 @@ import PorterProtocol
 public struct TransferOptions: Sendable {
     /// Continue an interrupted transfer: the part already there is verified by digest, then only the rest moves.
     public var resume: Bool
-    /// The digest that verifies each file end to end.
+    /// The digest that verifies each file end to end; XXH3-128 unless SHA-256 is asked for.
     public var checksum: ControlMessage.Checksum
     /// Told how each file progresses, from the task doing the transfer.
     public var progress: (@Sendable (TransferProgress) -> Void)?
 
     /// Creates options.
     public init(
-        resume: Bool = false, checksum: ControlMessage.Checksum = .sha256,
+        resume: Bool = false, checksum: ControlMessage.Checksum = .default,
         progress: (@Sendable (TransferProgress) -> Void)? = nil
     ) {
         self.resume = resume
@@ -51,8 +51,10 @@ public struct TransferSummary: Sendable {
     public var bytesSent: Int64 = 0
     /// Total size of the files transferred.
     public var bytes: Int64 = 0
-    /// The digest of the last file, as `sha256sum` prints it.
+    /// The digest of the last file, as `xxh128sum` or `sha256sum` prints it.
     public var digest: String?
+    /// The algorithm of ``digest``.
+    public var checksum: ControlMessage.Checksum = .default
     /// Entries left out, one line each, with the reason (names escaped for a terminal).
     public var skipped: [String] = []
 }
@@ -263,6 +265,7 @@ extension ClientConnection {
         summary.bytes += header.size
         summary.bytesSent += header.size - header.offset
         summary.digest = digest
+        summary.checksum = options.checksum
     }
 
     private func upload(
@@ -303,6 +306,7 @@ extension ClientConnection {
         summary.bytes += entry.size
         summary.bytesSent += entry.size - offset
         summary.digest = file.hex
+        summary.checksum = options.checksum
     }
 }
 

@@ -122,7 +122,7 @@ struct FileService: Sendable {
         let components = try components(request.path)
         let root = self.root
         let (file, offset) = try await refusing {
-            let file = try OutgoingFile(in: root, components, algorithm: request.checksum ?? .sha256)
+            let file = try OutgoingFile(in: root, components, algorithm: request.checksum ?? .default)
             return (file, try file.resume(at: request.offset ?? 0, prefix: request.prefix))
         }
         let entry = file.entry
@@ -149,7 +149,7 @@ struct FileService: Sendable {
         let file = try await refusing {
             try IncomingFile(
                 in: root, components, size: request.size, resume: request.resume == true,
-                algorithm: request.checksum ?? .sha256)
+                algorithm: request.checksum ?? .default)
         }
         defer { file.close() }
         try await outbound.write(

@@ -45,7 +45,7 @@ final class IncomingFile: @unchecked Sendable {
     /// (and it is no longer than `size`), else emptying it.
     init(
         in root: ConfinedDirectory, _ components: [String], size: Int64, resume: Bool,
-        algorithm: ControlMessage.Checksum = .sha256
+        algorithm: ControlMessage.Checksum = .default
     ) throws(ProtocolError) {
         let (directory, name) = try root.openParent(of: components)
         shownPath = components.joined(separator: "/")

@@ -36,14 +36,14 @@ final class OutgoingFile: @unchecked Sendable {
 
     /// Opens `components` beneath `directory`.
     convenience init(
-        in directory: ConfinedDirectory, _ components: [String], algorithm: ControlMessage.Checksum = .sha256
+        in directory: ConfinedDirectory, _ components: [String], algorithm: ControlMessage.Checksum = .default
     ) throws(ProtocolError) {
         let descriptor = try directory.open(components, flags: O_RDONLY)
         try self.init(descriptor: descriptor, path: components.last ?? ".", algorithm: algorithm)
     }
 
     /// Opens a local file the user named.
-    convenience init(path: String, algorithm: ControlMessage.Checksum = .sha256) throws(ProtocolError) {
+    convenience init(path: String, algorithm: ControlMessage.Checksum = .default) throws(ProtocolError) {
         let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw ConfinedDirectory.failure(errno, path) }
         try self.init(descriptor: descriptor, path: path, algorithm: algorithm)
