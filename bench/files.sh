@@ -5,10 +5,12 @@
 #   3. plaintext download: `porter get --plaintext` over TCP and over a unix socket against socat with 128 KiB
 #      buffers over the same (no digest, no fsync: the ceiling);
 #   4. plaintext upload: `porter put --plaintext` against socat the other way.
-# Porter verifies SHA-256 end to end and fsyncs; sftp, scp and socat do neither. Every run writes a new file on the
-# scratch directory's filesystem (the last one removed first); each tool's last output is checked against the
-# source's SHA-256, untimed. Prints Markdown tables with ratios and the targets.
-#   bash bench/files.sh          SIZE_MB=256 RUNS=3 bash bench/files.sh
+# Porter verifies every file end to end (XXH3-128 by default; one row with --checksum sha256) and fsyncs it; sftp,
+# scp and socat do neither. Every run writes a new file on the scratch directory's filesystem (the last one removed
+# first); each tool's last output is checked against the source's SHA-256, untimed. Prints Markdown tables with
+# ratios and the targets. The scratch directory is under $TMPDIR: on a disk, fsync makes the disk's write speed
+# part of every Porter row; TMPDIR=/dev/shm (memory, where fsync is free) measures the transfer path alone.
+#   bash bench/files.sh          SIZE_MB=256 RUNS=3 bash bench/files.sh          TMPDIR=/dev/shm bash bench/files.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -104,6 +106,8 @@ down=$landing/down.bin
 up=$served/up.bin
 encrypted="porter get (TLS)"
 measure "encrypted download" "$encrypted" "$encrypted" "$down" "$get $endpoint $PORTER_ARGS src.bin $down"
+measure "encrypted download" "$encrypted" "porter get (TLS, --checksum sha256)" "$down" \
+    "$get $endpoint $PORTER_ARGS --checksum sha256 src.bin $down"
 echo "get $src $down" >"$tmp/sftp-get"
 measure "encrypted download" "$encrypted" "sftp get" "$down" "sftp $copy_options -b $tmp/sftp-get $ssh_target"
 measure "encrypted download" "$encrypted" "scp download" "$down" "scp $copy_options $ssh_target:$src $down"

@@ -145,3 +145,7 @@ int porter_open_beneath(int dirfd, const char *path, int flags, mode_t mode) {
     } while (fd < 0 && (errno == EINTR || errno == EAGAIN));
     return (int)fd;
 }
+
+int porter_start_writeback(int fd, long long offset, long long count) {
+    return sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE) == 0 ? 0 : errno;
+}

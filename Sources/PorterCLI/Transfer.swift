@@ -15,7 +15,9 @@ struct TransferFlags: ParsableArguments {
     @Flag(name: .customLong("no-progress"), help: "Show no progress bar, even on a terminal.")
     var noProgress = false
 
-    @Option(name: .customLong("checksum"), help: "The digest that verifies every file: xxh128 (as xxh128sum) or sha256 (as sha256sum).")
+    @Option(
+        name: .customLong("checksum"),
+        help: "The digest that verifies every file: xxh128 (as xxh128sum) or sha256 (as sha256sum).")
     var checksum: ControlMessage.Checksum = .default
 
     /// Connects and runs `body` with these options and a progress bar if wanted, then prints the summary.

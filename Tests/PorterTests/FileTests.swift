@@ -35,8 +35,14 @@ import Testing
         let data = (0..<3_000_001).map { UInt8($0 * 7 % 251) }
         let vectors: [(Int, String, String)] = [
             (0, "99aa06d3014798d86001c324468d497f", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
-            (240, "17ffe035d71c1ec8e6bf81617aad6c4a", "eef737eca27f3e5d58688a0be14282e452852e13da8adabfe1f7a35b2d0e3ce0"),
-            (241, "29bc1e9cffb6d79bc614c8c3575348c1", "7e908b6808bea2ab2f8f1ce37de104df8aae239108acba757fd2efac0a421766"),
+            (
+                240, "17ffe035d71c1ec8e6bf81617aad6c4a",
+                "eef737eca27f3e5d58688a0be14282e452852e13da8adabfe1f7a35b2d0e3ce0"
+            ),
+            (
+                241, "29bc1e9cffb6d79bc614c8c3575348c1",
+                "7e908b6808bea2ab2f8f1ce37de104df8aae239108acba757fd2efac0a421766"
+            ),
             (
                 3_000_001, "3f0feb1ade505c945e88ba2a8baec4a8",
                 "7f63a760999c34dc629876f040c8a4c73e01b231b04862eceb46e182de943095"

@@ -69,4 +69,7 @@ int porter_epoll_wait(int epoll, int *ready, int capacity);
 /// absolute path, or a symlink pointing outside (EXDEV). `O_CLOEXEC` is always added. Returns the descriptor, or
 /// -1 with errno set.
 int porter_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
+/// Starts writing `count` bytes of `fd` from `offset` to disk without waiting for it (Linux `sync_file_range`
+/// with `SYNC_FILE_RANGE_WRITE`), so that a later `fsync` has less left to do.
+int porter_start_writeback(int fd, long long offset, long long count);
 #endif

@@ -69,6 +69,7 @@ public enum PorterClient {
             .connectTimeout(.nanoseconds(Int64(configuration.connectTimeout * 1e9)))
         let initializer: @Sendable (any Channel) -> EventLoopFuture<FrameChannel> = { channel in
             channel.eventLoop.makeCompletedFuture {
+                try channel.allowLargeReads()
                 let pipeline = channel.pipeline.syncOperations
                 if let session {
                     try pipeline.addHandler(TLSReplyCheck(session: session))

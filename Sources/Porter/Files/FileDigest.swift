@@ -79,7 +79,8 @@ final class XXH128State: @unchecked Sendable {
     /// The digest so far in xxHash's canonical (big-endian) byte order; the state is unchanged.
     var canonical: [UInt8] {
         let hash = XXH3_128bits_digest(state)
-        return withUnsafeBytes(of: hash.high64.bigEndian, Array.init) + withUnsafeBytes(of: hash.low64.bigEndian, Array.init)
+        return withUnsafeBytes(of: hash.high64.bigEndian, Array.init)
+            + withUnsafeBytes(of: hash.low64.bigEndian, Array.init)
     }
 }
 

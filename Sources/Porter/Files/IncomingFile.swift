@@ -38,6 +38,10 @@ final class IncomingFile: @unchecked Sendable {
     private(set) var offeredDigest: String?
     /// Bytes written so far, from 0.
     private(set) var written: Int64 = 0
+    /// Bytes handed to the disk's writeback so far.
+    private var flushing: Int64 = 0
+    /// Writeback starts every this many bytes, so the final `fsync` overlaps the transfer instead of following it.
+    static let writebackInterval: Int64 = 8 << 20
     /// The path as shown in messages.
     let shownPath: String
 
@@ -132,6 +136,11 @@ final class IncomingFile: @unchecked Sendable {
         }
         guard failure == 0 else { throw ConfinedDirectory.failure(failure, shownPath) }
         written += Int64(buffer.readableBytes)
+        if written - flushing >= Self.writebackInterval {
+            // Advice only: a failure here shows up again, and is reported, at the fsync.
+            _ = porter_start_writeback(descriptor, flushing, written - flushing)
+            flushing = written
+        }
     }
 
     /// Verifies the data against `expected`, flushes it, sets `mode` and `mtime`, and renames the file into

@@ -141,6 +141,7 @@ public final class PorterServer: Service {
                     // can add 40 ms to a round trip.
                     try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
                 }
+                try channel.allowLargeReads()
                 let pipeline = channel.pipeline.syncOperations
                 try pipeline.addHandler(
                     ConnectionGate(

@@ -14,3 +14,13 @@ extension ChannelPipeline.SynchronousOperations {
         try addHandler(FrameWriteHandler())
     }
 }
+
+extension Channel {
+    /// Lets socket reads grow to 1 MiB under a stream of large frames (NIO's default stops at 64 KiB), so that a
+    /// full data frame takes one or two reads rather than sixteen, each copied into the frame decoder's buffer.
+    /// Reads shrink again when the stream stops. Must run on the channel's event loop.
+    func allowLargeReads() throws {
+        try syncOptions?.setOption(
+            .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 1 << 20))
+    }
+}
