@@ -76,6 +76,11 @@ extension PorterCommand {
         )
         var acceptEnvironment: [String] = []
 
+        @Option(
+            name: .customLong("udp"),
+            help: "Also answer UDP echo datagrams on HOST:PORT (upper-cased; see `porter udp echo`).")
+        var udp: String?
+
         @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
         var logLevel: String = "info"
 
@@ -139,10 +144,14 @@ extension PorterCommand {
                     maxUnauthenticatedPerSource: maxUnauthenticatedPerSource,
                     authTimeout: authTimeout,
                     idleTimeout: idleTimeout,
+                    udp: try udp.map { try Endpoint(parsing: $0) },
                     root: root ?? FileManager.default.currentDirectoryPath,
                     exec: exec
                 )
-                let server = try PorterServer(configuration: configuration, logger: logger) { bound in
+                let printDoors: @Sendable ([BoundFrontDoor]) async -> Void = { doors in
+                    for door in doors { Terminal.line("\(door.name) on \(door.address)") }
+                }
+                let printListening: @Sendable ([Endpoint]) async -> Void = { bound in
                     for endpoint in bound {
                         let security = !endpoint.isTCP ? "plaintext, owner only" : plaintext ? "PLAINTEXT" : "TLS"
                         Terminal.line("porter \(PorterVersion.current) listening on \(endpoint) (\(security))")
@@ -158,6 +167,9 @@ extension PorterCommand {
                     Terminal.line(
                         "try it from another terminal: porter hello \(bound.first.map { "\($0)" } ?? "")\(client)")
                 }
+                let server = try PorterServer(
+                    configuration: configuration, logger: logger, onListening: printListening,
+                    onFrontDoors: printDoors)
                 let group = ServiceGroup(
                     configuration: .init(
                         services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

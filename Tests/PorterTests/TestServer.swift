@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import Porter
 import PorterProtocol
+import Synchronization
 
 /// The token every test server and client shares.
 let testToken = "test-token-0123456789"
@@ -37,11 +38,15 @@ func withTestServer<Result: Sendable>(
     configure(&configuration)
     var logger = Logger(label: "porter.test")
     logger.logLevel = .critical
-    let (bound, continuation) = AsyncStream.makeStream(of: [Endpoint].self)
-    let server = try PorterServer(configuration: configuration, logger: logger) { endpoints in
-        continuation.yield(endpoints)
-        continuation.finish()
-    }
+    let (bound, continuation) = AsyncStream.makeStream(of: ([Endpoint], [BoundFrontDoor]).self)
+    let endpoints = Mutex<[Endpoint]>([])
+    let server = try PorterServer(
+        configuration: configuration, logger: logger,
+        onListening: { bound in endpoints.withLock { $0 = bound } },
+        onFrontDoors: { doors in
+            continuation.yield((endpoints.withLock { $0 }, doors))
+            continuation.finish()
+        })
     return try await withThrowingTaskGroup(of: Result?.self) { group in
         group.addTask {
             try await server.run()
@@ -49,20 +54,30 @@ func withTestServer<Result: Sendable>(
             return nil
         }
         defer { group.cancelAll() }
-        guard let endpoints = await bound.first(where: { _ in true }) else {
+        guard let (endpoints, doors) = await bound.first(where: { _ in true }) else {
             _ = try await group.next()
             throw TestFailure("server stopped before listening")
         }
-        return try await body(TestServer(endpoints: endpoints, server: server, plaintext: plaintext))
+        return try await body(TestServer(endpoints: endpoints, doors: doors, server: server, plaintext: plaintext))
     }
 }
 
 struct TestServer: Sendable {
     let endpoints: [Endpoint]
+    /// The other listeners: UDP echo, classic listeners.
+    let doors: [BoundFrontDoor]
     let server: PorterServer
     let plaintext: Bool
 
     var endpoint: Endpoint { endpoints[0] }
+
+    /// The port of the listener called `name`, e.g. `udp echo`.
+    func port(of name: String) throws -> Int {
+        guard let door = doors.first(where: { $0.name == name }),
+            let port = Int(door.address.split(separator: ":").last ?? "")
+        else { throw TestFailure("no \(name) listener") }
+        return port
+    }
 
     /// The transport a well-configured client uses: TLS pinned to ``testIdentity``, or plaintext.
     var transport: ClientTransport { plaintext ? .plaintext : .tls(.pinned(testIdentity.fingerprint)) }

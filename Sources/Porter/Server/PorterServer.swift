@@ -23,6 +23,7 @@ public final class PorterServer: Service {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let onListening: @Sendable ([Endpoint]) async -> Void
+    private let onFrontDoors: @Sendable ([BoundFrontDoor]) async -> Void
     private let connection: ServerConnection
     private let admission: Admission
     private let tlsContext: NIOSSLContext?
@@ -34,13 +35,16 @@ public final class PorterServer: Service {
     /// Creates a server.
     ///
     /// - Throws: ``PorterError`` if the identity cannot be used for TLS.
-    /// - Parameter onListening: called once every listener is bound, with the bound endpoints (a requested port 0
-    ///   is replaced by the real one).
+    /// - Parameters:
+    ///   - onListening: called once every listener is bound, with the bound endpoints of the native protocol (a
+    ///     requested port 0 is replaced by the real one).
+    ///   - onFrontDoors: called next with the other listeners bound: UDP echo, classic listeners.
     public init(
         configuration: ServerConfiguration,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
-        onListening: @escaping @Sendable ([Endpoint]) async -> Void = { _ in }
+        onListening: @escaping @Sendable ([Endpoint]) async -> Void = { _ in },
+        onFrontDoors: @escaping @Sendable ([BoundFrontDoor]) async -> Void = { _ in }
     ) throws(PorterError) {
         switch configuration.transport {
         case .tls(let identity):
@@ -63,6 +67,7 @@ public final class PorterServer: Service {
         self.group = group
         self.logger = logger
         self.onListening = onListening
+        self.onFrontDoors = onFrontDoors
         self.chat = ChatService(configuration: configuration.chat)
         let limits = ControlMessage.Limits(
             maxControlPayload: configuration.frameLimits.maxControlPayload,
@@ -91,18 +96,33 @@ public final class PorterServer: Service {
     /// Binds every listener, then serves until cancelled or gracefully shut down.
     public func run() async throws {
         let listeners = try await bindAll()
+        let doors: [any FrontDoor]
+        do {
+            doors = try await bindFrontDoors()
+        } catch {
+            for (listener, _) in listeners { try? await listener.channel.close() }
+            throw error
+        }
         let bound = listeners.compactMap { $0.listener.channel.localAddress.flatMap(Endpoint.init) }
         for endpoint in bound { logger.info("listening", metadata: ["server.endpoint": "\(endpoint)"]) }
+        for door in doors {
+            logger.info("listening", metadata: ["server.door": "\(door.name)", "server.endpoint": "\(door.address)"])
+        }
         await onListening(bound)
+        await onFrontDoors(doors.map { BoundFrontDoor(name: $0.name, address: $0.address) })
 
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 for (listener, binding) in listeners {
                     group.addTask { try await self.accept(on: listener, binding: binding) }
                 }
+                for door in doors {
+                    group.addTask { try await door.serve() }
+                }
             }
         } onGracefulShutdown: {
             for (listener, _) in listeners { listener.channel.close(promise: nil) }
+            for door in doors { door.close() }
         }
         for case .unix(let path) in bound { unlink(path) }
     }
@@ -122,6 +142,24 @@ public final class PorterServer: Service {
             throw error
         }
         return listeners
+    }
+
+    /// Binds the UDP echo and the classic listeners that are configured, or none.
+    private func bindFrontDoors() async throws -> [any FrontDoor] {
+        var doors: [any FrontDoor] = []
+        do {
+            if let udp = configuration.udp {
+                guard case .tcp(let host, let port) = udp else {
+                    throw PorterError(.configuration, "--udp needs HOST:PORT, not \(udp)")
+                }
+                doors.append(
+                    try await UDPEchoDoor.bind(name: "udp echo", host: host, port: port, headers: true, group: group))
+            }
+        } catch {
+            for door in doors { door.close() }
+            throw PorterError(.configuration, "cannot listen: \(Self.describe(error))")
+        }
+        return doors
     }
 
     private func bind(_ endpoint: Endpoint, tls: NIOSSLContext?) async throws -> Listener {

@@ -31,6 +31,9 @@ public struct ServerConfiguration: Sendable {
     public var backlog: Int32
     /// The chat service's limits.
     public var chat: ChatService.Configuration
+    /// Where to answer UDP echo datagrams (`porter serve --udp`), if anywhere; the host and port of a TCP
+    /// endpoint.
+    public var udp: Endpoint?
     /// The directory that file paths are confined to and commands start in (see ``FileService``).
     public var root: String
     /// File transfer limits.
@@ -52,10 +55,12 @@ public struct ServerConfiguration: Sendable {
         idleTimeout: Double = 300,
         backlog: Int32 = 4096,
         chat: ChatService.Configuration = ChatService.Configuration(),
+        udp: Endpoint? = nil,
         root: String = FileManager.default.currentDirectoryPath,
         files: FileConfiguration = FileConfiguration(),
         exec: ExecConfiguration = ExecConfiguration()
     ) {
+        self.udp = udp
         self.root = root
         self.files = files
         self.listen = listen

@@ -1,0 +1,155 @@
+import NIOCore
+import NIOPosix
+import Porter
+import PorterProtocol
+import Synchronization
+import Testing
+
+/// `porter udp echo` against lossy and confusing servers, the server's UDP echo, and contacts files.
+@Suite(.timeLimit(.minutes(1))) struct UDPTests {
+    /// Runs a UDP server whose handler decides, for the n-th datagram, what to send back (nothing, or several).
+    private func withUDPServer<Result: Sendable>(
+        answer: @escaping @Sendable (_ index: Int, _ datagram: ByteBuffer) -> [ByteBuffer],
+        _ body: (Int) async throws -> Result
+    ) async throws -> Result {
+        let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
+                        wrappingChannelSynchronously: channel)
+                }
+            }
+        let port = channel.channel.localAddress?.port ?? 0
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await channel.executeThenClose { inbound, outbound in
+                    var index = 0
+                    for try await envelope in inbound {
+                        for reply in answer(index, envelope.data) {
+                            try await outbound.write(
+                                AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply))
+                        }
+                        index += 1
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            return try await body(port)
+        }
+    }
+
+    @Test func aLostDatagramIsSentAgain() async throws {
+        let answer: @Sendable (Int, ByteBuffer) -> [ByteBuffer] = { index, datagram in
+            index == 0 ? [] : [UDPEchoDatagram.reply(to: datagram)!]
+        }
+        try await withUDPServer(answer: answer) { port in
+            let replies = try await UDPEchoClient(timeout: 0.3, retries: 2).send(
+                [Array("hello".utf8)], to: "127.0.0.1", port: port)
+            #expect(replies.count == 1)
+            #expect(replies[0].payload == Array("HELLO".utf8))
+            #expect(replies[0].tries == 2)
+        }
+    }
+
+    /// Before each real answer the server sends an answer to an earlier message (as a late, delayed reply
+    /// would arrive), and garbage: the client takes neither.
+    @Test func aLateReplyToAnEarlierMessageIsNotTakenForTheCurrentOne() async throws {
+        let answer: @Sendable (Int, ByteBuffer) -> [ByteBuffer] = { _, datagram in
+            guard let (id, _) = UDPEchoDatagram.parseReply(datagram) else { return [] }
+            return [
+                UDPEchoDatagram.request(id: id &- 1, payload: Array("STALE".utf8)),
+                ByteBuffer(string: "noise"),
+                UDPEchoDatagram.reply(to: datagram)!,
+            ]
+        }
+        try await withUDPServer(answer: answer) { port in
+            let replies = try await UDPEchoClient(timeout: 1, retries: 0).send(
+                [Array("one".utf8), Array("two".utf8)], to: "127.0.0.1", port: port)
+            #expect(replies.map { String(decoding: $0.payload, as: UTF8.self) } == ["ONE", "TWO"])
+            #expect(replies[1].ignored == 2)
+        }
+    }
+
+    @Test func silenceEndsInAClearErrorAndOversizedMessagesAreNotSent() async throws {
+        let count = Atomic<Int>(0)
+        let answer: @Sendable (Int, ByteBuffer) -> [ByteBuffer] = { _, _ in
+            count.add(1, ordering: .relaxed)
+            return []
+        }
+        try await withUDPServer(answer: answer) { port in
+            do {
+                _ = try await UDPEchoClient(timeout: 0.1, retries: 2).send(
+                    [Array("x".utf8)], to: "127.0.0.1", port: port)
+                Issue.record("silence was taken for an answer")
+            } catch let error as PorterError {
+                #expect(error.message.contains("no answer from 127.0.0.1:\(port) after 3 tries"))
+            }
+            #expect(count.load(ordering: .relaxed) == 3)
+            let big = [UInt8](repeating: 0x61, count: UDPEchoDatagram.maxPayload + 1)
+            await #expect(throws: PorterError.self) {
+                _ = try await UDPEchoClient().send([big], to: "127.0.0.1", port: port)
+            }
+            #expect(count.load(ordering: .relaxed) == 3)
+        }
+    }
+
+    @Test func theServerAnswersPorterAndPlainDatagrams() async throws {
+        let configure: (inout ServerConfiguration) -> Void = { $0.udp = .tcp(host: "127.0.0.1", port: 0) }
+        try await withTestServer(configure: configure) { server in
+            let port = try server.port(of: "udp echo")
+            let replies = try await UDPEchoClient().send([Array("héllo, udp".utf8)], to: "127.0.0.1", port: port)
+            #expect(replies.first?.payload == Array("HéLLO, UDP".utf8))
+            #expect(replies.first?.tries == 1)
+            // A datagram without Porter's header, as the course's client sends, is upper-cased whole.
+            let plain = try await exchangeDatagram(ByteBuffer(string: "plain text"), port: port)
+            #expect(plain == ByteBuffer(string: "PLAIN TEXT"))
+        }
+    }
+
+    /// Sends one datagram to `port` on loopback and returns the first answer.
+    private func exchangeDatagram(_ datagram: ByteBuffer, port: Int) async throws -> ByteBuffer? {
+        let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
+                        wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(
+                AddressedEnvelope(remoteAddress: try SocketAddress(ipAddress: "127.0.0.1", port: port), data: datagram))
+            for try await envelope in inbound { return envelope.data }
+            return nil
+        }
+    }
+
+    @Test func contactsFilesInBothFormats() throws {
+        let text = """
+            # friends
+            ann 127.0.0.1:9001
+            bob = "[::1]:9002"   # TOML
+            [contacts]
+            cy\tlocalhost:9003
+
+            """
+        let contacts = try Contacts(parsing: text, file: "c.txt")
+        #expect(contacts.contacts.map(\.name) == ["ann", "bob", "cy"])
+        #expect(contacts.contact(named: "bob") == .init(name: "bob", host: "::1", port: 9002))
+        #expect(contacts.contact(named: "cy")?.host == "localhost")
+        let bad: [(String, String)] = [
+            ("ann 127.0.0.1:9001\nbob\n", "c.txt line 2: expected NAME HOST:PORT"),
+            ("ann 127.0.0.1\n", "c.txt line 1: expected HOST:PORT with a port"),
+            ("ann = 127.0.0.1:1\n", "c.txt line 1: expected NAME = \"HOST:PORT\""),
+            ("ann 127.0.0.1:1\nann 127.0.0.1:2\n", "c.txt line 2: the name ann is already used above"),
+            ("a/b 127.0.0.1:1\n", "c.txt line 1: contact name"),
+        ]
+        for (text, message) in bad {
+            do {
+                _ = try Contacts(parsing: text, file: "c.txt")
+                Issue.record("accepted \(text.debugDescription)")
+            } catch {
+                #expect(error.message.hasPrefix(message), "\(error.message)")
+            }
+        }
+    }
+}
