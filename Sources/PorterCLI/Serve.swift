@@ -81,6 +81,21 @@ extension PorterCommand {
             help: "Also answer UDP echo datagrams on HOST:PORT (upper-cased; see `porter udp echo`).")
         var udp: String?
 
+        @Flag(
+            name: .customLong("classic"),
+            help: "Also serve the course programs' own wire formats (echo, exec, ftp, udp, http, chat) on 7071-7076.")
+        var classic = false
+
+        @Flag(
+            name: .customLong("classic-insecure"),
+            help: "Let the unauthenticated classic exec and ftp listeners bind a non-loopback address.")
+        var classicInsecure = false
+
+        @Option(
+            name: .customLong("classic-port"),
+            help: "Move one classic listener: NAME=PORT with NAME echo, exec, ftp, udp, http or chat (repeatable).")
+        var classicPorts: [String] = []
+
         @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
         var logLevel: String = "info"
 
@@ -95,6 +110,28 @@ extension PorterCommand {
                 throw ValidationError(
                     "--log-level must be one of: trace, debug, info, notice, warning, error, critical")
             }
+        }
+
+        /// The classic listeners' configuration: on the first TCP listen address's host, ports from --classic-port.
+        private func classicConfiguration(_ endpoints: [Endpoint]) throws -> ClassicConfiguration {
+            var configuration = ClassicConfiguration(insecure: classicInsecure)
+            for case .tcp(let host, _) in endpoints.prefix(1) { configuration.host = host }
+            for setting in classicPorts {
+                let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port) else {
+                    throw PorterError(.configuration, "--classic-port wants NAME=PORT, not \(setting)")
+                }
+                switch parts[0] {
+                case "echo": configuration.echoPort = port
+                case "exec": configuration.execPort = port
+                case "ftp": configuration.ftpPort = port
+                case "udp": configuration.udpPort = port
+                case "http": configuration.httpPort = port
+                case "chat": configuration.chatPort = port
+                default: throw PorterError(.configuration, "--classic-port: no classic listener called \(parts[0])")
+                }
+            }
+            return configuration
         }
 
         func run() async throws {
@@ -145,6 +182,7 @@ extension PorterCommand {
                     authTimeout: authTimeout,
                     idleTimeout: idleTimeout,
                     udp: try udp.map { try Endpoint(parsing: $0) },
+                    classic: classic ? try classicConfiguration(endpoints) : nil,
                     root: root ?? FileManager.default.currentDirectoryPath,
                     exec: exec
                 )

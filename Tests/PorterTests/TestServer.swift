@@ -49,8 +49,9 @@ func withTestServer<Result: Sendable>(
         })
     return try await withThrowingTaskGroup(of: Result?.self) { group in
         group.addTask {
+            // However the server ends, even failing to bind, the wait for it to listen ends too.
+            defer { continuation.finish() }
             try await server.run()
-            continuation.finish()
             return nil
         }
         defer { group.cancelAll() }

@@ -23,9 +23,10 @@ struct ChatRoster: Sendable {
     var roomCount: Int { rooms.count }
 
     /// Adds `id` to `room` under `name`.
-    mutating func join(_ id: MemberID, room: String, name: String) throws(ProtocolError) {
+    /// - Parameter checkingName: false for a name the server made itself (a classic client's `host:port`).
+    mutating func join(_ id: MemberID, room: String, name: String, checkingName: Bool = true) throws(ProtocolError) {
         if let problem = ChatName.problem(with: room, what: "room name") { throw problem }
-        if let problem = ChatName.problem(with: name) { throw problem }
+        if checkingName, let problem = ChatName.problem(with: name) { throw problem }
         let occupants = rooms[room] ?? [:]
         if occupants.isEmpty, rooms.count >= maxRooms {
             throw ProtocolError(.limitExceeded, "the server has reached its limit of \(maxRooms) chat rooms")

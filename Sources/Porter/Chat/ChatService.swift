@@ -76,11 +76,19 @@ public final class ChatService: Sendable {
     public func join(room: String, name: String, onEvict: @escaping @Sendable () -> Void) throws(ProtocolError)
         -> Membership
     {
+        try join(room: room, name: name, checkingName: true, onEvict: onEvict)
+    }
+
+    /// Joins as above; `checkingName` false admits a name the server made itself, such as a classic client's
+    /// `host:port`.
+    func join(room: String, name: String, checkingName: Bool, onEvict: @escaping @Sendable () -> Void)
+        throws(ProtocolError) -> Membership
+    {
         let (events, continuation) = AsyncStream.makeStream(
             of: ChatEvent.self, bufferingPolicy: .bufferingOldest(configuration.queueDepth))
         let (membership, evicted) = try state.withLock { state throws(ProtocolError) in
             let id = ChatRoster.MemberID(value: state.nextID)
-            try state.roster.join(id, room: room, name: name)
+            try state.roster.join(id, room: room, name: name, checkingName: checkingName)
             state.nextID += 1
             state.outlets[id] = Outlet(continuation: continuation, onEvict: onEvict)
             let others = state.roster.memberIDs(in: room).filter { $0 != id }

@@ -155,6 +155,13 @@ public final class PorterServer: Service {
                 doors.append(
                     try await UDPEchoDoor.bind(name: "udp echo", host: host, port: port, headers: true, group: group))
             }
+            if let classic = configuration.classic {
+                doors += try await ClassicServices.bind(
+                    classic, exec: connection.exec, files: connection.files, chat: chat, group: group, logger: logger)
+            }
+        } catch let error as PorterError {
+            for door in doors { door.close() }
+            throw error
         } catch {
             for door in doors { door.close() }
             throw PorterError(.configuration, "cannot listen: \(Self.describe(error))")

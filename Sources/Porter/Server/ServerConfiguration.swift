@@ -34,6 +34,8 @@ public struct ServerConfiguration: Sendable {
     /// Where to answer UDP echo datagrams (`porter serve --udp`), if anywhere; the host and port of a TCP
     /// endpoint.
     public var udp: Endpoint?
+    /// The classic listeners (`porter serve --classic`), if wanted.
+    public var classic: ClassicConfiguration?
     /// The directory that file paths are confined to and commands start in (see ``FileService``).
     public var root: String
     /// File transfer limits.
@@ -56,11 +58,13 @@ public struct ServerConfiguration: Sendable {
         backlog: Int32 = 4096,
         chat: ChatService.Configuration = ChatService.Configuration(),
         udp: Endpoint? = nil,
+        classic: ClassicConfiguration? = nil,
         root: String = FileManager.default.currentDirectoryPath,
         files: FileConfiguration = FileConfiguration(),
         exec: ExecConfiguration = ExecConfiguration()
     ) {
         self.udp = udp
+        self.classic = classic
         self.root = root
         self.files = files
         self.listen = listen

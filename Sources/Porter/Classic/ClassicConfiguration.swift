@@ -1,0 +1,56 @@
+/// The classic listeners of `porter serve --classic`: the course programs' own wire formats, unauthenticated,
+/// each on its own port, each served by the same services as the native protocol.
+public struct ClassicConfiguration: Sendable {
+    /// The address every classic listener binds.
+    public var host: String
+    /// Upper-case echo over TCP.
+    public var echoPort: Int
+    /// Shell commands with a length-prefixed reply.
+    public var execPort: Int
+    /// `get NAME` file downloads with an MD5 check.
+    public var ftpPort: Int
+    /// Upper-case echo over UDP.
+    public var udpPort: Int
+    /// `Hello, World` over HTTP/1.x.
+    public var httpPort: Int
+    /// Raw-text chat in the room `lobby`.
+    public var chatPort: Int
+    /// Whether the exec and ftp listeners may bind a non-loopback address (`--classic-insecure`).
+    public var insecure: Bool
+    /// Connections one classic TCP listener serves at once; more are closed at once.
+    public var maxConnections: Int
+    /// Seconds a classic exec command may run before it is killed.
+    public var execTimeout: Double
+    /// Bytes of output (standard output and error together) a classic exec reply may carry; a command that
+    /// writes more is killed and its first bytes are sent.
+    public var maxExecOutput: Int
+    /// Bytes of headers an HTTP request may have, and bytes of body the HTTP listener reads and discards.
+    public var maxHTTPHeaders: Int
+
+    /// The course's ports, on loopback.
+    public init(
+        host: String = "127.0.0.1", echoPort: Int = 7071, execPort: Int = 7072, ftpPort: Int = 7073,
+        udpPort: Int = 7074, httpPort: Int = 7075, chatPort: Int = 7076, insecure: Bool = false,
+        maxConnections: Int = 256, execTimeout: Double = 60, maxExecOutput: Int = 64 << 20,
+        maxHTTPHeaders: Int = 16 << 10
+    ) {
+        self.host = host
+        self.echoPort = echoPort
+        self.execPort = execPort
+        self.ftpPort = ftpPort
+        self.udpPort = udpPort
+        self.httpPort = httpPort
+        self.chatPort = chatPort
+        self.insecure = insecure
+        self.maxConnections = maxConnections
+        self.execTimeout = execTimeout
+        self.maxExecOutput = maxExecOutput
+        self.maxHTTPHeaders = maxHTTPHeaders
+    }
+
+    /// Every port at 0, for tests: the system picks free ones.
+    public static func anyPorts(host: String = "127.0.0.1") -> ClassicConfiguration {
+        ClassicConfiguration(
+            host: host, echoPort: 0, execPort: 0, ftpPort: 0, udpPort: 0, httpPort: 0, chatPort: 0)
+    }
+}

@@ -1,0 +1,210 @@
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import PorterProtocol
+
+/// The six classic listeners (docs/PROTOCOL.md, "Classic listeners"), each a thin translation of a course wire
+/// format onto Porter's own services: the same exec policies, the same confined root, the same chat rooms.
+enum ClassicServices {
+    /// Binds every classic listener, or none.
+    ///
+    /// - Throws: ``PorterError`` if the exec or ftp listener would be exposed beyond loopback without
+    ///   ``ClassicConfiguration/insecure``, or a port cannot be bound.
+    static func bind(
+        _ configuration: ClassicConfiguration, exec: ExecService, files: FileService, chat: ChatService,
+        group: any EventLoopGroup, logger: Logger
+    ) async throws -> [any FrontDoor] {
+        let host = configuration.host
+        let exposed = !Endpoint.tcp(host: host, port: 0).isLoopback
+        if exposed, !configuration.insecure {
+            throw PorterError(
+                .configuration,
+                "--classic on \(host) would let anyone who can reach it run commands and read files without a token; listen on loopback, or add --classic-insecure"
+            )
+        }
+        let limit = configuration.maxConnections
+        var doors: [any FrontDoor] = []
+        do {
+            doors.append(
+                try await ClassicPipelineListener.bind(
+                    name: "classic echo", host: host, port: configuration.echoPort, maxConnections: limit, group: group
+                ) { channel in try channel.pipeline.syncOperations.addHandler(ClassicEchoHandler()) })
+            doors.append(
+                try await ClassicListener.bind(
+                    name: "classic exec", host: host, port: configuration.execPort, readSize: 1024,
+                    maxConnections: limit, group: group
+                ) { connection in
+                    try await serveExec(connection, exec: exec, configuration: configuration, group: group)
+                })
+            doors.append(
+                try await ClassicListener.bind(
+                    name: "classic ftp", host: host, port: configuration.ftpPort, readSize: 1024,
+                    maxConnections: limit, group: group
+                ) { connection in try await serveFTP(connection, files: files) })
+            doors.append(
+                try await UDPEchoDoor.bind(
+                    name: "classic udp echo", host: host, port: configuration.udpPort, headers: false, group: group))
+            let headers = configuration.maxHTTPHeaders
+            doors.append(
+                try await ClassicPipelineListener.bind(
+                    name: "classic http", host: host, port: configuration.httpPort, maxConnections: limit, group: group
+                ) { channel in try ClassicHTTPHandler.setUp(channel, maxHeaders: headers) })
+            doors.append(
+                try await ClassicListener.bind(
+                    name: "classic chat", host: host, port: configuration.chatPort, readSize: 1024,
+                    maxConnections: limit, group: group
+                ) { connection in try await serveChat(connection, chat: chat) })
+        } catch {
+            for door in doors { door.close() }
+            throw error
+        }
+        for door in doors where door.name == "classic exec" || door.name == "classic ftp" {
+            logger.warning(
+                "\(door.name) on \(door.address) has no authentication: whoever can connect \(door.name == "classic exec" ? "runs commands" : "reads files under the root") as this user"
+            )
+        }
+        return doors
+    }
+
+    /// Exec: each read (one `send` of at most 1024 bytes) is a command for `/bin/sh -c`; the reply is its output
+    /// and error output, after their total length as a 4-byte little-endian signed integer.
+    static func serveExec(
+        _ connection: ClassicListener.Connection, exec: ExecService, configuration: ClassicConfiguration,
+        group: any EventLoopGroup
+    ) async throws {
+        try await connection.executeThenClose { inbound, outbound in
+            for try await request in inbound {
+                let command = String(decoding: request.readableBytesView, as: UTF8.self)
+                let collected: ExecService.Collected
+                do {
+                    collected = try await exec.collect(
+                        command, limit: min(configuration.maxExecOutput, Int(Int32.max)),
+                        timeout: configuration.execTimeout, group: group)
+                } catch let error as ProtocolError {
+                    var reply = ByteBuffer()
+                    let message = "porter: \(error.message)\n"
+                    reply.writeInteger(Int32(message.utf8.count), endianness: .little)
+                    reply.writeString(message)
+                    try await outbound.write(reply)
+                    continue
+                }
+                var header = ByteBuffer()
+                header.writeInteger(
+                    Int32(collected.output.readableBytes + collected.errors.readableBytes), endianness: .little)
+                try await outbound.write(contentsOf: [header, collected.output, collected.errors])
+            }
+        }
+    }
+
+    /// Ftp: `get NAME` → the size in ASCII; any bytes from the client (the ack) → the file; then its MD5 in hex.
+    /// A name that is missing, outside the root or not a regular file closes the connection, as the course's
+    /// server does.
+    static func serveFTP(_ connection: ClassicListener.Connection, files: FileService) async throws {
+        try await connection.executeThenClose { inbound, outbound in
+            var requests = inbound.makeAsyncIterator()
+            while let request = try await requests.next() {
+                let text = String(decoding: request.readableBytesView, as: UTF8.self)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                guard text.hasPrefix("get ") else { return }
+                let name = String(text.dropFirst(4)).trimmingCharacters(in: .whitespaces)
+                let root = files.root
+                guard
+                    let file = try? await BlockingIO.run({
+                        try OutgoingFile(in: root, try PeerPath.components(of: name))
+                    })
+                else { return }
+                try await outbound.write(ByteBuffer(string: String(file.entry.size)))
+                guard try await requests.next() != nil else { return }
+                var md5 = Insecure.MD5()
+                let chunkSize = files.configuration.chunkSize
+                try await FileStreaming.send(file, chunkSize: chunkSize, eventLoop: connection.channel.eventLoop) {
+                    chunk in
+                    chunk.withUnsafeReadableBytes { md5.update(bufferPointer: $0) }
+                    try await outbound.write(chunk)
+                }
+                let digest = md5.finalize().map { String(format: "%02x", $0) }.joined()
+                try await outbound.write(ByteBuffer(string: digest))
+            }
+        }
+    }
+
+    /// Chat: each read is said in the room `lobby` by `host:port`; every message there comes back as
+    /// `name: text` and a newline.
+    static func serveChat(_ connection: ClassicListener.Connection, chat: ChatService) async throws {
+        let peer = connection.channel.remoteAddress
+        let name =
+            peer.map { address in
+                let host = address.ipAddress ?? "?"
+                return host.contains(":") ? "[\(host)]:\(address.port ?? 0)" : "\(host):\(address.port ?? 0)"
+            } ?? "classic"
+        let channel = connection.channel
+        let membership = try chat.join(room: "lobby", name: name, checkingName: false) { channel.close(promise: nil) }
+        defer { chat.leave(membership.id) }
+        try await connection.executeThenClose { inbound, outbound in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await event in membership.events {
+                        guard case .message(let from, let text, _) = event else { continue }
+                        try await outbound.write(ByteBuffer(string: "\(from): \(text)\n"))
+                    }
+                }
+                for try await chunk in inbound {
+                    var text = String(decoding: chunk.readableBytesView, as: UTF8.self)
+                    while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+                    guard !text.isEmpty else { continue }
+                    try? chat.say(membership.id, text: text)
+                }
+                chat.leave(membership.id)
+                group.cancelAll()
+            }
+        }
+    }
+}
+
+/// Echo: every chunk comes back with ASCII letters upper-cased, as it arrives.
+final class ClassicEchoHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        EchoTransform.uppercaseASCII(&bytes)
+        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+    }
+}
+
+/// HTTP: any HTTP/1.x request is answered `200 OK`, `text/plain`, `Hello, World`, with a correct length.
+final class ClassicHTTPHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// Adds the HTTP codec, with `maxHeaders` bytes of headers at most, and this handler.
+    static func setUp(_ channel: any Channel, maxHeaders: Int) throws {
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderListSize = maxHeaders
+        limits.maxHeaderFieldSize = maxHeaders
+        limits.maxHeaderFieldCount = 100
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(HTTPResponseEncoder())
+        try pipeline.addHandler(
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits)))
+        try pipeline.addHandler(HTTPServerPipelineHandler())
+        try pipeline.addHandler(HTTPServerProtocolErrorHandler())
+        try pipeline.addHandler(ClassicHTTPHandler())
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .end = unwrapInboundIn(data) else { return }
+        let body = ByteBuffer(string: "Hello, World")
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+}

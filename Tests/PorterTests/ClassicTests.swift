@@ -1,0 +1,85 @@
+import Foundation
+import Porter
+import Testing
+
+/// The course's own clients, written in Python from the classic wire formats, against `--classic` listeners
+/// served by an in-process server.
+@Suite(.timeLimit(.minutes(1)), .enabled(if: toolAvailable("python3"), "needs python3"))
+struct ClassicTests {
+    /// Tests/classic/course_clients.py.
+    private static let clients = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("classic/course_clients.py").path
+
+    private func course(_ arguments: String...) async throws -> (status: Int32, output: String) {
+        let run = try await TestProcess.run(["python3", Self.clients] + arguments)
+        return (run.status, run.output + run.errors)
+    }
+
+    private func withClassicServer(
+        _ body: @Sendable (TestServer, _ root: String) async throws -> Void
+    ) async throws {
+        try await withTemporaryDirectory { root in
+            let configure: (inout ServerConfiguration) -> Void = {
+                $0.classic = .anyPorts()
+                $0.root = root
+            }
+            try await withTestServer(configure: configure) { server in try await body(server, root) }
+        }
+    }
+
+    @Test func echoExecUDPAndHTTPSpeakTheCourseFormats() async throws {
+        try await withClassicServer { server, _ in
+            for (kind, door) in [
+                ("echo", "classic echo"), ("exec", "classic exec"), ("udp", "classic udp echo"),
+                ("http", "classic http"),
+            ] {
+                let run = try await course(kind, String(try server.port(of: door)))
+                #expect(run.status == 0, "\(kind): \(run.output)")
+                #expect(run.output.contains("\(kind) ok"), "\(kind): \(run.output)")
+            }
+        }
+    }
+
+    @Test func ftpSendsABinaryFileWithItsMD5AndRefusesNamesOutsideTheRoot() async throws {
+        try await withClassicServer { server, root in
+            try writeRandomFile(root + "/data.bin", count: 300_000)
+            let md5 = try await TestProcess.run(["md5sum", root + "/data.bin"]).output.prefix(32)
+            let run = try await course("ftp", String(try server.port(of: "classic ftp")), "data.bin", String(md5))
+            #expect(run.status == 0, "\(run.output)")
+            #expect(run.output.contains("ftp ok, 300000 bytes"))
+        }
+    }
+
+    @Test func aClassicChatClientAndANativeMemberShareTheLobby() async throws {
+        try await withClassicServer { server, _ in
+            let port = try server.port(of: "classic chat")
+            let python = try TestProcess.start(
+                ["python3", Self.clients, "chat", String(port), "ann: hello classic\n"])
+            try await waitUntil(seconds: 10) {
+                server.server.chat.snapshot().contains { $0.room == "lobby" && !$0.members.isEmpty }
+            }
+            try await server.withClient { connection in
+                let chat = try await connection.joinChat(room: "lobby", name: "ann")
+                try await chat.sender.say("hello classic")
+                while let event = try await chat.nextEvent() {
+                    if case .chat(.message(let from, let text, _)) = event {
+                        #expect(from.hasPrefix("127.0.0.1:"))
+                        #expect(text == "hi from the course client")
+                        break
+                    }
+                }
+                try await chat.sender.leave()
+            }
+            #expect(try await python.wait() == 0)
+        }
+    }
+
+    @Test func theUnauthenticatedListenersStayOnLoopbackUnlessAskedOtherwise() async throws {
+        let exposed: (inout ServerConfiguration) -> Void = { $0.classic = .anyPorts(host: "0.0.0.0") }
+        do {
+            _ = try await withTestServer(configure: exposed) { _ in Issue.record("--classic bound 0.0.0.0") }
+        } catch let error as PorterError {
+            #expect(error.message.contains("--classic-insecure"))
+        }
+    }
+}
