@@ -81,6 +81,11 @@ extension PorterCommand {
             help: "Also answer UDP echo datagrams on HOST:PORT (upper-cased; see `porter udp echo`).")
         var udp: String?
 
+        @Option(
+            name: .customLong("http"),
+            help: "Also serve a status page, /healthz and /metrics (Prometheus) over HTTP on HOST:PORT.")
+        var http: String?
+
         @Flag(
             name: .customLong("classic"),
             help: "Also serve the course programs' own wire formats (echo, exec, ftp, udp, http, chat) on 7071-7076.")
@@ -182,6 +187,7 @@ extension PorterCommand {
                     authTimeout: authTimeout,
                     idleTimeout: idleTimeout,
                     udp: try udp.map { try Endpoint(parsing: $0) },
+                    http: try http.map { HTTPConfiguration(listen: try Endpoint(parsing: $0)) },
                     classic: classic ? try classicConfiguration(endpoints) : nil,
                     root: root ?? FileManager.default.currentDirectoryPath,
                     exec: exec

@@ -29,18 +29,18 @@ enum ClassicServices {
         var doors: [any FrontDoor] = []
         do {
             doors.append(
-                try await ClassicPipelineListener.bind(
+                try await PipelineListener.bind(
                     name: "classic echo", host: host, port: configuration.echoPort, maxConnections: limit, group: group
                 ) { channel in try channel.pipeline.syncOperations.addHandler(ClassicEchoHandler()) })
             doors.append(
-                try await ClassicListener.bind(
+                try await AsyncListener.bind(
                     name: "classic exec", host: host, port: configuration.execPort, readSize: 1024,
                     maxConnections: limit, group: group
                 ) { connection in
                     try await serveExec(connection, exec: exec, configuration: configuration, group: group)
                 })
             doors.append(
-                try await ClassicListener.bind(
+                try await AsyncListener.bind(
                     name: "classic ftp", host: host, port: configuration.ftpPort, readSize: 1024,
                     maxConnections: limit, group: group
                 ) { connection in try await serveFTP(connection, files: files) })
@@ -49,11 +49,11 @@ enum ClassicServices {
                     name: "classic udp echo", host: host, port: configuration.udpPort, headers: false, group: group))
             let headers = configuration.maxHTTPHeaders
             doors.append(
-                try await ClassicPipelineListener.bind(
+                try await PipelineListener.bind(
                     name: "classic http", host: host, port: configuration.httpPort, maxConnections: limit, group: group
                 ) { channel in try ClassicHTTPHandler.setUp(channel, maxHeaders: headers) })
             doors.append(
-                try await ClassicListener.bind(
+                try await AsyncListener.bind(
                     name: "classic chat", host: host, port: configuration.chatPort, readSize: 1024,
                     maxConnections: limit, group: group
                 ) { connection in try await serveChat(connection, chat: chat) })
@@ -72,7 +72,7 @@ enum ClassicServices {
     /// Exec: each read (one `send` of at most 1024 bytes) is a command for `/bin/sh -c`; the reply is its output
     /// and error output, after their total length as a 4-byte little-endian signed integer.
     static func serveExec(
-        _ connection: ClassicListener.Connection, exec: ExecService, configuration: ClassicConfiguration,
+        _ connection: AsyncListener.Connection, exec: ExecService, configuration: ClassicConfiguration,
         group: any EventLoopGroup
     ) async throws {
         try await connection.executeThenClose { inbound, outbound in
@@ -102,7 +102,7 @@ enum ClassicServices {
     /// Ftp: `get NAME` → the size in ASCII; any bytes from the client (the ack) → the file; then its MD5 in hex.
     /// A name that is missing, outside the root or not a regular file closes the connection, as the course's
     /// server does.
-    static func serveFTP(_ connection: ClassicListener.Connection, files: FileService) async throws {
+    static func serveFTP(_ connection: AsyncListener.Connection, files: FileService) async throws {
         try await connection.executeThenClose { inbound, outbound in
             var requests = inbound.makeAsyncIterator()
             while let request = try await requests.next() {
@@ -133,7 +133,7 @@ enum ClassicServices {
 
     /// Chat: each read is said in the room `lobby` by `host:port`; every message there comes back as
     /// `name: text` and a newline.
-    static func serveChat(_ connection: ClassicListener.Connection, chat: ChatService) async throws {
+    static func serveChat(_ connection: AsyncListener.Connection, chat: ChatService) async throws {
         let peer = connection.channel.remoteAddress
         let name =
             peer.map { address in

@@ -25,6 +25,8 @@ extension ExecService {
             argv: prepared.argv, environment: prepared.environment, directory: prepared.directory, terminal: nil,
             input: false, group: group)
         let pid = child.pid
+        let registration = activity.commandStarted(pid: pid, program: command)
+        defer { activity.commandEnded(registration) }
         return try await child.withStreams { output, errors in
             let budget = ByteBudget(limit) { kill(-pid, SIGKILL) }
             return try await withThrowingTaskGroup(of: Void.self) { tasks in

@@ -18,9 +18,13 @@ struct ExecService: Sendable {
     /// The server's environment, which every command inherits (without the token variable).
     private let baseEnvironment: [String: String]
 
-    init(configuration: ExecConfiguration, root: String) {
+    /// Where running commands are registered for the status page and metrics.
+    let activity: ServerActivity
+
+    init(configuration: ExecConfiguration, root: String, activity: ServerActivity) {
         self.configuration = configuration
         self.root = root
+        self.activity = activity
         var environment = ProcessInfo.processInfo.environment
         environment[TokenFile.environmentVariable] = nil
         self.baseEnvironment = environment
@@ -71,6 +75,8 @@ struct ExecService: Sendable {
         try await outbound.write(ControlMessage.execStarted(.init(pid: Int(child.pid), window: window)).frame)
         let run = ExecRun(
             child: child, configuration: configuration, outbound: outbound, started: started, window: window)
+        let registration = activity.commandStarted(pid: child.pid, program: prepared.argv[0])
+        defer { activity.commandEnded(registration) }
         return try await run.serve(&frames, timeout: request.timeout, logger: logger)
     }
 

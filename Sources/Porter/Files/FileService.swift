@@ -32,8 +32,12 @@ struct FileService: Sendable {
     typealias Outbound = NIOAsyncChannelOutboundWriter<Frame>
 
     /// Opens the root directory `root`.
-    init(configuration: FileConfiguration, root: String) throws(PorterError) {
+    /// Where transfers in progress are registered for the status page and metrics.
+    let activity: ServerActivity
+
+    init(configuration: FileConfiguration, root: String, activity: ServerActivity) throws(PorterError) {
         self.configuration = configuration
+        self.activity = activity
         do {
             self.root = try ConfinedDirectory(path: root)
         } catch {
@@ -130,10 +134,15 @@ struct FileService: Sendable {
             ControlMessage.fileHeader(.init(size: entry.size, offset: offset, mode: entry.mode, mtime: entry.mtime))
                 .frame)
         let started = ContinuousClock.now
+        let (transfer, ended) = activity.transferStarted(path: request.path, direction: "get", size: entry.size)
+        var completed = false
+        defer { ended(completed) }
         try await FileStreaming.send(file, chunkSize: configuration.chunkSize, eventLoop: eventLoop) { chunk in
             try await outbound.write(.data(chunk))
+            transfer.progress(to: file.position - offset)
         }
         try await outbound.write(ControlMessage.fileEnd(.init(digest: file.hex)).frame)
+        completed = true
         log("file sent", request.path, bytes: entry.size - offset, since: started, logger: logger)
     }
 
@@ -160,13 +169,19 @@ struct FileService: Sendable {
         }
         try await BlockingIO.run { try file.begin(at: begin.offset) }
         let started = ContinuousClock.now
-        let digest = try await Self.receive(into: file, size: request.size, from: &frames, eventLoop: eventLoop)
+        let (transfer, ended) = activity.transferStarted(path: request.path, direction: "put", size: request.size)
+        var completed = false
+        defer { ended(completed) }
+        let digest = try await FileStreaming.receive(
+            into: file, size: request.size, eventLoop: eventLoop,
+            progress: { transfer.progress(to: $0 - begin.offset) }, next: { try await frames.next() })
         do {
             try await BlockingIO.run { try file.finish(expected: digest, mode: request.mode, mtime: request.mtime) }
         } catch let error as ProtocolError {
             throw Refusal(error: error)
         }
         try await outbound.write(ControlMessage.fileDone(.init(size: request.size)).frame)
+        completed = true
         log("file received", request.path, bytes: request.size - begin.offset, since: started, logger: logger)
     }
 

@@ -60,12 +60,3 @@ enum FileStreaming {
         throw PorterError(.connection, "the connection closed in the middle of a file")
     }
 }
-
-extension FileService {
-    /// Receives the data of an upload from the client's frames.
-    static func receive(
-        into file: IncomingFile, size: Int64, from frames: inout Frames, eventLoop: any EventLoop
-    ) async throws -> String {
-        try await FileStreaming.receive(into: file, size: size, eventLoop: eventLoop) { try await frames.next() }
-    }
-}

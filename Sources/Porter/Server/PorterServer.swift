@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -31,6 +32,8 @@ public final class PorterServer: Service {
 
     /// The chat rooms this server hosts.
     public let chat: ChatService
+    /// What the server is doing: commands and transfers in progress, and counters.
+    public let activity = ServerActivity()
 
     /// Creates a server.
     ///
@@ -78,8 +81,8 @@ public final class PorterServer: Service {
             identity: .init(agent: PorterVersion.agent, server: configuration.serverName, limits: limits),
             token: configuration.token,
             chat: chat,
-            exec: ExecService(configuration: configuration.exec, root: configuration.root),
-            files: try FileService(configuration: configuration.files, root: configuration.root),
+            exec: ExecService(configuration: configuration.exec, root: configuration.root, activity: activity),
+            files: try FileService(configuration: configuration.files, root: configuration.root, activity: activity),
             logger: logger
         )
     }
@@ -144,7 +147,7 @@ public final class PorterServer: Service {
         return listeners
     }
 
-    /// Binds the UDP echo and the classic listeners that are configured, or none.
+    /// Binds the UDP echo, the HTTP endpoint and the classic listeners that are configured, or none.
     private func bindFrontDoors() async throws -> [any FrontDoor] {
         var doors: [any FrontDoor] = []
         do {
@@ -154,6 +157,19 @@ public final class PorterServer: Service {
                 }
                 doors.append(
                     try await UDPEchoDoor.bind(name: "udp echo", host: host, port: port, headers: true, group: group))
+            }
+            if let http = configuration.http {
+                guard case .tcp(let host, let port) = http.listen else {
+                    throw PorterError(.configuration, "--http needs HOST:PORT, not \(http.listen)")
+                }
+                let activity = self.activity
+                let source = StatusHTTPHandler.Source(
+                    status: { [self] in status() }, metrics: { [self] in activity.metrics(status()) },
+                    requests: { activity.httpRequests.increment() })
+                doors.append(
+                    try await PipelineListener.bind(
+                        name: "http", host: host, port: port, maxConnections: http.maxConnections, group: group
+                    ) { channel in try StatusHTTPHandler.setUp(channel, configuration: http, source: source) })
             }
             if let classic = configuration.classic {
                 doors += try await ClassicServices.bind(
@@ -232,11 +248,28 @@ public final class PorterServer: Service {
         var logger = self.logger
         logger[metadataKey: "connection.peer"] = "\(channel.channel.remoteAddress.map { "\($0)" } ?? "unix")"
         logger.debug("accepted")
+        activity.connectionsAccepted.increment()
         var connection = self.connection
         connection.logger = logger
         await cancelWhenGracefulShutdown { [connection] in
             await connection.serve(channel, binding: binding)
         }
+    }
+
+    /// What the server is doing now, for the status page.
+    func status() -> ServerStatus {
+        let now = Date()
+        return ServerStatus(
+            version: PorterVersion.current, server: configuration.serverName,
+            uptimeSeconds: now.timeIntervalSince(activity.started), connections: connectionCount,
+            unauthenticated: unauthenticatedCount, commands: activity.commands,
+            transfers: activity.transfers.map { transfer in
+                let seconds = max(now.timeIntervalSince(transfer.started), 0.001)
+                return .init(
+                    path: transfer.path, direction: transfer.direction, bytes: transfer.bytes, size: transfer.size,
+                    bytesPerSecond: Double(transfer.bytes) / seconds)
+            },
+            rooms: chat.snapshot().map { .init(room: $0.room, members: $0.members) })
     }
 
     private static func describe(_ error: any Error) -> String {

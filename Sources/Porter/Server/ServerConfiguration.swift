@@ -34,6 +34,8 @@ public struct ServerConfiguration: Sendable {
     /// Where to answer UDP echo datagrams (`porter serve --udp`), if anywhere; the host and port of a TCP
     /// endpoint.
     public var udp: Endpoint?
+    /// The HTTP endpoint (`porter serve --http`): status page, `/healthz`, `/metrics`; `nil` for none.
+    public var http: HTTPConfiguration?
     /// The classic listeners (`porter serve --classic`), if wanted.
     public var classic: ClassicConfiguration?
     /// The directory that file paths are confined to and commands start in (see ``FileService``).
@@ -58,12 +60,14 @@ public struct ServerConfiguration: Sendable {
         backlog: Int32 = 4096,
         chat: ChatService.Configuration = ChatService.Configuration(),
         udp: Endpoint? = nil,
+        http: HTTPConfiguration? = nil,
         classic: ClassicConfiguration? = nil,
         root: String = FileManager.default.currentDirectoryPath,
         files: FileConfiguration = FileConfiguration(),
         exec: ExecConfiguration = ExecConfiguration()
     ) {
         self.udp = udp
+        self.http = http
         self.classic = classic
         self.root = root
         self.files = files

@@ -2,9 +2,9 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A classic TCP listener whose connections are served by async code, one task each, at most
+/// A TCP listener beside the native one (classic exec, ftp, chat) whose connections are served by async code, one task each, at most
 /// ``ClassicConfiguration/maxConnections`` at once.
-struct ClassicListener: FrontDoor {
+struct AsyncListener: FrontDoor {
     typealias Connection = NIOAsyncChannel<ByteBuffer, ByteBuffer>
 
     let name: String
@@ -17,7 +17,7 @@ struct ClassicListener: FrontDoor {
     static func bind(
         name: String, host: String, port: Int, readSize: Int? = nil, maxConnections: Int, group: any EventLoopGroup,
         handle: @escaping @Sendable (Connection) async throws -> Void
-    ) async throws -> ClassicListener {
+    ) async throws -> AsyncListener {
         let listener = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: host, port: port) { channel in
@@ -29,7 +29,7 @@ struct ClassicListener: FrontDoor {
                     return try Connection(wrappingChannelSynchronously: channel)
                 }
             }
-        return ClassicListener(name: name, listener: listener, maxConnections: maxConnections, handle: handle)
+        return AsyncListener(name: name, listener: listener, maxConnections: maxConnections, handle: handle)
     }
 
     var address: String { listener.channel.localAddress.flatMap(Endpoint.init).map { "\($0)" } ?? "?" }
@@ -63,8 +63,8 @@ struct ClassicListener: FrontDoor {
     func close() { listener.channel.close(promise: nil) }
 }
 
-/// A classic listener served entirely by handlers in each connection's pipeline (echo, HTTP).
-struct ClassicPipelineListener: FrontDoor {
+/// A TCP listener served entirely by handlers in each connection's pipeline (echo, HTTP).
+struct PipelineListener: FrontDoor {
     let name: String
     let channel: any Channel
 
@@ -72,7 +72,7 @@ struct ClassicPipelineListener: FrontDoor {
     static func bind(
         name: String, host: String, port: Int, maxConnections: Int, group: any EventLoopGroup,
         setUp: @escaping @Sendable (any Channel) throws -> Void
-    ) async throws -> ClassicPipelineListener {
+    ) async throws -> PipelineListener {
         let cap = ConnectionCap(limit: maxConnections)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -83,7 +83,7 @@ struct ClassicPipelineListener: FrontDoor {
                 }
             }
             .bind(host: host, port: port).get()
-        return ClassicPipelineListener(name: name, channel: channel)
+        return PipelineListener(name: name, channel: channel)
     }
 
     var address: String { channel.localAddress.flatMap(Endpoint.init).map { "\($0)" } ?? "?" }
