@@ -62,6 +62,12 @@ final class StatusHTTPHandler: ChannelInboundHandler {
         }
     }
 
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A malformed request or one over the header limits has been answered (400) by the protocol error
+        // handler; the connection cannot be trusted to be in step any more.
+        context.close(promise: nil)
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) }
         context.fireUserInboundEventTriggered(event)
