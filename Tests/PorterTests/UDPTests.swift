@@ -1,9 +1,14 @@
+import Foundation
 import NIOCore
 import NIOPosix
 import Porter
 import PorterProtocol
 import Synchronization
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// `porter udp echo` against lossy and confusing servers, the server's UDP echo, and contacts files.
 @Suite(.timeLimit(.minutes(1))) struct UDPTests {
@@ -151,5 +156,74 @@ import Testing
                 #expect(error.message.hasPrefix(message), "\(error.message)")
             }
         }
+    }
+}
+
+/// `porter udp chat` as a process: what arrives is shown with the sender's contact name (or address), escaped;
+/// `@name text` and `@host:port text` send.
+@Suite(.timeLimit(.minutes(1))) struct UDPChatCommandTests {
+    @Test func datagramsArePrintedByNameAndSentByName() async throws {
+        try await withTemporaryDirectory { base in
+            // A peer socket the test controls.
+            let peer = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(host: "127.0.0.1", port: 0) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
+                            wrappingChannelSynchronously: channel)
+                    }
+                }
+            let peerPort = peer.channel.localAddress?.port ?? 0
+            try "# the course's address book\nbob 127.0.0.1:\(peerPort)\n".write(
+                toFile: base + "/contacts", atomically: false, encoding: .utf8)
+            mkfifo(base + "/input", 0o600)
+            // Opened read-write first, so that neither end's open waits for the other (posix_spawn returns only
+            // once the child has opened its standard input).
+            let input = open(base + "/input", O_RDWR)
+            let chat = try TestProcess.start(
+                [
+                    TestProcess.porter, "udp", "chat", "--listen", "127.0.0.1:0", "--name", "ann", "--contacts",
+                    base + "/contacts",
+                ], input: base + "/input", output: base + "/output", errors: base + "/errors")
+            defer {
+                close(input)
+                chat.signal(SIGKILL)
+                _ = try? awaitExit(chat)
+            }
+            let chatPort = try await waitForPort(in: base + "/errors")
+            try await peer.executeThenClose { inbound, outbound in
+                let chatAddress = try SocketAddress(ipAddress: "127.0.0.1", port: chatPort)
+                try await outbound.write(
+                    AddressedEnvelope(remoteAddress: chatAddress, data: ByteBuffer(string: "hi ann\u{1B}[2J\n")))
+                try await waitUntil {
+                    (try? String(contentsOfFile: base + "/output", encoding: .utf8))?.contains("bob: hi ann\\x1B[2J\n")
+                        == true
+                }
+                // Typing: by contact name, and by address.
+                _ = "@bob hello bob\n@127.0.0.1:\(peerPort) by address\n".withCString { write(input, $0, strlen($0)) }
+                var received: [String] = []
+                for try await envelope in inbound {
+                    received.append(String(buffer: envelope.data))
+                    if received.count == 2 { break }
+                }
+                #expect(received == ["hello bob", "by address"])
+            }
+        }
+    }
+
+    /// The port `porter udp chat` reports on standard error when it starts.
+    private func waitForPort(in file: String) async throws -> Int {
+        let port = { @Sendable () -> Int? in
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+                let range = text.range(of: "on udp 127.0.0.1:")
+            else { return nil }
+            return Int(text[range.upperBound...].prefix(while: \.isNumber))
+        }
+        try await waitUntil { port() != nil }
+        return port() ?? 0
+    }
+
+    private func awaitExit(_ process: TestProcess) throws {
+        var status: Int32 = 0
+        waitpid(process.pid, &status, 0)
     }
 }
