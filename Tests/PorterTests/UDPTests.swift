@@ -17,13 +17,7 @@ import Testing
         answer: @escaping @Sendable (_ index: Int, _ datagram: ByteBuffer) -> [ByteBuffer],
         _ body: (Int) async throws -> Result
     ) async throws -> Result {
-        let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
-                        wrappingChannelSynchronously: channel)
-                }
-            }
+        let channel = try await loopbackDatagramChannel()
         let port = channel.channel.localAddress?.port ?? 0
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -114,13 +108,7 @@ import Testing
 
     /// Sends one datagram to `port` on loopback and returns the first answer.
     private func exchangeDatagram(_ datagram: ByteBuffer, port: Int) async throws -> ByteBuffer? {
-        let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
-                        wrappingChannelSynchronously: channel)
-                }
-            }
+        let channel = try await loopbackDatagramChannel()
         return try await channel.executeThenClose { inbound, outbound in
             try await outbound.write(
                 AddressedEnvelope(remoteAddress: try SocketAddress(ipAddress: "127.0.0.1", port: port), data: datagram))
@@ -166,13 +154,7 @@ import Testing
     @Test func datagramsArePrintedByNameAndSentByName() async throws {
         try await withTemporaryDirectory { base in
             // A peer socket the test controls.
-            let peer = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .bind(host: "127.0.0.1", port: 0) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
-                            wrappingChannelSynchronously: channel)
-                    }
-                }
+            let peer = try await loopbackDatagramChannel()
             let peerPort = peer.channel.localAddress?.port ?? 0
             try "# the course's address book\nbob 127.0.0.1:\(peerPort)\n".write(
                 toFile: base + "/contacts", atomically: false, encoding: .utf8)
@@ -227,4 +209,17 @@ import Testing
         var status: Int32 = 0
         waitpid(process.pid, &status, 0)
     }
+}
+
+/// A UDP socket on 127.0.0.1 and a free port, as an async channel.
+private func loopbackDatagramChannel() async throws
+    -> NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
+{
+    try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .bind(host: "127.0.0.1", port: 0) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
+                    wrappingChannelSynchronously: channel)
+            }
+        }
 }

@@ -45,7 +45,7 @@ enum ClassicServices {
                     maxConnections: limit, group: group
                 ) { connection in try await serveFTP(connection, files: files) })
             doors.append(
-                try await UDPEchoDoor.bind(
+                try await PipelineListener.bindUDPEcho(
                     name: "classic udp echo", host: host, port: configuration.udpPort, headers: false, group: group))
             let headers = configuration.maxHTTPHeaders
             doors.append(

@@ -63,12 +63,13 @@ struct AsyncListener: FrontDoor {
     func close() { listener.channel.close(promise: nil) }
 }
 
-/// A TCP listener served entirely by handlers in each connection's pipeline (echo, HTTP).
+/// A listener served entirely by handlers on the event loop: a TCP listener whose connections' pipelines do the
+/// work (echo, HTTP), or a UDP socket (the UDP echo).
 struct PipelineListener: FrontDoor {
     let name: String
     let channel: any Channel
 
-    /// Binds `host:port`; `setUp` adds the handlers to each connection's pipeline.
+    /// Binds TCP `host:port`; `setUp` adds the handlers to each connection's pipeline.
     static func bind(
         name: String, host: String, port: Int, maxConnections: Int, group: any EventLoopGroup,
         setUp: @escaping @Sendable (any Channel) throws -> Void

@@ -156,7 +156,8 @@ public final class PorterServer: Service {
                     throw PorterError(.configuration, "--udp needs HOST:PORT, not \(udp)")
                 }
                 doors.append(
-                    try await UDPEchoDoor.bind(name: "udp echo", host: host, port: port, headers: true, group: group))
+                    try await PipelineListener.bindUDPEcho(
+                        name: "udp echo", host: host, port: port, headers: true, group: group))
             }
             if let http = configuration.http {
                 guard case .tcp(let host, let port) = http.listen else {

@@ -27,15 +27,11 @@ final class UDPEchoHandler: ChannelInboundHandler, Sendable {
     }
 }
 
-/// A bound UDP echo socket.
-struct UDPEchoDoor: FrontDoor {
-    let name: String
-    let channel: any Channel
-
-    /// Binds `host:port` and answers from then on.
-    static func bind(
+extension PipelineListener {
+    /// Binds a UDP echo socket on `host:port`; it answers from then on.
+    static func bindUDPEcho(
         name: String, host: String, port: Int, headers: Bool, group: any EventLoopGroup
-    ) async throws -> UDPEchoDoor {
+    ) async throws -> PipelineListener {
         let channel = try await DatagramBootstrap(group: group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelInitializer { channel in
@@ -44,19 +40,6 @@ struct UDPEchoDoor: FrontDoor {
                 }
             }
             .bind(host: host, port: port).get()
-        return UDPEchoDoor(name: name, channel: channel)
+        return PipelineListener(name: name, channel: channel)
     }
-
-    var address: String { channel.localAddress.flatMap(Endpoint.init).map { "\($0)" } ?? "?" }
-
-    func serve() async throws {
-        let channel = self.channel
-        try await withTaskCancellationHandler {
-            try await channel.closeFuture.get()
-        } onCancel: {
-            channel.close(promise: nil)
-        }
-    }
-
-    func close() { channel.close(promise: nil) }
 }
