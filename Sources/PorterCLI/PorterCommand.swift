@@ -6,10 +6,12 @@ import Porter
 struct PorterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "porter",
-        abstract: "A remote shell, file transfer, chat and echo service in one small, safe program.",
+        abstract:
+            "A remote shell, verified file transfer, chat, TCP and UDP echo and a status endpoint in one small, safe program.",
         discussion: """
             Start a server with `porter serve`, then use it from another terminal: `porter hello 127.0.0.1`.
-            Client commands exit with 255 when Porter itself fails (cannot connect, authentication refused,
+
+            Client commands exit with 255 when Porter itself fails (cannot connect, authentication refused, \
             protocol error), as ssh does.
             """,
         version: PorterVersion.current,

@@ -57,7 +57,7 @@ extension PorterCommand {
             discussion: """
                 LOCAL defaults to the remote name in the current directory; an existing directory receives the \
                 file under its remote name. The file is written as .NAME.porter-part and renamed into place only \
-                once its SHA-256 matches the server's.
+                once its digest (XXH3-128, or SHA-256 with --checksum sha256) matches the server's.
                 """
         )
 
@@ -82,7 +82,7 @@ extension PorterCommand {
             abstract: "Upload a file (or with -r a directory) into the server's root, verified end to end.",
             discussion: """
                 REMOTE defaults to the local name in the server's root; an existing directory receives the file \
-                under its local name. The server renames the file into place only once its SHA-256 matches.
+                under its local name. The server renames the file into place only once its digest matches.
                 """
         )
 

@@ -178,7 +178,7 @@ import Testing
                 let chatAddress = try SocketAddress(ipAddress: "127.0.0.1", port: chatPort)
                 try await outbound.write(
                     AddressedEnvelope(remoteAddress: chatAddress, data: ByteBuffer(string: "hi ann\u{1B}[2J\n")))
-                try await waitUntil {
+                try await waitUntil(seconds: 20) {
                     (try? String(contentsOfFile: base + "/output", encoding: .utf8))?.contains("bob: hi ann\\x1B[2J\n")
                         == true
                 }
