@@ -163,6 +163,11 @@ public final class PorterServer: Service {
                 guard case .tcp(let host, let port) = http.listen else {
                     throw PorterError(.configuration, "--http needs HOST:PORT, not \(http.listen)")
                 }
+                if !http.listen.isLoopback {
+                    logger.warning(
+                        "the HTTP endpoint on \(http.listen) has no authentication: whoever can reach it sees running commands, transfers and chat members"
+                    )
+                }
                 let activity = self.activity
                 let source = StatusHTTPHandler.Source(
                     status: { [self] in status() }, metrics: { [self] in activity.metrics(status()) },
