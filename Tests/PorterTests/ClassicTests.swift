@@ -1,6 +1,12 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import Porter
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The course's own clients, written in Python from the classic wire formats, against `--classic` listeners
 /// served by an in-process server.
@@ -74,6 +80,31 @@ struct ClassicTests {
         }
     }
 
+    /// Over a classic listener's connection limit, a connection is closed at once and the server carries on.
+    @Test func connectionsOverTheLimitAreClosedAndServingGoesOn() async throws {
+        try await withTemporaryDirectory { root in
+            let configure: (inout ServerConfiguration) -> Void = {
+                $0.classic = .anyPorts()
+                $0.classic?.maxConnections = 1
+                $0.root = root
+            }
+            try await withTestServer(configure: configure) { server in
+                let port = try server.port(of: "classic exec")
+                let held = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .connect(host: "127.0.0.1", port: port).get()
+                let refused = try await rawExchange(with: .tcp(host: "127.0.0.1", port: port), sending: [])
+                #expect(refused.isEmpty)
+                try await held.close()
+                try await waitUntil(seconds: 10) {
+                    // The slot is free again once the server has seen the close.
+                    (try? socketAnswers(port: port)) == true
+                }
+                let run = try await course("exec", String(port))
+                #expect(run.status == 0, "\(run.output)")
+            }
+        }
+    }
+
     @Test func theUnauthenticatedListenersStayOnLoopbackUnlessAskedOtherwise() async throws {
         let exposed: (inout ServerConfiguration) -> Void = { $0.classic = .anyPorts(host: "0.0.0.0") }
         do {
@@ -82,4 +113,24 @@ struct ClassicTests {
             #expect(error.message.contains("--classic-insecure"))
         }
     }
+}
+
+/// Whether the classic exec listener on `port` answers a command (`true` prints nothing: a zero length).
+private func socketAnswers(port: Int) throws -> Bool {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return false }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    guard connected == 0 else { return false }
+    _ = "true".withCString { send(descriptor, $0, 4, 0) }
+    var reply = [UInt8](repeating: 0, count: 4)
+    return recv(descriptor, &reply, 4, Int32(MSG_WAITALL)) == 4
 }

@@ -51,13 +51,7 @@ func withRelay<Result: Sendable>(
         group.addTask {
             try await listener.executeThenClose { inbound in
                 for try await client in inbound {
-                    let server = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                        .connect(host: host, port: port) { channel in
-                            channel.eventLoop.makeCompletedFuture {
-                                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                            }
-                        }
-                    try await pipe(client, server, corrupt: corrupt)
+                    try await pipe(client, to: host, port: port, corrupt: corrupt)
                 }
             }
         }
@@ -66,11 +60,19 @@ func withRelay<Result: Sendable>(
     }
 }
 
+/// Connects to the server and relays between it and `client`. Every async channel is finished through
+/// `executeThenClose`, whatever fails, as NIO requires.
 private func pipe(
-    _ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, _ server: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
+    _ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, to host: String, port: Int,
     corrupt: @escaping @Sendable (Bool, Int, inout ByteBuffer) -> Void
 ) async throws {
     try await client.executeThenClose { clientIn, clientOut in
+        let server = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
         try await server.executeThenClose { serverIn, serverOut in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await forward(clientIn, to: serverOut, toClient: false, corrupt: corrupt) }

@@ -156,25 +156,26 @@ import Testing
         try await withTemporaryDirectory { base in
             // A peer socket the test controls.
             let peer = try await loopbackDatagramChannel()
-            let peerPort = peer.channel.localAddress?.port ?? 0
-            try "# the course's address book\nbob 127.0.0.1:\(peerPort)\n".write(
-                toFile: base + "/contacts", atomically: false, encoding: .utf8)
-            mkfifo(base + "/input", 0o600)
-            // Opened read-write first, so that neither end's open waits for the other (posix_spawn returns only
-            // once the child has opened its standard input).
-            let input = open(base + "/input", O_RDWR)
-            let chat = try TestProcess.start(
-                [
-                    TestProcess.porter, "udp", "chat", "--listen", "127.0.0.1:0", "--name", "ann", "--contacts",
-                    base + "/contacts",
-                ], input: base + "/input", output: base + "/output", errors: base + "/errors")
-            defer {
-                close(input)
-                chat.signal(SIGKILL)
-                _ = try? awaitExit(chat)
-            }
-            let chatPort = try await waitForPort(in: base + "/errors")
+            // The whole exchange runs inside executeThenClose, which must finish the channel whatever fails.
             try await peer.executeThenClose { inbound, outbound in
+                let peerPort = peer.channel.localAddress?.port ?? 0
+                try "# the course's address book\nbob 127.0.0.1:\(peerPort)\n".write(
+                    toFile: base + "/contacts", atomically: false, encoding: .utf8)
+                mkfifo(base + "/input", 0o600)
+                // Opened read-write first, so that neither end's open waits for the other (posix_spawn returns only
+                // once the child has opened its standard input).
+                let input = open(base + "/input", O_RDWR)
+                let chat = try TestProcess.start(
+                    [
+                        TestProcess.porter, "udp", "chat", "--listen", "127.0.0.1:0", "--name", "ann", "--contacts",
+                        base + "/contacts",
+                    ], input: base + "/input", output: base + "/output", errors: base + "/errors")
+                defer {
+                    close(input)
+                    chat.signal(SIGKILL)
+                    _ = try? awaitExit(chat)
+                }
+                let chatPort = try await waitForPort(in: base + "/errors")
                 let chatAddress = try SocketAddress(ipAddress: "127.0.0.1", port: chatPort)
                 try await outbound.write(
                     AddressedEnvelope(remoteAddress: chatAddress, data: ByteBuffer(string: "hi ann\u{1B}[2J\n")))

@@ -141,9 +141,11 @@ enum ClassicServices {
                 return host.contains(":") ? "[\(host)]:\(address.port ?? 0)" : "\(host):\(address.port ?? 0)"
             } ?? "classic"
         let channel = connection.channel
-        let membership = try chat.join(room: "lobby", name: name, checkingName: false) { channel.close(promise: nil) }
-        defer { chat.leave(membership.id) }
         try await connection.executeThenClose { inbound, outbound in
+            let membership = try chat.join(room: "lobby", name: name, checkingName: false) {
+                channel.close(promise: nil)
+            }
+            defer { chat.leave(membership.id) }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await event in membership.events {

@@ -43,7 +43,8 @@ struct AsyncListener: FrontDoor {
                     for try await connection in connections {
                         guard cap.open.add(1, ordering: .relaxed).newValue <= cap.limit else {
                             cap.open.subtract(1, ordering: .relaxed)
-                            connection.channel.close(promise: nil)
+                            // Closed through the async channel, which must always be finished that way.
+                            try? await connection.executeThenClose { _, _ in }
                             continue
                         }
                         group.addTask {
