@@ -102,10 +102,3 @@ final class TransferDisplay: Sendable {
             : String(format: "%d:%02d", total / 60, total % 60)
     }
 }
-
-extension Duration {
-    /// This duration in seconds.
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}

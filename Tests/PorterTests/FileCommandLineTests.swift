@@ -133,6 +133,7 @@ import Testing
             let missing = try await TestProcess.run(porter("get", endpoint, ["nope", base + "/nope"]))
             #expect(missing.status == 1)
             #expect(missing.errors == "porter: server: 'nope': no such file or directory\n")
+            #expect(!FileManager.default.fileExists(atPath: base + "/" + IncomingFile.partName(for: "nope")))
         }
     }
 

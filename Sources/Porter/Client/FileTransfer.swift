@@ -239,7 +239,15 @@ extension ClientConnection {
                 .init(
                     path: remote, offset: file.offered > 0 ? file.offered : nil, prefix: file.offeredDigest,
                     checksum: options.checksum)))
-        guard case .fileHeader(let header) = try await frames.nextMessage() else {
+        let answer: ControlMessage
+        do {
+            answer = try await frames.nextMessage()
+        } catch {
+            // Refused before any data: a partial file made only for this request would be litter.
+            if file.offered == 0 { file.discard() }
+            throw error
+        }
+        guard case .fileHeader(let header) = answer else {
             throw PorterError(.protocolViolation, "the server answered file.get with something else")
         }
         try await LocalPath.run { try file.begin(at: header.offset) }

@@ -195,7 +195,7 @@ struct FileService: Sendable {
 
 extension Duration {
     /// This duration in seconds.
-    var seconds: Double {
+    public var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
