@@ -95,7 +95,7 @@ struct ClassicTests {
                 // More connections while the first holds the one slot: the server closes them (it used to trap on
                 // the async channels it dropped) and must go on serving.
                 for _ in 0..<5 { _ = try? socketAnswers(port: port) }
-                try await held.close()
+                try? await held.close()  // the server may have closed it first
                 // Once the server has seen the close, the slot is free again and a command is answered (each probe
                 // holds the one slot only while it runs).
                 try await waitUntil(seconds: 10) { (try? socketAnswers(port: port)) == true }
