@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "porter", targets: ["PorterCLI"]),
         .library(name: "Porter", targets: ["Porter"]),
         .library(name: "PorterProtocol", targets: ["PorterProtocol"]),
+        // libFuzzer targets, linked by fuzz/run.sh (an executable target cannot take libFuzzer's main).
+        .library(name: "PorterFuzz", type: .static, targets: ["PorterFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -27,6 +29,14 @@ let package = Package(
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Fuzz targets for the decoders and path checks (fuzz/run.sh).
+        .target(
+            name: "PorterFuzz",
+            dependencies: [
+                "PorterProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         // The few system calls Swift cannot make directly (variadic syscall and ioctl) and process creation.
@@ -76,6 +86,16 @@ let package = Package(
             ],
             path: "bench/EchoLoad"
         ),
+        // Many idle connections, or a crowded chat room, for reliability/load.sh.
+        .executableTarget(
+            name: "porter-load",
+            dependencies: [
+                "Porter",
+                "PorterProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "bench/Load"
+        ),
         // Commands per second over one Porter session, or spawned locally, for bench/exec.sh.
         .executableTarget(
             name: "porter-exec-load",
@@ -90,6 +110,7 @@ let package = Package(
             name: "PorterProtocolTests",
             dependencies: [
                 "PorterProtocol",
+                "PorterFuzz",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]

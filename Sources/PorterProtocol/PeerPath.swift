@@ -18,12 +18,12 @@ public enum PeerPath {
             throw ProtocolError(.badPath, "path is longer than \(maxLength) bytes")
         }
         guard !path.utf8.contains(0) else { throw ProtocolError(.badPath, "path contains a NUL byte") }
-        guard !path.hasPrefix("/") else {
+        guard !isAbsolute(path) else {
             throw ProtocolError(.badPath, "'\(shown)' is absolute; paths are relative to the server's root")
         }
         var components: [String] = []
-        for part in path.split(separator: "/", omittingEmptySubsequences: true) where part != "." {
-            guard part != ".." else { throw ProtocolError(.badPath, "'\(shown)' contains '..'") }
+        for part in split(path) where !isDot(part) {
+            guard !isDotDot(part) else { throw ProtocolError(.badPath, "'\(shown)' contains '..'") }
             guard part.utf8.count <= maxComponentLength else {
                 throw ProtocolError(.badPath, "a name in the path is longer than \(maxComponentLength) bytes")
             }
@@ -35,8 +35,8 @@ public enum PeerPath {
     /// Why `name`, one component that a peer sent to be created locally, is unsafe, or `nil` if it is safe:
     /// empty, `.`, `..`, a `/`, or a control character (which could rewrite a terminal when printed).
     public static func problem(withLocalName name: Substring) -> String? {
-        if name.isEmpty || name == "." || name == ".." { return "'\(name)' is not a file name" }
-        if name.contains("/") { return "a name contains '/'" }
+        if name.isEmpty || isDot(name) || isDotDot(name) { return "'\(name)' is not a file name" }
+        if name.utf8.contains(slash) { return "a name contains '/'" }
         if name.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
             return "a name contains a control character"
         }
@@ -47,11 +47,11 @@ public enum PeerPath {
     /// The components of a relative path a peer sent for local creation, each checked with
     /// ``problem(withLocalName:)``.
     public static func localComponents(of path: String) throws(ProtocolError) -> [String] {
-        guard !path.isEmpty, !path.hasPrefix("/"), path.utf8.count <= maxLength else {
+        guard !path.isEmpty, !isAbsolute(path), path.utf8.count <= maxLength else {
             throw ProtocolError(.badPath, "the peer sent an absolute, empty or overlong path")
         }
         var components: [String] = []
-        for part in path.split(separator: "/", omittingEmptySubsequences: false) {
+        for part in split(path, omittingEmpty: false) {
             if let problem = problem(withLocalName: part) { throw ProtocolError(.badPath, "refused: \(problem)") }
             components.append(String(part))
         }
@@ -61,13 +61,27 @@ public enum PeerPath {
     /// Whether a symlink at `link` (components relative to a root) with this `target` stays inside the root when
     /// read lexically: the target is relative and its `..` never climbs above the root.
     public static func symlinkStaysInside(at link: [String], target: String) -> Bool {
-        guard !target.isEmpty, !target.hasPrefix("/"), !target.utf8.contains(0), target.utf8.count <= maxLength
+        guard !target.isEmpty, !isAbsolute(target), !target.utf8.contains(0), target.utf8.count <= maxLength
         else { return false }
         var depth = link.count - 1
-        for part in target.split(separator: "/", omittingEmptySubsequences: true) where part != "." {
-            depth += part == ".." ? -1 : 1
+        for part in split(target) where !isDot(part) {
+            depth += isDotDot(part) ? -1 : 1
             if depth < 0 { return false }
         }
         return true
     }
+
+    /// The parts of `path` between `/` bytes.
+    ///
+    /// Paths are split and compared by bytes, never by `Character`: a `/` followed by a combining mark, or
+    /// preceded by a prepended mark such as U+0603, forms one grapheme cluster with it, so splitting a `String`
+    /// at the `Character` "/" would leave slashes — and `..` — inside a "component".
+    public static func split(_ path: String, omittingEmpty: Bool = true) -> [Substring] {
+        path.utf8.split(separator: slash, omittingEmptySubsequences: omittingEmpty).map { Substring($0) }
+    }
+
+    private static let slash = UInt8(ascii: "/")
+    private static func isAbsolute(_ path: String) -> Bool { path.utf8.first == slash }
+    private static func isDot(_ part: Substring) -> Bool { part.utf8.elementsEqual(".".utf8) }
+    private static func isDotDot(_ part: Substring) -> Bool { part.utf8.elementsEqual("..".utf8) }
 }

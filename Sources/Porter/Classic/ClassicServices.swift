@@ -77,23 +77,20 @@ enum ClassicServices {
     ) async throws {
         try await connection.executeThenClose { inbound, outbound in
             for try await request in inbound {
-                let command = String(decoding: request.readableBytesView, as: UTF8.self)
+                let command = ClassicRequest.execCommand(request)
                 let collected: ExecService.Collected
                 do {
                     collected = try await exec.collect(
                         command, limit: min(configuration.maxExecOutput, Int(Int32.max)),
                         timeout: configuration.execTimeout, group: group)
                 } catch let error as ProtocolError {
-                    var reply = ByteBuffer()
-                    let message = "porter: \(error.message)\n"
-                    reply.writeInteger(Int32(message.utf8.count), endianness: .little)
-                    reply.writeString(message)
-                    try await outbound.write(reply)
+                    let message = ByteBuffer(string: "porter: \(error.message)\n")
+                    let header = ClassicRequest.execReplyHeader(length: message.readableBytes)
+                    try await outbound.write(contentsOf: [header, message])
                     continue
                 }
-                var header = ByteBuffer()
-                header.writeInteger(
-                    Int32(collected.output.readableBytes + collected.errors.readableBytes), endianness: .little)
+                let header = ClassicRequest.execReplyHeader(
+                    length: collected.output.readableBytes + collected.errors.readableBytes)
                 try await outbound.write(contentsOf: [header, collected.output, collected.errors])
             }
         }
@@ -106,16 +103,9 @@ enum ClassicServices {
         try await connection.executeThenClose { inbound, outbound in
             var requests = inbound.makeAsyncIterator()
             while let request = try await requests.next() {
-                let text = String(decoding: request.readableBytesView, as: UTF8.self)
-                    .trimmingCharacters(in: .whitespacesAndNewlines)
-                guard text.hasPrefix("get ") else { return }
-                let name = String(text.dropFirst(4)).trimmingCharacters(in: .whitespaces)
+                guard let path = ClassicRequest.ftpGet(request) else { return }
                 let root = files.root
-                guard
-                    let file = try? await BlockingIO.run({
-                        try OutgoingFile(in: root, try PeerPath.components(of: name))
-                    })
-                else { return }
+                guard let file = try? await BlockingIO.run({ try OutgoingFile(in: root, path) }) else { return }
                 try await outbound.write(ByteBuffer(string: String(file.entry.size)))
                 guard try await requests.next() != nil else { return }
                 var md5 = Insecure.MD5()
@@ -154,9 +144,7 @@ enum ClassicServices {
                     }
                 }
                 for try await chunk in inbound {
-                    var text = String(decoding: chunk.readableBytesView, as: UTF8.self)
-                    while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
-                    guard !text.isEmpty else { continue }
+                    guard let text = ClassicRequest.chatText(chunk) else { continue }
                     try? chat.say(membership.id, text: text)
                 }
                 chat.leave(membership.id)

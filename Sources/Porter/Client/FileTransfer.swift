@@ -191,7 +191,7 @@ extension ClientConnection {
                 try await request(.fileMkdir(.init(path: path)))
                 directories.append((path, entry))
             case .file:
-                let components = entry.path.split(separator: "/").map(String.init)
+                let components = PeerPath.split(entry.path).map(String.init)
                 let file = try await LocalPath.run {
                     try OutgoingFile(in: source, components, algorithm: options.checksum)
                 }
@@ -203,7 +203,7 @@ extension ClientConnection {
             }
         }
         for entry in links {
-            let components = entry.path.split(separator: "/").map(String.init)
+            let components = PeerPath.split(entry.path).map(String.init)
             guard let target = entry.target, PeerPath.symlinkStaysInside(at: components, target: target) else {
                 summary.skipped.append("\(TerminalText.escaped(entry.path)): symlink leading outside the tree")
                 continue

@@ -1,0 +1,127 @@
+import NIOCore
+import PorterProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// libFuzzer's entry point (see fuzz/run.sh). `PORTER_FUZZ_TARGET` picks what the input is fed to: `frames`,
+/// `messages`, `paths`, `udp` or `classic`. Besides not crashing, each target checks a property of what it
+/// accepts. The tests replay the seed corpus and every input that once failed through the same functions.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func porterFuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+    FuzzTarget.selected.check(Array(UnsafeBufferPointer(start: data, count: count)))
+    return 0
+}
+
+public enum FuzzTarget: String, CaseIterable, Sendable {
+    case frames, messages, paths, udp, classic
+
+    static let selected: FuzzTarget = {
+        guard let name = getenv("PORTER_FUZZ_TARGET").map({ String(cString: $0) }),
+            let target = FuzzTarget(rawValue: name)
+        else { fatalError("set PORTER_FUZZ_TARGET to one of \(allCases.map(\.rawValue))") }
+        return target
+    }()
+
+    private static let slash = UInt8(ascii: "/")
+
+    /// Feeds `bytes` to this target; a failed check stops the process (libFuzzer records the input).
+    public func check(_ bytes: [UInt8]) {
+        switch self {
+        case .frames: Self.frames(bytes)
+        case .messages: Self.messages(bytes)
+        case .paths: Self.paths(bytes)
+        case .udp: Self.udp(bytes)
+        case .classic: Self.classic(bytes)
+        }
+    }
+
+    /// The frame decoder with small limits, on bytes as they might arrive in pieces: every frame it returns
+    /// re-encodes to exactly the bytes it consumed.
+    public static func frames(_ bytes: [UInt8]) {
+        var decoder = FrameDecoder(limits: FrameLimits(maxControlPayload: 1024, maxDataPayload: 4096))
+        var buffer = ByteBuffer(bytes: bytes)
+        while true {
+            let before = buffer.readerIndex
+            guard let frame = try? decoder.decode(buffer: &buffer) else { return }
+            // The buffer was made from `bytes`, so its indices are offsets into them.
+            let consumed = bytes[before..<buffer.readerIndex]
+            precondition(
+                frame.encoded().readableBytesView.elementsEqual(consumed), "a frame does not re-encode to its bytes")
+            if frame.kind == .control { _ = try? ControlMessage(frame: frame) }
+        }
+    }
+
+    /// Every control message: what decodes re-encodes to JSON that decodes to the same message.
+    public static func messages(_ bytes: [UInt8]) {
+        guard let message = try? ControlMessage(payload: ByteBuffer(bytes: bytes)) else { return }
+        let again = try? ControlMessage(payload: message.payload)
+        precondition(again == message, "a message does not survive a round trip")
+    }
+
+    /// The path checks: accepted components never climb out of the root or hide a separator.
+    public static func paths(_ bytes: [UInt8]) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        if let components = try? PeerPath.components(of: text) {
+            for component in components {
+                precondition(!component.isEmpty && component != "." && component != "..", "component \(component)")
+                precondition(!component.utf8.contains(slash) && !component.utf8.contains(0), "separator or NUL")
+            }
+        }
+        if let components = try? PeerPath.localComponents(of: text) {
+            for component in components {
+                precondition(PeerPath.problem(withLocalName: Substring(component)) == nil, "unsafe local name")
+            }
+        }
+        let parts = text.split(separator: "\n", maxSplits: 1).map(String.init)
+        if parts.count == 2, let link = try? PeerPath.components(of: parts[0]), !link.isEmpty,
+            PeerPath.symlinkStaysInside(at: link, target: parts[1])
+        {
+            // Walk the target lexically from the link's directory: it must never climb above the root.
+            var depth = link.count - 1
+            // Byte by byte, independently of PeerPath's own splitting.
+            for part in parts[1].utf8.split(separator: slash) where !part.elementsEqual(".".utf8) {
+                depth += part.elementsEqual("..".utf8) ? -1 : 1
+                precondition(depth >= 0, "a symlink target leads out")
+            }
+            precondition(parts[1].utf8.first != slash, "an absolute symlink target was accepted")
+        }
+    }
+
+    /// UDP echo datagrams: the reply is never larger than the request, and keeps a request's id.
+    public static func udp(_ bytes: [UInt8]) {
+        let datagram = ByteBuffer(bytes: bytes)
+        for headers in [true, false] {
+            guard let reply = UDPEchoDatagram.reply(to: datagram, headers: headers) else {
+                precondition(bytes.count > UDPEchoDatagram.maxLength, "a datagram within the limit was dropped")
+                continue
+            }
+            precondition(reply.readableBytes == bytes.count, "the reply's size differs from the request's")
+            if headers, let (id, _) = UDPEchoDatagram.parseReply(datagram) {
+                precondition(UDPEchoDatagram.parseReply(reply)?.id == id, "the reply lost the request id")
+            }
+        }
+    }
+
+    /// The classic listeners' request parsers: an ftp name is a safe relative path, chat text keeps no line end,
+    /// and an exec reply's length header reads back as the length.
+    public static func classic(_ bytes: [UInt8]) {
+        let request = ByteBuffer(bytes: bytes)
+        _ = ClassicRequest.execCommand(request)
+        if let path = ClassicRequest.ftpGet(request) {
+            precondition(!path.isEmpty, "an empty ftp name was accepted")
+            for component in path {
+                precondition(
+                    component != "." && component != ".." && !component.utf8.contains(slash), "ftp name \(path)")
+            }
+        }
+        if let text = ClassicRequest.chatText(request) {
+            precondition(!text.isEmpty && !text.hasSuffix("\n") && !text.hasSuffix("\r"), "chat text keeps a line end")
+        }
+        let length = bytes.count * 65_537 % (Int(Int32.max) + 1)
+        precondition(
+            ClassicRequest.execReplyHeader(length: length).getInteger(at: 0, endianness: .little, as: Int32.self)
+                == Int32(length), "an exec reply header does not read back")
+    }
+}
