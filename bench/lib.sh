@@ -18,15 +18,18 @@ build_release() {
     for product in "$@"; do swift build -c release --scratch-path "$build" --product "$product" >/dev/null; done
 }
 
-# Starts `porter serve` on a free loopback port with its own token and identity. Sets endpoint, fingerprint
-# and PORTER_ARGS (the client options that reach it: token file and pinned fingerprint).
+# Starts `porter serve` on a free loopback port with its own token and identity, and any further options
+# given. Sets endpoint, port, fingerprint, server_pid and PORTER_ARGS (the client options that reach it: token
+# file and pinned fingerprint).
 start_porter() {
     "$porter" serve --listen 127.0.0.1:0 --token-file "$tmp/token" --identity "$tmp/identity.pem" \
-        --log-level error >"$tmp/porter.out" 2>"$tmp/porter.err" &
-    pids+=($!)
+        --log-level error "$@" >"$tmp/porter.out" 2>"$tmp/porter.err" &
+    server_pid=$!
+    pids+=("$server_pid")
     for _ in $(seq 300); do grep -q 'listening on' "$tmp/porter.out" 2>/dev/null && break; sleep 0.1; done
     endpoint=$(grep -oE 'listening on [^ ]+' "$tmp/porter.out" | head -1 | cut -d' ' -f3)
     [ -n "$endpoint" ] || { echo "porter did not start: $(cat "$tmp/porter.err")" >&2; exit 1; }
+    port=${endpoint##*:}
     fingerprint=$("$porter" serve --print-fingerprint --identity "$tmp/identity.pem")
     PORTER_ARGS="--token-file $tmp/token --fingerprint $fingerprint"
 }

@@ -242,9 +242,13 @@ public final class PorterServer: Service {
 
     private func accept(on listener: Listener, binding: [UInt8]) async throws {
         try await listener.executeThenClose { connections in
-            try await withThrowingDiscardingTaskGroup { group in
-                for try await channel in connections {
-                    group.addTask { await self.serve(channel, binding: binding) }
+            // One shutdown watch for the listener, not one per connection (which would cost every idle
+            // connection two more tasks): shutting down cancels accepting and every connection's task with it.
+            try await cancelWhenGracefulShutdown {
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await channel in connections {
+                        group.addTask { await self.serve(channel, binding: binding) }
+                    }
                 }
             }
         }
@@ -257,9 +261,7 @@ public final class PorterServer: Service {
         activity.connectionsAccepted.increment()
         var connection = self.connection
         connection.logger = logger
-        await cancelWhenGracefulShutdown { [connection] in
-            await connection.serve(channel, binding: binding)
-        }
+        await connection.serve(channel, binding: binding)
     }
 
     /// What the server is doing now, for the status page.
