@@ -38,6 +38,7 @@ struct ExecService: Sendable {
     ///
     /// - Parameter eventLoop: the connection's event loop, which also serves the command's pipes.
     /// - Returns: the frame that starts the client's next request, or `nil` if the client left.
+    @inline(never)
     func serve(
         _ request: ControlMessage.Exec, _ frames: inout Frames, _ outbound: Outbound, eventLoop: any EventLoop,
         logger: Logger

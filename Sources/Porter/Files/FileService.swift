@@ -47,6 +47,7 @@ struct FileService: Sendable {
 
     /// Serves one file request. Refusals before any data moves are non-fatal `error`s; a failure while data
     /// moves is thrown, which ends the connection.
+    @inline(never)
     func serve(
         _ request: ControlMessage, _ frames: inout Frames, _ outbound: Outbound, eventLoop: any EventLoop,
         logger: Logger

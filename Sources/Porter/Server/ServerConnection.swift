@@ -37,6 +37,7 @@ struct ServerConnection: Sendable {
         }
     }
 
+    @inline(never)
     private func handshake(
         _ frames: inout NIOAsyncChannelInboundStream<Frame>.AsyncIterator,
         _ outbound: NIOAsyncChannelOutboundWriter<Frame>,
@@ -95,6 +96,7 @@ struct ServerConnection: Sendable {
     }
 
     /// Echo mode: every data frame comes back with ASCII letters upper-cased, until `end`.
+    @inline(never)
     private func serveEcho(
         _ frames: inout NIOAsyncChannelInboundStream<Frame>.AsyncIterator,
         _ outbound: NIOAsyncChannelOutboundWriter<Frame>
@@ -121,6 +123,7 @@ struct ServerConnection: Sendable {
     }
 
     /// Chat mode: room events flow out from one task while the client's requests are read here, until `chat.leave`.
+    @inline(never)
     private func serveChat(
         _ join: ControlMessage.ChatJoin,
         _ frames: inout NIOAsyncChannelInboundStream<Frame>.AsyncIterator,
