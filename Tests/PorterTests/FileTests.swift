@@ -152,6 +152,35 @@ import Testing
         }
     }
 
+    @Test func anUploadWaitsBrieflyForAPartialFileAnotherTransferHolds() async throws {
+        try await withFileServer(plaintext: true) { server, served, _, local in
+            try writeRandomFile(local + "/data", count: 100_000)
+            // Another transfer's hold on the partial file: released after a moment, the upload goes ahead.
+            let part = open(served + "/" + IncomingFile.partName(for: "data"), O_CREAT | O_RDWR, 0o600)
+            #expect(flock(part, LOCK_EX) == 0)
+            let release = Task {
+                try await Task.sleep(for: .milliseconds(300))
+                close(part)
+            }
+            try await server.withClient { connection in _ = try await connection.upload(local + "/data", to: "data") }
+            try await release.value
+            #expect(sha256(of: served + "/data") == sha256(of: local + "/data"))
+            // Held for longer than the wait: refused as busy, and the connection goes on.
+            let held = open(served + "/" + IncomingFile.partName(for: "again"), O_CREAT | O_RDWR, 0o600)
+            defer { close(held) }
+            #expect(flock(held, LOCK_EX) == 0)
+            try await server.withClient { connection in
+                do {
+                    _ = try await connection.upload(local + "/data", to: "again")
+                    Issue.record("an upload to a held partial file went ahead")
+                } catch let error as PorterError {
+                    #expect(error.message.contains("in progress"))
+                }
+                _ = try await connection.ping()
+            }
+        }
+    }
+
     @Test func resumeKeepsAVerifiedPrefixAndResendsAWrongOne() async throws {
         try await withFileServer { server, served, _, local in
             let size = 5_000_000

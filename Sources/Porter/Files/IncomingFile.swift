@@ -71,7 +71,7 @@ final class IncomingFile: @unchecked Sendable {
         self.descriptor = descriptor
         self.algorithm = algorithm
         self.digest = FileDigest(algorithm)
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+        guard Self.lock(descriptor, waitingUpTo: Self.busyWait) else {
             Glibc.close(descriptor)
             Glibc.close(directory)
             throw ProtocolError(.fileBusy, "another transfer to '\(TerminalText.escaped(shownPath))' is in progress")
@@ -84,6 +84,21 @@ final class IncomingFile: @unchecked Sendable {
     }
 
     deinit { close() }
+
+    /// How long an upload waits for a partial file that another transfer holds before it is refused as busy.
+    /// The usual holder is a transfer whose client has just died: its connection is still being closed when the
+    /// client, restarted with `--resume`, asks again.
+    static let busyWait: Duration = .seconds(2)
+
+    /// Takes the partial file's exclusive lock, trying again every 20 ms for up to `wait`.
+    private static func lock(_ descriptor: CInt, waitingUpTo wait: Duration) -> Bool {
+        let deadline = ContinuousClock.now + wait
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else { return false }
+            usleep(20_000)
+        }
+        return true
+    }
 
     /// Hashes the first `count` bytes of the partial file into the running digest.
     private func hashPrefix(_ count: Int64) throws(ProtocolError) -> String {
