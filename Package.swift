@@ -92,6 +92,8 @@ let package = Package(
             dependencies: [
                 "Porter",
                 "PorterProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "bench/Load"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Load on one Porter server, with figures for docs/RELIABILITY.md:
 #   idle   CONNECTIONS (10,000) authenticated connections held idle, over TLS and over plaintext TCP: the
-#          server's RSS and descriptors while they are held, the rate they were accepted at, and a ping on
-#          every one at the end.
+#          server's RSS, CPU and descriptors while they are held, the rate they were accepted at, and a ping on
+#          every one at the end. The same for plain TCP connections to the course's Python threading echo
+#          server and to a C epoll echo server (bench/baselines), as baselines.
 #   echo   ECHO_CLIENTS (1,000) clients echoing at once for 10 s: no errors.
 #   room   a chat room of MEMBERS (200) with one member that never reads: every other member receives every
 #          message, the slow one is dropped, and the server's memory stays bounded.
@@ -48,17 +49,33 @@ wait_for_line() {
 # The value of "KEY" in a JSON line.
 json() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 
-# Holds `connections` idle connections; $1 is tls or plaintext.
+# Starts a baseline echo server (python or c) on a free port; sets server_pid and port.
+start_baseline() {
+    case $1 in
+    python) python3 bench/baselines/python_echo_server.py 127.0.0.1 0 >"$tmp/porter.out" 2>"$tmp/porter.err" & ;;
+    c) "$tmp/c_echo_server" 127.0.0.1 0 >"$tmp/porter.out" 2>"$tmp/porter.err" & ;;
+    esac
+    server_pid=$!
+    pids+=("$server_pid")
+    for _ in $(seq 300); do grep -q 'listening on' "$tmp/porter.out" 2>/dev/null && break; sleep 0.1; done
+    port=$(grep -oE 'listening on [^ ]+' "$tmp/porter.out" | head -1 | sed -E 's/.*:([0-9]+)$/\1/')
+}
+
+# Holds `connections` idle connections to one server: $1 is tls or plaintext (Porter, authenticated), or python
+# or c (a baseline echo server, plain TCP held open).
 idle_run() {
-    local transport=$1 flags=()
-    [ "$transport" = tls ] || flags=(--plaintext)
-    start_porter --max-connections $((connections + 64)) "${flags[@]}"
+    local server=$1 flags=()
+    case $server in
+    tls) start_porter --max-connections $((connections + 64)) ;;
+    plaintext) start_porter --max-connections $((connections + 64)) --plaintext && flags=(--plaintext) ;;
+    *) start_baseline "$server" && flags=(--raw) ;;
+    esac
     local idle_rss idle_fds cpu_before
     idle_rss=$(rss_kb "$server_pid")
     idle_fds=$(fd_count "$server_pid")
     cpu_before=$(cpu_ms "$server_pid")
     # shellcheck disable=SC2086
-    "$load" idle --port "$port" $PORTER_ARGS "${flags[@]}" --connections "$connections" --hold 10 \
+    "$load" idle --port "$port" ${PORTER_ARGS:-} "${flags[@]}" --connections "$connections" --hold 10 \
         >"$tmp/idle.out" 2>"$tmp/idle.err" &
     local client=$!
     wait_for_line "$tmp/idle.out" '"held"' "$client" || { cat "$tmp/idle.err" >&2; return 1; }
@@ -79,15 +96,14 @@ idle_run() {
     checked=$(grep '"checked"' "$tmp/idle.out" || echo '{"alive":0}')
     up=$(json "$held" up)
     alive=$(json "$checked" alive)
-    printf 'idle %-9s %s connections: %s up, %s failed in %s s = %s accepted/s (server CPU %s ms: %s us per connection, %s per second of one core); server RSS %s MB idle, %s MB holding them (%s kB per connection); %s descriptors; %s answered a ping at the end\n' \
-        "$transport" "$connections" "$up" "$(json "$held" failed)" "$(json "$held" seconds)" \
+    printf 'idle %-9s %s connections: %s up, %s failed in %s s = %s accepted/s (server CPU %s ms: %s us per connection); server RSS %s MB idle, %s MB holding them (%s kB per connection); %s descriptors; %s answered at the end\n' \
+        "$server" "$connections" "$up" "$(json "$held" failed)" "$(json "$held" seconds)" \
         "$(json "$held" per_second)" "$server_cpu" $((server_cpu * 1000 / (up > 0 ? up : 1))) \
-        $((up * 1000 / (server_cpu > 0 ? server_cpu : 1))) $((idle_rss / 1024)) $((peak_rss / 1024)) \
-        $(((peak_rss - idle_rss) / (up > 0 ? up : 1))) "$peak_fds" "$alive"
+        $((idle_rss / 1024)) $((peak_rss / 1024)) $(((peak_rss - idle_rss) / (up > 0 ? up : 1))) "$peak_fds" "$alive"
     [ "$up" -eq "$connections" ] && [ "$alive" -eq "$connections" ] || failed=1
     # The server is back to where it started once the clients are gone.
     for _ in $(seq 100); do [ "$(fd_count "$server_pid")" -le "$idle_fds" ] && break; sleep 0.1; done
-    echo "idle $transport: descriptors $idle_fds before, $(fd_count "$server_pid") after the clients left; RSS $(($(rss_kb "$server_pid") / 1024)) MB after"
+    echo "idle $server: descriptors $idle_fds before, $(fd_count "$server_pid") after the clients left; RSS $(($(rss_kb "$server_pid") / 1024)) MB after"
     stop_porter
 }
 
@@ -128,7 +144,10 @@ runs=("$@")
 [ ${#runs[@]} -gt 0 ] || runs=(idle echo room)
 for run in "${runs[@]}"; do
     case $run in
-    idle) idle_run tls && idle_run plaintext || failed=1 ;;
+    idle)
+        gcc -O2 -Wall -o "$tmp/c_echo_server" bench/baselines/c_echo_server.c
+        for server in tls plaintext python c; do idle_run "$server" || failed=1; done
+        ;;
     echo) echo_run ;;
     room) room_run ;;
     *) echo "unknown run '$run' (idle, echo or room)" >&2 && exit 2 ;;

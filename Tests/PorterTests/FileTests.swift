@@ -155,8 +155,9 @@ import Testing
     @Test func anUploadWaitsBrieflyForAPartialFileAnotherTransferHolds() async throws {
         try await withFileServer(plaintext: true) { server, served, _, local in
             try writeRandomFile(local + "/data", count: 100_000)
-            // Another transfer's hold on the partial file: released after a moment, the upload goes ahead.
-            let part = open(served + "/" + IncomingFile.partName(for: "data"), O_CREAT | O_RDWR, 0o600)
+            // Another transfer's hold on the partial file: released after a moment, the upload goes ahead. (The
+            // descriptors are close-on-exec, or a command another test spawns meanwhile would keep the lock.)
+            let part = open(served + "/" + IncomingFile.partName(for: "data"), O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
             #expect(flock(part, LOCK_EX) == 0)
             let release = Task {
                 try await Task.sleep(for: .milliseconds(300))
@@ -166,7 +167,7 @@ import Testing
             try await release.value
             #expect(sha256(of: served + "/data") == sha256(of: local + "/data"))
             // Held for longer than the wait: refused as busy, and the connection goes on.
-            let held = open(served + "/" + IncomingFile.partName(for: "again"), O_CREAT | O_RDWR, 0o600)
+            let held = open(served + "/" + IncomingFile.partName(for: "again"), O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
             defer { close(held) }
             #expect(flock(held, LOCK_EX) == 0)
             try await server.withClient { connection in

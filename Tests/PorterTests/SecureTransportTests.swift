@@ -183,7 +183,9 @@ import Testing
             try await waitUntil { server.server.unauthenticatedCount == 64 && server.server.waitingCount == 136 }
             // A real client from another address connects and authenticates under a one-second deadline (the
             // client's own connect timeout, which fails the test if missed), then runs a command.
-            let status = try await server.withClient(connectTimeout: 1) { try await $0.run(["true"]).exit.status }
+            let status = try await server.withClient(connectTimeout: 1 * testSlowdown) {
+                try await $0.run(["true"]).exit.status
+            }
             #expect(status == 0)
         }
     }
@@ -194,7 +196,9 @@ import Testing
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<30 {
                     // The server's deadline, not the client's, decides: the clients wait as long as it lets them.
-                    group.addTask { try await server.withClient(connectTimeout: 30) { _ = try await $0.ping() } }
+                    group.addTask {
+                        try await server.withClient(connectTimeout: 30 * testSlowdown) { _ = try await $0.ping() }
+                    }
                 }
                 try await group.waitForAll()
             }
@@ -211,7 +215,9 @@ import Testing
             try await waitUntil { server.server.unauthenticatedCount == 1 }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 // A generous timeout: the wait is for the slot, and a loaded machine is slow to notice the close.
-                group.addTask { try await server.withClient(connectTimeout: 30) { _ = try await $0.ping() } }
+                group.addTask {
+                    try await server.withClient(connectTimeout: 30 * testSlowdown) { _ = try await $0.ping() }
+                }
                 try await waitUntil { server.server.waitingCount == 1 }
                 try await idle.close()
                 try await group.waitForAll()

@@ -137,9 +137,9 @@ import Testing
 
     @Test func keepalivesHoldAnIdleConnectionOpenPastTheIdleTimeout() async throws {
         // Keepalives go every third of the timeout: 3 s leaves room for a busy machine to be late with one.
-        try await withTestServer(plaintext: true, idleTimeout: 3) { server in
+        try await withTestServer(plaintext: true, idleTimeout: 3 * testSlowdown) { server in
             try await server.withClient { connection in
-                try await Task.sleep(for: .milliseconds(3600))
+                try await Task.sleep(for: .seconds(3.6 * testSlowdown))
                 _ = try await connection.ping()
             }
             // A raw client that authenticates nothing and sends nothing is closed (auth deadline or idle).

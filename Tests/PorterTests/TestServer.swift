@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -17,10 +18,15 @@ let testIdentity: ServerIdentity = {
 ///
 /// Readiness is the server's own `onListening` callback with the bound endpoints: no sleeping. TCP listeners
 /// use TLS with ``testIdentity`` unless `plaintext`; `configure` adjusts anything else.
+/// How many times slower than usual the tests run: `PORTER_TEST_SLOWDOWN`, which reliability/sanitizers.sh sets
+/// (a sanitizer slows everything several times). Deadlines that wait for something to happen scale by it; a
+/// deadline a test checks fires on its own and needs no scaling.
+let testSlowdown = ProcessInfo.processInfo.environment["PORTER_TEST_SLOWDOWN"].flatMap(Double.init) ?? 1
+
 func withTestServer<Result: Sendable>(
     listen: [Endpoint] = [.tcp(host: "127.0.0.1", port: 0)],
     plaintext: Bool = false,
-    authTimeout: Double = 10,
+    authTimeout: Double = 10 * testSlowdown,
     idleTimeout: Double = 300,
     maxConnections: Int = 1024,
     configure: (inout ServerConfiguration) -> Void = { _ in },
@@ -88,7 +94,7 @@ struct TestServer: Sendable {
         at endpoint: Endpoint? = nil,
         token: String = testToken,
         transport: ClientTransport? = nil,
-        connectTimeout: Double = 5,
+        connectTimeout: Double = 5 * testSlowdown,
         _ body: (ClientConnection) async throws -> Result
     ) async throws -> Result {
         let configuration = ClientConfiguration(
@@ -131,6 +137,7 @@ func frames(in bytes: [UInt8]) throws -> [Frame] {
 
 /// Waits until `condition` holds, checking every 10 ms for at most `seconds`.
 func waitUntil(seconds: Double = 5, _ condition: @Sendable () -> Bool) async throws {
+    let seconds = seconds * testSlowdown
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while !condition() {
         guard ContinuousClock.now < deadline else { throw TestFailure("condition not met within \(seconds) s") }

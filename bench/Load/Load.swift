@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import NIOCore
+import NIOPosix
 import Porter
 import PorterProtocol
 import Synchronization
@@ -126,16 +128,23 @@ extension Load {
         @Option(help: "Connections being opened at once (keep within the server's --max-unauthenticated-per-source).")
         var window = 48
         @Option(help: "Seconds to hold every connection open once all are up.") var hold: Double = 10
+        @Flag(help: "Plain TCP to an upper-case echo server (a baseline): connected means up, one echoed byte a ping.")
+        var raw = false
 
         func run() async throws {
-            let client = try server.client()
-            let endpoint = server.endpoint
+            let client = try raw ? nil : server.client()
+            let (host, port) = (server.host, server.port)
             let release = Gate()
             let start = ContinuousClock.now
             try await withThrowingTaskGroup(of: Bool.self) { group in
                 let (up, failed) = await openConnections(count: connections, window: window, in: &group) { report in
                     do {
-                        return try await PorterClient.withConnection(to: endpoint, configuration: client) {
+                        guard let client else {
+                            return try await Load.holdRaw(host: host, port: port, report: report, until: release)
+                        }
+                        return try await PorterClient.withConnection(
+                            to: .tcp(host: host, port: port), configuration: client
+                        ) {
                             connection in
                             report(true)
                             await release.wait()
@@ -160,6 +169,28 @@ extension Load {
         }
     }
 
+    /// A plain TCP connection held until `release` opens, then checked with one byte that must come back.
+    static func holdRaw(host: String, port: Int, report: @Sendable (Bool) -> Void, until release: Gate) async throws
+        -> Bool
+    {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.seconds(60))
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            report(true)
+            await release.wait()
+            try await outbound.write(ByteBuffer(string: "a"))
+            var reads = inbound.makeAsyncIterator()
+            return try await reads.next()?.readableBytes ?? 0 > 0
+        }
+    }
+}
+
+extension Load {
     /// One room, many members: some send at a steady pace, the others read everything, and some never read.
     struct Room: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -5,7 +5,8 @@ import PorterProtocol
 /// The data phase of a transfer, the same on both ends: the sender reads a chunk ahead of the network, the
 /// receiver writes one chunk behind it, both on NIO's thread pool.
 enum FileStreaming {
-    /// Reads `file` to its end and hands each chunk to `write`, the next read already under way.
+    /// Reads `file` to its end and hands each chunk to `write`, the next read already under way: `write` must not
+    /// look at `file`, which is being read on another thread meanwhile.
     static func send(
         _ file: OutgoingFile, chunkSize: Int, eventLoop: any EventLoop,
         _ write: (ByteBuffer) async throws -> Void
