@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Porter
 import PorterProtocol
-import Synchronization
 
 /// Options shared by `get` and `put`.
 struct TransferFlags: ParsableArguments {

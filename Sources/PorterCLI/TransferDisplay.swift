@@ -1,6 +1,5 @@
 import Foundation
 import Porter
-import Synchronization
 
 /// The progress bar of `get` and `put` on standard error: per file, bytes, rate and time left; for a tree also
 /// the files done and bytes in all. Redrawn at most ten times a second.
@@ -14,7 +13,7 @@ final class TransferDisplay: Sendable {
         var drawn = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let columns: Int
 
     init() {

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Porter
 import Testing
 
 #if canImport(Glibc)
@@ -80,7 +80,7 @@ struct TestProcess: Sendable {
     /// Waits for the process to end; its exit status, or 128+N if signal N ended it.
     func wait(seconds: Double = 30) async throws -> Int32 {
         let pid = self.pid
-        let status = Mutex<Int32?>(nil)
+        let status = Locked<Int32?>(nil)
         try await waitUntil(seconds: seconds) {
             var raw: Int32 = 0
             guard waitpid(pid, &raw, WNOHANG) == pid else { return false }

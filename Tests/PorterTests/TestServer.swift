@@ -4,7 +4,6 @@ import NIOCore
 import NIOPosix
 import Porter
 import PorterProtocol
-import Synchronization
 
 /// The token every test server and client shares.
 let testToken = "test-token-0123456789"
@@ -45,7 +44,7 @@ func withTestServer<Result: Sendable>(
     var logger = Logger(label: "porter.test")
     logger.logLevel = .critical
     let (bound, continuation) = AsyncStream.makeStream(of: ([Endpoint], [BoundFrontDoor]).self)
-    let endpoints = Mutex<[Endpoint]>([])
+    let endpoints = Locked<[Endpoint]>([])
     let server = try PorterServer(
         configuration: configuration, logger: logger,
         onListening: { bound in endpoints.withLock { $0 = bound } },

@@ -85,7 +85,7 @@ func emit(_ object: [String: Any]) throws {
 
 /// A one-way gate many tasks wait at until it opens.
 final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let state = Locked<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     func wait() async {
         await withCheckedContinuation { waiter in

@@ -1,5 +1,4 @@
 import PorterProtocol
-import Synchronization
 
 /// Chat rooms shared by every front door (the native protocol today, classic listeners later).
 ///
@@ -57,12 +56,12 @@ public final class ChatService: Sendable {
 
     /// The service's limits.
     public let configuration: Configuration
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// Creates an empty chat service.
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
-        self.state = Mutex(
+        self.state = Locked(
             State(
                 roster: ChatRoster(maxRooms: configuration.maxRooms, maxMembersPerRoom: configuration.maxMembersPerRoom)
             )

@@ -1,6 +1,5 @@
 import NIOCore
 import PorterProtocol
-import Synchronization
 
 /// How a command runs on the server.
 public struct ExecOptions: Sendable {
@@ -136,10 +135,10 @@ final class StdinWindow: Sendable {
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     init(_ initial: Int) {
-        state = Mutex(State(available: initial))
+        state = Locked(State(available: initial))
     }
 
     /// Takes up to `limit` bytes of the window, waiting until some are available; 0 once closed.

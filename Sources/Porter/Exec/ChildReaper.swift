@@ -1,6 +1,5 @@
 import CPorterSystem
 import Foundation
-import Synchronization
 
 /// How a child process ended.
 enum ExitStatus: Sendable, Equatable {
@@ -28,7 +27,7 @@ final class ChildReaper: Sendable {
     }
 
     private let epoll: Int32
-    private let waiters = Mutex<[Int32: Waiter]>([:])
+    private let waiters = Locked<[Int32: Waiter]>([:])
 
     private init() {
         epoll = porter_epoll_create()

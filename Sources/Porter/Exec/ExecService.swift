@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import NIOCore
 import PorterProtocol
-import Synchronization
 
 /// Runs commands for authenticated clients: `exec` requests, on pipes or a pseudo-terminal.
 ///

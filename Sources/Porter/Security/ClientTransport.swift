@@ -1,7 +1,6 @@
 import NIOCore
 import NIOSSL
 import PorterProtocol
-import Synchronization
 
 /// How a client protects a TCP connection. Unix-socket connections are always plaintext.
 public enum ClientTransport: Sendable {
@@ -24,7 +23,7 @@ final class TLSSession: Sendable {
 
     let host: String
     let trust: HostTrust
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(host: String, trust: HostTrust) {
         self.host = host

@@ -1,4 +1,3 @@
-import Synchronization
 
 /// Decides which new connections a server takes on, before a single byte of theirs is processed.
 ///
@@ -39,7 +38,7 @@ final class Admission: Sendable {
     let maxConnections: Int
     let maxUnauthenticated: Int
     let maxUnauthenticatedPerSource: Int
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(maxConnections: Int, maxUnauthenticated: Int, maxUnauthenticatedPerSource: Int) {
         self.maxConnections = maxConnections

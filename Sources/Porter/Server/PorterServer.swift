@@ -5,7 +5,6 @@ import NIOPosix
 import NIOSSL
 import PorterProtocol
 import ServiceLifecycle
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc

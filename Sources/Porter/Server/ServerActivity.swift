@@ -27,7 +27,7 @@ public final class ServerActivity: Sendable {
         var transfers: [UInt64: Transfer] = [:]
     }
 
-    private let live = Mutex(Live())
+    private let live = Locked(Live())
 
     /// A running command.
     public struct Command: Sendable, Codable, Equatable {
