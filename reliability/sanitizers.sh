@@ -28,7 +28,9 @@ for sanitizer in "${sanitizers[@]}"; do
     swift test --skip-build --sanitize="$sanitizer" --scratch-path "$scratch" >"$scratch/test.log" 2>&1 || status=$?
     grep -E 'WARNING: ThreadSanitizer|ERROR: AddressSanitizer|SUMMARY|Test run with|✘' "$scratch/test.log" || true
     # A sanitizer's report fails the run even where it stopped only a child process (halt_on_error).
-    if grep -qE 'WARNING: ThreadSanitizer|ERROR: AddressSanitizer' "$scratch/test.log"; then status=${status/#0/1}; fi
+    if grep -qE 'WARNING: ThreadSanitizer|ERROR: AddressSanitizer' "$scratch/test.log" && [ "$status" -eq 0 ]; then
+        status=1
+    fi
     echo "$sanitizer: exit $status after $(($(date +%s) - start)) s; the whole log is $scratch/test.log"
     [ "$status" -eq 0 ] || exit "$status"
 done
