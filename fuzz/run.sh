@@ -20,8 +20,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scratch=.build-fuzz
 configuration=${FUZZ_CONFIGURATION:-release}
-swift build -c "$configuration" --product PorterFuzz --scratch-path "$scratch" \
-    -Xswiftc -sanitize=fuzzer,address 2>&1 | grep -E 'error|warning: |Compiling PorterFuzz|Build' || true
+mkdir -p "$scratch"
+if ! swift build -c "$configuration" --product PorterFuzz --scratch-path "$scratch" \
+    -Xswiftc -sanitize=fuzzer,address >"$scratch/build.log" 2>&1; then
+    grep -E 'error' "$scratch/build.log" >&2 || tail -20 "$scratch/build.log" >&2
+    exit 1
+fi
 # An executable target cannot take libFuzzer's main: the static library is linked by hand.
 swiftc "$scratch/$configuration/libPorterFuzz.a" -sanitize=fuzzer,address -o "$scratch/porter-fuzz" 2>/dev/null
 
