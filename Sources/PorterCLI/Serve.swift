@@ -139,6 +139,19 @@ extension PorterCommand {
             return configuration
         }
 
+        /// Raises the soft limit on open files to the hard limit, as servers do: each connection holds a
+        /// descriptor, and a command or transfer a few more. Returns the limit now in force.
+        static func raiseDescriptorLimit() -> Int {
+            var limit = rlimit()
+            guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return Int.max }
+            if limit.rlim_cur < limit.rlim_max {
+                var raised = limit
+                raised.rlim_cur = limit.rlim_max
+                if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+            }
+            return Int(clamping: limit.rlim_cur)
+        }
+
         func run() async throws {
             if printFingerprint {
                 do {
@@ -157,6 +170,12 @@ extension PorterCommand {
                 return handler
             }
             let logger = Logger(label: "porter.server")
+            let descriptors = Self.raiseDescriptorLimit()
+            if descriptors < maxConnections + 64 {
+                logger.warning(
+                    "open-file limit \(descriptors) is below --max-connections \(maxConnections) plus room for commands and transfers; connections beyond it will fail (raise the hard limit: ulimit -Hn)"
+                )
+            }
             do {
                 let endpoints =
                     try listen.isEmpty ? [ServerConfiguration.defaultListen] : listen.map { try Endpoint(parsing: $0) }
