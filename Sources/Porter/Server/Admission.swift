@@ -1,4 +1,3 @@
-
 /// Decides which new connections a server takes on, before a single byte of theirs is processed.
 ///
 /// Three limits, each a field of ``ServerConfiguration``:
