@@ -31,7 +31,7 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 cpu_ms() { awk -v tick="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / tick)}' "/proc/$1/stat"; }
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 
-stop_porter() {
+stop_server() {
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
     rm -f "$tmp/porter.out"
@@ -104,7 +104,7 @@ idle_run() {
     # The server is back to where it started once the clients are gone.
     for _ in $(seq 100); do [ "$(fd_count "$server_pid")" -le "$idle_fds" ] && break; sleep 0.1; done
     echo "idle $server: descriptors $idle_fds before, $(fd_count "$server_pid") after the clients left; RSS $(($(rss_kb "$server_pid") / 1024)) MB after"
-    stop_porter
+    stop_server
 }
 
 echo_run() {
@@ -115,7 +115,7 @@ echo_run() {
     result=$("$echo_load" --mode porter --port "$port" $PORTER_ARGS --connections "$clients" --duration 10)
     echo "echo: $clients clients for 10 s: $result; server RSS $(($(rss_kb "$server_pid") / 1024)) MB"
     [ "$(json "$result" errors)" -eq 0 ] && [ "$(json "$result" requests)" -gt 0 ] || failed=1
-    stop_porter
+    stop_server
 }
 
 room_run() {
@@ -137,7 +137,7 @@ room_run() {
     slow=$(grep '"slow-reader"' "$tmp/room.out" || echo '{"received":"?","dropped":false}')
     echo "room: $members members, $(json "$done_line" messages) messages in $(json "$done_line" seconds) s; complete: $(json "$done_line" complete) of $members (the slow reader counts when it was dropped); slow reader got $(json "$slow" received) before it was dropped; server RSS $((idle_rss / 1024)) MB before, peak $((peak_rss / 1024)) MB"
     [ "$(json "$done_line" complete)" -eq "$members" ] || failed=1
-    stop_porter
+    stop_server
 }
 
 runs=("$@")

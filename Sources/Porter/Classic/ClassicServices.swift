@@ -111,7 +111,7 @@ enum ClassicServices {
                 var md5 = Insecure.MD5()
                 let chunkSize = files.configuration.chunkSize
                 try await FileStreaming.send(file, chunkSize: chunkSize, eventLoop: connection.channel.eventLoop) {
-                    chunk in
+                    chunk, _ in
                     chunk.withUnsafeReadableBytes { md5.update(bufferPointer: $0) }
                     try await outbound.write(chunk)
                 }

@@ -298,12 +298,10 @@ extension ClientConnection {
         report(offset, false)
         let chunkSize = min(1 << 20, welcome.limits.maxDataPayload)
         do {
-            // Counted here: the file's own position moves on the thread pool, where the next chunk is being read.
-            var position = offset
-            try await FileStreaming.send(file, chunkSize: chunkSize, eventLoop: writer.channel.eventLoop) { chunk in
+            try await FileStreaming.send(file, chunkSize: chunkSize, eventLoop: writer.channel.eventLoop) {
+                chunk, sent in
                 try await writer.send(.data(chunk))
-                position += Int64(chunk.readableBytes)
-                report(position, false)
+                report(offset + sent, false)
             }
         } catch let error as ProtocolError {
             throw PorterError(.configuration, "reading \(TerminalText.escaped(shown)): \(error.message)")

@@ -138,11 +138,8 @@ struct FileService: Sendable {
         let (transfer, ended) = activity.transferStarted(path: request.path, direction: "get", size: entry.size)
         var completed = false
         defer { ended(completed) }
-        // Counted here: the file's own position moves on the thread pool, where the next chunk is being read.
-        var sent: Int64 = 0
-        try await FileStreaming.send(file, chunkSize: configuration.chunkSize, eventLoop: eventLoop) { chunk in
+        try await FileStreaming.send(file, chunkSize: configuration.chunkSize, eventLoop: eventLoop) { chunk, sent in
             try await outbound.write(.data(chunk))
-            sent += Int64(chunk.readableBytes)
             transfer.progress(to: sent)
         }
         try await outbound.write(ControlMessage.fileEnd(.init(digest: file.hex)).frame)

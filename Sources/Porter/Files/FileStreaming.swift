@@ -5,17 +5,20 @@ import PorterProtocol
 /// The data phase of a transfer, the same on both ends: the sender reads a chunk ahead of the network, the
 /// receiver writes one chunk behind it, both on NIO's thread pool.
 enum FileStreaming {
-    /// Reads `file` to its end and hands each chunk to `write`, the next read already under way: `write` must not
-    /// look at `file`, which is being read on another thread meanwhile.
+    /// Reads `file` to its end and hands each chunk to `write` with the bytes handed over so far, this chunk
+    /// included, the next read already under way. `write` must not look at `file`, which is being read on
+    /// another thread meanwhile.
     static func send(
         _ file: OutgoingFile, chunkSize: Int, eventLoop: any EventLoop,
-        _ write: (ByteBuffer) async throws -> Void
+        _ write: (_ chunk: ByteBuffer, _ sent: Int64) async throws -> Void
     ) async throws {
         let pool = NIOThreadPool.singleton
+        var sent: Int64 = 0
         var next = pool.runIfActive(eventLoop: eventLoop) { try file.read(upTo: chunkSize) }
         while let chunk = try await next.get() {
             next = pool.runIfActive(eventLoop: eventLoop) { try file.read(upTo: chunkSize) }
-            try await write(chunk)
+            sent += Int64(chunk.readableBytes)
+            try await write(chunk, sent)
         }
     }
 

@@ -60,6 +60,9 @@ struct ServerConnection: Sendable {
         throw PeerClosed()
     }
 
+    /// The handshake and each kind of request (here and in ExecService and FileService) are `@inline(never)`: a
+    /// task keeps the stack slabs of its deepest call for as long as it lives, so an idle connection should not
+    /// carry the frames of every request inlined into this loop.
     private func serveRequests(
         _ frames: inout NIOAsyncChannelInboundStream<Frame>.AsyncIterator,
         _ outbound: NIOAsyncChannelOutboundWriter<Frame>,
