@@ -19,6 +19,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scratch=.build-fuzz
+all=(frames messages paths udp classic)
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
+for target in "${targets[@]}"; do
+    [[ " ${all[*]} " == *" $target "* ]] || { echo "unknown fuzz target '$target' (${all[*]})" >&2; exit 2; }
+done
 configuration=${FUZZ_CONFIGURATION:-release}
 mkdir -p "$scratch"
 if ! swift build -c "$configuration" --product PorterFuzz --scratch-path "$scratch" \
@@ -29,8 +35,6 @@ fi
 # An executable target cannot take libFuzzer's main: the static library is linked by hand.
 swiftc "$scratch/$configuration/libPorterFuzz.a" -sanitize=fuzzer,address -o "$scratch/porter-fuzz" 2>/dev/null
 
-targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frames messages paths udp classic)
 limit=(-max_total_time="${FUZZ_SECONDS:-60}")
 [ -z "${FUZZ_RUNS:-}" ] || limit=(-runs="$FUZZ_RUNS")
 mkdir -p fuzz/crashes
