@@ -42,19 +42,21 @@ public enum PorterClient {
                 throw session?.failure ?? error
             }
             let connection = ClientConnection(endpoint: endpoint, welcome: welcome, frames: frames, writer: writer)
-            return try await withThrowingTaskGroup(of: Void.self) { tasks in
-                if welcome.limits.idleTimeout > 0 {
-                    let interval = Duration.milliseconds(welcome.limits.idleTimeout * 1000 / 3)
-                    tasks.addTask {
-                        while true {
-                            try await Task.sleep(for: interval)
-                            try await writer.send(ControlMessage.keepalive)
-                        }
-                    }
-                }
-                defer { tasks.cancelAll() }
-                return try await body(connection)
-            }
+            // Keepalives are timed on the event loop, not by a task: a caller whose tasks keep the cooperative
+            // threads busy must not starve them into the server's idle timeout.
+            let keepalives = scheduleKeepalives(on: channel.channel, idleTimeout: welcome.limits.idleTimeout)
+            defer { keepalives?.cancel() }
+            return try await body(connection)
+        }
+    }
+
+    /// Sends a keepalive every third of the server's idle timeout until the returned task is cancelled; nil when
+    /// the server closes no idle connections.
+    private static func scheduleKeepalives(on channel: any Channel, idleTimeout: Int) -> RepeatedTask? {
+        guard idleTimeout > 0 else { return nil }
+        let interval = TimeAmount.milliseconds(Int64(idleTimeout) * 1000 / 3)
+        return channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            channel.writeAndFlush(ControlMessage.keepalive.frame, promise: nil)
         }
     }
 

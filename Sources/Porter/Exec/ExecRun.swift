@@ -34,7 +34,7 @@ struct ExecRun: Sendable {
     ///
     /// - Returns: the first frame of the next request, or `nil` if the client left (the command is then
     ///   terminated).
-    func serve(_ frames: inout Frames, timeout: Double?, logger: Logger) async throws -> Frame? {
+    func serve(_ frames: Frames, timeout: Double?, logger: Logger) async throws -> Frame? {
         let progress = Progress(credit: window)
         let (stdinData, stdinFeed) = AsyncStream.makeStream(of: ByteBuffer.self)
         return try await child.withStreams { output, errors in

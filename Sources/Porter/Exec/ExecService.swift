@@ -29,17 +29,16 @@ struct ExecService: Sendable {
         self.baseEnvironment = environment
     }
 
-    typealias Frames = NIOAsyncChannelInboundStream<Frame>.AsyncIterator
-    typealias Outbound = NIOAsyncChannelOutboundWriter<Frame>
+    typealias Frames = RequestInbox
+    typealias Outbound = FrameOutbound
 
     /// Runs `request`, answering on `outbound` and reading the client's input, signals and size changes from
     /// `frames`, until the command has exited and the client sends its next request.
     ///
     /// - Parameter eventLoop: the connection's event loop, which also serves the command's pipes.
     /// - Returns: the frame that starts the client's next request, or `nil` if the client left.
-    @inline(never)
     func serve(
-        _ request: ControlMessage.Exec, _ frames: inout Frames, _ outbound: Outbound, eventLoop: any EventLoop,
+        _ request: ControlMessage.Exec, _ frames: Frames, _ outbound: Outbound, eventLoop: any EventLoop,
         logger: Logger
     ) async throws -> Frame? {
         let prepared: Prepared
@@ -64,7 +63,7 @@ struct ExecService: Sendable {
                 .data(ByteBuffer(string: "porter: \(prepared.argv[0]): \(reason)\n"), stream: .error))
             let exit = ControlMessage.ExecExit(.exited(notFound ? 127 : 126), timedOut: false, since: started)
             try await outbound.write(ControlMessage.execExit(exit).frame)
-            return try await Self.nextRequest(&frames)
+            return try await Self.nextRequest(frames)
         }
         logger.info(
             "exec started",
@@ -77,7 +76,7 @@ struct ExecService: Sendable {
             child: child, configuration: configuration, outbound: outbound, started: started, window: window)
         let registration = activity.commandStarted(pid: child.pid, program: prepared.argv[0])
         defer { activity.commandEnded(registration) }
-        return try await run.serve(&frames, timeout: request.timeout, logger: logger)
+        return try await run.serve(frames, timeout: request.timeout, logger: logger)
     }
 
     /// A request checked against the server's policies.
@@ -158,7 +157,7 @@ struct ExecService: Sendable {
 
     /// After a command has ended: skips what the client sent for it before it saw `exec.exit`, and returns the
     /// first frame of its next request, or `nil` if the client left.
-    static func nextRequest(_ frames: inout Frames) async throws -> Frame? {
+    static func nextRequest(_ frames: Frames) async throws -> Frame? {
         while let frame = try await frames.next() {
             if frame.kind == .data { continue }
             switch try ControlMessage(frame: frame) {

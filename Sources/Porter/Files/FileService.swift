@@ -28,8 +28,8 @@ struct FileService: Sendable {
     let configuration: FileConfiguration
     let root: ConfinedDirectory
 
-    typealias Frames = NIOAsyncChannelInboundStream<Frame>.AsyncIterator
-    typealias Outbound = NIOAsyncChannelOutboundWriter<Frame>
+    typealias Frames = RequestInbox
+    typealias Outbound = FrameOutbound
 
     /// Opens the root directory `root`.
     /// Where transfers in progress are registered for the status page and metrics.
@@ -47,16 +47,15 @@ struct FileService: Sendable {
 
     /// Serves one file request. Refusals before any data moves are non-fatal `error`s; a failure while data
     /// moves is thrown, which ends the connection.
-    @inline(never)
     func serve(
-        _ request: ControlMessage, _ frames: inout Frames, _ outbound: Outbound, eventLoop: any EventLoop,
+        _ request: ControlMessage, _ frames: Frames, _ outbound: Outbound, eventLoop: any EventLoop,
         logger: Logger
     ) async throws {
         do {
             switch request {
             case .fileList(let list): try await sendListing(list, outbound)
             case .fileGet(let get): try await send(get, outbound, eventLoop: eventLoop, logger: logger)
-            case .filePut(let put): try await receive(put, &frames, outbound, eventLoop: eventLoop, logger: logger)
+            case .filePut(let put): try await receive(put, frames, outbound, eventLoop: eventLoop, logger: logger)
             case .fileMkdir(let mkdir):
                 try await change(mkdir.path, outbound) { root, components in try root.makeDirectory(components) }
             case .fileSymlink(let link):
@@ -148,7 +147,7 @@ struct FileService: Sendable {
     }
 
     private func receive(
-        _ request: ControlMessage.FilePut, _ frames: inout Frames, _ outbound: Outbound, eventLoop: any EventLoop,
+        _ request: ControlMessage.FilePut, _ frames: Frames, _ outbound: Outbound, eventLoop: any EventLoop,
         logger: Logger
     ) async throws {
         let components = try components(request.path)

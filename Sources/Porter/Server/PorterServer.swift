@@ -14,10 +14,14 @@ import ServiceLifecycle
 
 /// Porter's native server: listens on every configured endpoint and serves each connection concurrently.
 ///
-/// Run it in a `ServiceGroup` for graceful shutdown on SIGINT/SIGTERM: listeners close at once and open
-/// connections are cancelled and closed. Cancelling ``run()`` does the same.
+/// Run it in a `ServiceGroup` for graceful shutdown on SIGINT/SIGTERM: listeners close at once, requests being
+/// served are cancelled and open connections are closed. Cancelling ``run()`` does the same.
+///
+/// A connection is served by handlers on its event loop (``ConnectionDispatcher``) and, while it has requests,
+/// by a task in the server's task group (``ServerConnection``).
 public final class PorterServer: Service {
-    private typealias Listener = NIOAsyncChannel<FrameChannel, Never>
+    /// A task that serves a spell of one connection's requests.
+    private typealias Spell = @Sendable () async -> Void
 
     private let configuration: ServerConfiguration
     private let group: any EventLoopGroup
@@ -28,6 +32,7 @@ public final class PorterServer: Service {
     private let admission: Admission
     private let tlsContext: NIOSSLContext?
     private let tlsBinding: [UInt8]
+    private let openConnections = OpenConnections()
 
     /// The chat rooms this server hosts.
     public let chat: ChatService
@@ -97,15 +102,25 @@ public final class PorterServer: Service {
 
     /// Binds every listener, then serves until cancelled or gracefully shut down.
     public func run() async throws {
-        let listeners = try await bindAll()
+        let (spells, spellStarter) = AsyncStream.makeStream(of: Spell.self)
+        let openConnections = self.openConnections
+        defer {
+            spellStarter.finish()
+            openConnections.closeAll()
+        }
+        let startSpell: ConnectionDispatcher.StartSpell = { spell in
+            if case .enqueued = spellStarter.yield(spell) { return true }
+            return false
+        }
+        let listeners = try await bindAll(startSpell: startSpell)
         let doors: [any FrontDoor]
         do {
             doors = try await bindFrontDoors()
         } catch {
-            for (listener, _) in listeners { try? await listener.channel.close() }
+            for listener in listeners { try? await listener.close() }
             throw error
         }
-        let bound = listeners.compactMap { $0.listener.channel.localAddress.flatMap(Endpoint.init) }
+        let bound = listeners.compactMap { $0.localAddress.flatMap(Endpoint.init) }
         for endpoint in bound { logger.info("listening", metadata: ["server.endpoint": "\(endpoint)"]) }
         for door in doors {
             logger.info("listening", metadata: ["server.door": "\(door.name)", "server.endpoint": "\(door.address)"])
@@ -115,32 +130,40 @@ public final class PorterServer: Service {
 
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
-                for (listener, binding) in listeners {
-                    group.addTask { try await self.accept(on: listener, binding: binding) }
+                for listener in listeners {
+                    group.addTask { try await PipelineListener(name: "porter", channel: listener).serve() }
                 }
                 for door in doors {
                     group.addTask { try await door.serve() }
                 }
+                group.addTask {
+                    try await cancelWhenGracefulShutdown {
+                        await withDiscardingTaskGroup { requests in
+                            for await spell in spells { requests.addTask { await spell() } }
+                        }
+                    }
+                }
             }
         } onGracefulShutdown: {
-            for (listener, _) in listeners { listener.channel.close(promise: nil) }
+            for listener in listeners { listener.close(promise: nil) }
             for door in doors { door.close() }
+            spellStarter.finish()
+            openConnections.closeAll()
         }
         for case .unix(let path) in bound { unlink(path) }
     }
 
     /// Binds every configured endpoint, or none: a failure closes those already bound.
-    ///
-    /// - Returns: each listener with the channel binding its connections' proofs include.
-    private func bindAll() async throws -> [(listener: Listener, binding: [UInt8])] {
-        var listeners: [(listener: Listener, binding: [UInt8])] = []
+    private func bindAll(startSpell: @escaping ConnectionDispatcher.StartSpell) async throws -> [any Channel] {
+        var listeners: [any Channel] = []
         do {
             for endpoint in configuration.listen {
                 let tls = endpoint.isTCP ? tlsContext : nil
-                listeners.append((try await bind(endpoint, tls: tls), tls == nil ? [] : tlsBinding))
+                let binding = tls == nil ? [] : tlsBinding
+                listeners.append(try await bind(endpoint, tls: tls, binding: binding, startSpell: startSpell))
             }
         } catch {
-            for (listener, _) in listeners { try? await listener.channel.close() }
+            for listener in listeners { try? await listener.close() }
             throw error
         }
         return listeners
@@ -190,46 +213,53 @@ public final class PorterServer: Service {
         return doors
     }
 
-    private func bind(_ endpoint: Endpoint, tls: NIOSSLContext?) async throws -> Listener {
+    /// Binds `endpoint`; each connection's proof must include `binding` (see ``ChannelBinding``).
+    private func bind(
+        _ endpoint: Endpoint, tls: NIOSSLContext?, binding: [UInt8],
+        startSpell: @escaping ConnectionDispatcher.StartSpell
+    ) async throws -> any Channel {
         let limits = configuration.frameLimits
+        let readAhead = configuration.readAheadFrames
         let authTimeout = TimeAmount.nanoseconds(Int64(configuration.authTimeout * 1e9))
         let idleTimeout =
             configuration.idleTimeout > 0 ? TimeAmount.nanoseconds(Int64(configuration.idleTimeout * 1e9)) : nil
+        let admission = self.admission
+        let logger = self.logger
+        let connection = self.connection
+        let activity = self.activity
+        let openConnections = self.openConnections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-        let admission = self.admission
-        let logger = self.logger
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<FrameChannel> = { channel in
-            channel.eventLoop.makeCompletedFuture {
-                if channel.localAddress?.protocol != .unix {
-                    // Request and answer are each one write: without this, Nagle's algorithm and delayed ACKs
-                    // can add 40 ms to a round trip.
-                    try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if channel.localAddress?.protocol != .unix {
+                        // Request and answer are each one write: without this, Nagle's algorithm and delayed
+                        // ACKs can add 40 ms to a round trip.
+                        try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
+                    }
+                    try channel.allowLargeReads()
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(
+                        ConnectionGate(
+                            expectsTLS: tls != nil, admission: admission, waitLimit: authTimeout, logger: logger))
+                    if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try pipeline.addFrameCodec(limits: limits)
+                    try pipeline.addHandler(ConnectionDeadlines(authTimeout: authTimeout, idleTimeout: idleTimeout))
+                    try pipeline.addHandler(
+                        ConnectionDispatcher(
+                            connection: connection, binding: binding, readAhead: readAhead, startSpell: startSpell))
+                    activity.connectionsAccepted.increment()
+                    openConnections.add(channel)
                 }
-                try channel.allowLargeReads()
-                let pipeline = channel.pipeline.syncOperations
-                try pipeline.addHandler(
-                    ConnectionGate(
-                        expectsTLS: tls != nil, admission: admission, waitLimit: authTimeout, logger: logger))
-                if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls)) }
-                try pipeline.addFrameCodec(limits: limits)
-                try pipeline.addHandler(
-                    ConnectionDeadlines(authTimeout: authTimeout, idleTimeout: idleTimeout)
-                )
-                return try FrameChannel(wrappingChannelSynchronously: channel)
             }
-        }
         do {
             switch endpoint {
             case .tcp(let host, let port):
-                return try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer)
+                return try await bootstrap.bind(host: host, port: port).get()
             case .unix(let path):
-                let listener = try await bootstrap.bind(
-                    unixDomainSocketPath: path,
-                    cleanupExistingSocketFile: true,
-                    childChannelInitializer: initializer
-                )
+                let listener = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
+                    .get()
                 // Only the owner may connect; the token is still required.
                 chmod(path, 0o600)
                 return listener
@@ -237,30 +267,6 @@ public final class PorterServer: Service {
         } catch {
             throw PorterError(.configuration, "cannot listen on \(endpoint): \(Self.describe(error))")
         }
-    }
-
-    private func accept(on listener: Listener, binding: [UInt8]) async throws {
-        try await listener.executeThenClose { connections in
-            // One shutdown watch for the listener, not one per connection (which would cost every idle
-            // connection two more tasks): shutting down cancels accepting and every connection's task with it.
-            try await cancelWhenGracefulShutdown {
-                try await withThrowingDiscardingTaskGroup { group in
-                    for try await channel in connections {
-                        group.addTask { await self.serve(channel, binding: binding) }
-                    }
-                }
-            }
-        }
-    }
-
-    private func serve(_ channel: FrameChannel, binding: [UInt8]) async {
-        var logger = self.logger
-        logger[metadataKey: "connection.peer"] = "\(channel.channel.remoteAddress.map { "\($0)" } ?? "unix")"
-        logger.debug("accepted")
-        activity.connectionsAccepted.increment()
-        var connection = self.connection
-        connection.logger = logger
-        await connection.serve(channel, binding: binding)
     }
 
     /// What the server is doing now, for the status page.

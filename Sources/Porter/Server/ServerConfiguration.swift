@@ -29,6 +29,9 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeout: Double
     /// The listen backlog: connections the kernel queues before Porter accepts them.
     public var backlog: Int32
+    /// Frames of one connection read ahead of the request being served; with this many waiting, the server stops
+    /// reading from the client until all but a quarter are taken. Each is at most a frame limit in size.
+    public var readAheadFrames: Int
     /// The chat service's limits.
     public var chat: ChatService.Configuration
     /// Where to answer UDP echo datagrams (`porter serve --udp`), if anywhere; the host and port of a TCP
@@ -58,6 +61,7 @@ public struct ServerConfiguration: Sendable {
         authTimeout: Double = 10,
         idleTimeout: Double = 300,
         backlog: Int32 = 4096,
+        readAheadFrames: Int = 8,
         chat: ChatService.Configuration = ChatService.Configuration(),
         udp: Endpoint? = nil,
         http: HTTPConfiguration? = nil,
@@ -82,6 +86,7 @@ public struct ServerConfiguration: Sendable {
         self.authTimeout = authTimeout
         self.idleTimeout = idleTimeout
         self.backlog = backlog
+        self.readAheadFrames = max(readAheadFrames, 1)
         self.chat = chat
         self.exec = exec
     }

@@ -2,73 +2,43 @@ import Logging
 import NIOCore
 import PorterProtocol
 
-/// Serves one client connection: the handshake, then requests one after another until the client leaves.
+/// Serves an authenticated connection's requests, one spell at a time (see ``RequestInbox``); the handshake and
+/// the idle time between spells belong to ``ConnectionDispatcher``.
 ///
-/// A ``ProtocolError`` anywhere — from the frame decoder, the handshake or a request — is sent to the client as
-/// a fatal `error` message and the connection closes; nothing else on the server is affected.
+/// A ``ProtocolError`` anywhere in a request is sent to the client as a fatal `error` message and the connection
+/// closes; nothing else on the server is affected.
 struct ServerConnection: Sendable {
     let identity: ServerHandshake.Identity
     let token: String
     let chat: ChatService
     let exec: ExecService
     let files: FileService
-    var logger: Logger
+    let logger: Logger
 
-    /// Serves `channel` until the client leaves, breaks the protocol, or the task is cancelled.
-    ///
-    /// - Parameter binding: the channel binding the client's proof must include (see ``ChannelBinding``); empty
-    ///   on a plaintext connection.
-    func serve(_ channel: FrameChannel, binding: [UInt8]) async {
+    /// Serves the requests queued in `inbox` until, between two requests, nothing more is queued, the client
+    /// leaves or breaks the protocol, or the task is cancelled.
+    func serve(_ inbox: RequestInbox, channel: any Channel, logger: Logger) async {
+        let outbound = FrameOutbound(channel: channel)
         do {
-            try await channel.executeThenClose { inbound, outbound in
-                var frames = inbound.makeAsyncIterator()
-                do {
-                    try await handshake(&frames, outbound, binding: binding)
-                    try await channel.channel.triggerUserOutboundEvent(ConnectionDeadlines.Authenticated()).get()
-                    try await serveRequests(&frames, outbound, channel: channel.channel)
-                } catch let error as ProtocolError {
-                    logger.info(
-                        "closing connection: \(error.message)", metadata: ["error.code": "\(error.code.rawValue)"])
-                    try? await outbound.write(ControlMessage.error(.init(error, fatal: true)).frame)
-                }
-            }
+            try await serveRequests(inbox, outbound, channel: channel, logger: logger)
+        } catch let error as ProtocolError {
+            Self.logClosing(error, logger: logger)
+            try? await outbound.write(ControlMessage.error(.init(error, fatal: true)).frame)
+            channel.close(promise: nil)
         } catch {
             logger.debug("connection ended: \(error)")
+            channel.close(promise: nil)
         }
     }
 
-    @inline(never)
-    private func handshake(
-        _ frames: inout NIOAsyncChannelInboundStream<Frame>.AsyncIterator,
-        _ outbound: NIOAsyncChannelOutboundWriter<Frame>,
-        binding: [UInt8]
-    ) async throws {
-        var handshake = ServerHandshake(
-            identity: identity, token: token, nonce: Randomness.bytes(ControlMessage.nonceLength), binding: binding)
-        while let frame = try await frames.next() {
-            switch handshake.receive(try ControlMessage(frame: frame)) {
-            case .reply(let message):
-                try await outbound.write(message.frame)
-            case .authenticated(let message):
-                try await outbound.write(message.frame)
-                logger.debug("authenticated")
-                return
-            case .fail(let error):
-                throw error
-            }
-        }
-        throw PeerClosed()
+    static func logClosing(_ error: ProtocolError, logger: Logger) {
+        logger.info("closing connection: \(error.message)", metadata: ["error.code": "\(error.code.rawValue)"])
     }
 
-    /// The handshake and each kind of request (here and in ExecService and FileService) are `@inline(never)`: a
-    /// task keeps the stack slabs of its deepest call for as long as it lives, so an idle connection should not
-    /// carry the frames of every request inlined into this loop.
     private func serveRequests(
-        _ frames: inout NIOAsyncChannelInboundStream<Frame>.AsyncIterator,
-        _ outbound: NIOAsyncChannelOutboundWriter<Frame>,
-        channel: any Channel
+        _ frames: RequestInbox, _ outbound: FrameOutbound, channel: any Channel, logger: Logger
     ) async throws {
-        var next = try await frames.next()
+        var next = try frames.nextRequest()
         while let frame = next {
             next = nil
             let message = try ControlMessage(frame: frame)
@@ -78,31 +48,30 @@ struct ServerConnection: Sendable {
             case .ping(let ping):
                 try await outbound.write(ControlMessage.pong(ping).frame)
             case .echo:
-                try await serveEcho(&frames, outbound)
+                try await serveEcho(frames, outbound)
             case .chatJoin(let join):
-                try await serveChat(join, &frames, outbound, channel: channel)
+                try await serveChat(join, frames, outbound, channel: channel, logger: logger)
             case .exec(let request):
                 // An exec ends when the client sends its next request, which it hands back.
                 guard
                     let following = try await exec.serve(
-                        request, &frames, outbound, eventLoop: channel.eventLoop, logger: logger)
+                        request, frames, outbound, eventLoop: channel.eventLoop, logger: logger)
                 else { return }
                 next = following
                 continue
             case .fileList, .fileGet, .filePut, .fileMkdir, .fileSymlink, .fileAttrs:
-                try await files.serve(message, &frames, outbound, eventLoop: channel.eventLoop, logger: logger)
+                try await files.serve(message, frames, outbound, eventLoop: channel.eventLoop, logger: logger)
             case let other:
                 throw ProtocolError(.unexpectedMessage, "'\(other.type)' is not a request")
             }
-            next = try await frames.next()
+            next = try frames.nextRequest()
         }
     }
 
     /// Echo mode: every data frame comes back with ASCII letters upper-cased, until `end`.
-    @inline(never)
     private func serveEcho(
-        _ frames: inout NIOAsyncChannelInboundStream<Frame>.AsyncIterator,
-        _ outbound: NIOAsyncChannelOutboundWriter<Frame>
+        _ frames: RequestInbox,
+        _ outbound: FrameOutbound
     ) async throws {
         while let frame = try await frames.next() {
             if frame.kind == .data {
@@ -126,12 +95,12 @@ struct ServerConnection: Sendable {
     }
 
     /// Chat mode: room events flow out from one task while the client's requests are read here, until `chat.leave`.
-    @inline(never)
     private func serveChat(
         _ join: ControlMessage.ChatJoin,
-        _ frames: inout NIOAsyncChannelInboundStream<Frame>.AsyncIterator,
-        _ outbound: NIOAsyncChannelOutboundWriter<Frame>,
-        channel: any Channel
+        _ frames: RequestInbox,
+        _ outbound: FrameOutbound,
+        channel: any Channel,
+        logger: Logger
     ) async throws {
         let membership: ChatService.Membership
         do {
@@ -142,7 +111,6 @@ struct ServerConnection: Sendable {
             try await outbound.write(ControlMessage.error(.init(error, fatal: false)).frame)
             return
         }
-        let logger = self.logger
         logger.info("joined chat", metadata: ["chat.room": "\(membership.room)", "chat.name": "\(membership.name)"])
         defer { chat.leave(membership.id) }
         try await outbound.write(
@@ -155,7 +123,7 @@ struct ServerConnection: Sendable {
                     try await outbound.write(event.message.frame)
                 }
             }
-            try await readChatRequests(membership.id, &frames, outbound)
+            try await readChatRequests(membership.id, frames, outbound)
             // Leaving ends the event sequence; the writer sends what is still queued, then `end` follows it.
             chat.leave(membership.id)
             try await group.waitForAll()
@@ -165,8 +133,8 @@ struct ServerConnection: Sendable {
 
     private func readChatRequests(
         _ member: UInt64,
-        _ frames: inout NIOAsyncChannelInboundStream<Frame>.AsyncIterator,
-        _ outbound: NIOAsyncChannelOutboundWriter<Frame>
+        _ frames: RequestInbox,
+        _ outbound: FrameOutbound
     ) async throws {
         while let frame = try await frames.next() {
             do {

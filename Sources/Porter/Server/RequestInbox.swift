@@ -1,0 +1,145 @@
+import NIOCore
+import PorterProtocol
+
+/// The frames of one busy spell of a connection: passed from its event loop, where ``ConnectionDispatcher`` reads
+/// them, to the task serving its requests.
+///
+/// A spell starts with a request that arrives while the connection is idle and ends when the task, between two
+/// requests, finds nothing more to serve: the inbox is then retired, the task ends, and the next request starts
+/// a new spell with a new inbox. An idle connection therefore has no task and no inbox.
+///
+/// The inbox holds at most ``ServerConfiguration/readAheadFrames`` frames: past that, the dispatcher stops
+/// reading from the socket until the task has taken all but a quarter of them.
+final class RequestInbox: Sendable {
+    /// What ``push(_:)`` did with a frame.
+    enum Push: Equatable {
+        /// The frame is queued; with `pauseReading`, the queue is full and reading should stop until
+        /// ``RequestInbox/init(readAhead:resumeReading:)``'s `resumeReading` is called.
+        case queued(pauseReading: Bool)
+        /// The spell is over: the frame starts a new one.
+        case retired
+    }
+
+    private struct State {
+        var frames = CircularBuffer<Frame>(initialCapacity: 4)
+        var waiter: CheckedContinuation<Frame?, any Error>?
+        var retired = false
+        /// Why no more frames will come: `nil` while the connection is open, `.success` when it closed.
+        var end: Result<Void, any Error>?
+        var readingPaused = false
+        var cancelled = false
+    }
+
+    private let state = Locked(State())
+    private let readAhead: Int
+    private let resumeReading: @Sendable () -> Void
+
+    /// Creates the inbox of a spell that starts with `first`.
+    ///
+    /// - Parameter resumeReading: called, on any thread, when a full inbox has drained enough to read again.
+    init(first: Frame, readAhead: Int, resumeReading: @escaping @Sendable () -> Void) {
+        self.readAhead = readAhead
+        self.resumeReading = resumeReading
+        state.withLock { $0.frames.append(first) }
+    }
+
+    /// Adds a frame the dispatcher has read.
+    func push(_ frame: Frame) -> Push {
+        let (push, waiter) = state.withLock { state -> (Push, CheckedContinuation<Frame?, any Error>?) in
+            guard !state.retired else { return (.retired, nil) }
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return (.queued(pauseReading: false), waiter)
+            }
+            state.frames.append(frame)
+            if state.frames.count >= readAhead { state.readingPaused = true }
+            return (.queued(pauseReading: state.readingPaused), nil)
+        }
+        waiter?.resume(returning: frame)
+        return push
+    }
+
+    /// No more frames will come: the connection closed (`.success`) or failed. The task still gets the frames
+    /// already queued first.
+    ///
+    /// - Returns: `false` if the spell was already over, so that no task will see `end`.
+    @discardableResult
+    func finish(_ end: Result<Void, any Error>) -> Bool {
+        let (seen, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Frame?, any Error>?) in
+            guard !state.retired else { return (false, nil) }
+            if state.end == nil { state.end = end }
+            defer { state.waiter = nil }
+            return (true, state.waiter)
+        }
+        waiter?.resume(with: end.map { nil })
+        return seen
+    }
+
+    /// The next frame of the request being served, waiting for it if need be; `nil` once the connection has
+    /// closed.
+    ///
+    /// - Throws: the connection's failure, or `CancellationError` when the task is cancelled.
+    func next() async throws -> Frame? {
+        switch try take(orRetire: false) {
+        case .frame(let frame): return frame
+        case .over: return nil
+        case .nothingYet: break
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let ready = state.withLock { state -> Result<Frame?, any Error>? in
+                    if state.cancelled { return .failure(CancellationError()) }
+                    if let frame = state.frames.popFirst() { return .success(frame) }
+                    if let end = state.end { return end.map { nil } }
+                    state.waiter = continuation
+                    return nil
+                }
+                if let ready { continuation.resume(with: ready) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Frame?, any Error>? in
+                state.cancelled = true
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// The first frame of the next request if one is queued. Otherwise the spell ends: `nil`, and a frame that
+    /// arrives later starts a new spell.
+    ///
+    /// - Throws: the connection's failure, once the queued frames are taken.
+    func nextRequest() throws -> Frame? {
+        guard case .frame(let frame) = try take(orRetire: true) else { return nil }
+        return frame
+    }
+
+    private enum Taken {
+        case frame(Frame)
+        /// Nothing is queued, and the connection is open.
+        case nothingYet
+        /// Nothing is queued, and nothing will be: the connection closed or the inbox is retired.
+        case over
+    }
+
+    /// Takes a queued frame. Without one, retires the inbox if `orRetire`.
+    private func take(orRetire: Bool) throws -> Taken {
+        let (taken, resume) = try state.withLock { state throws -> (Taken, Bool) in
+            if let frame = state.frames.popFirst() {
+                let resume = state.readingPaused && state.frames.count <= readAhead / 4
+                if resume { state.readingPaused = false }
+                return (.frame(frame), resume)
+            }
+            if let end = state.end {
+                try end.get()
+                return (.over, false)
+            }
+            guard orRetire else { return (.nothingYet, false) }
+            state.retired = true
+            return (.over, false)
+        }
+        if resume { resumeReading() }
+        return taken
+    }
+}
