@@ -120,72 +120,49 @@ extension Load {
             discussion: """
                 Prints {"phase":"held",...} once every connection has been tried (the accept rate is the \
                 connections up divided by the seconds that took), holds them for --hold seconds, then prints \
-                {"phase":"checked",...} with how many answered a ping.
+                {"phase":"checked",...} with how many answered a ping. Connections are driven on the event loop \
+                (see HeldConnection), so that the load costs less than the server it measures; over TLS the \
+                server's certificate is not checked.
                 """)
 
         @OptionGroup var server: ServerOptions
         @Option var connections = 10_000
-        @Option(help: "Connections being opened at once (keep within the server's --max-unauthenticated-per-source).")
-        var window = 48
+        @Option(help: "Connections being opened at once (keep within the server's --max-unauthenticated).")
+        var window = 256
+        @Option(
+            help:
+                "Source addresses 127.0.0.1 to 127.0.0.N the connections come from, in turn, as from several hosts (each within the server's --max-unauthenticated-per-source)."
+        )
+        var sources = 4
         @Option(help: "Seconds to hold every connection open once all are up.") var hold: Double = 10
         @Flag(help: "Plain TCP to an upper-case echo server (a baseline): connected means up, one echoed byte a ping.")
         var raw = false
 
         func run() async throws {
-            let client = try raw ? nil : server.client()
-            let (host, port) = (server.host, server.port)
-            let release = Gate()
+            let kind: HeldConnection.Kind =
+                raw
+                ? .raw
+                : .porter(
+                    token: try server.client().token, tls: server.plaintext ? nil : try HeldConnection.tlsContext())
+            let address = try SocketAddress.makeAddressResolvingHost(server.host, port: server.port)
+            let sources = try (1...max(sources, 1)).map { try SocketAddress(ipAddress: "127.0.0.\($0)", port: 0) }
             let start = ContinuousClock.now
-            try await withThrowingTaskGroup(of: Bool.self) { group in
-                let (up, failed) = await openConnections(count: connections, window: window, in: &group) { report in
-                    do {
-                        guard let client else {
-                            return try await Load.holdRaw(host: host, port: port, report: report, until: release)
-                        }
-                        return try await PorterClient.withConnection(
-                            to: .tcp(host: host, port: port), configuration: client
-                        ) {
-                            connection in
-                            report(true)
-                            await release.wait()
-                            _ = try await connection.ping()
-                            return true
-                        }
-                    } catch {
-                        return false
-                    }
-                }
-                let seconds = (ContinuousClock.now - start).inSeconds
-                try emit([
-                    "phase": "held", "connections": connections, "up": up, "failed": failed,
-                    "seconds": (seconds * 1000).rounded() / 1000, "per_second": (Double(up) / seconds).rounded(),
-                ])
-                try await Task.sleep(for: .seconds(hold))
-                release.open()
-                var alive = 0
-                for try await ok in group where ok { alive += 1 }
-                try emit(["phase": "checked", "alive": alive, "connections": connections])
+            let (up, failed) = await HeldConnection.openAll(count: connections, window: window) { number in
+                HeldConnection.open(
+                    from: address.protocol == .inet ? sources[number % sources.count] : nil, to: address, kind)
             }
-        }
-    }
-
-    /// A plain TCP connection held until `release` opens, then checked with one byte that must come back.
-    static func holdRaw(host: String, port: Int, report: @Sendable (Bool) -> Void, until release: Gate) async throws
-        -> Bool
-    {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.seconds(60))
-            .connect(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            }
-        return try await channel.executeThenClose { inbound, outbound in
-            report(true)
-            await release.wait()
-            try await outbound.write(ByteBuffer(string: "a"))
-            var reads = inbound.makeAsyncIterator()
-            return try await reads.next()?.readableBytes ?? 0 > 0
+            let seconds = (ContinuousClock.now - start).inSeconds
+            try emit([
+                "phase": "held", "connections": connections, "up": up.count, "failed": failed,
+                "seconds": (seconds * 1000).rounded() / 1000, "per_second": (Double(up.count) / seconds).rounded(),
+            ])
+            try await Task.sleep(for: .seconds(hold))
+            let checks = up.map { $0.check() }
+            let results = try await EventLoopFuture.whenAllComplete(
+                checks, on: MultiThreadedEventLoopGroup.singleton.next()
+            ).get()
+            let alive = results.filter { if case .success = $0 { true } else { false } }.count
+            try emit(["phase": "checked", "alive": alive, "connections": connections])
         }
     }
 }

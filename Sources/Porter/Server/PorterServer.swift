@@ -5,6 +5,7 @@ import NIOPosix
 import NIOSSL
 import PorterProtocol
 import ServiceLifecycle
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -33,6 +34,7 @@ public final class PorterServer: Service {
     private let tlsContext: NIOSSLContext?
     private let tlsBinding: [UInt8]
     private let openConnections = OpenConnections()
+    private let busyConnections = Atomic<Int>(0)
 
     /// The chat rooms this server hosts.
     public let chat: ChatService
@@ -97,6 +99,9 @@ public final class PorterServer: Service {
     /// The number of connections in TLS or authentication now.
     public var unauthenticatedCount: Int { admission.unauthenticatedCount }
 
+    /// The number of connections with a request being served now: the others are idle, and no task serves them.
+    public var busyConnectionCount: Int { busyConnections.load(ordering: .relaxed) }
+
     /// The number of connections waiting for a handshake slot now.
     public var waitingCount: Int { admission.waitingCount }
 
@@ -139,7 +144,13 @@ public final class PorterServer: Service {
                 group.addTask {
                     try await cancelWhenGracefulShutdown {
                         await withDiscardingTaskGroup { requests in
-                            for await spell in spells { requests.addTask { await spell() } }
+                            for await spell in spells {
+                                requests.addTask {
+                                    self.busyConnections.add(1, ordering: .relaxed)
+                                    defer { self.busyConnections.subtract(1, ordering: .relaxed) }
+                                    await spell()
+                                }
+                            }
                         }
                     }
                 }
