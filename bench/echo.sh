@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 duration=${DURATION:-5}
 conns=${CONNS:-1 10 100}
-build=${BUILD:-.build}
+build=${BUILD:-.build-release}
 
 echo "machine: $(nproc) cores, kernel $(uname -r), $(swift --version 2>&1 | head -1), $(date -u +%FT%TZ)"
 swift build -c release --scratch-path "$build" --product porter >/dev/null

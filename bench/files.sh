@@ -16,7 +16,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 runs=${RUNS:-5}
 size_mb=${SIZE_MB:-1024}
-BUILD=${BUILD:-.build-release}
 need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
 need hyperfine hyperfine
 need socat socat

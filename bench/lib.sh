@@ -1,7 +1,8 @@
 # Sourced by the benchmark scripts: a scratch directory and clean-up of everything started, a release build of
 # Porter, a Porter server, and a private sshd to compare against.
 
-build=${BUILD:-.build}
+# Release builds go to their own directory, beside the debug build in .build, so neither rebuilds the other.
+build=${BUILD:-.build-release}
 porter="$build/release/porter"
 tmp=$(mktemp -d)
 pids=()

@@ -13,8 +13,6 @@
 # The server and the load client each hold a descriptor per connection: the script raises the limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The reliability scripts share one release build directory.
-BUILD=${BUILD:-.build-release}
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 build_release porter porter-load porter-echo-load
