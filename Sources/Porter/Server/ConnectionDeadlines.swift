@@ -62,6 +62,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler {
         }
         authDeadline?.cancel()
         authDeadline = nil
+        if idleCheck == nil, !expired { scheduleIdleCheck(context: context, at: lastRead) }
         context.triggerUserOutboundEvent(event, promise: promise)
     }
 
@@ -74,7 +75,8 @@ final class ConnectionDeadlines: ChannelDuplexHandler {
                 context: context,
                 ProtocolError(.authTimeout, "authentication did not complete within \(seconds(authTimeout)) s"))
         }
-        scheduleIdleCheck(context: context, at: lastRead)
+        // Before authentication the idle timeout matters only if it is the shorter of the two.
+        if let idleTimeout, idleTimeout < authTimeout { scheduleIdleCheck(context: context, at: lastRead) }
     }
 
     private func scheduleIdleCheck(context: ChannelHandlerContext, at reference: NIODeadline) {

@@ -30,6 +30,7 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
     private var inbox: RequestInbox?
     private var readingPaused = false
     private var readPending = false
+    private var peerLogger: Logger?
 
     /// - Parameter binding: the channel binding the client's proof must include (see ``ChannelBinding``); empty
     ///   on a plaintext connection.
@@ -60,7 +61,7 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
                     state = .authenticated
                     context.writeAndFlush(wrapOutboundOut(message.frame), promise: nil)
                     context.triggerUserOutboundEvent(ConnectionDeadlines.Authenticated(), promise: nil)
-                    logger(context).debug("authenticated")
+                    if connection.logger.logLevel <= .debug { logger(context).debug("authenticated") }
                 case .fail(let error):
                     throw error
                 }
@@ -159,9 +160,12 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
         }
     }
 
+    /// The server's logger with the client's address, made when first needed.
     private func logger(_ context: ChannelHandlerContext) -> Logger {
+        if let peerLogger { return peerLogger }
         var logger = connection.logger
         logger[metadataKey: "connection.peer"] = "\(context.channel.remoteAddress.map { "\($0)" } ?? "unix")"
+        peerLogger = logger
         return logger
     }
 }

@@ -13,8 +13,8 @@ import PorterProtocol
 final class RequestInbox: Sendable {
     /// What ``push(_:)`` did with a frame.
     enum Push: Equatable {
-        /// The frame is queued; with `pauseReading`, the queue is full and reading should stop until
-        /// ``RequestInbox/init(readAhead:resumeReading:)``'s `resumeReading` is called.
+        /// The frame is queued; with `pauseReading`, the queue is full and reading should stop until the
+        /// inbox calls its `resumeReading`.
         case queued(pauseReading: Bool)
         /// The spell is over: the frame starts a new one.
         case retired
@@ -87,13 +87,14 @@ final class RequestInbox: Sendable {
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let ready = state.withLock { state -> Result<Frame?, any Error>? in
-                    if state.cancelled { return .failure(CancellationError()) }
-                    if let frame = state.frames.popFirst() { return .success(frame) }
-                    if let end = state.end { return end.map { nil } }
+                let (ready, resume) = state.withLock { state -> (Result<Frame?, any Error>?, Bool) in
+                    if state.cancelled { return (.failure(CancellationError()), false) }
+                    if let (frame, resume) = pop(&state) { return (.success(frame), resume) }
+                    if let end = state.end { return (end.map { nil }, false) }
                     state.waiter = continuation
-                    return nil
+                    return (nil, false)
                 }
+                if resume { resumeReading() }
                 if let ready { continuation.resume(with: ready) }
             }
         } onCancel: {
@@ -126,11 +127,7 @@ final class RequestInbox: Sendable {
     /// Takes a queued frame. Without one, retires the inbox if `orRetire`.
     private func take(orRetire: Bool) throws -> Taken {
         let (taken, resume) = try state.withLock { state throws -> (Taken, Bool) in
-            if let frame = state.frames.popFirst() {
-                let resume = state.readingPaused && state.frames.count <= readAhead / 4
-                if resume { state.readingPaused = false }
-                return (.frame(frame), resume)
-            }
+            if let (frame, resume) = pop(&state) { return (.frame(frame), resume) }
             if let end = state.end {
                 try end.get()
                 return (.over, false)
@@ -141,5 +138,13 @@ final class RequestInbox: Sendable {
         }
         if resume { resumeReading() }
         return taken
+    }
+
+    /// Takes the first queued frame, if any; `true` with it when reading should resume.
+    private func pop(_ state: inout State) -> (Frame, Bool)? {
+        guard let frame = state.frames.popFirst() else { return nil }
+        let resume = state.readingPaused && state.frames.count <= readAhead / 4
+        if resume { state.readingPaused = false }
+        return (frame, resume)
     }
 }
