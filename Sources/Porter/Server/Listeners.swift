@@ -64,8 +64,8 @@ struct AsyncListener: FrontDoor {
     func close() { listener.channel.close(promise: nil) }
 }
 
-/// A listener served entirely by handlers on the event loop: a TCP listener whose connections' pipelines do the
-/// work (echo, HTTP), or a UDP socket (the UDP echo).
+/// A listener served by handlers on the event loop: a TCP listener whose connections' pipelines do the work (the
+/// native protocol's ``ConnectionDispatcher``, the classic echo, HTTP), or a UDP socket (the UDP echo).
 struct PipelineListener: FrontDoor {
     let name: String
     let channel: any Channel
