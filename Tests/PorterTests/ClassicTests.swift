@@ -94,11 +94,15 @@ struct ClassicTests {
                     .connect(host: "127.0.0.1", port: port).get()
                 // More connections while the first holds the one slot: the server closes them (it used to trap on
                 // the async channels it dropped) and must go on serving.
-                for _ in 0..<5 { _ = try? socketAnswers(port: port) }
+                for _ in 0..<5 { _ = await socketAnswers(port: port) }
                 try? await held.close()  // the server may have closed it first
                 // Once the server has seen the close, the slot is free again and a command is answered (each probe
                 // holds the one slot only while it runs).
-                try await waitUntil(seconds: 10) { (try? socketAnswers(port: port)) == true }
+                let deadline = ContinuousClock.now + .seconds(10 * testSlowdown)
+                while await !socketAnswers(port: port) {
+                    guard ContinuousClock.now < deadline else { throw TestFailure("the classic exec never answered") }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
             }
         }
     }
@@ -114,7 +118,13 @@ struct ClassicTests {
 }
 
 /// Whether the classic exec listener on `port` answers a command (`true` prints nothing: a zero length).
-private func socketAnswers(port: Int) throws -> Bool {
+///
+/// The probe blocks (up to 5 s), so it runs on NIO's thread pool, not on one of the few threads tasks share.
+private func socketAnswers(port: Int) async -> Bool {
+    (try? await NIOThreadPool.singleton.runIfActive { blockingSocketAnswers(port: port) }) ?? false
+}
+
+private func blockingSocketAnswers(port: Int) -> Bool {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard descriptor >= 0 else { return false }
     defer { close(descriptor) }
