@@ -46,12 +46,14 @@ import Testing
                 let status = try await get(http, "/status.json")
                 let json = try JSONSerialization.jsonObject(with: Data(status.body.utf8)) as? [String: Any]
                 #expect(json?["connections"] as? Int == 1)
+                // A chat member is in the middle of a request: its connection is busy.
+                #expect(json?["busy"] as? Int == 1)
                 #expect((json?["rooms"] as? [[String: Any]])?.first?["members"] as? [String] == ["ann"])
                 let metrics = try await get(http, "/metrics").body
                 for line in [
                     "porter_commands_started_total 1", "porter_connections_accepted_total 1",
                     "porter_files_sent_total 1", "porter_file_bytes_sent_total 5000", "porter_chat_rooms 1.0",
-                    "porter_chat_members 1.0", "porter_connections_open 1.0",
+                    "porter_chat_members 1.0", "porter_connections_open 1.0", "porter_connections_busy 1.0",
                 ] {
                     #expect(metrics.contains("\n\(line)\n") || metrics.hasPrefix("\(line)\n"), "\(line) in \(metrics)")
                 }

@@ -29,6 +29,7 @@ enum StatusPage {
         <div class="cards">
         <div class="card"><b id="connections">–</b>connections open</div>
         <div class="card"><b id="unauthenticated">–</b>authenticating</div>
+        <div class="card"><b id="busy">–</b>with a request</div>
         <div class="card"><b id="command-count">–</b>commands running</div>
         <div class="card"><b id="transfer-count">–</b>transfers</div>
         <div class="card"><b id="room-count">–</b>chat rooms</div>
@@ -80,6 +81,7 @@ enum StatusPage {
             text("uptime", duration(status.uptimeSeconds));
             text("connections", status.connections);
             text("unauthenticated", status.unauthenticated);
+            text("busy", status.busy);
             text("command-count", status.commands.length);
             text("transfer-count", status.transfers.length);
             text("room-count", status.rooms.length);

@@ -286,7 +286,7 @@ public final class PorterServer: Service {
         return ServerStatus(
             version: PorterVersion.current, server: configuration.serverName,
             uptimeSeconds: now.timeIntervalSince(activity.started), connections: connectionCount,
-            unauthenticated: unauthenticatedCount, commands: activity.commands,
+            unauthenticated: unauthenticatedCount, busy: busyConnectionCount, commands: activity.commands,
             transfers: activity.transfers.map { transfer in
                 let seconds = max(now.timeIntervalSince(transfer.started), 0.001)
                 return .init(

@@ -78,6 +78,7 @@ public final class ServerActivity: Sendable {
         gauges = Dictionary(
             uniqueKeysWithValues: [
                 "porter_uptime_seconds", "porter_connections_open", "porter_connections_unauthenticated",
+                "porter_connections_busy",
                 "porter_commands_running", "porter_transfers_active", "porter_chat_rooms", "porter_chat_members",
             ].map { ($0, CoreMetrics.Gauge(label: $0, factory: factory)) })
     }
@@ -127,6 +128,7 @@ public final class ServerActivity: Sendable {
             "porter_uptime_seconds": status.uptimeSeconds,
             "porter_connections_open": Double(status.connections),
             "porter_connections_unauthenticated": Double(status.unauthenticated),
+            "porter_connections_busy": Double(status.busy),
             "porter_commands_running": Double(status.commands.count),
             "porter_transfers_active": Double(status.transfers.count),
             "porter_chat_rooms": Double(status.rooms.count),
@@ -157,6 +159,8 @@ struct ServerStatus: Codable, Sendable {
     var uptimeSeconds: Double
     var connections: Int
     var unauthenticated: Int
+    /// Connections with a request being served; the others are idle.
+    var busy: Int
     var commands: [ServerActivity.Command]
     var transfers: [Transfer]
     var rooms: [Room]
