@@ -122,9 +122,8 @@ private final class PorterSide: ChannelInboundHandler {
     private var keepalives: RepeatedTask?
 
     init(token: String, tls: Bool, up: EventLoopPromise<Void>, answered: EventLoopPromise<Void>) {
-        var nonce = [UInt8](repeating: 0, count: ControlMessage.nonceLength)
-        for index in nonce.indices { nonce[index] = .random(in: .min ... .max) }
-        self.handshake = ClientHandshake(agent: "porter-load", token: token, nonce: nonce)
+        self.handshake = ClientHandshake(
+            agent: "porter-load", token: token, nonce: Randomness.bytes(ControlMessage.nonceLength))
         self.tls = tls
         self.up = up
         self.answered = answered
@@ -157,13 +156,7 @@ private final class PorterSide: ChannelInboundHandler {
         case .authenticated(let welcome):
             authenticated = true
             up.succeed()
-            if welcome.limits.idleTimeout > 0 {
-                let interval = TimeAmount.milliseconds(Int64(welcome.limits.idleTimeout) * 1000 / 3)
-                let channel = context.channel
-                keepalives = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-                    channel.writeAndFlush(ControlMessage.keepalive.frame, promise: nil)
-                }
-            }
+            keepalives = PorterClient.scheduleKeepalives(on: context.channel, idleTimeout: welcome.limits.idleTimeout)
         case .fail:
             context.close(promise: nil)
         }

@@ -52,7 +52,7 @@ public enum PorterClient {
 
     /// Sends a keepalive every third of the server's idle timeout until the returned task is cancelled; nil when
     /// the server closes no idle connections.
-    private static func scheduleKeepalives(on channel: any Channel, idleTimeout: Int) -> RepeatedTask? {
+    package static func scheduleKeepalives(on channel: any Channel, idleTimeout: Int) -> RepeatedTask? {
         guard idleTimeout > 0 else { return nil }
         let interval = TimeAmount.milliseconds(Int64(idleTimeout) * 1000 / 3)
         return channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in

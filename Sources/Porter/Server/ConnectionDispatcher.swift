@@ -83,10 +83,11 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // During a spell, its task reports the error after the frames that came before it.
-        if inbox?.finish(.failure(error)) != true {
+        if inbox?.finish(.failure(error)) == true {
+            if !(error is ProtocolError) { context.close(promise: nil) }
+        } else {
             fail(context: context, error)
         }
-        if !(error is ProtocolError) { context.close(promise: nil) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

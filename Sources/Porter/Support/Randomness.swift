@@ -1,7 +1,7 @@
 /// Random bytes from the system's cryptographically secure generator (getrandom on Linux).
-enum Randomness {
+package enum Randomness {
     /// `count` random bytes.
-    static func bytes(_ count: Int) -> [UInt8] {
+    package static func bytes(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
         return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }
