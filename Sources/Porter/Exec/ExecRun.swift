@@ -86,10 +86,6 @@ struct ExecRun: Sendable {
                         child.signal(number)
                     case .execResize(let size):
                         child.resize(rows: size.rows, cols: size.cols)
-                    case .keepalive:
-                        continue
-                    case .ping(let ping):
-                        try await outbound.write(ControlMessage.pong(ping).frame)
                     case let other:
                         guard progress.exited.load(ordering: .acquiring) else {
                             throw ProtocolError(.unexpectedMessage, "'\(other.type)' while a command runs")

@@ -161,7 +161,7 @@ struct ExecService: Sendable {
         while let frame = try await frames.next() {
             if frame.kind == .data { continue }
             switch try ControlMessage(frame: frame) {
-            case .execEOF, .execSignal, .execResize, .keepalive: continue
+            case .execEOF, .execSignal, .execResize: continue
             default: return frame
             }
         }

@@ -53,8 +53,6 @@ enum FileStreaming {
                     throw ProtocolError(.badRequest, "file ended after \(received) of \(size) bytes")
                 }
                 return end.digest
-            case .keepalive:
-                continue
             case .error(let body):
                 throw PorterError(remote: body)
             case let other:

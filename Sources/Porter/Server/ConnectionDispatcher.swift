@@ -2,8 +2,8 @@ import Logging
 import NIOCore
 import PorterProtocol
 
-/// The last handler of a native connection: it runs the handshake and, while the connection is idle, answers
-/// keepalives and pings itself, on the event loop. Only a request starts a task — a ``RequestInbox`` spell — so
+/// The last handler of a native connection: it runs the handshake and answers keepalives and pings itself, on
+/// the event loop, whatever the connection is doing. Only a request starts a task — a ``RequestInbox`` spell — so
 /// an authenticated connection that is doing nothing costs its pipeline and no more.
 ///
 /// A ``ProtocolError`` from the frame decoder or the handshake is sent to the client as a fatal `error` message
@@ -69,12 +69,12 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
                 fail(context: context, error)
             }
         case .authenticated:
+            if answeredHere(context: context, frame) { return }
             if let inbox, case .queued(let pause) = inbox.push(frame) {
                 if pause { readingPaused = true }
                 return
             }
             inbox = nil
-            if answeredWhileIdle(context: context, frame) { return }
             beginSpell(context: context, first: frame)
         case .closed:
             break
@@ -105,8 +105,9 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
         }
     }
 
-    /// Keepalives and pings between requests need no task.
-    private func answeredWhileIdle(context: ChannelHandlerContext, _ frame: Frame) -> Bool {
+    /// Keepalives and pings are legal at every point after authentication — between requests, and in the middle
+    /// of any of them — and this is the one place that handles them: they never reach a request's task.
+    private func answeredHere(context: ChannelHandlerContext, _ frame: Frame) -> Bool {
         guard frame.kind == .control, let message = try? ControlMessage(frame: frame) else { return false }
         switch message {
         case .keepalive:

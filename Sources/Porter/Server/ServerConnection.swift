@@ -43,10 +43,6 @@ struct ServerConnection: Sendable {
             next = nil
             let message = try ControlMessage(frame: frame)
             switch message {
-            case .keepalive:
-                break
-            case .ping(let ping):
-                try await outbound.write(ControlMessage.pong(ping).frame)
             case .echo:
                 try await serveEcho(frames, outbound)
             case .chatJoin(let join):
@@ -84,10 +80,6 @@ struct ServerConnection: Sendable {
             case .end:
                 try await outbound.write(ControlMessage.end.frame)
                 return
-            case .keepalive:
-                continue
-            case .ping(let ping):
-                try await outbound.write(ControlMessage.pong(ping).frame)
             case let other:
                 throw ProtocolError(.unexpectedMessage, "'\(other.type)' during echo; send 'end' first")
             }
@@ -144,8 +136,6 @@ struct ServerConnection: Sendable {
                 case .chatNick(let nick): try chat.rename(member, to: nick.name)
                 case .chatWho: try chat.requestMembers(member)
                 case .chatLeave: return
-                case .keepalive: continue
-                case .ping(let ping): try await outbound.write(ControlMessage.pong(ping).frame)
                 case let other:
                     throw ProtocolError(.unexpectedMessage, "'\(other.type)' during chat; send 'chat.leave' first")
                 }
