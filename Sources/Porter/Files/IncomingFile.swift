@@ -11,7 +11,9 @@ import PorterProtocol
 /// set. Nothing ever appears under the final name half-written.
 ///
 /// An interrupted transfer leaves the partial file, which a resumed one continues after checking its digest. The
-/// partial file is locked (`flock`) while in use, so two transfers to one name cannot interleave.
+/// partial file is locked (`flock`) while in use, so two transfers to one name cannot interleave: the second waits
+/// for the first (up to ``busyWait``, then it is refused as busy) and then starts from whatever is under the
+/// partial name by then, never from the file the first renamed into place.
 ///
 /// Used by one task at a time; its methods block (see ``BlockingIO``).
 final class IncomingFile: @unchecked Sendable {
@@ -59,11 +61,12 @@ final class IncomingFile: @unchecked Sendable {
             throw ProtocolError(.fileError, "'\(TerminalText.escaped(shownPath))' is a directory")
         }
         let partName = Self.partName(for: name)
-        let descriptor = openPartFile(directory, partName)
-        guard descriptor >= 0 else {
-            let code = errno
+        let descriptor: CInt
+        do {
+            descriptor = try Self.openLocked(directory, partName, shownPath: shownPath)
+        } catch {
             Glibc.close(directory)
-            throw ConfinedDirectory.failure(code, shownPath)
+            throw error
         }
         self.directory = directory
         self.name = name
@@ -71,11 +74,6 @@ final class IncomingFile: @unchecked Sendable {
         self.descriptor = descriptor
         self.algorithm = algorithm
         self.digest = FileDigest(algorithm)
-        guard Self.lock(descriptor, waitingUpTo: Self.busyWait) else {
-            Glibc.close(descriptor)
-            Glibc.close(directory)
-            throw ProtocolError(.fileBusy, "another transfer to '\(TerminalText.escaped(shownPath))' is in progress")
-        }
         if resume, fstat(descriptor, &status) == 0, status.st_size > 0, Int64(status.st_size) <= size {
             offered = Int64(status.st_size)
             offeredDigest = try hashPrefix(offered)
@@ -90,14 +88,47 @@ final class IncomingFile: @unchecked Sendable {
     /// client, restarted with `--resume`, asks again.
     static let busyWait: Duration = .seconds(2)
 
-    /// Takes the partial file's exclusive lock, trying again every 20 ms for up to `wait`.
-    private static func lock(_ descriptor: CInt, waitingUpTo wait: Duration) -> Bool {
-        let deadline = ContinuousClock.now + wait
-        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else { return false }
-            usleep(20_000)
+    /// Opens the partial file `partName` in `directory` and takes its exclusive lock, waiting up to
+    /// ``busyWait`` for another transfer that holds it.
+    ///
+    /// The lock belongs to the file, not to the name: while one transfer waited, the holder may have renamed the
+    /// file into place (it finished) or removed it (its digest did not match). The lock is only good if the
+    /// file locked is still the one under the partial name; otherwise the name is opened again, so a waiting
+    /// transfer never writes into a finished file.
+    private static func openLocked(_ directory: CInt, _ partName: String, shownPath: String) throws(ProtocolError)
+        -> CInt
+    {
+        let deadline = ContinuousClock.now + busyWait
+        while true {
+            let descriptor = openPartFile(directory, partName)
+            guard descriptor >= 0 else { throw ConfinedDirectory.failure(errno, shownPath) }
+            var locked = false
+            while true {
+                if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
+                    locked = true
+                    break
+                }
+                guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else { break }
+                usleep(20_000)
+            }
+            guard locked else {
+                Glibc.close(descriptor)
+                throw ProtocolError(
+                    .fileBusy, "another transfer to '\(TerminalText.escaped(shownPath))' is in progress; try again")
+            }
+            if isStillNamed(descriptor, partName, in: directory) { return descriptor }
+            Glibc.close(descriptor)
         }
-        return true
+    }
+
+    /// Whether `partName` in `directory` still names the file open as `descriptor`.
+    private static func isStillNamed(_ descriptor: CInt, _ partName: String, in directory: CInt) -> Bool {
+        var open = stat()
+        var named = stat()
+        guard fstat(descriptor, &open) == 0, fstatat(directory, partName, &named, AT_SYMLINK_NOFOLLOW) == 0 else {
+            return false
+        }
+        return open.st_dev == named.st_dev && open.st_ino == named.st_ino
     }
 
     /// Hashes the first `count` bytes of the partial file into the running digest.

@@ -1,0 +1,97 @@
+import Foundation
+import NIOCore
+import PorterProtocol
+import Testing
+
+@testable import Porter
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Several uploads to one name: whatever the interleaving, the final name only ever holds a complete, verified
+/// file from a client that was told it succeeded.
+@Suite(.timeLimit(.minutes(2))) struct ConcurrentUploadTests {
+    /// How many descriptors of this process are open on `path` (the in-process server's included).
+    private func descriptorsOpen(on path: String) -> Int {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return entries.count { entry in
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + entry)) == path
+        }
+    }
+
+    /// The race behind a corrupted file: an upload waits for the lock of a partial file that another transfer
+    /// holds, and that transfer then renames the partial file into place. The waiting upload must start over on
+    /// a new partial file rather than write into the finished one.
+    @Test func anUploadThatWaitedForThePartialFileNeverWritesIntoTheFinishedFile() async throws {
+        try await withTemporaryDirectory { base in
+            let served = base + "/served"
+            let local = base + "/local"
+            for directory in [served, local] {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+            let part = served + "/" + IncomingFile.partName(for: "r.bin")
+            let final = served + "/r.bin"
+            // The first transfer: its partial file, locked, holding the complete first file.
+            let first = Data(repeating: 0x41, count: 300_000)
+            try first.write(to: URL(fileURLWithPath: part))
+            let holder = open(part, O_RDWR)
+            #expect(holder >= 0)
+            #expect(flock(holder, LOCK_EX) == 0)
+            try writeRandomFile(local + "/second.bin", count: 200_000)
+            try await withTestServer(configure: { $0.root = served }) { server in
+                try await withThrowingTaskGroup(of: Int64.self) { group in
+                    group.addTask {
+                        try await server.withClient { connection in
+                            try await connection.upload(local + "/second.bin", to: "r.bin").bytes
+                        }
+                    }
+                    // Once the second upload has the partial file open, the first finishes: renamed into place,
+                    // then unlocked.
+                    try await waitUntil(seconds: 20) { descriptorsOpen(on: part) >= 2 }
+                    #expect(rename(part, final) == 0)
+                    close(holder)
+                    #expect(try await group.next() == 200_000)
+                }
+            }
+            #expect(sha256(of: final) == sha256(of: local + "/second.bin"))
+            #expect(!FileManager.default.fileExists(atPath: part))
+        }
+    }
+
+    /// Five uploads of different files to one name at once: each succeeds or is refused as busy, and the file
+    /// under the name is whole and is one that a client was told was stored.
+    @Test func fiveUploadsToOneNameLeaveOneWholeVerifiedFile() async throws {
+        try await withTemporaryDirectory { base in
+            let served = base + "/served"
+            let local = base + "/local"
+            for directory in [served, local] {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+            for index in 0..<5 { try writeRandomFile(local + "/\(index).bin", count: 2_000_000 + index * 100_000) }
+            let stored = try await withTestServer(configure: { $0.root = served }) { server in
+                try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+                    for index in 0..<5 {
+                        group.addTask {
+                            try await server.withClient { connection in
+                                do {
+                                    _ = try await connection.upload(local + "/\(index).bin", to: "r.bin")
+                                    return (index, true)
+                                } catch let error as PorterError where error.code == .fileBusy {
+                                    return (index, false)
+                                }
+                            }
+                        }
+                    }
+                    var stored: [Int] = []
+                    for try await (index, succeeded) in group where succeeded { stored.append(index) }
+                    return stored
+                }
+            }
+            #expect(!stored.isEmpty)
+            let final = sha256(of: served + "/r.bin")
+            #expect(stored.contains { sha256(of: local + "/\($0).bin") == final })
+            #expect(tree(served) == ["r.bin"])
+        }
+    }
+}
