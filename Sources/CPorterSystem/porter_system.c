@@ -53,7 +53,7 @@ int porter_spawn(pid_t *pid, const porter_spawn_io *io) {
         if (status == 0) status = posix_spawn_file_actions_adddup2(&actions, io->stdout_fd, 1);
         if (status == 0) status = posix_spawn_file_actions_adddup2(&actions, io->stderr_fd, 2);
     }
-    if (status == 0 && io->cwd != NULL) status = posix_spawn_file_actions_addchdir_np(&actions, io->cwd);
+    if (status == 0 && io->cwd_fd >= 0) status = posix_spawn_file_actions_addfchdir_np(&actions, io->cwd_fd);
     if (status == 0) status = posix_spawnattr_setflags(&attributes, flags);
     if (status == 0) status = posix_spawnp(pid, io->argv[0], &actions, &attributes, io->argv, io->envp);
 

@@ -53,11 +53,30 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         }
     }
 
-    /// Every control message: what decodes re-encodes to JSON that decodes to the same message.
+    /// Every control message: what decodes re-encodes to JSON that decodes to the same message, and every number
+    /// in it is one the server can use as it does (a `Duration`, a terminal size, file offsets) without a trap.
     public static func messages(_ bytes: [UInt8]) {
         guard let message = try? ControlMessage(payload: ByteBuffer(bytes: bytes)) else { return }
         let again = try? ControlMessage(payload: message.payload)
         precondition(again == message, "a message does not survive a round trip")
+        precondition((try? message.validate()) != nil, "a decoded message holds a number outside its range")
+        switch message {
+        case .exec(let exec):
+            if let timeout = exec.timeout { _ = Duration.seconds(timeout) + .seconds(60) }
+            if let pty = exec.pty { _ = (UInt16(pty.rows), UInt16(pty.cols)) }
+        case .execResize(let terminal):
+            _ = (UInt16(terminal.rows), UInt16(terminal.cols))
+        case .fileHeader(let header):
+            _ = header.size - header.offset
+            _ = mode_t(header.mode)
+        case .filePut(let put):
+            _ = put.size + Int64(1 << 20)
+            if let mtime = put.mtime { _ = timespec(tv_sec: Int(mtime.seconds), tv_nsec: mtime.nanoseconds) }
+        case .fileGet(let get):
+            _ = (get.offset ?? 0) + Int64(1 << 20)
+        default:
+            break
+        }
     }
 
     /// The path checks: accepted components never climb out of the root or hide a separator.

@@ -103,7 +103,7 @@ extension ControlMessage {
     /// Decodes the message in a control frame's payload.
     ///
     /// - Throws: ``ProtocolError`` with ``ProtocolError/Code/badMessage`` when the payload is not a JSON object
-    ///   of a known type with the fields that type needs.
+    ///   of a known type with the fields that type needs, or a number in it is outside its range (``validate()``).
     public init(payload: ByteBuffer) throws(ProtocolError) {
         do {
             self = try JSONDecoder().decode(ControlMessage.self, from: Data(payload.readableBytesView))
@@ -117,9 +117,15 @@ extension ControlMessage {
             throw ProtocolError(.badMessage, "control message has a wrong value at '\(context.path)'")
         } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
             throw ProtocolError(.badMessage, "control message has a wrong value at '\(context.path)'")
+        } catch DecodingError.typeMismatch {
+            throw ProtocolError(.badMessage, "a control message must be a JSON object")
         } catch {
-            throw ProtocolError(.badMessage, "control frame does not hold a JSON object")
+            // The decoder says no more than "not valid JSON" both for a syntax error and for a number its field
+            // cannot hold (a fraction, or beyond the integer's range).
+            throw ProtocolError(
+                .badMessage, "control frame is not valid JSON, or a number in it does not fit its field")
         }
+        try validate()
     }
 
     /// Decodes the message in `frame`, which must be a control frame.

@@ -39,9 +39,13 @@ import Testing
     }
 
     @Test(arguments: [
-        ("", "control frame does not hold a JSON object"),
-        ("not json", "control frame does not hold a JSON object"),
-        ("[1,2]", "control frame does not hold a JSON object"),
+        ("", "control frame is not valid JSON, or a number in it does not fit its field"),
+        ("not json", "control frame is not valid JSON, or a number in it does not fit its field"),
+        ("[1,2]", "a control message must be a JSON object"),
+        (
+            #"{"type":"exec","argv":["true"],"timeout":1e19}"#,
+            "'timeout' must be more than 0 and at most 31536000 seconds (one year)"
+        ),
         ("{}", "control message is missing the field 'type'"),
         (#"{"type":"launch-missiles"}"#, "unknown message type 'launch-missiles'"),
         (#"{"type":"chat.say"}"#, "control message is missing the field 'text'"),

@@ -14,8 +14,9 @@ typedef struct {
     int stderr_fd;
     /// A terminal to open as 0, 1 and 2 and make the controlling terminal of a new session, or NULL.
     const char *tty_path;
-    /// The working directory, or NULL to keep the parent's.
-    const char *cwd;
+    /// A descriptor (`O_PATH` is enough) of the working directory, or -1 to keep the parent's. The directory is
+    /// entered by descriptor (`fchdir`), so it is the one that was checked, whatever has been renamed since.
+    int cwd_fd;
     /// The program and its arguments, NULL-terminated.
     char **argv;
     /// The environment as NAME=VALUE strings, NULL-terminated.

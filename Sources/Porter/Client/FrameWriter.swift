@@ -16,8 +16,14 @@ struct FrameWriter: Sendable {
         }
     }
 
-    /// Sends `message` in a control frame.
+    /// Sends `message` in a control frame, after checking its numbers against the ranges the server checks
+    /// (``ControlMessage/validate()``), so that an absurd value is the caller's error, not the connection's.
     func send(_ message: ControlMessage) async throws(PorterError) {
+        do {
+            try message.validate()
+        } catch {
+            throw PorterError(.configuration, "cannot send '\(message.type)': \(error.message)")
+        }
         try await send(message.frame)
     }
 

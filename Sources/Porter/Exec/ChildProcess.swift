@@ -37,7 +37,7 @@ struct ChildProcess: Sendable {
     static func spawn(
         argv: [String],
         environment: [String: String],
-        directory: String,
+        directory: WorkingDirectory,
         terminal size: ControlMessage.Terminal?,
         input: Bool,
         group: any EventLoopGroup
@@ -84,10 +84,8 @@ struct ChildProcess: Sendable {
                 io.stdin_fd = stdin.read
                 io.stdout_fd = stdout.write
                 io.stderr_fd = stderr.write
-                return try directory.withCString { cwd in
-                    io.cwd = cwd
-                    return try spawnCall(&io)
-                }
+                io.cwd_fd = directory.descriptor
+                return try spawnCall(&io)
             }
             return ChildProcess(
                 pid: pid, output: streams.output, errors: streams.errors, input: streams.input, terminal: nil)
@@ -98,7 +96,7 @@ struct ChildProcess: Sendable {
     }
 
     private static func spawnOnTerminal(
-        _ argv: [String], _ environment: [String], _ directory: String, _ size: ControlMessage.Terminal,
+        _ argv: [String], _ environment: [String], _ directory: WorkingDirectory, _ size: ControlMessage.Terminal,
         _ group: any EventLoopGroup
     ) async throws -> ChildProcess {
         var master: Int32 = -1
@@ -111,10 +109,8 @@ struct ChildProcess: Sendable {
             pid = try start(argv, environment + ["TERM=\(size.term)"]) { io in
                 try path.withUnsafeBufferPointer { tty in
                     io.tty_path = tty.baseAddress
-                    return try directory.withCString { cwd in
-                        io.cwd = cwd
-                        return try spawnCall(&io)
-                    }
+                    io.cwd_fd = directory.descriptor
+                    return try spawnCall(&io)
                 }
             }
         } catch {
@@ -204,7 +200,7 @@ struct ChildProcess: Sendable {
         return try arguments.withUnsafeMutableBufferPointer { argvPointer in
             try variables.withUnsafeMutableBufferPointer { envPointer in
                 var io = porter_spawn_io(
-                    stdin_fd: -1, stdout_fd: -1, stderr_fd: -1, tty_path: nil, cwd: nil,
+                    stdin_fd: -1, stdout_fd: -1, stderr_fd: -1, tty_path: nil, cwd_fd: -1,
                     argv: argvPointer.baseAddress, envp: envPointer.baseAddress)
                 return try body(&io)
             }

@@ -1,3 +1,4 @@
+import CPorterSystem
 import Foundation
 import Logging
 import NIOCore
@@ -14,6 +15,8 @@ struct ExecService: Sendable {
     let configuration: ExecConfiguration
     /// The directory commands start in, and inside which a requested working directory must lie.
     let root: String
+    /// The root, held open: working directories are opened beneath it.
+    private let rootDirectory: ConfinedDirectory?
     /// The server's environment, which every command inherits (without the token variable).
     private let baseEnvironment: [String: String]
 
@@ -23,6 +26,7 @@ struct ExecService: Sendable {
     init(configuration: ExecConfiguration, root: String, activity: ServerActivity) {
         self.configuration = configuration
         self.root = root
+        self.rootDirectory = try? ConfinedDirectory(path: root)
         self.activity = activity
         var environment = ProcessInfo.processInfo.environment
         environment[TokenFile.environmentVariable] = nil
@@ -83,21 +87,14 @@ struct ExecService: Sendable {
     struct Prepared {
         var argv: [String]
         var environment: [String: String]
-        var directory: String
+        var directory: WorkingDirectory
     }
 
     func prepare(_ request: ControlMessage.Exec) throws(ProtocolError) -> Prepared {
         let argv =
             request.argv.isEmpty && request.pty != nil
             ? [configuration.shell ?? Self.loginShell(), "-l"] : try ExecCommand.resolve(request.argv)
-        if let timeout = request.timeout, !(timeout > 0) {
-            throw ProtocolError(.badRequest, "timeout must be a positive number of seconds")
-        }
-        if let pty = request.pty {
-            guard (1...10_000).contains(pty.rows), (1...10_000).contains(pty.cols), !pty.term.utf8.contains(0) else {
-                throw ProtocolError(.badRequest, "invalid terminal size or type")
-            }
-        }
+        // Numbers (timeout, terminal size) were range-checked when the request was decoded.
         var environment = baseEnvironment
         for (name, value) in request.env ?? [:] {
             guard !name.isEmpty, !name.contains("="), !name.utf8.contains(0), !value.utf8.contains(0) else {
@@ -120,25 +117,44 @@ struct ExecService: Sendable {
         }
     }
 
-    /// The real path of `cwd` inside the root, or the root itself.
-    private func directory(_ cwd: String?) throws(ProtocolError) -> String {
-        guard let root = realpath(root) else {
+    /// The directory `cwd` names beneath the root (the root itself when it is empty), opened there by the kernel
+    /// (`openat2` with `RESOLVE_BENEATH`, as files are): `..` or a symlink that leads out fails in the same step
+    /// that opens it. A relative `cwd` is relative to the root; an absolute one must lie inside it.
+    private func directory(_ cwd: String?) throws(ProtocolError) -> WorkingDirectory {
+        guard let rootDirectory else {
             throw ProtocolError(.internal, "the server's root directory is not available")
         }
-        guard let cwd, !cwd.isEmpty else { return root }
-        guard !cwd.utf8.contains(0) else { throw ProtocolError(.badRequest, "the directory name contains a NUL byte") }
-        let requested = cwd.hasPrefix("/") ? root + cwd : root + "/" + cwd
-        guard let resolved = realpath(requested) else {
-            throw ProtocolError(.badRequest, "no directory \(cwd) inside the server's root")
+        var relative = cwd ?? ""
+        if relative.hasPrefix("/") {
+            guard let realRoot = realpath(root) else {
+                throw ProtocolError(.internal, "the server's root directory is not available")
+            }
+            let inside = realRoot == "/" ? "/" : realRoot + "/"
+            guard relative == realRoot || relative.hasPrefix(inside) else {
+                throw ProtocolError(
+                    .badRequest,
+                    "directory \(TerminalText.escaped(relative)) is outside the server's root (\(TerminalText.escaped(realRoot))); give a directory inside it, or a path relative to it"
+                )
+            }
+            relative = String(relative.dropFirst(min(inside.count, relative.count)))
         }
-        guard resolved == root || resolved.hasPrefix(root == "/" ? "/" : root + "/") else {
-            throw ProtocolError(.badRequest, "directory \(cwd) is outside the server's root")
+        let components: [String]
+        do {
+            components = try PeerPath.components(of: relative)
+        } catch {
+            throw ProtocolError(.badRequest, "directory: \(error.message)")
         }
-        var info = stat()
-        guard stat(resolved, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
-            throw ProtocolError(.badRequest, "\(cwd) is not a directory")
+        do {
+            let descriptor = try rootDirectory.open(components, flags: PORTER_O_PATH | O_DIRECTORY)
+            return WorkingDirectory(descriptor: descriptor)
+        } catch {
+            let shown = TerminalText.escaped(relative)
+            switch error.code {
+            case .notFound: throw ProtocolError(.badRequest, "no directory \(shown) inside the server's root")
+            case .badPath: throw ProtocolError(.badRequest, "directory \(shown) is outside the server's root")
+            default: throw ProtocolError(.badRequest, "cannot start in \(shown): \(error.message)")
+            }
         }
-        return resolved
     }
 
     private func realpath(_ path: String) -> String? {

@@ -151,9 +151,6 @@ struct FileService: Sendable {
         logger: Logger
     ) async throws {
         let components = try components(request.path)
-        guard request.size >= 0 else {
-            throw Refusal(error: ProtocolError(.badRequest, "negative file size"))
-        }
         let root = self.root
         let file = try await refusing {
             try IncomingFile(
