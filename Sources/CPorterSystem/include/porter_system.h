@@ -73,4 +73,8 @@ int porter_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
 /// Starts writing `count` bytes of `fd` from `offset` to disk without waiting for it (Linux `sync_file_range`
 /// with `SYNC_FILE_RANGE_WRITE`), so that a later `fsync` has less left to do.
 int porter_start_writeback(int fd, long long offset, long long count);
+
+/// Gives the memory the C allocator holds free back to the system (glibc's `malloc_trim(0)`, which releases the
+/// free pages of every arena, not only the top of the main one). Returns 1 if some was released.
+int porter_return_free_memory(void);
 #endif

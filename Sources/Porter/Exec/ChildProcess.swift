@@ -66,10 +66,10 @@ struct ChildProcess: Sendable {
                     try outputs.0.syncOptions?.setOption(
                         .recvAllocator,
                         value: AdaptiveRecvByteBufferAllocator(
-                            minimum: 4096, initial: 64 * 1024, maximum: Self.outputPipeSize))
+                            minimum: 4096, initial: 64 * 1024, maximum: Self.outputReadSize))
                     return (
-                        try Stream(wrappingChannelSynchronously: outputs.0),
-                        try Stream(wrappingChannelSynchronously: outputs.1),
+                        try Stream(wrappingChannelSynchronously: outputs.0, configuration: Self.outputConfiguration),
+                        try Stream(wrappingChannelSynchronously: outputs.1, configuration: Self.outputConfiguration),
                         try input.map { try Stream(wrappingChannelSynchronously: $0) }
                     )
                 }
@@ -166,11 +166,24 @@ struct ChildProcess: Sendable {
         _ = porter_set_window_size(terminal, UInt16(clamping: rows), UInt16(clamping: cols))
     }
 
-    /// The pipe buffer asked for a command's standard output, and the largest read from it: one data frame.
+    /// The pipe buffer asked for a command's standard output.
     static let outputPipeSize = 1024 * 1024
+    /// The largest read from a command's output: one data frame.
+    static let outputReadSize = 256 * 1024
+
+    /// Output is read at most one chunk ahead of the one being sent: a client that stops reading leaves the rest
+    /// in the pipe (where it stops the command), so a stalled command costs the server a few chunks, not the ten
+    /// NIO's default would buffer.
+    static let outputConfiguration = Stream.Configuration(
+        backPressureStrategy: .init(lowWatermark: 1, highWatermark: 1))
 
     private static func wrap(_ channel: any Channel) -> EventLoopFuture<Stream> {
-        channel.eventLoop.makeCompletedFuture { try Stream(wrappingChannelSynchronously: channel) }
+        channel.eventLoop.makeCompletedFuture {
+            try channel.syncOptions?.setOption(
+                .recvAllocator,
+                value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 64 * 1024, maximum: outputReadSize))
+            return try Stream(wrappingChannelSynchronously: channel, configuration: outputConfiguration)
+        }
     }
 
     /// `/dev/null` for reading, in the shape of a pipe without a write end.

@@ -2,8 +2,8 @@ import Logging
 import NIOCore
 import PorterProtocol
 
-/// The last handler of a native connection: it runs the handshake and answers keepalives and pings itself, on
-/// the event loop, whatever the connection is doing. Only a request starts a task — a ``RequestInbox`` spell — so
+/// The last handler of a native connection: it runs the handshake and, while the connection is idle, answers
+/// keepalives and pings itself (``ConnectionMessages``), on the event loop. Only a request starts a task — a ``RequestInbox`` spell — so
 /// an authenticated connection that is doing nothing costs its pipeline and no more.
 ///
 /// A ``ProtocolError`` from the frame decoder or the handshake is sent to the client as a fatal `error` message
@@ -25,6 +25,7 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
 
     private let connection: ServerConnection
     private let readAhead: Int
+    private let readAheadBytes: Int
     private let startSpell: StartSpell
     private var state: State
     private var inbox: RequestInbox?
@@ -34,9 +35,13 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
 
     /// - Parameter binding: the channel binding the client's proof must include (see ``ChannelBinding``); empty
     ///   on a plaintext connection.
-    init(connection: ServerConnection, binding: [UInt8], readAhead: Int, startSpell: @escaping StartSpell) {
+    init(
+        connection: ServerConnection, binding: [UInt8], readAhead: Int, readAheadBytes: Int,
+        startSpell: @escaping StartSpell
+    ) {
         self.connection = connection
         self.readAhead = readAhead
+        self.readAheadBytes = readAheadBytes
         self.startSpell = startSpell
         self.state = .handshake(
             ServerHandshake(
@@ -69,13 +74,19 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
                 fail(context: context, error)
             }
         case .authenticated:
-            if answeredHere(context: context, frame) { return }
+            // During a spell, keepalives and pings wait their turn in its inbox, so that answers stay in order.
             if let inbox, case .queued(let pause) = inbox.push(frame) {
                 if pause { readingPaused = true }
                 return
             }
             inbox = nil
-            beginSpell(context: context, first: frame)
+            switch ConnectionMessages.handling(of: frame) {
+            case .ignore: return
+            case .answer(let reply):
+                context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
+                return
+            case .request: beginSpell(context: context, first: frame)
+            }
         case .closed:
             break
         }
@@ -105,30 +116,18 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
         }
     }
 
-    /// Keepalives and pings are legal at every point after authentication — between requests, and in the middle
-    /// of any of them — and this is the one place that handles them: they never reach a request's task.
-    private func answeredHere(context: ChannelHandlerContext, _ frame: Frame) -> Bool {
-        guard frame.kind == .control, let message = try? ControlMessage(frame: frame) else { return false }
-        switch message {
-        case .keepalive:
-            return true
-        case .ping(let ping):
-            context.writeAndFlush(wrapOutboundOut(ControlMessage.pong(ping).frame), promise: nil)
-            return true
-        default:
-            return false
-        }
-    }
-
     private func beginSpell(context: ChannelHandlerContext, first frame: Frame) {
         let channel = context.channel
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let inbox = RequestInbox(first: frame, readAhead: readAhead) {
-            channel.eventLoop.execute {
-                let (dispatcher, context) = loopBound.value
-                dispatcher.resumeReading(context: context)
-            }
-        }
+        let inbox = RequestInbox(
+            first: frame, readAhead: readAhead, readAheadBytes: readAheadBytes,
+            answer: { reply in channel.writeAndFlush(reply, promise: nil) },
+            resumeReading: {
+                channel.eventLoop.execute {
+                    let (dispatcher, context) = loopBound.value
+                    dispatcher.resumeReading(context: context)
+                }
+            })
         self.inbox = inbox
         let connection = self.connection
         let logger = logger(context)

@@ -109,7 +109,10 @@ public final class PorterServer: Service {
     public func run() async throws {
         let (spells, spellStarter) = AsyncStream.makeStream(of: Spell.self)
         let openConnections = self.openConnections
+        let memory = MemoryReturn()
+        if let interval = configuration.memoryReturnInterval { memory.start(interval: interval, loop: group.next()) }
         defer {
+            memory.stop()
             spellStarter.finish()
             openConnections.closeAll()
         }
@@ -147,7 +150,10 @@ public final class PorterServer: Service {
                             for await spell in spells {
                                 requests.addTask {
                                     self.busyConnections.add(1, ordering: .relaxed)
-                                    defer { self.busyConnections.subtract(1, ordering: .relaxed) }
+                                    defer {
+                                        self.busyConnections.subtract(1, ordering: .relaxed)
+                                        memory.requestEnded()
+                                    }
                                     await spell()
                                 }
                             }
@@ -231,6 +237,7 @@ public final class PorterServer: Service {
     ) async throws -> any Channel {
         let limits = configuration.frameLimits
         let readAhead = configuration.readAheadFrames
+        let readAheadBytes = configuration.readAheadBytes
         let authTimeout = TimeAmount.nanoseconds(Int64(configuration.authTimeout * 1e9))
         let idleTimeout =
             configuration.idleTimeout > 0 ? TimeAmount.nanoseconds(Int64(configuration.idleTimeout * 1e9)) : nil
@@ -259,7 +266,9 @@ public final class PorterServer: Service {
                     try pipeline.addHandler(ConnectionDeadlines(authTimeout: authTimeout, idleTimeout: idleTimeout))
                     try pipeline.addHandler(
                         ConnectionDispatcher(
-                            connection: connection, binding: binding, readAhead: readAhead, startSpell: startSpell))
+                            connection: connection, binding: binding, readAhead: readAhead,
+                            readAheadBytes: readAheadBytes,
+                            startSpell: startSpell))
                     activity.connectionsAccepted.increment()
                     openConnections.add(channel)
                 }

@@ -8,8 +8,9 @@ import PorterProtocol
 /// requests, finds nothing more to serve: the inbox is then retired, the task ends, and the next request starts
 /// a new spell with a new inbox. An idle connection therefore has no task and no inbox.
 ///
-/// The inbox holds at most ``ServerConfiguration/readAheadFrames`` frames: past that, the dispatcher stops
-/// reading from the socket until the task has taken all but a quarter of them.
+/// The inbox holds at most ``ServerConfiguration/readAheadFrames`` frames and about
+/// ``ServerConfiguration/readAheadBytes`` bytes of payload: past either, the dispatcher stops reading from the
+/// socket until the task has taken all but a quarter of them.
 final class RequestInbox: Sendable {
     /// What ``push(_:)`` did with a frame.
     enum Push: Equatable {
@@ -22,6 +23,8 @@ final class RequestInbox: Sendable {
 
     private struct State {
         var frames = CircularBuffer<Frame>(initialCapacity: 4)
+        /// Payload bytes of the queued frames.
+        var bytes = 0
         var waiter: CheckedContinuation<Frame?, any Error>?
         var retired = false
         /// Why no more frames will come: `nil` while the connection is open, `.success` when it closed.
@@ -32,15 +35,28 @@ final class RequestInbox: Sendable {
 
     private let state = Locked(State())
     private let readAhead: Int
+    private let readAheadBytes: Int
+    private let answer: @Sendable (Frame) -> Void
     private let resumeReading: @Sendable () -> Void
 
     /// Creates the inbox of a spell that starts with `first`.
     ///
-    /// - Parameter resumeReading: called, on any thread, when a full inbox has drained enough to read again.
-    init(first: Frame, readAhead: Int, resumeReading: @escaping @Sendable () -> Void) {
+    /// - Parameters:
+    ///   - answer: writes the answer to a ping (see ``ConnectionMessages``), which the inbox handles itself when
+    ///     it reaches it: a request never sees a keepalive or a ping.
+    ///   - resumeReading: called, on any thread, when a full inbox has drained enough to read again.
+    init(
+        first: Frame, readAhead: Int, readAheadBytes: Int, answer: @escaping @Sendable (Frame) -> Void,
+        resumeReading: @escaping @Sendable () -> Void
+    ) {
         self.readAhead = readAhead
+        self.readAheadBytes = readAheadBytes
+        self.answer = answer
         self.resumeReading = resumeReading
-        state.withLock { $0.frames.append(first) }
+        state.withLock { state in
+            state.frames.append(first)
+            state.bytes = first.payload.readableBytes
+        }
     }
 
     /// Adds a frame the dispatcher has read.
@@ -52,7 +68,8 @@ final class RequestInbox: Sendable {
                 return (.queued(pauseReading: false), waiter)
             }
             state.frames.append(frame)
-            if state.frames.count >= readAhead { state.readingPaused = true }
+            state.bytes += frame.payload.readableBytes
+            if state.frames.count >= readAhead || state.bytes >= readAheadBytes { state.readingPaused = true }
             return (.queued(pauseReading: state.readingPaused), nil)
         }
         waiter?.resume(returning: frame)
@@ -80,6 +97,25 @@ final class RequestInbox: Sendable {
     ///
     /// - Throws: the connection's failure, or `CancellationError` when the task is cancelled.
     func next() async throws -> Frame? {
+        while let frame = try await nextFrame() {
+            if !handledHere(frame) { return frame }
+        }
+        return nil
+    }
+
+    /// Answers a keepalive or a ping (``ConnectionMessages``); `false` for a request's frame.
+    private func handledHere(_ frame: Frame) -> Bool {
+        switch ConnectionMessages.handling(of: frame) {
+        case .request: return false
+        case .ignore: return true
+        case .answer(let reply):
+            answer(reply)
+            return true
+        }
+    }
+
+    /// The next frame, whatever it is.
+    private func nextFrame() async throws -> Frame? {
         switch try take(orRetire: false) {
         case .frame(let frame): return frame
         case .over: return nil
@@ -112,8 +148,10 @@ final class RequestInbox: Sendable {
     ///
     /// - Throws: the connection's failure, once the queued frames are taken.
     func nextRequest() throws -> Frame? {
-        guard case .frame(let frame) = try take(orRetire: true) else { return nil }
-        return frame
+        while case .frame(let frame) = try take(orRetire: true) {
+            if !handledHere(frame) { return frame }
+        }
+        return nil
     }
 
     private enum Taken {
@@ -143,7 +181,9 @@ final class RequestInbox: Sendable {
     /// Takes the first queued frame, if any; `true` with it when reading should resume.
     private func pop(_ state: inout State) -> (Frame, Bool)? {
         guard let frame = state.frames.popFirst() else { return nil }
-        let resume = state.readingPaused && state.frames.count <= readAhead / 4
+        state.bytes -= frame.payload.readableBytes
+        let resume =
+            state.readingPaused && state.frames.count <= readAhead / 4 && state.bytes <= readAheadBytes / 4
         if resume { state.readingPaused = false }
         return (frame, resume)
     }

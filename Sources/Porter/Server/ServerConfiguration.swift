@@ -32,6 +32,14 @@ public struct ServerConfiguration: Sendable {
     /// Frames of one connection read ahead of the request being served; with this many waiting, the server stops
     /// reading from the client until all but a quarter are taken. Each is at most a frame limit in size.
     public var readAheadFrames: Int
+    /// Bytes of frame payload of one connection read ahead of the request being served: with this many waiting
+    /// (or ``readAheadFrames`` frames), the server stops reading from the client until a quarter of it is left,
+    /// so a client that sends and never reads (an echo it does not take) costs about this plus one frame.
+    public var readAheadBytes: Int
+    /// Seconds between the server's offers to give memory freed by finished requests back to the system
+    /// (`malloc_trim`), made only if a request ended since the last one; `nil` never. Without it, the C
+    /// allocator keeps the peak of a burst of load resident after the load has gone.
+    public var memoryReturnInterval: Double?
     /// The chat service's limits.
     public var chat: ChatService.Configuration
     /// Where to answer UDP echo datagrams (`porter serve --udp`), if anywhere; the host and port of a TCP
@@ -62,6 +70,8 @@ public struct ServerConfiguration: Sendable {
         idleTimeout: Double = 300,
         backlog: Int32 = 4096,
         readAheadFrames: Int = 8,
+        readAheadBytes: Int = 1 << 20,
+        memoryReturnInterval: Double? = 10,
         chat: ChatService.Configuration = ChatService.Configuration(),
         udp: Endpoint? = nil,
         http: HTTPConfiguration? = nil,
@@ -87,6 +97,8 @@ public struct ServerConfiguration: Sendable {
         self.idleTimeout = idleTimeout
         self.backlog = backlog
         self.readAheadFrames = max(readAheadFrames, 1)
+        self.readAheadBytes = max(readAheadBytes, 1)
+        self.memoryReturnInterval = memoryReturnInterval
         self.chat = chat
         self.exec = exec
     }
