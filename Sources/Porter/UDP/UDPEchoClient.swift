@@ -9,7 +9,9 @@ import PorterProtocol
 /// Sends messages to a UDP echo service and waits for their answers, retrying when a datagram is lost.
 ///
 /// Each try carries a fresh request id; only a reply to a try of the current message counts, so a late reply to
-/// an earlier message is never taken for the current one.
+/// an earlier message is never taken for the current one. A reply must be as long as its request: one that was
+/// cut on the way (a service that reads datagrams into too small a buffer) or is over
+/// ``UDPEchoDatagram/maxLength`` is not an answer.
 public struct UDPEchoClient: Sendable {
     /// Seconds to wait for a reply to each try.
     public var timeout: Double
@@ -37,7 +39,7 @@ public struct UDPEchoClient: Sendable {
     /// Sends each of `messages` in turn to `host:port` and returns their answers.
     ///
     /// - Throws: ``PorterError`` if a message is over the size limit (before anything is sent), the host cannot
-    ///   be resolved, or no answer comes back after every try.
+    ///   be resolved, or no whole answer comes back after every try.
     public func send(_ messages: [[UInt8]], to host: String, port: Int) async throws -> [Reply] {
         for message in messages where message.count > UDPEchoDatagram.maxPayload {
             throw PorterError(
@@ -64,13 +66,16 @@ public struct UDPEchoClient: Sendable {
         let firstID = ids
         var ignored = 0
         var refused = false
+        // The size of the last reply to this message that was not as long as the request, if one came.
+        var wrongSize: Int?
         for attempt in 0...retries {
             let id = ids
             ids += 1
             try socket.send(UDPEchoDatagram.request(id: id, payload: message))
             let deadline = clock.now + .milliseconds(Int(timeout * 1000))
-            while let datagram = try socket.receive(until: deadline, refused: &refused) {
-                guard let (replyID, payload) = UDPEchoDatagram.parseReply(datagram) else {
+            while let (datagram, size) = try socket.receive(until: deadline, refused: &refused) {
+                guard size <= UDPEchoDatagram.maxLength, let (replyID, payload) = UDPEchoDatagram.parseReply(datagram)
+                else {
                     ignored += 1
                     continue
                 }
@@ -79,10 +84,22 @@ public struct UDPEchoClient: Sendable {
                     ignored += 1
                     continue
                 }
+                guard payload.readableBytes == message.count else {
+                    wrongSize = size
+                    ignored += 1
+                    continue
+                }
                 return Reply(
                     payload: Array(payload.readableBytesView), tries: attempt + 1, roundTrip: clock.now - started,
                     ignored: ignored)
             }
+        }
+        if let wrongSize {
+            let sent = UDPEchoDatagram.headerLength + message.count
+            throw PorterError(
+                .connection,
+                "\(shown) answered a \(sent)-byte datagram with \(wrongSize) bytes: it does not echo datagrams this large whole; send shorter messages"
+            )
         }
         let why = refused ? " (the port is closed: nothing listens there)" : ""
         throw PorterError(
@@ -123,8 +140,9 @@ private final class UDPSocket {
         }
     }
 
-    /// The next datagram, or `nil` once `deadline` passes.
-    func receive(until deadline: ContinuousClock.Instant, refused: inout Bool) throws -> ByteBuffer? {
+    /// The next datagram (at most ``UDPEchoDatagram/maxLength`` + 1 bytes of it) and its real size, or `nil` once
+    /// `deadline` passes.
+    func receive(until deadline: ContinuousClock.Instant, refused: inout Bool) throws -> (ByteBuffer, Int)? {
         var buffer = [UInt8](repeating: 0, count: UDPEchoDatagram.maxLength + 1)
         while true {
             let left = deadline - ContinuousClock.now
@@ -133,13 +151,16 @@ private final class UDPSocket {
             let milliseconds = max(
                 1, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
             guard Glibc.poll(&poll, 1, milliseconds) > 0 else { continue }
-            let count = buffer.withUnsafeMutableBytes { Glibc.recv(descriptor, $0.baseAddress, $0.count, 0) }
+            // MSG_TRUNC: the result is the datagram's real size, even when it is larger than the buffer.
+            let count = buffer.withUnsafeMutableBytes {
+                Glibc.recv(descriptor, $0.baseAddress, $0.count, CInt(MSG_TRUNC))
+            }
             if count < 0 {
                 if errno == ECONNREFUSED { refused = true }
                 if errno == EINTR || errno == ECONNREFUSED { continue }
                 throw PorterError(.connection, "cannot receive: \(String(cString: strerror(errno)))")
             }
-            return ByteBuffer(bytes: buffer[..<count])
+            return (ByteBuffer(bytes: buffer[..<min(count, buffer.count)]), count)
         }
     }
 }
