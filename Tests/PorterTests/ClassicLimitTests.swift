@@ -8,14 +8,12 @@ import Testing
 @Suite(.timeLimit(.minutes(1))) struct ClassicLimitTests {
     private static let tcpListeners = ["classic echo", "classic exec", "classic ftp", "classic http", "classic chat"]
 
+    /// Runs a server with the classic listeners of `classic` (on free ports: ``ClassicConfiguration/anyPorts``).
     private func withClassicServer(
-        _ adjust: @escaping @Sendable (inout ClassicConfiguration) -> Void,
-        _ body: @Sendable (TestServer) async throws -> Void
+        _ classic: ClassicConfiguration, _ body: @Sendable (TestServer) async throws -> Void
     ) async throws {
         try await withTemporaryDirectory { root in
             let configure: (inout ServerConfiguration) -> Void = {
-                var classic = ClassicConfiguration.anyPorts()
-                adjust(&classic)
                 $0.classic = classic
                 $0.root = root
             }
@@ -26,7 +24,9 @@ import Testing
     /// A silent connection to any classic TCP listener is closed once the idle timeout passes; a classic exec
     /// command that runs longer than that, silently, still gets its answer.
     @Test func everyClassicListenerClosesAnIdleConnection() async throws {
-        try await withClassicServer({ $0.idleTimeout = 0.3 }) { server in
+        var classic = ClassicConfiguration.anyPorts()
+        classic.idleTimeout = 0.3
+        try await withClassicServer(classic) { server in
             var idle: [RawConnection] = []
             for name in Self.tcpListeners { idle.append(try await RawConnection.open(port: try server.port(of: name))) }
             let connections = idle
@@ -42,10 +42,10 @@ import Testing
     /// Connections from one address beyond its share are closed at once, on every classic TCP listener, while
     /// another address is served.
     @Test func oneAddressCannotLockAClassicListener() async throws {
-        try await withClassicServer({
-            $0.maxConnectionsPerSource = 2
-            $0.idleTimeout = 120
-        }) { server in
+        var classic = ClassicConfiguration.anyPorts()
+        classic.maxConnectionsPerSource = 2
+        classic.idleTimeout = 120
+        try await withClassicServer(classic) { server in
             var held: [RawConnection] = []
             for name in Self.tcpListeners {
                 let port = try server.port(of: name)
@@ -72,7 +72,9 @@ import Testing
     /// A request that is not HTTP is answered 400 and its connection closed (it used to stay open, answered
     /// `Connection: close`).
     @Test func classicHTTPClosesAfterAMalformedRequest() async throws {
-        try await withClassicServer({ $0.idleTimeout = 120 }) { server in
+        var classic = ClassicConfiguration.anyPorts()
+        classic.idleTimeout = 120
+        try await withClassicServer(classic) { server in
             let connection = try await RawConnection.open(port: try server.port(of: "classic http"))
             try await connection.send("this is not HTTP at all\r\n\r\n")
             try await waitUntil(seconds: 20) { !connection.isOpen }
@@ -84,10 +86,10 @@ import Testing
     /// Classic exec output is drawn from one budget for all connections: a command that writes more than is
     /// left is killed and what fitted is sent, and the budget comes back once the reply has gone.
     @Test func classicExecOutputIsBoundedInTotal() async throws {
-        try await withClassicServer({
-            $0.maxExecOutput = 1 << 20
-            $0.maxExecOutputTotal = 1000
-        }) { server in
+        var classic = ClassicConfiguration.anyPorts()
+        classic.maxExecOutput = 1 << 20
+        classic.maxExecOutputTotal = 1000
+        try await withClassicServer(classic) { server in
             let port = try server.port(of: "classic exec")
             let connection = try await RawConnection.open(port: port)
             let big = try await reply(to: "head -c 5000 /dev/zero", over: connection)

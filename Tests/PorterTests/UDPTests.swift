@@ -159,7 +159,8 @@ import Testing
             do {
                 let replies = try await UDPEchoClient(timeout: 0.2, retries: 1).send(
                     [message], to: "127.0.0.1", port: port)
-                Issue.record("an oversized reply of \(replies.first?.payload.count ?? 0) bytes was taken for the answer")
+                Issue.record(
+                    "an oversized reply of \(replies.first?.payload.count ?? 0) bytes was taken for the answer")
             } catch let error as PorterError {
                 #expect(error.message.contains("no answer from 127.0.0.1:\(port) after 2 tries"), "\(error.message)")
             }
@@ -171,7 +172,9 @@ import Testing
         let channel = try await loopbackDatagramChannel()
         return try await channel.executeThenClose { inbound, outbound in
             let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
-            for datagram in datagrams { try await outbound.write(AddressedEnvelope(remoteAddress: address, data: datagram)) }
+            for datagram in datagrams {
+                try await outbound.write(AddressedEnvelope(remoteAddress: address, data: datagram))
+            }
             for try await envelope in inbound { return envelope.data }
             return nil
         }
@@ -253,7 +256,8 @@ import Testing
                 // A datagram within the limit is shown whole; one over it is dropped with a line saying so.
                 let long = String(repeating: "x", count: 3000)
                 for text in [long, String(repeating: "y", count: 9000)] {
-                    try await outbound.write(AddressedEnvelope(remoteAddress: chatAddress, data: ByteBuffer(string: text)))
+                    try await outbound.write(
+                        AddressedEnvelope(remoteAddress: chatAddress, data: ByteBuffer(string: text)))
                 }
                 try await waitUntil(seconds: 20) {
                     (try? String(contentsOfFile: base + "/errors", encoding: .utf8))?.contains(
