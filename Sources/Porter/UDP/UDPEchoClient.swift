@@ -9,9 +9,9 @@ import PorterProtocol
 /// Sends messages to a UDP echo service and waits for their answers, retrying when a datagram is lost.
 ///
 /// Each try carries a fresh request id; only a reply to a try of the current message counts, so a late reply to
-/// an earlier message is never taken for the current one. A reply must be as long as its request: one that was
-/// cut on the way (a service that reads datagrams into too small a buffer) or is over
-/// ``UDPEchoDatagram/maxLength`` is not an answer.
+/// an earlier message is never taken for the current one. A reply must be as long as its request: one over
+/// ``UDPEchoDatagram/maxLength`` is ignored, and one that was cut (a service that reads datagrams into too small a
+/// buffer) fails the message at once, since every try would be cut the same way.
 public struct UDPEchoClient: Sendable {
     /// Seconds to wait for a reply to each try.
     public var timeout: Double
@@ -39,7 +39,7 @@ public struct UDPEchoClient: Sendable {
     /// Sends each of `messages` in turn to `host:port` and returns their answers.
     ///
     /// - Throws: ``PorterError`` if a message is over the size limit (before anything is sent), the host cannot
-    ///   be resolved, or no whole answer comes back after every try.
+    ///   be resolved, an answer comes back cut, or no answer comes back after every try.
     public func send(_ messages: [[UInt8]], to host: String, port: Int) async throws -> [Reply] {
         for message in messages where message.count > UDPEchoDatagram.maxPayload {
             throw PorterError(
@@ -66,8 +66,6 @@ public struct UDPEchoClient: Sendable {
         let firstID = ids
         var ignored = 0
         var refused = false
-        // The size of the last reply to this message that was not as long as the request, if one came.
-        var wrongSize: Int?
         for attempt in 0...retries {
             let id = ids
             ids += 1
@@ -84,22 +82,17 @@ public struct UDPEchoClient: Sendable {
                     ignored += 1
                     continue
                 }
+                // Every try of this message would be answered the same way: the service cuts what it echoes.
                 guard payload.readableBytes == message.count else {
-                    wrongSize = size
-                    ignored += 1
-                    continue
+                    throw PorterError(
+                        .connection,
+                        "\(shown) answered a \(UDPEchoDatagram.headerLength + message.count)-byte datagram with \(size) bytes: it does not echo datagrams this large whole; send shorter messages"
+                    )
                 }
                 return Reply(
                     payload: Array(payload.readableBytesView), tries: attempt + 1, roundTrip: clock.now - started,
                     ignored: ignored)
             }
-        }
-        if let wrongSize {
-            let sent = UDPEchoDatagram.headerLength + message.count
-            throw PorterError(
-                .connection,
-                "\(shown) answered a \(sent)-byte datagram with \(wrongSize) bytes: it does not echo datagrams this large whole; send shorter messages"
-            )
         }
         let why = refused ? " (the port is closed: nothing listens there)" : ""
         throw PorterError(
