@@ -24,7 +24,9 @@ extension PorterCommand.UDP {
             discussion: """
                 Works with `porter serve --udp` and with any UDP echo. Each try waits --timeout seconds; a lost \
                 datagram is sent again up to --retries times; an answer to an earlier message is never taken \
-                for the current one. Exits 1 with one line if no answer comes back.
+                for the current one. A message may have at most \(UDPEchoDatagram.maxPayload) bytes; an answer \
+                that is not as long as its message (cut by the service) is not taken. Exits 1 with one line if \
+                no whole answer comes back.
                 """
         )
 
@@ -94,6 +96,7 @@ extension PorterCommand.UDP {
             let channel: NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
             do {
                 channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .channelOption(.recvAllocator, value: UDPEchoDatagram.receiveAllocator)
                     .bind(host: host, port: port) { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try NIOAsyncChannel(wrappingChannelSynchronously: channel)
@@ -111,6 +114,12 @@ extension PorterCommand.UDP {
                     group.addTask {
                         for try await envelope in inbound {
                             let sender = names[Self.key(envelope.remoteAddress)] ?? Self.key(envelope.remoteAddress)
+                            guard !UDPEchoDatagram.isOversized(envelope.data) else {
+                                Terminal.error(
+                                    "dropped a datagram from \(sender): over \(UDPEchoDatagram.maxLength) bytes, the most a message may have"
+                                )
+                                continue
+                            }
                             var text = String(decoding: envelope.data.readableBytesView, as: UTF8.self)
                             if text.hasSuffix("\n") { text.removeLast() }
                             Terminal.line("\(sender): \(TerminalText.escaped(text))")

@@ -5,11 +5,14 @@ import Testing
 
 /// The HTTP endpoint: status data, health, Prometheus metrics that follow what the server does, and limits.
 @Suite(.timeLimit(.minutes(1))) struct HTTPTests {
-    private func withHTTPServer(_ body: @Sendable (TestServer, Endpoint) async throws -> Void) async throws {
+    private func withHTTPServer(
+        _ http: HTTPConfiguration = HTTPConfiguration(
+            listen: .tcp(host: "127.0.0.1", port: 0), maxBodyBytes: 16, idleTimeout: 120),
+        _ body: @Sendable (TestServer, Endpoint) async throws -> Void
+    ) async throws {
         try await withTemporaryDirectory { root in
             let configure: (inout ServerConfiguration) -> Void = {
-                $0.http = HTTPConfiguration(
-                    listen: .tcp(host: "127.0.0.1", port: 0), maxBodyBytes: 16, idleTimeout: 120)
+                $0.http = http
                 $0.root = root
             }
             try FileManager.default.createDirectory(atPath: root + "/d", withIntermediateDirectories: true)
@@ -82,4 +85,53 @@ import Testing
             }
         }
     }
+
+    /// A client that sends its request head a byte at a time, each well within the idle timeout, is closed when
+    /// the head's deadline passes: the bytes do not extend it (they used to reset the only timer there was).
+    @Test func aTrickledRequestHeadIsClosedAtItsDeadline() async throws {
+        let http = HTTPConfiguration(
+            listen: .tcp(host: "127.0.0.1", port: 0), requestHeadTimeout: 0.5, idleTimeout: 120)
+        try await withHTTPServer(http) { _, endpoint in
+            guard case .tcp(_, let port) = endpoint else { return }
+            // A request answered at once still works, and its connection stays for the next one.
+            let served = try await RawConnection.open(port: port)
+            try await served.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            try await waitUntil(seconds: 20) { String(decoding: served.received, as: UTF8.self).hasSuffix("ok\n") }
+            let trickler = try await RawConnection.open(port: port)
+            let trickle = Task {
+                for byte in "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: \(String(repeating: "z", count: 10_000))" {
+                    guard trickler.isOpen, !Task.isCancelled else { return }
+                    try? await trickler.send(String(byte))
+                    try? await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            defer { trickle.cancel() }
+            try await waitUntil(seconds: 30) { !trickler.isOpen && !served.isOpen }
+            #expect(trickler.received.isEmpty)
+            await served.close()
+        }
+    }
+
+    /// One address holding its share of connections (silent, or trickling) cannot shut others out: further
+    /// connections from it are closed at once, and a monitor on another address still gets `/healthz`.
+    @Test func oneAddressCannotTakeEveryConnectionFromAMonitor() async throws {
+        let http = HTTPConfiguration(
+            listen: .tcp(host: "127.0.0.1", port: 0), maxConnections: 8, maxConnectionsPerSource: 4,
+            requestHeadTimeout: 120, idleTimeout: 120)
+        try await withHTTPServer(http) { _, endpoint in
+            guard case .tcp(_, let port) = endpoint else { return }
+            var held: [RawConnection] = []
+            for _ in 0..<8 { held.append(try await RawConnection.open(port: port)) }
+            let connections = held
+            try await waitUntil(seconds: 20) { connections.filter(\.isOpen).count == 4 }
+            let refused = (try? await rawExchange(with: endpoint, sending: Array(Self.health.utf8))) ?? []
+            #expect(refused.isEmpty, "\(String(decoding: refused, as: UTF8.self))")
+            let monitor = try await rawExchange(with: endpoint, sending: Array(Self.health.utf8), from: "127.0.0.2")
+            #expect(String(decoding: monitor, as: UTF8.self).hasPrefix("HTTP/1.1 200 OK"))
+            #expect(connections.filter(\.isOpen).count == 4)
+            for connection in connections { await connection.close() }
+        }
+    }
+
+    private static let health = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
 }

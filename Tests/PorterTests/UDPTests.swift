@@ -104,17 +104,78 @@ import Testing
             #expect(replies.first?.payload == Array("HéLLO, UDP".utf8))
             #expect(replies.first?.tries == 1)
             // A datagram without Porter's header, as the course's client sends, is upper-cased whole.
-            let plain = try await exchangeDatagram(ByteBuffer(string: "plain text"), port: port)
+            let plain = try await exchangeDatagrams([ByteBuffer(string: "plain text")], port: port)
             #expect(plain == ByteBuffer(string: "PLAIN TEXT"))
         }
     }
 
-    /// Sends one datagram to `port` on loopback and returns the first answer.
-    private func exchangeDatagram(_ datagram: ByteBuffer, port: Int) async throws -> ByteBuffer? {
+    /// Datagrams up to the limit come back whole, from the native UDP echo and the classic one; larger ones are
+    /// dropped, never answered cut (they used to be read into 2048 bytes and answered with those).
+    @Test func wholeDatagramsUpToTheLimitAndNoneAboveIt() async throws {
+        let configure: (inout ServerConfiguration) -> Void = {
+            $0.udp = .tcp(host: "127.0.0.1", port: 0)
+            $0.classic = .anyPorts()
+        }
+        try await withTestServer(configure: configure) { server in
+            let port = try server.port(of: "udp echo")
+            let messages = [3000, UDPEchoDatagram.maxPayload].map { [UInt8](repeating: 0x61, count: $0) }
+            let replies = try await UDPEchoClient(timeout: 5 * testSlowdown).send(messages, to: "127.0.0.1", port: port)
+            #expect(replies.map(\.payload.count) == [3000, UDPEchoDatagram.maxPayload])
+            #expect(replies.allSatisfy { $0.payload.allSatisfy { $0 == 0x41 } })
+            for door in ["udp echo", "classic udp echo"] {
+                let port = try server.port(of: door)
+                let largest = ByteBuffer(repeating: 0x62, count: UDPEchoDatagram.maxLength)
+                #expect(try await exchangeDatagrams([largest], port: port) == ByteBuffer(repeating: 0x42, count: 8192))
+                // Over the limit by one byte, and by far: no answer to either; the next datagram is answered first.
+                let over = [UDPEchoDatagram.maxLength + 1, 9000].map { ByteBuffer(repeating: 0x63, count: $0) }
+                let answer = try await exchangeDatagrams(over + [ByteBuffer(string: "ping")], port: port)
+                #expect(answer == ByteBuffer(string: "PING"), "\(door): \(answer?.readableBytes ?? 0) bytes")
+            }
+        }
+    }
+
+    /// A reply that is not as long as its request (a service that cut it) or is over the limit is not an answer.
+    @Test func aCutOrOversizedReplyIsNotTakenForAnAnswer() async throws {
+        let message = [UInt8](repeating: 0x61, count: 1000)
+        let cut: @Sendable (Int, ByteBuffer) -> [ByteBuffer] = { _, datagram in
+            var reply = UDPEchoDatagram.reply(to: datagram)!
+            return [reply.readSlice(length: 500)!]
+        }
+        try await withUDPServer(answer: cut) { port in
+            do {
+                let replies = try await UDPEchoClient(timeout: 10 * testSlowdown, retries: 0).send(
+                    [message], to: "127.0.0.1", port: port)
+                Issue.record("a cut reply of \(replies.first?.payload.count ?? 0) bytes was taken for the answer")
+            } catch let error as PorterError {
+                #expect(error.message.contains("answered a 1012-byte datagram with 500 bytes"), "\(error.message)")
+            }
+        }
+        let oversized: @Sendable (Int, ByteBuffer) -> [ByteBuffer] = { _, datagram in
+            var reply = UDPEchoDatagram.reply(to: datagram)!
+            reply.writeRepeatingByte(0x41, count: 9000 - reply.readableBytes)
+            return [reply]
+        }
+        try await withUDPServer(answer: oversized) { port in
+            do {
+                // However late the oversized reply comes, it is not the answer: the client ends without one.
+                let replies = try await UDPEchoClient(timeout: 0.5, retries: 1).send(
+                    [message], to: "127.0.0.1", port: port)
+                Issue.record(
+                    "an oversized reply of \(replies.first?.payload.count ?? 0) bytes was taken for the answer")
+            } catch let error as PorterError {
+                #expect(error.message.contains("no answer from 127.0.0.1:\(port) after 2 tries"), "\(error.message)")
+            }
+        }
+    }
+
+    /// Sends `datagrams` in turn to `port` on loopback and returns the first answer.
+    private func exchangeDatagrams(_ datagrams: [ByteBuffer], port: Int) async throws -> ByteBuffer? {
         let channel = try await loopbackDatagramChannel()
         return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(
-                AddressedEnvelope(remoteAddress: try SocketAddress(ipAddress: "127.0.0.1", port: port), data: datagram))
+            let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+            for datagram in datagrams {
+                try await outbound.write(AddressedEnvelope(remoteAddress: address, data: datagram))
+            }
             for try await envelope in inbound { return envelope.data }
             return nil
         }
@@ -193,6 +254,19 @@ import Testing
                     if received.count == 2 { break }
                 }
                 #expect(received == ["hello bob", "by address"])
+                // A datagram within the limit is shown whole; one over it is dropped with a line saying so.
+                let long = String(repeating: "x", count: 3000)
+                for text in [long, String(repeating: "y", count: 9000)] {
+                    try await outbound.write(
+                        AddressedEnvelope(remoteAddress: chatAddress, data: ByteBuffer(string: text)))
+                }
+                try await waitUntil(seconds: 20) {
+                    (try? String(contentsOfFile: base + "/errors", encoding: .utf8))?.contains(
+                        "dropped a datagram from bob: over 8192 bytes") == true
+                }
+                let output = try String(contentsOfFile: base + "/output", encoding: .utf8)
+                #expect(output.contains("bob: \(long)\n"))
+                #expect(!output.contains("yyy"))
             }
         }
     }
@@ -215,11 +289,12 @@ import Testing
     }
 }
 
-/// A UDP socket on 127.0.0.1 and a free port, as an async channel.
+/// A UDP socket on 127.0.0.1 and a free port, as an async channel; it receives datagrams of up to 64 KiB whole.
 private func loopbackDatagramChannel() async throws
     -> NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
 {
     try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65536))
         .bind(host: "127.0.0.1", port: 0) { channel in
             channel.eventLoop.makeCompletedFuture {
                 try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(

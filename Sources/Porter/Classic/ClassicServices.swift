@@ -25,37 +25,39 @@ enum ClassicServices {
                 "--classic on \(host) would let anyone who can reach it run commands and read files without a token; listen on loopback, or add --classic-insecure"
             )
         }
-        let limit = configuration.maxConnections
+        // Every classic TCP listener has the same connection limits, each its own count.
+        let limits = configuration.limits
+        let output = SharedByteBudget(capacity: configuration.maxExecOutputTotal)
         var doors: [any FrontDoor] = []
         do {
             doors.append(
                 try await PipelineListener.bind(
-                    name: "classic echo", host: host, port: configuration.echoPort, maxConnections: limit, group: group
+                    name: "classic echo", host: host, port: configuration.echoPort, limits: limits, group: group
                 ) { channel in try channel.pipeline.syncOperations.addHandler(ClassicEchoHandler()) })
             doors.append(
                 try await AsyncListener.bind(
-                    name: "classic exec", host: host, port: configuration.execPort, readSize: 1024,
-                    maxConnections: limit, group: group
+                    name: "classic exec", host: host, port: configuration.execPort, readSize: 1024, limits: limits,
+                    group: group
                 ) { connection in
-                    try await serveExec(connection, exec: exec, configuration: configuration, group: group)
+                    try await serveExec(
+                        connection, exec: exec, configuration: configuration, output: output, group: group)
                 })
             doors.append(
                 try await AsyncListener.bind(
-                    name: "classic ftp", host: host, port: configuration.ftpPort, readSize: 1024,
-                    maxConnections: limit, group: group
+                    name: "classic ftp", host: host, port: configuration.ftpPort, readSize: 1024, limits: limits,
+                    group: group
                 ) { connection in try await serveFTP(connection, files: files) })
             doors.append(
                 try await PipelineListener.bindUDPEcho(
                     name: "classic udp echo", host: host, port: configuration.udpPort, headers: false, group: group))
-            let headers = configuration.maxHTTPHeaders
             doors.append(
                 try await PipelineListener.bind(
-                    name: "classic http", host: host, port: configuration.httpPort, maxConnections: limit, group: group
-                ) { channel in try ClassicHTTPHandler.setUp(channel, maxHeaders: headers) })
+                    name: "classic http", host: host, port: configuration.httpPort, limits: limits, group: group
+                ) { channel in try ClassicHTTPHandler.setUp(channel, configuration: configuration) })
             doors.append(
                 try await AsyncListener.bind(
-                    name: "classic chat", host: host, port: configuration.chatPort, readSize: 1024,
-                    maxConnections: limit, group: group
+                    name: "classic chat", host: host, port: configuration.chatPort, readSize: 1024, limits: limits,
+                    group: group
                 ) { connection in try await serveChat(connection, chat: chat) })
         } catch {
             for door in doors { door.close() }
@@ -71,27 +73,37 @@ enum ClassicServices {
 
     /// Exec: each read (one `send` of at most 1024 bytes) is a command for `/bin/sh -c`; the reply is its output
     /// and error output, after their total length as a 4-byte little-endian signed integer.
+    ///
+    /// The output is drawn from `output`, the budget all classic exec connections share, and given back once the
+    /// reply has left; while the command runs, the connection does not count as idle.
     static func serveExec(
         _ connection: AsyncListener.Connection, exec: ExecService, configuration: ClassicConfiguration,
-        group: any EventLoopGroup
+        output: SharedByteBudget, group: any EventLoopGroup
     ) async throws {
+        let channel = connection.channel
         try await connection.executeThenClose { inbound, outbound in
             for try await request in inbound {
                 let command = ClassicRequest.execCommand(request)
                 let collected: ExecService.Collected
+                channel.triggerUserOutboundEvent(IdleTimeoutHandler.Request.started, promise: nil)
+                defer { channel.triggerUserOutboundEvent(IdleTimeoutHandler.Request.ended, promise: nil) }
                 do {
                     collected = try await exec.collect(
                         command, limit: min(configuration.maxExecOutput, Int(Int32.max)),
-                        timeout: configuration.execTimeout, group: group)
+                        timeout: configuration.execTimeout, shared: output, group: group)
                 } catch let error as ProtocolError {
                     let message = ByteBuffer(string: "porter: \(error.message)\n")
                     let header = ClassicRequest.execReplyHeader(length: message.readableBytes)
                     try await outbound.write(contentsOf: [header, message])
                     continue
                 }
+                defer { output.giveBack(collected.budgeted) }
                 let header = ClassicRequest.execReplyHeader(
                     length: collected.output.readableBytes + collected.errors.readableBytes)
                 try await outbound.write(contentsOf: [header, collected.output, collected.errors])
+                // The bytes are spent once they have left for the client, not when they are queued for it: an
+                // empty write completes after every write before it.
+                try await channel.writeAndFlush(ByteBuffer())
             }
         }
     }
@@ -171,19 +183,12 @@ final class ClassicHTTPHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// Adds the HTTP codec, with `maxHeaders` bytes of headers at most, and this handler.
-    static func setUp(_ channel: any Channel, maxHeaders: Int) throws {
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderListSize = maxHeaders
-        limits.maxHeaderFieldSize = maxHeaders
-        limits.maxHeaderFieldCount = 100
-        let pipeline = channel.pipeline.syncOperations
-        try pipeline.addHandler(HTTPResponseEncoder())
-        try pipeline.addHandler(
-            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits)))
-        try pipeline.addHandler(HTTPServerPipelineHandler())
-        try pipeline.addHandler(HTTPServerProtocolErrorHandler())
-        try pipeline.addHandler(ClassicHTTPHandler())
+    /// Adds the HTTP codec, with ``ClassicConfiguration/maxHTTPHeaders`` bytes of headers at most, its
+    /// request-head deadline, and this handler. A malformed request is answered `400` and the connection closed.
+    static func setUp(_ channel: any Channel, configuration: ClassicConfiguration) throws {
+        try HTTPPipeline.setUp(
+            channel, maxHeaderBytes: configuration.maxHTTPHeaders, maxHeaderFields: 100,
+            requestHeadTimeout: configuration.requestHeadTimeout, handler: ClassicHTTPHandler())
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -12,14 +12,20 @@ extension ExecService {
         var output: ByteBuffer
         var errors: ByteBuffer
         var status: ExitStatus
+        /// Bytes of output taken from the shared budget, to give back once the reply has been sent.
+        var budgeted: Int
     }
 
     /// Runs `command` through `/bin/sh -c` with `/dev/null` as input, under the same policies as `exec`, and
     /// returns its output and error output once it has exited.
     ///
     /// A command that runs longer than `timeout` seconds, or writes more than `limit` bytes in all, is killed
-    /// with its process group; what it wrote up to the limit is returned.
-    func collect(_ command: String, limit: Int, timeout: Double, group: any EventLoopGroup) async throws -> Collected {
+    /// with its process group; what it wrote up to the limit is returned. With `shared`, every byte kept is taken
+    /// from that budget too (the caller gives ``Collected/budgeted`` back once it is done with the output), and a
+    /// command whose output finds it spent is killed the same way.
+    func collect(
+        _ command: String, limit: Int, timeout: Double, shared: SharedByteBudget? = nil, group: any EventLoopGroup
+    ) async throws -> Collected {
         let prepared = try prepare(.init(argv: ["/bin/sh", "-c", command], stdin: false))
         let child = try await ChildProcess.spawn(
             argv: prepared.argv, environment: prepared.environment, directory: prepared.directory, terminal: nil,
@@ -28,7 +34,7 @@ extension ExecService {
         let registration = activity.commandStarted(pid: pid, program: command)
         defer { activity.commandEnded(registration) }
         return try await child.withStreams { output, errors in
-            let budget = ByteBudget(limit) { kill(-pid, SIGKILL) }
+            let budget = ByteBudget(limit, shared: shared) { kill(-pid, SIGKILL) }
             return try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask {
                     try await Task.sleep(for: .seconds(timeout))
@@ -37,33 +43,65 @@ extension ExecService {
                 async let collectedOutput = budget.read(output)
                 async let collectedErrors = budget.read(errors ?? output)
                 let status = await ChildReaper.shared.wait(for: pid) { kill(-pid, SIGKILL) }
-                let result = Collected(
-                    output: try await collectedOutput, errors: try await collectedErrors, status: status)
+                // Both reads end before anything is decided, so that nothing is taken after a give-back.
+                let (keptOutput, keptErrors) = await (collectedOutput, collectedErrors)
                 tasks.cancelAll()
-                return result
+                do {
+                    return Collected(
+                        output: try keptOutput.get(), errors: try keptErrors.get(), status: status,
+                        budgeted: budget.taken)
+                } catch {
+                    budget.giveBack()
+                    throw error
+                }
             }
         }
     }
 }
 
-/// Bytes shared by a command's two output streams; once spent, the command is stopped and the rest dropped.
+/// Bytes shared by a command's two output streams, and drawn from the shared budget if there is one; once either
+/// is spent, the command is stopped and the rest dropped (never a gap: nothing is kept after the first refusal).
 private final class ByteBudget: Sendable {
     private let left: Atomic<Int>
+    private let shared: SharedByteBudget?
+    private let sharedTaken = Atomic<Int>(0)
+    private let stopped = Atomic<Bool>(false)
     private let exhausted: @Sendable () -> Void
 
-    init(_ limit: Int, exhausted: @escaping @Sendable () -> Void) {
+    init(_ limit: Int, shared: SharedByteBudget?, exhausted: @escaping @Sendable () -> Void) {
         self.left = Atomic(limit)
+        self.shared = shared
         self.exhausted = exhausted
     }
 
+    /// Bytes taken from the shared budget so far.
+    var taken: Int { sharedTaken.load(ordering: .relaxed) }
+
+    /// Gives back to the shared budget what was taken from it.
+    func giveBack() { shared?.giveBack(sharedTaken.exchange(0, ordering: .relaxed)) }
+
     /// Reads `stream` to its end, keeping what the budget allows.
-    func read(_ stream: NIOAsyncChannelInboundStream<ByteBuffer>) async throws -> ByteBuffer {
+    func read(_ stream: NIOAsyncChannelInboundStream<ByteBuffer>) async -> Result<ByteBuffer, any Error> {
+        do { return .success(try await keep(stream)) } catch { return .failure(error) }
+    }
+
+    private func keep(_ stream: NIOAsyncChannelInboundStream<ByteBuffer>) async throws -> ByteBuffer {
         var kept = ByteBuffer()
         for try await var chunk in stream {
-            let allowed = min(
-                chunk.readableBytes,
-                max(left.subtract(chunk.readableBytes, ordering: .relaxed).newValue + chunk.readableBytes, 0))
-            if allowed < chunk.readableBytes { exhausted() }
+            var allowed = 0
+            if !stopped.load(ordering: .relaxed) {
+                allowed = min(
+                    chunk.readableBytes,
+                    max(left.subtract(chunk.readableBytes, ordering: .relaxed).newValue + chunk.readableBytes, 0))
+                if let shared, allowed > 0 {
+                    allowed = shared.take(upTo: allowed)
+                    sharedTaken.add(allowed, ordering: .relaxed)
+                }
+            }
+            if allowed < chunk.readableBytes {
+                stopped.store(true, ordering: .relaxed)
+                exhausted()
+            }
             if allowed > 0, let slice = chunk.readSlice(length: allowed) {
                 var slice = slice
                 kept.writeBuffer(&slice)

@@ -11,19 +11,34 @@ public struct HTTPConfiguration: Sendable {
     public var maxBodyBytes: Int
     /// Connections served at once; more are closed at once.
     public var maxConnections: Int
-    /// Seconds a connection may stay silent before it is closed.
+    /// Of those, connections from one IP address; more from it are closed at once, so that one address cannot
+    /// hold every slot and a monitor elsewhere still reaches `/healthz`.
+    public var maxConnectionsPerSource: Int
+    /// Seconds a client has to send each whole request head, counted from the start of the connection or the end
+    /// of the previous response, however the bytes arrive (a trickle does not extend it); then it is closed.
+    public var requestHeadTimeout: Double
+    /// Seconds a connection may pass with nothing read or written before it is closed (0: never).
     public var idleTimeout: Double
 
     /// Creates a configuration with the defaults.
     public init(
         listen: Endpoint, maxHeaderBytes: Int = 16 * 1024, maxHeaderFields: Int = 64, maxBodyBytes: Int = 1024,
-        maxConnections: Int = 64, idleTimeout: Double = 30
+        maxConnections: Int = 64, maxConnectionsPerSource: Int = 16, requestHeadTimeout: Double = 10,
+        idleTimeout: Double = 30
     ) {
         self.listen = listen
         self.maxHeaderBytes = maxHeaderBytes
         self.maxHeaderFields = maxHeaderFields
         self.maxBodyBytes = maxBodyBytes
         self.maxConnections = maxConnections
+        self.maxConnectionsPerSource = maxConnectionsPerSource
+        self.requestHeadTimeout = requestHeadTimeout
         self.idleTimeout = idleTimeout
+    }
+
+    /// The connection limits of the listener.
+    var limits: ConnectionLimits {
+        ConnectionLimits(
+            maxConnections: maxConnections, maxConnectionsPerSource: maxConnectionsPerSource, idleTimeout: idleTimeout)
     }
 }

@@ -24,21 +24,13 @@ final class StatusHTTPHandler: ChannelInboundHandler {
         self.maxBodyBytes = maxBodyBytes
     }
 
-    /// Adds the HTTP codec with `configuration`'s limits, an idle timer, and the handler to `channel`.
+    /// Adds the HTTP codec with `configuration`'s limits, its request-head deadline, and the handler to `channel`
+    /// (the connection cap and the idle timeout come first, from the listener).
     static func setUp(_ channel: any Channel, configuration: HTTPConfiguration, source: Source) throws {
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderListSize = configuration.maxHeaderBytes
-        limits.maxHeaderFieldSize = configuration.maxHeaderBytes
-        limits.maxHeaderFieldCount = configuration.maxHeaderFields
-        let pipeline = channel.pipeline.syncOperations
-        try pipeline.addHandler(
-            IdleStateHandler(readTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9))))
-        try pipeline.addHandler(HTTPResponseEncoder())
-        try pipeline.addHandler(
-            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits)))
-        try pipeline.addHandler(HTTPServerPipelineHandler())
-        try pipeline.addHandler(HTTPServerProtocolErrorHandler())
-        try pipeline.addHandler(StatusHTTPHandler(source: source, maxBodyBytes: configuration.maxBodyBytes))
+        try HTTPPipeline.setUp(
+            channel, maxHeaderBytes: configuration.maxHeaderBytes, maxHeaderFields: configuration.maxHeaderFields,
+            requestHeadTimeout: configuration.requestHeadTimeout,
+            handler: StatusHTTPHandler(source: source, maxBodyBytes: configuration.maxBodyBytes))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -60,17 +52,6 @@ final class StatusHTTPHandler: ChannelInboundHandler {
             source.requests()
             route(context, head)
         }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A malformed request or one over the header limits has been answered (400) by the protocol error
-        // handler; the connection cannot be trusted to be in step any more.
-        context.close(promise: nil)
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) }
-        context.fireUserInboundEventTriggered(event)
     }
 
     private func route(_ context: ChannelHandlerContext, _ head: HTTPRequestHead) {
@@ -120,6 +101,6 @@ final class StatusHTTPHandler: ChannelInboundHandler {
             wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         if head?.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil) }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
+        if !keepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
     }
 }

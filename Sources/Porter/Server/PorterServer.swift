@@ -213,7 +213,7 @@ public final class PorterServer: Service {
                     requests: { activity.httpRequests.increment() })
                 doors.append(
                     try await PipelineListener.bind(
-                        name: "http", host: host, port: port, maxConnections: http.maxConnections, group: group
+                        name: "http", host: host, port: port, limits: http.limits, group: group
                     ) { channel in try StatusHTTPHandler.setUp(channel, configuration: http, source: source) })
             }
             if let classic = configuration.classic {

@@ -9,7 +9,9 @@ import PorterProtocol
 /// Sends messages to a UDP echo service and waits for their answers, retrying when a datagram is lost.
 ///
 /// Each try carries a fresh request id; only a reply to a try of the current message counts, so a late reply to
-/// an earlier message is never taken for the current one.
+/// an earlier message is never taken for the current one. A reply must be as long as its request: one over
+/// ``UDPEchoDatagram/maxLength`` is ignored, and one that was cut (a service that reads datagrams into too small a
+/// buffer) fails the message at once, since every try would be cut the same way.
 public struct UDPEchoClient: Sendable {
     /// Seconds to wait for a reply to each try.
     public var timeout: Double
@@ -37,7 +39,7 @@ public struct UDPEchoClient: Sendable {
     /// Sends each of `messages` in turn to `host:port` and returns their answers.
     ///
     /// - Throws: ``PorterError`` if a message is over the size limit (before anything is sent), the host cannot
-    ///   be resolved, or no answer comes back after every try.
+    ///   be resolved, an answer comes back cut, or no answer comes back after every try.
     public func send(_ messages: [[UInt8]], to host: String, port: Int) async throws -> [Reply] {
         for message in messages where message.count > UDPEchoDatagram.maxPayload {
             throw PorterError(
@@ -69,8 +71,9 @@ public struct UDPEchoClient: Sendable {
             ids += 1
             try socket.send(UDPEchoDatagram.request(id: id, payload: message))
             let deadline = clock.now + .milliseconds(Int(timeout * 1000))
-            while let datagram = try socket.receive(until: deadline, refused: &refused) {
-                guard let (replyID, payload) = UDPEchoDatagram.parseReply(datagram) else {
+            while let (datagram, size) = try socket.receive(until: deadline, refused: &refused) {
+                guard size <= UDPEchoDatagram.maxLength, let (replyID, payload) = UDPEchoDatagram.parseReply(datagram)
+                else {
                     ignored += 1
                     continue
                 }
@@ -78,6 +81,13 @@ public struct UDPEchoClient: Sendable {
                 guard (firstID...id).contains(replyID) else {
                     ignored += 1
                     continue
+                }
+                // Every try of this message would be answered the same way: the service cuts what it echoes.
+                guard payload.readableBytes == message.count else {
+                    throw PorterError(
+                        .connection,
+                        "\(shown) answered a \(UDPEchoDatagram.headerLength + message.count)-byte datagram with \(size) bytes: it does not echo datagrams this large whole; send shorter messages"
+                    )
                 }
                 return Reply(
                     payload: Array(payload.readableBytesView), tries: attempt + 1, roundTrip: clock.now - started,
@@ -123,8 +133,9 @@ private final class UDPSocket {
         }
     }
 
-    /// The next datagram, or `nil` once `deadline` passes.
-    func receive(until deadline: ContinuousClock.Instant, refused: inout Bool) throws -> ByteBuffer? {
+    /// The next datagram (at most ``UDPEchoDatagram/maxLength`` + 1 bytes of it) and its real size, or `nil` once
+    /// `deadline` passes.
+    func receive(until deadline: ContinuousClock.Instant, refused: inout Bool) throws -> (ByteBuffer, Int)? {
         var buffer = [UInt8](repeating: 0, count: UDPEchoDatagram.maxLength + 1)
         while true {
             let left = deadline - ContinuousClock.now
@@ -133,13 +144,16 @@ private final class UDPSocket {
             let milliseconds = max(
                 1, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
             guard Glibc.poll(&poll, 1, milliseconds) > 0 else { continue }
-            let count = buffer.withUnsafeMutableBytes { Glibc.recv(descriptor, $0.baseAddress, $0.count, 0) }
+            // MSG_TRUNC: the result is the datagram's real size, even when it is larger than the buffer.
+            let count = buffer.withUnsafeMutableBytes {
+                Glibc.recv(descriptor, $0.baseAddress, $0.count, CInt(MSG_TRUNC))
+            }
             if count < 0 {
                 if errno == ECONNREFUSED { refused = true }
                 if errno == EINTR || errno == ECONNREFUSED { continue }
                 throw PorterError(.connection, "cannot receive: \(String(cString: strerror(errno)))")
             }
-            return ByteBuffer(bytes: buffer[..<count])
+            return (ByteBuffer(bytes: buffer[..<min(count, buffer.count)]), count)
         }
     }
 }

@@ -4,7 +4,8 @@ import NIOPosix
 import PorterProtocol
 
 /// Answers UDP echo datagrams (see ``UDPEchoDatagram``) on one socket, from the event loop: each datagram is
-/// answered by one of the same size, so the service cannot be used to amplify traffic.
+/// answered by one of the same size, so the service cannot be used to amplify traffic. A datagram over
+/// ``UDPEchoDatagram/maxLength`` is dropped, never answered cut.
 final class UDPEchoHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
@@ -34,6 +35,7 @@ extension PipelineListener {
     ) async throws -> PipelineListener {
         let channel = try await DatagramBootstrap(group: group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.recvAllocator, value: UDPEchoDatagram.receiveAllocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(UDPEchoHandler(headers: headers))
