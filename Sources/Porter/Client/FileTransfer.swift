@@ -74,7 +74,7 @@ public struct RemoteListing: Sendable {
     public var directory: ControlMessage.FileEntry?
 
     /// One line for each entry left out because its name is not valid UTF-8, for a transfer's summary.
-    var unreadable: [String] {
+    public var unreadable: [String] {
         var lines = skippedNames.map { "'\(TerminalText.escaped($0))': its name is not valid UTF-8" }
         if skipped > lines.count {
             lines.append("\(skipped - lines.count) more names that are not valid UTF-8")
@@ -252,8 +252,9 @@ extension ClientConnection {
         return summary
     }
 
-    /// Sends a request answered by `file.done`.
-    private func request(_ message: ControlMessage) async throws {
+    /// Sends a request answered by `file.done` (internal so that tests can send requests a well-behaved client
+    /// never would).
+    func request(_ message: ControlMessage) async throws {
         try await writer.send(message)
         guard case .fileDone = try await frames.nextMessage() else {
             throw PorterError(.protocolViolation, "the server answered \(message.type) with something else")

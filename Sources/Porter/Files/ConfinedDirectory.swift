@@ -81,7 +81,7 @@ final class ConfinedDirectory: Sendable {
         let path = components.joined(separator: "/")
         let shown = "'\(TerminalText.escaped(path))' -> '\(TerminalText.escaped(target))'"
         if let problem = PeerPath.problem(withSymlinkAt: components, target: target) {
-            throw ProtocolError(.badPath, "symlink \(shown) refused: \(problem)")
+            throw ProtocolError(.badPath, "symlink \(shown): \(problem)")
         }
         guard let name = components.last else {
             throw ProtocolError(.badPath, "the root itself cannot be the target")
@@ -92,7 +92,7 @@ final class ConfinedDirectory: Sendable {
         guard parent >= 0 else {
             let code = errno
             guard code == ELOOP else { throw Self.failure(code, path) }
-            throw ProtocolError(.badPath, "symlink \(shown) refused: a directory on its way is a symlink")
+            throw ProtocolError(.badPath, "symlink \(shown): a directory on its way is a symlink")
         }
         defer { Glibc.close(parent) }
         let temporary = ".porter-link-" + String(UInt64.random(in: .min ... .max), radix: 16)
@@ -104,7 +104,7 @@ final class ConfinedDirectory: Sendable {
         // A missing target (a dangling link) or a loop cannot lead anywhere; only a way out is refused.
         if resolved < 0, code == EXDEV {
             unlinkat(parent, temporary, 0)
-            throw ProtocolError(.badPath, "symlink \(shown) refused: it leads outside the tree through another symlink")
+            throw ProtocolError(.badPath, "symlink \(shown): it leads outside the tree through another symlink")
         }
         let renamed = porter_rename_noreplace(parent, temporary, parent, name)
         guard renamed == 0 else {
