@@ -70,7 +70,8 @@ extension PorterCommand {
                 if let problem = ArgumentBytes.problem(with: name) { throw ValidationError(problem) }
             }
             if !flags.recursive, TransferTarget.isRoot(remote) {
-                throw ValidationError("'\(TerminalText.escaped(remote))' is a directory (the server's root); use -r to copy a tree")
+                throw ValidationError(
+                    "'\(TerminalText.escaped(remote))' is a directory (the server's root); use -r to copy a tree")
             }
         }
 

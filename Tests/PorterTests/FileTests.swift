@@ -333,7 +333,9 @@ import Testing
             func create(_ directory: String, _ name: [UInt8]) {
                 let path = Array(directory.utf8) + [UInt8(ascii: "/")] + name + [0]
                 let descriptor = path.withUnsafeBufferPointer { bytes in
-                    bytes.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644) }
+                    bytes.withMemoryRebound(to: CChar.self) {
+                        open($0.baseAddress!, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
+                    }
                 }
                 #expect(descriptor >= 0)
                 close(descriptor)

@@ -49,7 +49,8 @@ import Testing
                 return nil
             }
             let above = PeerPath.split(path).dropLast().map(String.init)
-            return resolvesOutside(root, from: above, PeerPath.split(target).map(String.init), absolute: target.hasPrefix("/"))
+            return resolvesOutside(
+                root, from: above, PeerPath.split(target).map(String.init), absolute: target.hasPrefix("/"))
                 ? "\(path) -> \(target)" : nil
         }
     }

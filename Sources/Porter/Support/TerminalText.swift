@@ -34,7 +34,8 @@ public enum TerminalText {
             var end = start
             while end < bytes.count {
                 let lead = bytes[end]
-                let length = lead < 0x80 ? 1 : lead >> 5 == 0b110 ? 2 : lead >> 4 == 0b1110 ? 3 : lead >> 3 == 0b11110 ? 4 : 0
+                let length =
+                    lead < 0x80 ? 1 : lead >> 5 == 0b110 ? 2 : lead >> 4 == 0b1110 ? 3 : lead >> 3 == 0b11110 ? 4 : 0
                 guard length > 0, end + length <= bytes.count,
                     String(validating: bytes[end..<end + length], as: UTF8.self) != nil
                 else { break }
