@@ -377,26 +377,8 @@ import Testing
                     target: ".."),
                 .init(path: name, type: .file, size: 4, mode: 0o4755, mtime: .init(seconds: 0, nanoseconds: 0)),
             ]
-            let answer: @Sendable (ControlMessage, NIOAsyncChannelOutboundWriter<Frame>) async throws -> Void = {
-                request, outbound in
-                switch request {
-                case .fileList:
-                    try await outbound.write(
-                        ControlMessage.fileListing(.init(kind: .directory, entries: entries, more: false)).frame)
-                case .fileGet:
-                    var digest = FileDigest()
-                    digest.update(payload)
-                    try await outbound.write(
-                        ControlMessage.fileHeader(
-                            .init(size: 4, offset: 0, mode: 0o4755, mtime: .init(seconds: 0, nanoseconds: 0))
-                        ).frame)
-                    try await outbound.write(.data(payload))
-                    try await outbound.write(ControlMessage.fileEnd(.init(digest: digest.hex)).frame)
-                default:
-                    try await outbound.write(ControlMessage.fileDone(.init()).frame)
-                }
-            }
-            try await withFakeServer(answer: answer) { endpoint in
+            try await withFakeServer(answer: treeAnswers(listing: entries, payload: payload, mode: 0o4755)) {
+                endpoint in
                 let configuration = ClientConfiguration(token: testToken, transport: .plaintext)
                 try await PorterClient.withConnection(to: endpoint, configuration: configuration) { connection in
                     // The unsafe name is skipped with a warning; the rest of the tree is copied.

@@ -225,7 +225,7 @@ import Testing
                     .init(path: path, type: .symlink, size: 0, mode: 0o777, mtime: time, target: target)
                 }
                 let listing = entries
-                try await withFakeServer(answer: Self.answer(listing)) { endpoint in
+                try await withFakeServer(answer: treeAnswers(listing: listing)) { endpoint in
                     let configuration = ClientConfiguration(token: testToken, transport: .plaintext)
                     try await PorterClient.withConnection(to: endpoint, configuration: configuration) { connection in
                         let summary = try await connection.downloadTree("x", to: target)
@@ -234,31 +234,6 @@ import Testing
                     }
                 }
                 #expect(Self.escapingLinks(in: target) == [], "seed \(seed)")
-            }
-        }
-    }
-
-    /// A fake server's answers: `listing` for `file.list`, the four bytes `data` for every `file.get`.
-    static func answer(
-        _ listing: [ControlMessage.FileEntry]
-    ) -> @Sendable (ControlMessage, NIOAsyncChannelOutboundWriter<Frame>) async throws -> Void {
-        { request, outbound in
-            switch request {
-            case .fileList:
-                try await outbound.write(
-                    ControlMessage.fileListing(.init(kind: .directory, entries: listing, more: false)).frame)
-            case .fileGet:
-                let payload = ByteBuffer(string: "data")
-                var digest = FileDigest()
-                digest.update(payload)
-                try await outbound.write(
-                    ControlMessage.fileHeader(
-                        .init(size: 4, offset: 0, mode: 0o644, mtime: .init(seconds: 0, nanoseconds: 0))
-                    ).frame)
-                try await outbound.write(.data(payload))
-                try await outbound.write(ControlMessage.fileEnd(.init(digest: digest.hex)).frame)
-            default:
-                try await outbound.write(ControlMessage.fileDone(.init()).frame)
             }
         }
     }
