@@ -171,6 +171,15 @@ import Testing
                 #expect(run.errors.contains("\\xFFname' is not valid UTF-8"), "\(run.errors)")
             }
             #expect(tree(base + "/root") == ["dir"])
+            // A tree's summary counts what it skipped, after a line naming each.
+            try FileManager.default.createSymbolicLink(atPath: base + "/local/up", withDestinationPath: "..")
+            try FileManager.default.createSymbolicLink(atPath: base + "/local/out", withDestinationPath: "up/..")
+            let tree = try await TestProcess.run(porter("put", endpoint, ["-r", base + "/local", "copy"]))
+            #expect(tree.status == 0)
+            #expect(tree.errors.contains("porter: skipped symlink 'out' -> 'up/..': its target has '..' after a name"))
+            #expect(tree.errors.contains("porter: skipped symlink 'up' -> '..': its target climbs above"))
+            // The file that is not UTF-8, made by the shell above, is the third.
+            #expect(tree.errors.contains("porter: put 1 file, 1 directory, 3 skipped, "), "\(tree.errors)")
         }
     }
 
