@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdio.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,23 @@ int porter_open_beneath(int dirfd, const char *path, int flags, mode_t mode) {
         fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
     } while (fd < 0 && (errno == EINTR || errno == EAGAIN));
     return (int)fd;
+}
+
+int porter_open_physical(int dirfd, const char *path, int flags, mode_t mode) {
+    struct open_how how = {
+        .flags = (unsigned long long)(flags | O_CLOEXEC),
+        .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    long fd;
+    do {
+        fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    } while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+    return (int)fd;
+}
+
+int porter_rename_noreplace(int from_dirfd, const char *from, int to_dirfd, const char *to) {
+    return renameat2(from_dirfd, from, to_dirfd, to, RENAME_NOREPLACE) == 0 ? 0 : errno;
 }
 
 int porter_start_writeback(int fd, long long offset, long long count) {

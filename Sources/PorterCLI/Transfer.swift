@@ -65,12 +65,31 @@ extension PorterCommand {
         @Argument(help: "Where to put it.", completion: .file()) var local: String?
         @OptionGroup var flags: TransferFlags
 
+        func validate() throws {
+            for name in [remote, local].compactMap({ $0 }) {
+                if let problem = ArgumentBytes.problem(with: name) { throw ValidationError(problem) }
+            }
+            if !flags.recursive, TransferTarget.isRoot(remote) {
+                throw ValidationError(
+                    "'\(TerminalText.escaped(remote))' is a directory (the server's root); use -r to copy a tree")
+            }
+        }
+
         func run() async throws {
             try await flags.transfer(over: connection, verb: "got") { connection, options in
                 let target = try TransferTarget.local(for: remote, given: local)
-                return flags.recursive
-                    ? try await connection.downloadTree(remote, to: target, options: options)
-                    : try await connection.download(remote, to: target, options: options)
+                guard !flags.recursive else {
+                    return try await connection.downloadTree(remote, to: target, options: options)
+                }
+                do {
+                    return try await connection.download(remote, to: target, options: options)
+                } catch let error as PorterError where error.kind == .refused {
+                    // Asked only once refused, so that getting a file costs no extra round trip.
+                    guard (try? await connection.list(remote))?.type == .directory else { throw error }
+                    throw PorterError(
+                        .refused,
+                        "'\(TerminalText.escaped(remote))' is a directory on the server; use -r to copy a tree")
+                }
             }
         }
     }
@@ -89,6 +108,18 @@ extension PorterCommand {
         @Argument(help: "The local file or directory.", completion: .file()) var local: String
         @Argument(help: "Where to put it on the server, relative to its root.") var remote: String?
         @OptionGroup var flags: TransferFlags
+
+        func validate() throws {
+            for name in [local, remote].compactMap({ $0 }) {
+                if let problem = ArgumentBytes.problem(with: name) { throw ValidationError(problem) }
+            }
+            var isDirectory: ObjCBool = false
+            if !flags.recursive, FileManager.default.fileExists(atPath: local, isDirectory: &isDirectory),
+                isDirectory.boolValue
+            {
+                throw ValidationError("'\(TerminalText.escaped(local))' is a directory; use -r to copy a tree")
+            }
+        }
 
         func run() async throws {
             try await flags.transfer(over: connection, verb: "put") { connection, options in
@@ -124,7 +155,7 @@ extension PorterCommand {
                 if let target = entry.target { line += " -> \(TerminalText.escaped(target))" }
                 Terminal.line(line)
             }
-            if listing.skipped > 0 { Terminal.error("\(listing.skipped) names that are not valid UTF-8 not shown") }
+            for line in listing.unreadable { Terminal.error("not shown: \(line)") }
         }
 
         /// `-rwxr-xr-x` and friends.
@@ -173,6 +204,11 @@ enum TransferTarget {
             return remote
         }
         return listing.type == .directory ? (remote.hasSuffix("/") ? remote + name : remote + "/" + name) : remote
+    }
+
+    /// Whether `remote` names the server's root.
+    static func isRoot(_ remote: String) -> Bool {
+        (try? PeerPath.components(of: remote))?.isEmpty == true
     }
 
     /// The last name in `path`, or `nil` for a root or `.`.

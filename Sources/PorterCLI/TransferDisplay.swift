@@ -72,6 +72,7 @@ final class TransferDisplay: Sendable {
             parts.append("\(summary.directories) director\(summary.directories == 1 ? "y" : "ies")")
         }
         if summary.symlinks > 0 { parts.append("\(summary.symlinks) symlink\(summary.symlinks == 1 ? "" : "s")") }
+        if !summary.skipped.isEmpty { parts.append("\(summary.skipped.count) skipped") }
         var line = "\(verb) \(parts.joined(separator: ", ")), \(bytes(summary.bytes))"
         if summary.bytesSent != summary.bytes { line += " (\(bytes(summary.bytesSent)) sent, the rest resumed)" }
         line += String(

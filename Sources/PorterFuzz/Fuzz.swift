@@ -97,12 +97,18 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         if parts.count == 2, let link = try? PeerPath.components(of: parts[0]), !link.isEmpty,
             PeerPath.symlinkStaysInside(at: link, target: parts[1])
         {
-            // Walk the target lexically from the link's directory: it must never climb above the root.
+            // Byte by byte, independently of PeerPath's own splitting: leading `..` no more than the link's depth,
+            // and never a `..` after a name (which could climb out through another link).
             var depth = link.count - 1
-            // Byte by byte, independently of PeerPath's own splitting.
+            var named = false
             for part in parts[1].utf8.split(separator: slash) where !part.elementsEqual(".".utf8) {
-                depth += part.elementsEqual("..".utf8) ? -1 : 1
-                precondition(depth >= 0, "a symlink target leads out")
+                if part.elementsEqual("..".utf8) {
+                    precondition(!named, "a symlink target with '..' after a name was accepted")
+                    depth -= 1
+                    precondition(depth >= 0, "a symlink target leads out")
+                } else {
+                    named = true
+                }
             }
             precondition(parts[1].utf8.first != slash, "an absolute symlink target was accepted")
         }

@@ -78,12 +78,25 @@ extension ControlMessage {
         public var more: Bool
         /// Entries left out because their names are not valid UTF-8.
         public var skipped: Int?
+        /// Some of those names (at most ``maxSkippedNames``), in the last listing, each shown with its bytes that
+        /// are not UTF-8 as `\xFF`, so that a person can find them.
+        public var skippedNames: [String]?
+        /// A listed directory's own entry (its `path` is `.`), in the last listing, so that a recursive download
+        /// can give the top directory its mode and time too.
+        public var directory: FileEntry?
+        /// The most names ``skippedNames`` holds.
+        public static let maxSkippedNames = 20
         /// Creates the payload.
-        public init(kind: FileType, entries: [FileEntry], more: Bool, skipped: Int? = nil) {
+        public init(
+            kind: FileType, entries: [FileEntry], more: Bool, skipped: Int? = nil, skippedNames: [String]? = nil,
+            directory: FileEntry? = nil
+        ) {
             self.kind = kind
             self.entries = entries
             self.more = more
             self.skipped = skipped
+            self.skippedNames = skippedNames
+            self.directory = directory
         }
     }
 

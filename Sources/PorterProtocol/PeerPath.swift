@@ -44,31 +44,70 @@ public enum PeerPath {
         return nil
     }
 
-    /// The components of a relative path a peer sent for local creation, each checked with
-    /// ``problem(withLocalName:)``.
-    public static func localComponents(of path: String) throws(ProtocolError) -> [String] {
+    /// Why `path`, a relative path a peer sent for local creation, is unsafe, or `nil` if it is safe: absolute,
+    /// empty or overlong, or a component with a ``problem(withLocalName:)``.
+    public static func problem(withLocalPath path: String) -> String? {
         guard !path.isEmpty, !isAbsolute(path), path.utf8.count <= maxLength else {
-            throw ProtocolError(.badPath, "the peer sent an absolute, empty or overlong path")
+            return "an absolute, empty or overlong path"
         }
-        var components: [String] = []
         for part in split(path, omittingEmpty: false) {
-            if let problem = problem(withLocalName: part) { throw ProtocolError(.badPath, "refused: \(problem)") }
-            components.append(String(part))
+            if let problem = problem(withLocalName: part) { return problem }
         }
-        return components
+        return nil
     }
 
-    /// Whether a symlink at `link` (components relative to a root) with this `target` stays inside the root when
-    /// read lexically: the target is relative and its `..` never climbs above the root.
+    /// The components of a relative path a peer sent for local creation, checked with
+    /// ``problem(withLocalPath:)``.
+    public static func localComponents(of path: String) throws(ProtocolError) -> [String] {
+        if let problem = problem(withLocalPath: path) { throw ProtocolError(.badPath, "refused: \(problem)") }
+        return split(path, omittingEmpty: false).map(String.init)
+    }
+
+    /// Whether a symlink at `link` with this `target` may be created: ``problem(withSymlinkAt:target:)`` is `nil`.
     public static func symlinkStaysInside(at link: [String], target: String) -> Bool {
-        guard !target.isEmpty, !isAbsolute(target), !target.utf8.contains(0), target.utf8.count <= maxLength
-        else { return false }
-        var depth = link.count - 1
-        for part in split(target) where !isDot(part) {
-            depth += isDotDot(part) ? -1 : 1
-            if depth < 0 { return false }
+        problem(withSymlinkAt: link, target: target) == nil
+    }
+
+    /// Why a symlink at `link` (components relative to a root, the link's own name last) pointing to `target`
+    /// could resolve outside the root, or `nil` if it cannot.
+    ///
+    /// The rule: `target` is relative and, `.` components and empty ones aside, is a run of `..` no longer than
+    /// the link's depth (`link.count - 1`) followed only by names; never `..` after a name.
+    ///
+    /// Why that is enough, given that the link is created in a directory reached without following any symlink
+    /// (``ConfinedDirectory``'s `makeSymlink` opens it with `RESOLVE_NO_SYMLINKS`), so that the directory lies
+    /// physically as deep as `link` reads: resolving the target starts in that directory, at depth `d`, and each
+    /// leading `..` goes to its real parent, so after `k <= d` of them resolution is in a real directory inside
+    /// the root. Every later component is a name looked up in a directory inside the root: a real entry is
+    /// inside it, and a symlink is one that obeys this rule too, so by induction on the symlinks expanded (the
+    /// kernel stops at 40) it resolves inside the root as well. Resolution never climbs from a place reached
+    /// through a symlink, because no `..` follows a name — and that is exactly how a lexical check is fooled:
+    /// with `up -> ..`, the target `up/..` reads as "here" but is the parent of `up`'s target, one level above
+    /// the link's directory, and a chain of such links climbs out of any tree. The argument holds whatever the
+    /// order in which links are created and whether their targets exist yet (what appears later is a real entry
+    /// or another link under the rule). A symlink that was in the tree before, made by something else, is
+    /// outside the induction: `makeSymlink` therefore also resolves each new link, following it, with
+    /// `RESOLVE_BENEATH` before putting it in place, and refuses it if it leads out through such a link now.
+    public static func problem(withSymlinkAt link: [String], target: String) -> String? {
+        guard !target.isEmpty else { return "its target is empty" }
+        guard !isAbsolute(target) else { return "its target is absolute" }
+        guard !target.utf8.contains(0), target.utf8.count <= maxLength else {
+            return "its target holds a NUL byte or is longer than \(maxLength) bytes"
         }
-        return true
+        var climbs = 0
+        var named = false
+        for part in split(target) where !isDot(part) {
+            if isDotDot(part) {
+                guard !named else {
+                    return "its target has '..' after a name, which can lead out through another symlink"
+                }
+                climbs += 1
+            } else {
+                named = true
+            }
+        }
+        guard climbs < max(link.count, 1) else { return "its target climbs above the top of the tree" }
+        return nil
     }
 
     /// The parts of `path` between `/` bytes.

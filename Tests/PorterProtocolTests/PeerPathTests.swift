@@ -34,6 +34,32 @@ import Testing
         #expect(!PeerPath.symlinkStaysInside(at: ["l"], target: "/\u{0301}etc"))
     }
 
+    /// A target is a run of `..` no longer than the link's depth, then names: a `..` after a name can climb out
+    /// through another link (`up -> ..` makes `up/..` the parent of the tree), however it reads lexically.
+    @Test(arguments: [
+        (["l"], "a/b"), (["l"], "."), (["l"], "./a//b/"), (["d", "l"], "../x"), (["d", "e", "l"], "../../x/y"),
+        (["d", "l"], ".."), (["d", "l"], "./../x"),
+    ])
+    func symlinkTargetsThatStayInside(link: [String], target: String) {
+        #expect(PeerPath.problem(withSymlinkAt: link, target: target) == nil)
+    }
+
+    @Test(arguments: [
+        (["d", "l"], "up/.."), (["d", "l"], "up2/../x"), (["l"], "a/../b"), (["d", "e", "l"], "../x/../y"),
+        (["l"], ".."), (["d", "l"], "../.."), (["d", "l"], "../../x"), (["l"], ""), (["l"], "/etc"),
+        (["l"], "a/./.."), (["d", "l"], ".././../x"),
+    ])
+    func symlinkTargetsThatCouldLeadOut(link: [String], target: String) {
+        #expect(PeerPath.problem(withSymlinkAt: link, target: target) != nil)
+    }
+
+    @Test func localPathsAreCheckedComponentByComponent() {
+        #expect(PeerPath.problem(withLocalPath: "a/b c/d") == nil)
+        for path in ["", "/a", "a//b", "a/../b", "a/\u{1B}x", "a/./b"] {
+            #expect(PeerPath.problem(withLocalPath: path) != nil, "\(path.debugDescription)")
+        }
+    }
+
     @Test func localNamesWithAHiddenSlashAreRefused() {
         #expect(PeerPath.problem(withLocalName: "a\u{0603}/b") != nil)
         #expect(throws: ProtocolError.self) { try PeerPath.localComponents(of: "d/a\u{0603}/../../x") }

@@ -137,6 +137,52 @@ import Testing
         }
     }
 
+    /// A directory named without `-r`, on either side (the server's root too), is refused with a hint; a name
+    /// that is not UTF-8 is refused naming its bytes, not turned into another name.
+    @Test func directoriesWithoutRAndNamesThatAreNotUTF8AreRefusedClearly() async throws {
+        try await withTemporaryDirectory { base in
+            try FileManager.default.createDirectory(atPath: base + "/root/dir", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: base + "/local", withIntermediateDirectories: true)
+            let (server, endpoint) = try await startServer(root: base + "/root", log: base + "/serve.log")
+            defer {
+                server.signal(SIGKILL)
+                _ = try? awaitExit(server)
+            }
+            let remote = try await TestProcess.run(porter("get", endpoint, ["dir", base + "/got"]))
+            #expect(remote.status == 1)
+            #expect(remote.errors == "porter: 'dir' is a directory on the server; use -r to copy a tree\n")
+            for (command, arguments) in [("get", ["."]), ("put", [base + "/local"])] {
+                let run = try await TestProcess.run(porter(command, endpoint, arguments))
+                #expect(run.status == 64)
+                #expect(run.errors.contains("is a directory"), "\(run.errors)")
+                #expect(run.errors.contains("; use -r to copy a tree"), "\(run.errors)")
+            }
+            let root = try await TestProcess.run(porter("get", endpoint, ["."]))
+            #expect(root.errors.contains("'.' is a directory (the server's root); use -r"))
+            // The arguments go through a shell, which can pass bytes that are not UTF-8.
+            let shell = porter("put", endpoint, []).map { "'\($0)'" }.joined(separator: " ")
+            try Data("x".utf8).write(to: URL(fileURLWithPath: base + "/local/bad\u{FFFD}name"))
+            for script in [
+                "printf x > \"$(printf 'bad\\377name')\" && exec \(shell) \"$(printf 'bad\\377name')\"",
+                "exec \(shell.replacingOccurrences(of: "'put'", with: "'get'")) \"$(printf 'r\\377name')\"",
+            ] {
+                let run = try await TestProcess.run(["/bin/sh", "-c", "cd '\(base)/local' && " + script])
+                #expect(run.status == 64)
+                #expect(run.errors.contains("\\xFFname' is not valid UTF-8"), "\(run.errors)")
+            }
+            #expect(tree(base + "/root") == ["dir"])
+            // A tree's summary counts what it skipped, after a line naming each.
+            try FileManager.default.createSymbolicLink(atPath: base + "/local/up", withDestinationPath: "..")
+            try FileManager.default.createSymbolicLink(atPath: base + "/local/out", withDestinationPath: "up/..")
+            let tree = try await TestProcess.run(porter("put", endpoint, ["-r", base + "/local", "copy"]))
+            #expect(tree.status == 0)
+            #expect(tree.errors.contains("porter: skipped symlink 'out' -> 'up/..': its target has '..' after a name"))
+            #expect(tree.errors.contains("porter: skipped symlink 'up' -> '..': its target climbs above"))
+            // The file that is not UTF-8, made by the shell above, is the third.
+            #expect(tree.errors.contains("porter: put 1 file, 1 directory, 3 skipped, "), "\(tree.errors)")
+        }
+    }
+
     /// On a terminal (`script` gives one) a progress bar is drawn on standard error; `--no-progress` drops it.
     @Test(.enabled(if: toolAvailable("script"), "needs script(1)"))
     func aProgressBarIsDrawnOnlyOnATerminal() async throws {

@@ -2,8 +2,9 @@ import Crypto
 import Foundation
 import NIOCore
 import NIOPosix
-import Porter
 import PorterProtocol
+
+@testable import Porter
 
 /// A fresh directory under the system's temporary directory, removed after `body`.
 func withTemporaryDirectory<Result>(_ body: (String) async throws -> Result) async throws -> Result {
@@ -153,5 +154,29 @@ func withFakeServer<Result: Sendable>(
         }
         defer { group.cancelAll() }
         return try await body(.tcp(host: "127.0.0.1", port: port))
+    }
+}
+
+/// A fake server's answers for a recursive download: `listing` for `file.list`, `payload` (with `mode`) for every
+/// `file.get`, `file.done` for anything else.
+func treeAnswers(
+    listing: [ControlMessage.FileEntry], payload: ByteBuffer = ByteBuffer(string: "data"), mode: UInt32 = 0o644
+) -> @Sendable (ControlMessage, NIOAsyncChannelOutboundWriter<Frame>) async throws -> Void {
+    { request, outbound in
+        switch request {
+        case .fileList:
+            try await outbound.write(
+                ControlMessage.fileListing(.init(kind: .directory, entries: listing, more: false)).frame)
+        case .fileGet:
+            var digest = FileDigest()
+            digest.update(payload)
+            let header = ControlMessage.FileHeader(
+                size: Int64(payload.readableBytes), offset: 0, mode: mode, mtime: .init(seconds: 0, nanoseconds: 0))
+            try await outbound.write(ControlMessage.fileHeader(header).frame)
+            try await outbound.write(.data(payload))
+            try await outbound.write(ControlMessage.fileEnd(.init(digest: digest.hex)).frame)
+        default:
+            try await outbound.write(ControlMessage.fileDone(.init()).frame)
+        }
     }
 }

@@ -270,6 +270,11 @@ import Testing
             var times = [timespec(tv_sec: 1_500_000_000, tv_nsec: 0)]
             times.append(times[0])
             utimensat(AT_FDCWD, source + "/sub", times, AT_SYMLINK_NOFOLLOW)
+            // The top directory's mode and time travel too, both ways.
+            chmod(source, 0o751)
+            var topTimes = [timespec(tv_sec: 1_400_000_000, tv_nsec: 5)]
+            topTimes.append(topTimes[0])
+            utimensat(AT_FDCWD, source, topTimes, 0)
             try await server.withClient { connection in
                 let up = try await connection.uploadTree(source, to: "copy")
                 #expect(up.files == 3 && up.symlinks == 1 && up.skipped.count == 1)
@@ -287,6 +292,73 @@ import Testing
             stat(local + "/back/sub", &status)
             #expect(status.st_mode & 0o777 == 0o750)
             #expect(status.st_mtim.tv_sec == 1_500_000_000)
+            for top in [served + "/copy", local + "/back"] {
+                stat(top, &status)
+                #expect(status.st_mode & 0o777 == 0o751, "\(top)")
+                #expect(status.st_mtim.tv_sec == 1_400_000_000 && status.st_mtim.tv_nsec == 5, "\(top)")
+            }
+        }
+    }
+
+    /// One rule both ways: a name that is unsafe to create (here a terminal escape) is skipped with a warning
+    /// that shows it escaped, by `put -r` as by `get -r`, and the rest of the tree is copied.
+    @Test func unsafeNamesAreSkippedWithAWarningInBothDirections() async throws {
+        try await withFileServer { server, served, _, local in
+            let bad = "\u{1B}]2;owned\u{07}"
+            for tree in [local + "/up", served + "/down"] {
+                try FileManager.default.createDirectory(atPath: tree + "/d/" + bad, withIntermediateDirectories: true)
+                try writeRandomFile(tree + "/d/" + bad + "/inside", count: 10)
+                try writeRandomFile(tree + "/d/" + bad + "x", count: 10)
+                try writeRandomFile(tree + "/good", count: 10)
+            }
+            try await server.withClient { connection in
+                let up = try await connection.uploadTree(local + "/up", to: "copy")
+                let down = try await connection.downloadTree("down", to: local + "/back")
+                for summary in [up, down] {
+                    #expect(summary.files == 1)
+                    #expect(summary.skipped.count == 2, "\(summary.skipped)")
+                    #expect(summary.skipped.allSatisfy { $0.contains("\\x1B]2;owned\\x07") && !$0.contains("\u{1B}") })
+                    #expect(summary.skipped.contains { $0.hasSuffix("(and everything in it)") })
+                }
+            }
+            #expect(tree(served + "/copy") == ["d", "good"])
+            #expect(tree(local + "/back") == ["d", "good"])
+        }
+    }
+
+    /// A name that is not UTF-8 is never changed (U+FFFD) on the way: it is left out, and named with its bytes as
+    /// `\xFF`, in listings and in trees copied either way.
+    @Test func namesThatAreNotUTF8AreNamedAndLeftOut() async throws {
+        try await withFileServer { server, served, _, local in
+            func create(_ directory: String, _ name: [UInt8]) {
+                let path = Array(directory.utf8) + [UInt8(ascii: "/")] + name + [0]
+                let descriptor = path.withUnsafeBufferPointer { bytes in
+                    bytes.withMemoryRebound(to: CChar.self) {
+                        open($0.baseAddress!, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
+                    }
+                }
+                #expect(descriptor >= 0)
+                close(descriptor)
+            }
+            for directory in [local + "/up", served + "/down"] {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                try writeRandomFile(directory + "/good", count: 10)
+                create(directory, Array("r".utf8) + [0xFF] + Array("name".utf8))
+            }
+            try await server.withClient { connection in
+                let listing = try await connection.list("down")
+                #expect(listing.entries.map(\.path) == ["good"])
+                #expect(listing.unreadable == ["'r\\xFFname': its name is not valid UTF-8"])
+                #expect(listing.directory?.type == .directory)
+                let up = try await connection.uploadTree(local + "/up", to: "copy")
+                let down = try await connection.downloadTree("down", to: local + "/back")
+                for summary in [up, down] {
+                    #expect(summary.files == 1)
+                    #expect(summary.skipped == ["'r\\xFFname': its name is not valid UTF-8"])
+                }
+            }
+            #expect(tree(served + "/copy") == ["good"])
+            #expect(tree(local + "/back") == ["good"])
         }
     }
 
@@ -305,34 +377,15 @@ import Testing
                     target: ".."),
                 .init(path: name, type: .file, size: 4, mode: 0o4755, mtime: .init(seconds: 0, nanoseconds: 0)),
             ]
-            let answer: @Sendable (ControlMessage, NIOAsyncChannelOutboundWriter<Frame>) async throws -> Void = {
-                request, outbound in
-                switch request {
-                case .fileList:
-                    try await outbound.write(
-                        ControlMessage.fileListing(.init(kind: .directory, entries: entries, more: false)).frame)
-                case .fileGet:
-                    var digest = FileDigest()
-                    digest.update(payload)
-                    try await outbound.write(
-                        ControlMessage.fileHeader(
-                            .init(size: 4, offset: 0, mode: 0o4755, mtime: .init(seconds: 0, nanoseconds: 0))
-                        ).frame)
-                    try await outbound.write(.data(payload))
-                    try await outbound.write(ControlMessage.fileEnd(.init(digest: digest.hex)).frame)
-                default:
-                    try await outbound.write(ControlMessage.fileDone(.init()).frame)
-                }
-            }
-            try await withFakeServer(answer: answer) { endpoint in
+            try await withFakeServer(answer: treeAnswers(listing: entries, payload: payload, mode: 0o4755)) {
+                endpoint in
                 let configuration = ClientConfiguration(token: testToken, transport: .plaintext)
                 try await PorterClient.withConnection(to: endpoint, configuration: configuration) { connection in
-                    do {
-                        _ = try await connection.downloadTree("x", to: target)
-                        Issue.record("the client accepted \(name.debugDescription)")
-                    } catch let error as PorterError {
-                        #expect(!error.message.contains("\u{1B}"), "control characters are escaped")
-                    }
+                    // The unsafe name is skipped with a warning; the rest of the tree is copied.
+                    let summary = try await connection.downloadTree("x", to: target)
+                    #expect(summary.files == 0)
+                    #expect(summary.skipped.count == 2, "\(summary.skipped)")
+                    #expect(summary.skipped.allSatisfy { !$0.contains("\u{1B}") }, "control characters are escaped")
                 }
             }
             #expect(tree(base).allSatisfy { $0 == "target" || $0.hasPrefix("target/") })

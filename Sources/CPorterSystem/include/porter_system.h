@@ -70,6 +70,15 @@ int porter_epoll_wait(int epoll, int *ready, int capacity);
 /// absolute path, or a symlink pointing outside (EXDEV). `O_CLOEXEC` is always added. Returns the descriptor, or
 /// -1 with errno set.
 int porter_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
+/// Opens `path` relative to `dirfd` like `porter_open_beneath`, and also refuses to follow any symlink on the way,
+/// the last component included (`RESOLVE_NO_SYMLINKS`, ELOOP): every component of `path` is then a real
+/// directory entry, so what is opened lies exactly as deep beneath `dirfd` as `path` reads.
+int porter_open_physical(int dirfd, const char *path, int flags, mode_t mode);
+
+/// Renames `from` (beneath `from_dirfd`) to `to` (beneath `to_dirfd`) unless `to` exists (`renameat2` with
+/// `RENAME_NOREPLACE`): returns 0, or EEXIST if it does.
+int porter_rename_noreplace(int from_dirfd, const char *from, int to_dirfd, const char *to);
+
 /// Starts writing `count` bytes of `fd` from `offset` to disk without waiting for it (Linux `sync_file_range`
 /// with `SYNC_FILE_RANGE_WRITE`), so that a later `fsync` has less left to do.
 int porter_start_writeback(int fd, long long offset, long long count);

@@ -67,6 +67,20 @@ public struct RemoteListing: Sendable {
     public var entries: [ControlMessage.FileEntry]
     /// Entries left out because their names are not valid UTF-8.
     public var skipped: Int
+    /// Some of those names, each with its bytes that are not UTF-8 shown as `\xFF` (from the server: escape
+    /// them again before printing).
+    public var skippedNames: [String] = []
+    /// A listed directory's own entry, if the server sent it.
+    public var directory: ControlMessage.FileEntry?
+
+    /// One line for each entry left out because its name is not valid UTF-8, for a transfer's summary.
+    public var unreadable: [String] {
+        var lines = skippedNames.map { "'\(TerminalText.escaped($0))': its name is not valid UTF-8" }
+        if skipped > lines.count {
+            lines.append("\(skipped - lines.count) more names that are not valid UTF-8")
+        }
+        return lines
+    }
 }
 
 extension ClientConnection {
@@ -81,6 +95,8 @@ extension ClientConnection {
             listing.type = part.kind
             listing.entries += part.entries
             listing.skipped += part.skipped ?? 0
+            listing.skippedNames += part.skippedNames ?? []
+            listing.directory = part.directory ?? listing.directory
             if !part.more { return listing }
         }
     }
@@ -107,11 +123,14 @@ extension ClientConnection {
         return summary
     }
 
-    /// Downloads the directory tree `remote` into the local directory `local` (created if missing).
+    /// Downloads the directory tree `remote` into the local directory `local` (created if missing), with the
+    /// mode and time of every directory, the top one included.
     ///
-    /// Every name the server sends is checked before use, and every file is opened beneath `local` by the kernel
-    /// (`RESOLVE_BENEATH`): a server cannot make the client write outside `local`, whatever names or symlinks it
-    /// sends. Symlinks whose targets stay inside the tree are recreated after all files; others are skipped.
+    /// Every name the server sends is checked before use (``TreeFilter``: an unsafe one is skipped with a
+    /// warning), and every file is opened beneath `local` by the kernel (`RESOLVE_BENEATH`): a server cannot make
+    /// the client write outside `local`, whatever names or symlinks it sends. Symlinks are recreated after all
+    /// files only if they can never resolve outside the tree (``ConfinedDirectory/makeSymlink(_:target:)``);
+    /// others are skipped with a warning.
     public func downloadTree(_ remote: String, to local: String, options: TransferOptions = .init()) async throws
         -> TransferSummary
     {
@@ -124,19 +143,11 @@ extension ClientConnection {
             return try ConfinedDirectory(path: local)
         }
         var summary = TransferSummary()
-        if listing.skipped > 0 { summary.skipped.append("\(listing.skipped) names that are not valid UTF-8") }
+        var filter = TreeFilter()
         var directories: [(components: [String], entry: ControlMessage.FileEntry)] = []
         var links: [(components: [String], entry: ControlMessage.FileEntry)] = []
         for entry in listing.entries {
-            let components: [String]
-            do {
-                components = try PeerPath.localComponents(of: entry.path)
-            } catch {
-                throw PorterError(
-                    .protocolViolation,
-                    "the server sent an unsafe name (\(error.message)): \(TerminalText.escaped(entry.path)); transfer stopped"
-                )
-            }
+            guard let components = filter.components(of: entry) else { continue }
             switch entry.type {
             case .directory:
                 try await LocalPath.run { try target.makeDirectory(components) }
@@ -148,78 +159,102 @@ extension ClientConnection {
             case .symlink:
                 links.append((components, entry))
             case .other:
-                summary.skipped.append("\(TerminalText.escaped(entry.path)): not a regular file, directory or symlink")
+                filter.skip(entry, "'\(TerminalText.escaped(entry.path))': not a regular file, directory or symlink")
             }
         }
         for (components, entry) in links {
-            guard let linkTarget = entry.target, PeerPath.symlinkStaysInside(at: components, target: linkTarget) else {
-                summary.skipped.append("\(TerminalText.escaped(entry.path)): symlink leading outside the tree")
+            guard let linkTarget = entry.target else {
+                filter.skip(entry, "symlink '\(TerminalText.escaped(entry.path))': its target is not valid UTF-8")
                 continue
             }
-            try await LocalPath.run { try target.makeSymlink(components, target: linkTarget) }
-            summary.symlinks += 1
+            do {
+                try await BlockingIO.run { try target.makeSymlink(components, target: linkTarget) }
+                summary.symlinks += 1
+            } catch let error as ProtocolError where error.code == .badPath {
+                filter.skip(entry, error.message)
+            }
         }
         for (components, entry) in directories.reversed() {
             try await LocalPath.run { try target.setAttributes(components, mode: entry.mode, mtime: entry.mtime) }
         }
+        if let top = listing.directory {
+            try await LocalPath.run { try target.setAttributes([], mode: top.mode, mtime: top.mtime) }
+        }
         summary.directories = directories.count + 1
+        summary.skipped = listing.unreadable + filter.skipped
         return summary
     }
 
     /// Uploads the local directory tree `local` to the directory `remote` on the server (created if missing).
-    /// Symlinks are sent as symlinks when their targets stay inside the tree, and skipped otherwise; they are
-    /// never followed.
+    ///
+    /// Entries are chosen as ``downloadTree(_:to:options:)`` chooses them (``TreeFilter``), so a name one
+    /// direction refuses is not sent the other way either. Symlinks are sent as symlinks when they can never
+    /// resolve outside the tree (``PeerPath/problem(withSymlinkAt:target:)``; the server checks again), and
+    /// skipped otherwise; they are never followed.
     public func uploadTree(_ local: String, to remote: String, options: TransferOptions = .init()) async throws
         -> TransferSummary
     {
         let (source, listing) = try await LocalPath.run {
-            () throws -> (ConfinedDirectory, (ControlMessage.FileType, [ControlMessage.FileEntry], Int)) in
+            () throws -> (ConfinedDirectory, (ControlMessage.FileType, [ControlMessage.FileEntry], [String])) in
             let source = try ConfinedDirectory(path: local)
             return (source, try DirectoryWalk(limit: .max).list(source, [], recursive: true))
         }
-        let (_, entries, unreadable) = listing
-        let top = try await LocalPath.run { try source.entry([]) }
+        let (type, walked, unreadable) = listing
+        guard type == .directory, let top = walked.first else {
+            throw PorterError(.configuration, "\(TerminalText.escaped(local)) is not a directory")
+        }
         var summary = TransferSummary()
-        if unreadable > 0 { summary.skipped.append("\(unreadable) names that are not valid UTF-8") }
+        var filter = TreeFilter()
         try await request(.fileMkdir(.init(path: remote)))
         var directories: [(path: String, entry: ControlMessage.FileEntry)] = [(remote, top)]
-        var links: [ControlMessage.FileEntry] = []
-        for entry in entries {
+        var links: [(components: [String], entry: ControlMessage.FileEntry)] = []
+        for entry in walked.dropFirst() {
+            guard let components = filter.components(of: entry) else { continue }
             let path = RemotePath.join(remote, entry.path)
             switch entry.type {
             case .directory:
                 try await request(.fileMkdir(.init(path: path)))
                 directories.append((path, entry))
             case .file:
-                let components = PeerPath.split(entry.path).map(String.init)
                 let file = try await LocalPath.run {
                     try OutgoingFile(in: source, components, algorithm: options.checksum)
                 }
                 try await upload(file, to: path, shown: entry.path, options: options, summary: &summary)
             case .symlink:
-                links.append(entry)
+                links.append((components, entry))
             case .other:
-                summary.skipped.append("\(TerminalText.escaped(entry.path)): not a regular file, directory or symlink")
+                filter.skip(entry, "'\(TerminalText.escaped(entry.path))': not a regular file, directory or symlink")
             }
         }
-        for entry in links {
-            let components = PeerPath.split(entry.path).map(String.init)
-            guard let target = entry.target, PeerPath.symlinkStaysInside(at: components, target: target) else {
-                summary.skipped.append("\(TerminalText.escaped(entry.path)): symlink leading outside the tree")
+        for (components, entry) in links {
+            let shown = "symlink '\(TerminalText.escaped(entry.path))'"
+            guard let target = entry.target else {
+                filter.skip(entry, "\(shown): its target is not valid UTF-8")
                 continue
             }
-            try await request(.fileSymlink(.init(path: RemotePath.join(remote, entry.path), target: target)))
-            summary.symlinks += 1
+            if let problem = PeerPath.problem(withSymlinkAt: components, target: target) {
+                filter.skip(entry, "\(shown) -> '\(TerminalText.escaped(target))': \(problem)")
+                continue
+            }
+            do {
+                try await request(.fileSymlink(.init(path: RemotePath.join(remote, entry.path), target: target)))
+                summary.symlinks += 1
+            } catch let error as PorterError where error.code == .badPath {
+                filter.skip(entry, "\(shown): refused by the \(error.message)")
+            }
         }
         for (path, entry) in directories.reversed() {
             try await request(.fileAttrs(.init(path: path, mode: entry.mode, mtime: entry.mtime)))
         }
         summary.directories = directories.count
+        summary.skipped =
+            unreadable.map { "'\($0)': its name is not valid UTF-8" } + filter.skipped
         return summary
     }
 
-    /// Sends a request answered by `file.done`.
-    private func request(_ message: ControlMessage) async throws {
+    /// Sends a request answered by `file.done` (internal so that tests can send requests a well-behaved client
+    /// never would).
+    func request(_ message: ControlMessage) async throws {
         try await writer.send(message)
         guard case .fileDone = try await frames.nextMessage() else {
             throw PorterError(.protocolViolation, "the server answered \(message.type) with something else")

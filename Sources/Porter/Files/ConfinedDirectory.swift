@@ -67,15 +67,49 @@ final class ConfinedDirectory: Sendable {
         }
     }
 
-    /// Creates a symlink at `components` pointing to `target`, which must stay inside this directory.
+    /// Creates a symlink at `components` pointing to `target`, which can never resolve outside this directory.
+    ///
+    /// Three steps make that hold (``PeerPath/problem(withSymlinkAt:target:)`` gives the argument): the target must
+    /// obey the rule for links; the link's directory is opened without following any symlink, so the link is as
+    /// deep as `components` reads; and the new link is made under a temporary name, resolved from the top with
+    /// `RESOLVE_BENEATH` (which catches a way out through a symlink that something else put in the tree), and
+    /// only then renamed into place, never over an existing entry.
+    ///
+    /// - Throws: ``ProtocolError`` with ``ProtocolError/Code/badPath`` for a target that could lead out or a
+    ///   directory on the way that is a symlink; a failure of the system calls otherwise.
     func makeSymlink(_ components: [String], target: String) throws(ProtocolError) {
-        guard PeerPath.symlinkStaysInside(at: components, target: target) else {
-            throw ProtocolError(.badPath, "symlink target '\(TerminalText.escaped(target))' leads outside the root")
+        let path = components.joined(separator: "/")
+        let shown = "'\(TerminalText.escaped(path))' -> '\(TerminalText.escaped(target))'"
+        if let problem = PeerPath.problem(withSymlinkAt: components, target: target) {
+            throw ProtocolError(.badPath, "symlink \(shown): \(problem)")
         }
-        let (parent, name) = try openParent(of: components)
+        guard let name = components.last else {
+            throw ProtocolError(.badPath, "the root itself cannot be the target")
+        }
+        let above = Array(components.dropLast())
+        let parent = porter_open_physical(
+            descriptor, above.isEmpty ? "." : above.joined(separator: "/"), PORTER_O_PATH | O_DIRECTORY, 0)
+        guard parent >= 0 else {
+            let code = errno
+            guard code == ELOOP else { throw Self.failure(code, path) }
+            throw ProtocolError(.badPath, "symlink \(shown): a directory on its way is a symlink")
+        }
         defer { Glibc.close(parent) }
-        guard symlinkat(target, parent, name) == 0 else {
-            throw Self.failure(errno, components.joined(separator: "/"))
+        let temporary = ".porter-link-" + String(UInt64.random(in: .min ... .max), radix: 16)
+        guard symlinkat(target, parent, temporary) == 0 else { throw Self.failure(errno, path) }
+        let resolved = porter_open_beneath(
+            descriptor, (above + [temporary]).joined(separator: "/"), PORTER_O_PATH, 0)
+        let code = errno
+        if resolved >= 0 { Glibc.close(resolved) }
+        // A missing target (a dangling link) or a loop cannot lead anywhere; only a way out is refused.
+        if resolved < 0, code == EXDEV {
+            unlinkat(parent, temporary, 0)
+            throw ProtocolError(.badPath, "symlink \(shown): it leads outside the tree through another symlink")
+        }
+        let renamed = porter_rename_noreplace(parent, temporary, parent, name)
+        guard renamed == 0 else {
+            unlinkat(parent, temporary, 0)
+            throw Self.failure(renamed, path)
         }
     }
 

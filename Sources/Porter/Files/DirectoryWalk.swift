@@ -10,25 +10,26 @@ struct DirectoryWalk {
     /// The most entries one listing may hold; a larger tree is refused rather than buffered.
     var limit: Int
 
-    /// What `components` is and its entries: a file lists as itself; a directory lists its entries (its whole
-    /// tree if `recursive`, each directory before its contents), sorted by name. Entries whose names are not valid
-    /// UTF-8 are counted in `skipped`.
+    /// What `components` is and its entries: a file lists as itself; a directory lists first its own entry, as
+    /// `.`, then its entries (its whole tree if `recursive`, each directory before its contents), sorted by name.
+    /// Entries whose names are not valid UTF-8 are left out, and their names (escaped, see
+    /// ``TerminalText/escaped(bytes:)``) returned in `skipped`; they count towards ``limit`` too.
     func list(
         _ root: ConfinedDirectory, _ components: [String], recursive: Bool
-    ) throws(ProtocolError) -> (type: ControlMessage.FileType, entries: [ControlMessage.FileEntry], skipped: Int) {
+    ) throws(ProtocolError) -> (type: ControlMessage.FileType, entries: [ControlMessage.FileEntry], skipped: [String]) {
         let top = try root.open(components, flags: O_RDONLY)
         defer { close(top) }
         let this = try ConfinedDirectory.entry(of: top, path: components.last ?? ".")
-        guard this.type == .directory else { return (this.type, [this], 0) }
-        var entries: [ControlMessage.FileEntry] = []
-        var skipped = 0
+        guard this.type == .directory else { return (this.type, [this], []) }
+        var entries = [ControlMessage.FileEntry(copying: this, path: ".")]
+        var skipped: [String] = []
         try walk(top, prefix: "", recursive: recursive, into: &entries, skipped: &skipped)
         return (.directory, entries, skipped)
     }
 
     private func walk(
         _ directory: CInt, prefix: String, recursive: Bool, into entries: inout [ControlMessage.FileEntry],
-        skipped: inout Int
+        skipped: inout [String]
     ) throws(ProtocolError) {
         var names: [String] = []
         let reading = dup(directory)
@@ -42,7 +43,13 @@ struct DirectoryWalk {
                 return String(validating: bytes, as: UTF8.self)
             }
             guard let name else {
-                skipped += 1
+                guard entries.count + skipped.count < limit else {
+                    throw ProtocolError(.limitExceeded, "the listing has more than \(limit) entries")
+                }
+                let shown = withUnsafeBytes(of: item.pointee.d_name) { raw in
+                    TerminalText.escaped(bytes: raw.prefix(while: { $0 != 0 }))
+                }
+                skipped.append(TerminalText.escaped(prefix) + shown)
                 continue
             }
             if name != ".", name != ".." { names.append(name) }
@@ -50,7 +57,7 @@ struct DirectoryWalk {
         for name in names.sorted() {
             var status = stat()
             guard fstatat(directory, name, &status, AT_SYMLINK_NOFOLLOW) == 0 else { continue }  // removed meanwhile
-            guard entries.count < limit else {
+            guard entries.count + skipped.count < limit else {
                 throw ProtocolError(.limitExceeded, "the listing has more than \(limit) entries")
             }
             var entry = ControlMessage.FileEntry(status, path: prefix + name)
@@ -68,26 +75,48 @@ struct DirectoryWalk {
     }
 }
 
+extension ControlMessage.FileEntry {
+    /// `entry` under another path.
+    init(copying entry: ControlMessage.FileEntry, path: String) {
+        self = entry
+        self.path = path
+    }
+}
+
 extension ControlMessage.FileListing {
-    /// `entries` split into listings that each fit a control frame comfortably (names may need escaping).
+    /// ``DirectoryWalk/list(_:_:recursive:)``'s result split into listings that each fit a control frame
+    /// comfortably (names may need escaping); a directory's own entry (`.`, first) goes into the last one's
+    /// `directory`, with the skipped names.
     static func batches(
-        type: ControlMessage.FileType, entries: [ControlMessage.FileEntry], skipped: Int, budget: Int = 40_000
+        type: ControlMessage.FileType, entries: [ControlMessage.FileEntry], skipped: [String], budget: Int = 40_000
     ) -> [ControlMessage.FileListing] {
+        var entries = entries[...]
+        var directory: ControlMessage.FileEntry?
+        if type == .directory, let first = entries.first, first.path == "." {
+            directory = first
+            entries = entries.dropFirst()
+        }
+        let names = Array(skipped.prefix(maxSkippedNames))
         var batches: [ControlMessage.FileListing] = []
         var current: [ControlMessage.FileEntry] = []
-        var size = 0
+        // The last listing's fixed fields: the directory's entry and the skipped names.
+        let reserved = 6 * names.reduce(0) { $0 + $1.utf8.count + 3 } + 200
+        var size = reserved
         for entry in entries {
             // Worst case JSON: every byte escaped as \u00XX, plus the fixed fields.
             let cost = 6 * (entry.path.utf8.count + (entry.target?.utf8.count ?? 0)) + 160
             if size + cost > budget, !current.isEmpty {
                 batches.append(.init(kind: type, entries: current, more: true))
                 current = []
-                size = 0
+                size = reserved
             }
             current.append(entry)
             size += cost
         }
-        batches.append(.init(kind: type, entries: current, more: false, skipped: skipped > 0 ? skipped : nil))
+        batches.append(
+            .init(
+                kind: type, entries: current, more: false, skipped: skipped.isEmpty ? nil : skipped.count,
+                skippedNames: names.isEmpty ? nil : names, directory: directory))
         return batches
     }
 }
