@@ -72,11 +72,8 @@ extension ControlMessage {
                 throw ProtocolError(.badMessage, "'duration' must be a number of seconds, 0 or more")
             }
         case .fileListing(let listing):
-            for entry in listing.entries {
-                try check(entry.size, in: Ranges.fileSize, "entries.size")
-                try check(entry.mode, in: Ranges.mode, "entries.mode")
-                try entry.mtime.validate("entries.mtime")
-            }
+            for entry in listing.entries { try entry.validate("entries") }
+            try listing.directory?.validate("directory")
             if let skipped = listing.skipped { try check(skipped, in: Ranges.skipped, "skipped") }
         case .fileGet(let get):
             if let offset = get.offset { try check(offset, in: Ranges.fileSize, "offset") }
@@ -116,6 +113,14 @@ extension ControlMessage.Terminal {
                 .badMessage, "'\(prefix)term' must be at most \(ControlMessage.Ranges.maxTermLength) bytes, without NUL"
             )
         }
+    }
+}
+
+extension ControlMessage.FileEntry {
+    fileprivate func validate(_ field: String) throws(ProtocolError) {
+        try check(size, in: ControlMessage.Ranges.fileSize, field + ".size")
+        try check(mode, in: ControlMessage.Ranges.mode, field + ".mode")
+        try mtime.validate(field + ".mtime")
     }
 }
 

@@ -39,7 +39,12 @@ import Testing
             #expect(holder >= 0)
             #expect(flock(holder, LOCK_EX) == 0)
             try writeRandomFile(local + "/second.bin", count: 200_000)
-            try await withTestServer(configure: { $0.root = served }) { server in
+            // The second upload waits as long as a loaded machine needs the test to notice it.
+            let configure: (inout ServerConfiguration) -> Void = {
+                $0.root = served
+                $0.files.busyWait = 120
+            }
+            try await withTestServer(configure: configure) { server in
                 try await withThrowingTaskGroup(of: Int64.self) { group in
                     group.addTask {
                         try await server.withClient { connection in

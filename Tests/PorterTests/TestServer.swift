@@ -93,7 +93,7 @@ struct TestServer: Sendable {
         at endpoint: Endpoint? = nil,
         token: String = testToken,
         transport: ClientTransport? = nil,
-        connectTimeout: Double = 5 * testSlowdown,
+        connectTimeout: Double = 30 * testSlowdown,
         _ body: (ClientConnection) async throws -> Result
     ) async throws -> Result {
         let configuration = ClientConfiguration(
@@ -135,7 +135,7 @@ func frames(in bytes: [UInt8]) throws -> [Frame] {
 }
 
 /// Waits until `condition` holds, checking every 10 ms for at most `seconds`.
-func waitUntil(seconds: Double = 5, _ condition: @Sendable () -> Bool) async throws {
+func waitUntil(seconds: Double = 30, _ condition: @Sendable () -> Bool) async throws {
     let seconds = seconds * testSlowdown
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while !condition() {

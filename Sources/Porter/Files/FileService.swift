@@ -10,11 +10,15 @@ public struct FileConfiguration: Sendable {
     public var maxListEntries: Int
     /// Bytes per data frame when sending a file; at most the protocol's data frame limit.
     public var chunkSize: Int
+    /// Seconds an upload waits for a partial file that another transfer to the same name holds before it is
+    /// refused as `file-busy`; the usual holder is a transfer whose client has just died.
+    public var busyWait: Double
 
     /// Creates a configuration.
-    public init(maxListEntries: Int = 100_000, chunkSize: Int = 1 << 20) {
+    public init(maxListEntries: Int = 100_000, chunkSize: Int = 1 << 20, busyWait: Double = 2) {
         self.maxListEntries = maxListEntries
         self.chunkSize = chunkSize
+        self.busyWait = min(max(busyWait, 0), 3600)
     }
 }
 
@@ -155,7 +159,7 @@ struct FileService: Sendable {
         let file = try await refusing {
             try IncomingFile(
                 in: root, components, size: request.size, resume: request.resume == true,
-                algorithm: request.checksum ?? .default)
+                algorithm: request.checksum ?? .default, busyWait: .milliseconds(Int64(configuration.busyWait * 1000)))
         }
         defer { file.close() }
         try await outbound.write(

@@ -51,7 +51,7 @@ final class IncomingFile: @unchecked Sendable {
     /// (and it is no longer than `size`), else emptying it.
     init(
         in root: ConfinedDirectory, _ components: [String], size: Int64, resume: Bool,
-        algorithm: ControlMessage.Checksum = .default
+        algorithm: ControlMessage.Checksum = .default, busyWait: Duration = IncomingFile.busyWait
     ) throws(ProtocolError) {
         let (directory, name) = try root.openParent(of: components)
         shownPath = components.joined(separator: "/")
@@ -63,7 +63,7 @@ final class IncomingFile: @unchecked Sendable {
         let partName = Self.partName(for: name)
         let descriptor: CInt
         do {
-            descriptor = try Self.openLocked(directory, partName, shownPath: shownPath)
+            descriptor = try Self.openLocked(directory, partName, waitingUpTo: busyWait, shownPath: shownPath)
         } catch {
             Glibc.close(directory)
             throw error
@@ -83,22 +83,23 @@ final class IncomingFile: @unchecked Sendable {
 
     deinit { close() }
 
-    /// How long an upload waits for a partial file that another transfer holds before it is refused as busy.
+    /// How long an upload waits, by default, for a partial file that another transfer holds before it is refused
+    /// as busy.
     /// The usual holder is a transfer whose client has just died: its connection is still being closed when the
     /// client, restarted with `--resume`, asks again.
     static let busyWait: Duration = .seconds(2)
 
-    /// Opens the partial file `partName` in `directory` and takes its exclusive lock, waiting up to
-    /// ``busyWait`` for another transfer that holds it.
+    /// Opens the partial file `partName` in `directory` and takes its exclusive lock, waiting up to `wait` for
+    /// another transfer that holds it.
     ///
     /// The lock belongs to the file, not to the name: while one transfer waited, the holder may have renamed the
     /// file into place (it finished) or removed it (its digest did not match). The lock is only good if the
     /// file locked is still the one under the partial name; otherwise the name is opened again, so a waiting
     /// transfer never writes into a finished file.
-    private static func openLocked(_ directory: CInt, _ partName: String, shownPath: String) throws(ProtocolError)
-        -> CInt
-    {
-        let deadline = ContinuousClock.now + busyWait
+    private static func openLocked(
+        _ directory: CInt, _ partName: String, waitingUpTo wait: Duration, shownPath: String
+    ) throws(ProtocolError) -> CInt {
+        let deadline = ContinuousClock.now + wait
         while true {
             let descriptor = openPartFile(directory, partName)
             guard descriptor >= 0 else { throw ConfinedDirectory.failure(errno, shownPath) }
