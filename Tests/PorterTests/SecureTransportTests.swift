@@ -168,7 +168,8 @@ import Testing
 
     @Test func aFloodOfIdleUnauthenticatedConnectionsDoesNotLockOutARealClient() async throws {
         // The flood's connections outlive the real client's patience, so only a free slot can let it in.
-        try await withTestServer(authTimeout: 300, configure: { $0.maxUnauthenticatedPerSource = 64 }) { server in
+        let limit: (inout ServerConfiguration) -> Void = { $0.maxUnauthenticatedPerSource = 64 }
+        try await withTestServer(authTimeout: 300, configure: limit) { server in
             guard case .tcp(_, let port) = server.endpoint else { throw TestFailure("not TCP") }
             // 200 connections from another loopback address that never say a word.
             var flood: [any Channel] = []
