@@ -13,7 +13,7 @@ struct Load: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "porter-load",
         abstract: "Holds many authenticated connections, or fills a chat room, against a Porter server.",
-        subcommands: [Idle.self, Room.self]
+        subcommands: [Idle.self, Room.self, Stall.self]
     )
 }
 
