@@ -32,11 +32,16 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(name: .customLong("plaintext"), help: "Connect without TLS, to a server started with --plaintext.")
     var plaintext = false
 
-    @Option(name: .customLong("connect-timeout"), help: "Seconds allowed to connect and authenticate.")
-    var connectTimeout: Double = 10
+    /// The default of `--connect-timeout`.
+    static let defaultConnectTimeout: Seconds = 10
+
+    @Option(
+        name: .customLong("connect-timeout"),
+        help: Seconds.help("Seconds allowed to connect and authenticate.", default: Self.defaultConnectTimeout),
+        transform: Seconds.parse)
+    var connectTimeout = Self.defaultConnectTimeout
 
     func validate() throws {
-        guard connectTimeout > 0 else { throw ValidationError("--connect-timeout must be positive") }
         if let fingerprint, Fingerprint(fingerprint) == nil {
             throw ValidationError("--fingerprint must look like SHA256: followed by 43 base64 characters")
         }
@@ -53,7 +58,7 @@ struct ConnectionOptions: ParsableArguments {
             let token = try TokenFile.resolveForClient(
                 tokenFile: tokenFile, environment: ProcessInfo.processInfo.environment)
             let configuration = ClientConfiguration(
-                token: token, transport: transport, connectTimeout: connectTimeout)
+                token: token, transport: transport, connectTimeout: connectTimeout.value)
             return try await PorterClient.withConnection(to: endpoint, configuration: configuration, body)
         } catch let error as PorterError {
             Terminal.error(error.message)

@@ -19,8 +19,10 @@ extension PorterCommand {
 
         @OptionGroup var connection: ConnectionOptions
 
-        @Option(name: .customLong("timeout"), help: "Seconds after which the server terminates the command.")
-        var timeout: Double?
+        @Option(
+            name: .customLong("timeout"), help: Seconds.help("Seconds after which the server terminates the command."),
+            transform: Seconds.parse)
+        var timeout: Seconds?
 
         @Option(name: .customLong("cwd"), help: "Working directory, relative to the server's root.")
         var directory: String?
@@ -40,14 +42,13 @@ extension PorterCommand {
         var command: [String] = []
 
         func validate() throws {
-            if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
             for entry in environment where !entry.contains("=") || entry.hasPrefix("=") {
                 throw ValidationError("--env takes NAME=VALUE, got '\(entry)'")
             }
         }
 
         func run() async throws {
-            var options = ExecOptions(directory: directory, timeout: timeout, standardInput: !noInput)
+            var options = ExecOptions(directory: directory, timeout: timeout?.value, standardInput: !noInput)
             for entry in environment {
                 let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 options.environment[String(parts[0])] = String(parts[1])

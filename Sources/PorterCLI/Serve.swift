@@ -41,6 +41,15 @@ extension PorterCommand {
         @Flag(name: .customLong("plaintext"), help: "Serve TCP without TLS: for trusted loopback use only.")
         var plaintext = false
 
+        /// The default of `--idle-timeout`.
+        static let defaultIdleTimeout: Seconds = 300
+        /// The default of `--auth-timeout`.
+        static let defaultAuthTimeout: Seconds = 10
+
+        /// The most connections any of the connection limits may allow: far more than one process has descriptors
+        /// for, and small enough that no sum with it overflows.
+        static let maxConnectionsLimit = 1_000_000
+
         @Option(name: .customLong("max-connections"), help: "Connections served at once; more are refused.")
         var maxConnections: Int = 1024
 
@@ -56,11 +65,16 @@ extension PorterCommand {
 
         @Option(
             name: .customLong("idle-timeout"),
-            help: "Seconds of client silence before a connection is closed (0: never).")
-        var idleTimeout: Double = 300
+            help: Seconds.help(
+                "Seconds of client silence before a connection is closed (0: never).", default: Self.defaultIdleTimeout),
+            transform: Seconds.parseAllowingZero)
+        var idleTimeout = Self.defaultIdleTimeout
 
-        @Option(name: .customLong("auth-timeout"), help: "Seconds a new connection has to authenticate.")
-        var authTimeout: Double = 10
+        @Option(
+            name: .customLong("auth-timeout"),
+            help: Seconds.help("Seconds a new connection has to authenticate.", default: Self.defaultAuthTimeout),
+            transform: Seconds.parse)
+        var authTimeout = Self.defaultAuthTimeout
 
         @Option(
             name: .customLong("root"),
@@ -105,12 +119,12 @@ extension PorterCommand {
         var logLevel: String = "info"
 
         func validate() throws {
-            guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1") }
-            guard maxUnauthenticated > 0, maxUnauthenticatedPerSource > 0 else {
-                throw ValidationError("--max-unauthenticated and --max-unauthenticated-per-source must be at least 1")
+            for (option, value) in [
+                ("--max-connections", maxConnections), ("--max-unauthenticated", maxUnauthenticated),
+                ("--max-unauthenticated-per-source", maxUnauthenticatedPerSource),
+            ] where !(1...Self.maxConnectionsLimit).contains(value) {
+                throw ValidationError("\(option) must be from 1 to \(Self.maxConnectionsLimit)")
             }
-            guard idleTimeout >= 0 else { throw ValidationError("--idle-timeout must not be negative") }
-            guard authTimeout > 0 else { throw ValidationError("--auth-timeout must be positive") }
             guard Logger.Level(rawValue: logLevel) != nil else {
                 throw ValidationError(
                     "--log-level must be one of: trace, debug, info, notice, warning, error, critical")
@@ -203,8 +217,8 @@ extension PorterCommand {
                     maxConnections: maxConnections,
                     maxUnauthenticated: maxUnauthenticated,
                     maxUnauthenticatedPerSource: maxUnauthenticatedPerSource,
-                    authTimeout: authTimeout,
-                    idleTimeout: idleTimeout,
+                    authTimeout: authTimeout.value,
+                    idleTimeout: idleTimeout.value,
                     udp: try udp.map { try Endpoint(parsing: $0) },
                     http: try http.map { HTTPConfiguration(listen: try Endpoint(parsing: $0)) },
                     classic: classic ? try classicConfiguration(endpoints) : nil,

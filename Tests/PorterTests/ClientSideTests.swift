@@ -86,3 +86,40 @@ import Testing
         #expect(try TokenFile.resolveForClient(tokenFile: nil, environment: ["PORTER_TOKEN": " env\n"]) == "env")
     }
 }
+
+/// A library user's absurd time limits are cut to what the clocks hold, never a trap.
+@Suite(.timeLimit(.minutes(1))) struct ClientTimeLimitTests {
+    @Test(arguments: [Double.infinity, 1e300, 1e19, -Double.infinity, -1, Double.nan, 0])
+    func absurdConnectTimeoutsDoNotCrash(seconds: Double) async throws {
+        try await withTestServer { server in
+            // Connected, or timed out at once: either way an answer, not a crash.
+            do {
+                let name = try await server.withClient(connectTimeout: seconds) { $0.welcome.server }
+                #expect(name == "test-host")
+            } catch {
+                #expect(!(seconds > 0), "\(error)")
+            }
+        }
+    }
+
+    @Test(arguments: [Double.infinity, 1e300, Double.nan, -1, 0])
+    func absurdCommandTimeLimitsAreRefusedBeforeSending(seconds: Double) async throws {
+        try await withTestServer { server in
+            try await server.withClient { connection in
+                await #expect(throws: PorterError.self) {
+                    _ = try await connection.exec(["true"], options: ExecOptions(timeout: seconds))
+                }
+                // The connection is still usable.
+                _ = try await connection.ping()
+            }
+        }
+    }
+
+    @Test func clampsToAYear() {
+        #expect(TimeLimit.clamped(.infinity) == TimeLimit.maxSeconds)
+        #expect(TimeLimit.clamped(.nan) == 0)
+        #expect(TimeLimit.clamped(-3) == 0)
+        #expect(TimeLimit.clamped(2.5) == 2.5)
+        #expect(TimeLimit.duration(seconds: 1e300) == .seconds(Int64(TimeLimit.maxSeconds)))
+    }
+}

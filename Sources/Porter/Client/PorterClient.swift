@@ -68,7 +68,7 @@ public enum PorterClient {
     ) async throws(PorterError) -> FrameChannel {
         let limits = configuration.frameLimits
         let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(.nanoseconds(Int64(configuration.connectTimeout * 1e9)))
+            .connectTimeout(TimeLimit.timeAmount(seconds: configuration.connectTimeout))
         let initializer: @Sendable (any Channel) -> EventLoopFuture<FrameChannel> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.allowLargeReads()
@@ -103,7 +103,7 @@ public enum PorterClient {
         _ session: TLSSession?
     ) async throws -> ControlMessage.Welcome {
         let timedOut = Atomic<Bool>(false)
-        let deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(configuration.connectTimeout * 1e9))) {
+        let deadline = channel.eventLoop.scheduleTask(in: TimeLimit.timeAmount(seconds: configuration.connectTimeout)) {
             timedOut.store(true, ordering: .relaxed)
             channel.close(promise: nil)
         }
