@@ -123,3 +123,32 @@ import Testing
         #expect(TimeLimit.duration(seconds: 1e300) == .seconds(Int64(TimeLimit.maxSeconds)))
     }
 }
+
+/// Loopback is decided on the addresses a host resolves to, not on how its name looks.
+@Suite struct LoopbackTests {
+    @Test(arguments: ["127.0.0.1", "127.255.3.4", "::1", "localhost", "::ffff:127.0.0.1"])
+    func loopbackHosts(host: String) {
+        #expect(Endpoint.tcp(host: host, port: 7070).isLoopback)
+    }
+
+    @Test(arguments: ["0.0.0.0", "::", "10.0.0.1", "192.168.1.2", "::ffff:10.0.0.1", "2001:db8::1"])
+    func otherAddresses(host: String) {
+        #expect(!Endpoint.tcp(host: host, port: 7070).isLoopback)
+    }
+
+    @Test func namesAreJudgedByWhatTheyResolveTo() {
+        // No DNS in tests: a resolver of the test's own stands in for it.
+        let names: [String: [[UInt8]]] = [
+            "127.evil.example": [[93, 184, 216, 34]],
+            "127.0.0.1.evil.example": [[127, 0, 0, 1], [10, 1, 2, 3]],
+            "127.nowhere.example": [],
+            "lo.example": [[127, 0, 0, 1], Array(repeating: 0, count: 15) + [1]],
+        ]
+        let resolve = { (host: String) in names[host] ?? [] }
+        #expect(!Endpoint.tcp(host: "127.evil.example", port: 1).isLoopback(resolvingWith: resolve))
+        #expect(!Endpoint.tcp(host: "127.0.0.1.evil.example", port: 1).isLoopback(resolvingWith: resolve))
+        #expect(!Endpoint.tcp(host: "127.nowhere.example", port: 1).isLoopback(resolvingWith: resolve))
+        #expect(Endpoint.tcp(host: "lo.example", port: 1).isLoopback(resolvingWith: resolve))
+        #expect(!Endpoint.unix(path: "/tmp/s").isLoopback(resolvingWith: resolve))
+    }
+}
