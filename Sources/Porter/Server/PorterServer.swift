@@ -35,6 +35,8 @@ public final class PorterServer: Service {
     private let tlsBinding: [UInt8]
     private let openConnections = OpenConnections()
     private let busyConnections = Atomic<Int>(0)
+    /// The socket files of the unix-domain listeners, removed when the server stops if they are still ours.
+    private let socketFiles = Locked<[UnixSocketFile]>([])
 
     /// The chat rooms this server hosts.
     public let chat: ChatService
@@ -117,6 +119,8 @@ public final class PorterServer: Service {
             if case .enqueued = spellStarter.yield(spell) { return true }
             return false
         }
+        let socketFiles = self.socketFiles
+        defer { for file in socketFiles.withLock({ $0 }) { file.remove() } }
         let listeners = try await bindAll(startSpell: startSpell)
         let doors: [any FrontDoor]
         do {
@@ -161,7 +165,6 @@ public final class PorterServer: Service {
             spellStarter.finish()
             openConnections.closeAll()
         }
-        for case .unix(let path) in bound { unlink(path) }
     }
 
     /// Binds every configured endpoint, or none: a failure closes those already bound.
@@ -269,12 +272,21 @@ public final class PorterServer: Service {
             case .tcp(let host, let port):
                 return try await bootstrap.bind(host: host, port: port).get()
             case .unix(let path):
-                let listener = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
-                    .get()
-                // Only the owner may connect; the token is still required.
-                chmod(path, 0o600)
+                let (descriptor, file) = try UnixSocketFile.bind(path)
+                socketFiles.withLock { $0.append(file) }
+                let listener: any Channel
+                do {
+                    listener = try await bootstrap.withBoundSocket(descriptor).get()
+                } catch {
+                    close(descriptor)
+                    throw error
+                }
+                // NIO listens on a bound socket with its default backlog: raise it to the configured one.
+                listen(descriptor, configuration.backlog)
                 return listener
             }
+        } catch let error as PorterError {
+            throw error
         } catch {
             throw PorterError(.configuration, "cannot listen on \(endpoint): \(Self.describe(error))")
         }
