@@ -32,8 +32,12 @@ extension PorterCommand {
             help: "Set NAME=VALUE for the command; repeatable. The server accepts only names on its list.")
         var environment: [String] = []
 
-        @Flag(name: [.customShort("t"), .customLong("tty")], help: "Run the command on a pseudo-terminal.")
-        var tty = false
+        @Flag(
+            name: [.customShort("t"), .customLong("tty")],
+            help:
+                "Run the command on a pseudo-terminal if standard input is a terminal; twice (-tt) to have one even when it is not, as ssh does."
+        )
+        var tty: Int
 
         @Flag(name: .customShort("n"), help: "Give the command /dev/null as standard input, as `ssh -n` does.")
         var noInput = false
@@ -56,7 +60,13 @@ extension PorterCommand {
             if command.isEmpty {
                 throw ExitCode(try await Shell.open(connection, options: options))
             }
-            if tty, isatty(STDIN_FILENO) == 1 { options.terminal = RawTerminal.current() }
+            if tty > 0 {
+                if isatty(STDIN_FILENO) == 1 || tty > 1 {
+                    options.terminal = RawTerminal.current()
+                } else {
+                    Terminal.error("Pseudo-terminal will not be allocated because stdin is not a terminal (-tt forces one)")
+                }
+            }
             let argv = command
             let status = try await connection.withConnection { connection in
                 try await RemoteCommand.run(argv, options: options, on: connection)

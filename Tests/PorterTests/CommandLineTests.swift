@@ -171,3 +171,16 @@ import Testing
         }
     }
 }
+
+extension CommandLineTests {
+    @Test func dashTWithoutATerminalSaysSoAndDashTTForcesOne() async throws {
+        try await withTestServer { server in
+            let refused = try await TestProcess.run(porter("exec", server, ["-t", "--", "tty"]))
+            #expect(refused.errors.contains("Pseudo-terminal will not be allocated because stdin is not a terminal"))
+            #expect(refused.output == "not a tty\n")
+            let forced = try await TestProcess.run(porter("exec", server, ["-tt", "--", "tty"]))
+            #expect(forced.output.hasPrefix("/dev/pts/"), "\(forced.output) \(forced.errors)")
+            #expect(forced.status == 0)
+        }
+    }
+}
