@@ -255,6 +255,9 @@ extension PorterCommand {
             } catch let error as PorterError {
                 Terminal.error(error.message)
                 throw ExitCode(1)
+            } catch {
+                Terminal.error("the server stopped: \(ErrorText.describe(error))")
+                throw ExitCode(1)
             }
         }
 

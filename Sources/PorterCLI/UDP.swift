@@ -52,8 +52,8 @@ extension PorterCommand.UDP {
                 for reply in replies {
                     Terminal.line(TerminalText.escaped(String(decoding: reply.payload, as: UTF8.self)))
                 }
-            } catch let error as PorterError {
-                Terminal.error(error.message)
+            } catch {
+                Terminal.error(ErrorText.describe(error))
                 throw ExitCode(1)
             }
         }
@@ -77,8 +77,8 @@ extension PorterCommand.UDP {
         func run() async throws {
             do {
                 try await chat()
-            } catch let error as PorterError {
-                Terminal.error(error.message)
+            } catch {
+                Terminal.error(ErrorText.describe(error))
                 throw ExitCode(1)
             }
         }
@@ -103,7 +103,7 @@ extension PorterCommand.UDP {
                         }
                     }
             } catch {
-                throw PorterError(.configuration, "cannot listen on \(listen): \(error)")
+                throw PorterError(.configuration, "cannot listen on \(listen): \(ErrorText.describe(error))")
             }
             let bound = channel.channel.localAddress.map(Self.key) ?? listen
             Terminal.error(

@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import Porter
 import Testing
 
@@ -150,5 +152,43 @@ import Testing
         #expect(!Endpoint.tcp(host: "127.nowhere.example", port: 1).isLoopback(resolvingWith: resolve))
         #expect(Endpoint.tcp(host: "lo.example", port: 1).isLoopback(resolvingWith: resolve))
         #expect(!Endpoint.unix(path: "/tmp/s").isLoopback(resolvingWith: resolve))
+    }
+}
+
+/// What a person reads about a failure names what went wrong in words, never a Swift type.
+@Suite struct ErrorTextTests {
+    private struct SomeInternalError: Error {}
+
+    @Test func systemAndNIOErrorsAreWords() {
+        let cases: [(any Error, String)] = [
+            (SocketAddressError.unknown(host: "nowhere.example", port: 7070), "cannot resolve the host name nowhere.example"),
+            (SocketAddressError.unixDomainSocketPathTooLong, "the socket path is too long"),
+            (IOError(errnoCode: EADDRINUSE, reason: "bind"), "Address already in use"),
+            (ChannelError.ioOnClosedChannel, "the connection was closed"),
+            (ChannelError.connectTimeout(.seconds(1)), "timed out"),
+        ]
+        for (error, text) in cases { #expect(ErrorText.describe(error) == text) }
+        let unknown = ErrorText.describe(SomeInternalError())
+        #expect(!unknown.contains("SomeInternalError") && !unknown.contains("()"))
+    }
+
+    @Test func aServerHoldingTheConnectionForAHandshakeSlotIsBusyNotAStranger() async throws {
+        let oneSlot: (inout ServerConfiguration) -> Void = {
+            $0.maxUnauthenticated = 1
+            $0.maxUnauthenticatedPerSource = 1
+        }
+        try await withTestServer(configure: oneSlot) { server in
+            guard case .tcp(_, let port) = server.endpoint else { throw TestFailure("not TCP") }
+            // A connection that never says a word holds the only slot for the whole auth timeout.
+            let silent = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port).get()
+            defer { silent.close(promise: nil) }
+            try await waitUntil { server.server.unauthenticatedCount == 1 }
+            let error = await #expect(throws: PorterError.self) {
+                try await server.withClient(connectTimeout: 0.5) { _ in }
+            }
+            #expect(error?.message.contains("busy") == true, "\(error?.message ?? "")")
+            #expect(error?.message.contains("handshake slot") == true)
+        }
     }
 }

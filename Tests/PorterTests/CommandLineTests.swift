@@ -184,3 +184,19 @@ extension CommandLineTests {
         }
     }
 }
+
+extension CommandLineTests {
+    @Test func aListenerThatCannotBindNamesItsAddress() async throws {
+        try await withTestServer { server in
+            // The test server holds this port: the HTTP endpoint cannot have it.
+            let taken = "\(server.endpoint)"
+            let run = try await TestProcess.run([
+                TestProcess.porter, "serve", "--listen", "127.0.0.1:0", "--plaintext", "--token-file", Self.tokenFile,
+                "--http", taken,
+            ])
+            #expect(run.status == 1)
+            #expect(run.errors.contains("porter: cannot listen for --http on \(taken): Address already in use"))
+            #expect(run.errors.filter { $0 == "\n" }.count == 1, "\(run.errors)")
+        }
+    }
+}

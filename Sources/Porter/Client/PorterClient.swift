@@ -127,21 +127,22 @@ public enum PorterClient {
             }
         } catch let error where timedOut.load(ordering: .relaxed) {
             _ = error
+            let seconds = TimeLimit.text(seconds: configuration.connectTimeout)
+            // A server that answered TLS but not Porter is something else; one that answered nothing at all has
+            // most likely accepted the connection and holds it, unread, until a handshake slot frees up.
+            if let session, !session.binding.isEmpty {
+                throw PorterError(
+                    .connection, "the server answered TLS but no Porter handshake within \(seconds) s; is it a Porter server?")
+            }
             throw PorterError(
                 .connection,
-                "no Porter handshake from the server within \(configuration.connectTimeout) s; is this a Porter server?"
+                "the server is busy: it accepted the connection but did not start the handshake within \(seconds) s (every handshake slot was taken, or it is not a Porter server); try again later, or allow longer with --connect-timeout"
             )
         }
     }
 
     static func describe(_ error: any Error) -> String {
-        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
-        if let error = error as? ChannelError, case .connectTimeout = error { return "timed out" }
-        if let error = error as? NIOConnectionError, let first = error.connectionErrors.first?.error {
-            return describe(first)
-        }
-        if error is NIOConnectionError { return "could not resolve the host name" }
-        return "\(error)"
+        ErrorText.describe(error)
     }
 }
 

@@ -186,11 +186,14 @@ public final class PorterServer: Service {
     /// Binds the UDP echo, the HTTP endpoint and the classic listeners that are configured, or none.
     private func bindFrontDoors() async throws -> [any FrontDoor] {
         var doors: [any FrontDoor] = []
+        // What is being bound, for the message if it fails: "cannot listen" alone does not say where.
+        var binding = ""
         do {
             if let udp = configuration.udp {
                 guard case .tcp(let host, let port) = udp else {
                     throw PorterError(.configuration, "--udp needs HOST:PORT, not \(udp)")
                 }
+                binding = " for --udp on \(udp)"
                 doors.append(
                     try await PipelineListener.bindUDPEcho(
                         name: "udp echo", host: host, port: port, headers: true, group: group))
@@ -204,6 +207,7 @@ public final class PorterServer: Service {
                         "the HTTP endpoint on \(http.listen) has no authentication: whoever can reach it sees running commands, transfers and chat members"
                     )
                 }
+                binding = " for --http on \(http.listen)"
                 let activity = self.activity
                 let source = StatusHTTPHandler.Source(
                     status: { [self] in status() }, metrics: { [self] in activity.metrics(status()) },
@@ -214,6 +218,11 @@ public final class PorterServer: Service {
                     ) { channel in try StatusHTTPHandler.setUp(channel, configuration: http, source: source) })
             }
             if let classic = configuration.classic {
+                let ports = [
+                    classic.echoPort, classic.execPort, classic.ftpPort, classic.udpPort, classic.httpPort,
+                    classic.chatPort,
+                ]
+                binding = " for --classic on \(classic.host), ports \(ports.map(String.init).joined(separator: ", "))"
                 doors += try await ClassicServices.bind(
                     classic, exec: connection.exec, files: connection.files, chat: chat, group: group, logger: logger)
             }
@@ -222,7 +231,11 @@ public final class PorterServer: Service {
             throw error
         } catch {
             for door in doors { door.close() }
-            throw PorterError(.configuration, "cannot listen: \(Self.describe(error))")
+            let inUse = (error as? IOError)?.errnoCode == EADDRINUSE
+            throw PorterError(
+                .configuration,
+                "cannot listen\(binding): \(Self.describe(error))\(inUse ? "; choose another port, or stop what uses it" : "")"
+            )
         }
         return doors
     }
@@ -309,7 +322,6 @@ public final class PorterServer: Service {
     }
 
     private static func describe(_ error: any Error) -> String {
-        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
-        return "\(error)"
+        ErrorText.describe(error)
     }
 }

@@ -14,6 +14,12 @@ public enum TimeLimit {
         return min(seconds, maxSeconds)
     }
 
+    /// `seconds`, clamped, for a person: `10`, `0.5`.
+    public static func text(seconds: Double) -> String {
+        let value = clamped(seconds)
+        return value == value.rounded() ? String(Int(value)) : String(value)
+    }
+
     /// `seconds`, clamped, as an event-loop time.
     public static func timeAmount(seconds: Double) -> TimeAmount {
         .nanoseconds(Int64(clamped(seconds) * 1e9))
