@@ -9,10 +9,10 @@ extension PorterCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a command on the server, as `ssh host COMMAND` does.",
             discussion: """
-                The command's standard output and error arrive on yours, byte for byte; your standard input is
-                sent to it until end of file; Ctrl-C is forwarded as SIGINT (twice: SIGKILL). The exit status is
-                the command's, 128+N if signal N ended it, 255 if Porter itself failed. Several words run as that
-                argv without a shell; one word with shell syntax runs through /bin/sh -c. With no command, opens
+                The command's standard output and error arrive on yours, byte for byte; your standard input is \
+                sent to it until end of file; Ctrl-C is forwarded as SIGINT (twice: SIGKILL). The exit status is \
+                the command's, 128+N if signal N ended it, 255 if Porter itself failed. Several words run as that \
+                argv without a shell; one word with shell syntax runs through /bin/sh -c. With no command, opens \
                 an interactive shell like `porter shell`.
                 """
         )
@@ -80,10 +80,11 @@ extension PorterCommand {
         static let configuration = CommandConfiguration(
             abstract: "Open an interactive shell on the server, as `ssh host` does.",
             discussion: """
-                On a terminal, the remote shell runs on a pseudo-terminal: your terminal is in raw mode until it
-                ends (and restored however it ends), window-size changes follow you, Ctrl-C, Ctrl-D and Ctrl-Z reach
-                the remote side, and the exit status is the shell's. Without a terminal, reads one command per line
-                from standard input, runs each and prints its output, prompting on standard error before each.
+                On a terminal, the remote shell runs on a pseudo-terminal: your terminal is in raw mode until it \
+                ends (and restored however it ends), window-size changes follow you, Ctrl-C, Ctrl-D and Ctrl-Z \
+                reach the remote side, and the exit status is the shell's. Without a terminal, reads one command \
+                per line from standard input, runs each and prints its output, prompting on standard error before \
+                each.
                 """
         )
 

@@ -10,8 +10,8 @@ extension PorterCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a Porter server.",
             discussion: """
-                With no options it listens on 127.0.0.1:7070 with TLS, creates a token (~/.porter/token) and a
-                server identity (~/.porter/identity.pem) on first start, and prints how to connect. Unix-socket
+                With no options it listens on 127.0.0.1:7070 with TLS, creates a token (~/.porter/token) and a \
+                server identity (~/.porter/identity.pem) on first start, and prints how to connect. Unix-socket \
                 listeners are plaintext, protected by file permissions. Stop it with Ctrl-C or SIGTERM.
                 """
         )
@@ -55,12 +55,16 @@ extension PorterCommand {
 
         @Option(
             name: .customLong("max-unauthenticated"),
-            help: "Connections waiting to authenticate, in total; more are refused.")
+            help:
+                "Connections in TLS or authentication at once, in total; more wait, unread, for a free slot (refused with server-busy if none frees up within --auth-timeout)."
+        )
         var maxUnauthenticated: Int = 256
 
         @Option(
             name: .customLong("max-unauthenticated-per-source"),
-            help: "Connections waiting to authenticate from one address; more from it are refused.")
+            help:
+                "Connections in TLS or authentication at once from one address; more from it wait the same way."
+        )
         var maxUnauthenticatedPerSource: Int = 64
 
         @Option(
