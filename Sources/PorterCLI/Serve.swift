@@ -129,6 +129,9 @@ extension PorterCommand {
             ] where !(1...Self.maxConnectionsLimit).contains(value) {
                 throw ValidationError("\(option) must be from 1 to \(Self.maxConnectionsLimit)")
             }
+            if !classicPorts.isEmpty, !classic {
+                throw ValidationError("--classic-port moves a classic listener: add --classic, or drop --classic-port")
+            }
             guard Logger.Level(rawValue: logLevel) != nil else {
                 throw ValidationError(
                     "--log-level must be one of: trace, debug, info, notice, warning, error, critical")
@@ -199,6 +202,16 @@ extension PorterCommand {
                     try listen.isEmpty ? [ServerConfiguration.defaultListen] : listen.map { try Endpoint(parsing: $0) }
                 let tokenPath = tokenFile ?? TokenFile.defaultPath
                 let (token, created) = try TokenFile.loadOrCreate(at: tokenPath)
+                if let weakness = TokenFile.weakness(of: token) {
+                    logger.warning(
+                        "the token in \(tokenPath) is weak (\(weakness)): anyone who guesses it runs commands as this user; make a strong one with `\(TokenFile.strongTokenRecipe) > \(tokenPath)`"
+                    )
+                }
+                if geteuid() == 0 {
+                    logger.warning(
+                        "running as root: every client's commands and files have root's powers; run porter serve as an ordinary user (docs/SECURITY.md)"
+                    )
+                }
                 if plaintext, let exposed = endpoints.first(where: { !$0.isLoopback && $0.isTCP }) {
                     logger.warning(
                         "--plaintext on \(exposed): traffic to this address is readable and alterable by the network")

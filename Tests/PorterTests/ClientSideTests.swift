@@ -192,3 +192,17 @@ import Testing
         }
     }
 }
+
+@Suite struct WeakTokenTests {
+    @Test(arguments: ["", "secret", "short-but-mixed", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "12121212121212121212"])
+    func weakTokens(token: String) {
+        #expect(TokenFile.weakness(of: token) != nil)
+    }
+
+    @Test func createdAndHandMadeStrongTokensAreStrong() throws {
+        let (created, _) = try TokenFile.loadOrCreate(at: NSTemporaryDirectory() + "porter-strong-\(UUID().uuidString)")
+        #expect(TokenFile.weakness(of: created) == nil)
+        #expect(TokenFile.weakness(of: "q8Xr0mZt3LwB9sYc5VnK2hJd7GfP1aUe4TiO6=") == nil)
+        #expect(TokenFile.weakness(of: testToken) == nil)
+    }
+}

@@ -200,3 +200,41 @@ extension CommandLineTests {
         }
     }
 }
+
+extension CommandLineTests {
+    @Test func aClassicPortWithoutClassicIsAUsageError() async throws {
+        let identity = temporaryFile()
+        defer { try? FileManager.default.removeItem(atPath: identity) }
+        let run = try await TestProcess.run([
+            TestProcess.porter, "serve", "--identity", identity, "--print-fingerprint", "--classic-port", "echo=9000",
+        ])
+        #expect(run.status == 64)
+        #expect(run.errors.hasPrefix("Error: --classic-port moves a classic listener: add --classic"))
+    }
+
+    @Test func aWeakTokenAndRunningAsRootAreWarnedAbout() async throws {
+        let token = temporaryFile()
+        let errors = temporaryFile()
+        _ = FileManager.default.createFile(
+            atPath: token, contents: Data("secret\n".utf8), attributes: [.posixPermissions: 0o600])
+        defer { for path in [token, errors] { try? FileManager.default.removeItem(atPath: path) } }
+        let server = try TestProcess.start(
+            [TestProcess.porter, "serve", "--listen", "127.0.0.1:0", "--plaintext", "--token-file", token],
+            errors: errors)
+        do {
+            try await waitUntil(seconds: 20) {
+                (try? String(contentsOfFile: errors, encoding: .utf8))?.contains("listening") == true
+            }
+        } catch {
+            server.signal(SIGKILL)
+            _ = try? await server.wait()
+            throw error
+        }
+        server.signal(SIGTERM)
+        _ = try await server.wait()
+        let log = try String(contentsOfFile: errors, encoding: .utf8)
+        #expect(log.contains("the token in \(token) is weak (it has 6 bytes, fewer than 16)"))
+        #expect(log.contains("head -c 32 /dev/urandom | base64"))
+        #expect(log.contains("running as root") == (geteuid() == 0))
+    }
+}
