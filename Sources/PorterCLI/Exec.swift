@@ -64,7 +64,8 @@ extension PorterCommand {
                 if isatty(STDIN_FILENO) == 1 || tty > 1 {
                     options.terminal = RawTerminal.current()
                 } else {
-                    Terminal.error("Pseudo-terminal will not be allocated because stdin is not a terminal (-tt forces one)")
+                    Terminal.error(
+                        "Pseudo-terminal will not be allocated because stdin is not a terminal (-tt forces one)")
                 }
             }
             let argv = command

@@ -33,7 +33,8 @@ extension PorterCommand.UDP {
         /// The default of `--timeout`.
         static let defaultTimeout: Seconds = 1
 
-        @Option(help: Seconds.help("Seconds to wait for each try.", default: Self.defaultTimeout), transform: Seconds.parse)
+        @Option(
+            help: Seconds.help("Seconds to wait for each try.", default: Self.defaultTimeout), transform: Seconds.parse)
         var timeout = Self.defaultTimeout
         @Option(help: "Tries after the first.") var retries: Int = 3
 

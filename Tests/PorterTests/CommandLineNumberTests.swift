@@ -35,15 +35,16 @@ import Testing
     private static let identityFile = NSTemporaryDirectory() + "porter-numbers-identity-\(UUID().uuidString)"
 
     private static var server: [[String]] {
-        let options = ["inf", "nan", "1e300", "-1"].flatMap { value in
-            [["--idle-timeout", value], ["--auth-timeout", value]]
-        } + [
-            ["--auth-timeout", "0"],
-            ["--max-connections", "0"],
-            ["--max-connections", "9223372036854775807"],
-            ["--max-unauthenticated", "-5"],
-            ["--max-unauthenticated-per-source", "9223372036854775807"],
-        ]
+        let options =
+            ["inf", "nan", "1e300", "-1"].flatMap { value in
+                [["--idle-timeout", value], ["--auth-timeout", value]]
+            } + [
+                ["--auth-timeout", "0"],
+                ["--max-connections", "0"],
+                ["--max-connections", "9223372036854775807"],
+                ["--max-unauthenticated", "-5"],
+                ["--max-unauthenticated-per-source", "9223372036854775807"],
+            ]
         return options.map { ["serve", "--identity", identityFile, "--print-fingerprint"] + $0 }
     }
 

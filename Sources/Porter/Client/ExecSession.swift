@@ -203,7 +203,8 @@ extension ClientConnection {
         if let timeout = options.timeout, !(timeout > 0 && timeout <= TimeLimit.maxSeconds) {
             throw PorterError(
                 .configuration,
-                "a command's time limit must be above 0 and at most \(Int(TimeLimit.maxSeconds)) seconds, not \(timeout)")
+                "a command's time limit must be above 0 and at most \(Int(TimeLimit.maxSeconds)) seconds, not \(timeout)"
+            )
         }
         let request = ControlMessage.Exec(
             argv: argv, cwd: options.directory, env: options.environment.isEmpty ? nil : options.environment,

@@ -132,7 +132,8 @@ public enum PorterClient {
             // most likely accepted the connection and holds it, unread, until a handshake slot frees up.
             if let session, !session.binding.isEmpty {
                 throw PorterError(
-                    .connection, "the server answered TLS but no Porter handshake within \(seconds) s; is it a Porter server?")
+                    .connection,
+                    "the server answered TLS but no Porter handshake within \(seconds) s; is it a Porter server?")
             }
             throw PorterError(
                 .connection,

@@ -27,7 +27,8 @@ struct UnixSocketFile: Sendable {
             PorterError(.configuration, "cannot listen on unix:\(path): \(why)")
         }
         guard var address = socketAddress(path) else {
-            throw failure("the path is longer than a socket address holds (\(pathCapacity - 1) bytes); choose a shorter one")
+            throw failure(
+                "the path is longer than a socket address holds (\(pathCapacity - 1) bytes); choose a shorter one")
         }
         try claim(path, address: &address, failure: failure)
         #if canImport(Glibc)
@@ -57,11 +58,6 @@ struct UnixSocketFile: Sendable {
             throw failure(why)
         }
         return (descriptor, UnixSocketFile(path: path, identity: identity(of: status)))
-    }
-
-    private init(path: String, identity: [Int]) {
-        self.path = path
-        self.identity = identity
     }
 
     /// Removes the socket file if it is still the one this server bound: another server may have replaced it.

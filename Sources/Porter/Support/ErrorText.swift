@@ -19,6 +19,7 @@ public enum ErrorText {
         case let error as ProtocolError: return error.message
         case let error as IOError: return String(cString: strerror(error.errnoCode))
         case let error as ChannelError: return describe(error)
+        case let error as SocketAddressError.UnknownHost: return "cannot resolve the host name \(error.host)"
         case let error as SocketAddressError: return describe(error)
         case let error as NIOConnectionError:
             if let first = error.connectionErrors.first?.error { return describe(first) }
@@ -42,7 +43,7 @@ public enum ErrorText {
 
     private static func describe(_ error: SocketAddressError) -> String {
         switch error {
-        case .unknown(let host, _): "cannot resolve the host name \(host)"
+        case .unknown: "cannot resolve the host name"
         case .unsupported: "an address of a kind this system does not support"
         case .unixDomainSocketPathTooLong: "the socket path is too long"
         case .failedToParseIPString(let text): "\(text) is not an IP address"
