@@ -8,7 +8,7 @@ extension PorterCommand {
         static let configuration = CommandConfiguration(
             abstract: "Chat in a room: lines typed are sent, lines from others are printed as `name: text`.",
             discussion: """
-                Commands: /who lists the members, /nick NAME changes your name, /msg NAME TEXT sends privately,
+                Commands: /who lists the members, /nick NAME changes your name, /msg NAME TEXT sends privately, \
                 /quit leaves (as does end of input). Works with standard input from a pipe or file.
                 """
         )

@@ -32,11 +32,16 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(name: .customLong("plaintext"), help: "Connect without TLS, to a server started with --plaintext.")
     var plaintext = false
 
-    @Option(name: .customLong("connect-timeout"), help: "Seconds allowed to connect and authenticate.")
-    var connectTimeout: Double = 10
+    /// The default of `--connect-timeout`.
+    static let defaultConnectTimeout: Seconds = 10
+
+    @Option(
+        name: .customLong("connect-timeout"),
+        help: Seconds.help("Seconds allowed to connect and authenticate.", default: Self.defaultConnectTimeout),
+        transform: Seconds.parse)
+    var connectTimeout = Self.defaultConnectTimeout
 
     func validate() throws {
-        guard connectTimeout > 0 else { throw ValidationError("--connect-timeout must be positive") }
         if let fingerprint, Fingerprint(fingerprint) == nil {
             throw ValidationError("--fingerprint must look like SHA256: followed by 43 base64 characters")
         }
@@ -48,26 +53,47 @@ struct ConnectionOptions: ParsableArguments {
     /// Connects, runs `body`, and turns Porter's failures into one line on stderr and exit status 255 (1 for a
     /// refused request), as ssh does.
     func withConnection<Result: Sendable>(_ body: (ClientConnection) async throws -> Result) async throws -> Result {
+        try await withConnection(promptTime: Locked(.zero), body)
+    }
+
+    /// ``withConnection(_:)``, adding to `promptTime` the time spent waiting for a person to answer whether to
+    /// trust the server, so that timings can leave it out.
+    func withConnection<Result: Sendable>(
+        promptTime: Locked<Duration>, _ body: (ClientConnection) async throws -> Result
+    ) async throws -> Result {
         do {
             let endpoint = try Endpoint(parsing: endpoint)
             let token = try TokenFile.resolveForClient(
                 tokenFile: tokenFile, environment: ProcessInfo.processInfo.environment)
             let configuration = ClientConfiguration(
-                token: token, transport: transport, connectTimeout: connectTimeout)
+                token: token, transport: transport(promptTime: promptTime), connectTimeout: connectTimeout.value)
             return try await PorterClient.withConnection(to: endpoint, configuration: configuration, body)
         } catch let error as PorterError {
             Terminal.error(error.message)
             throw ExitCode(error.kind == .refused ? 1 : 255)
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            Terminal.error(ErrorText.describe(error))
+            throw ExitCode(255)
         }
     }
 
-    private var transport: ClientTransport {
+    private func transport(promptTime: Locked<Duration>) -> ClientTransport {
         if plaintext { return .plaintext }
         if let pinned = fingerprint.flatMap(Fingerprint.init) { return .tls(.pinned(pinned)) }
         let file = KnownHosts(path: knownHosts ?? KnownHosts.defaultPath)
         // As ssh: ask a person at a terminal on first contact; refuse in scripts, saying how to pin.
         let interactive = isatty(STDIN_FILENO) == 1 && isatty(STDERR_FILENO) == 1
-        return .tls(.knownHosts(file, firstContact: interactive ? .ask(Self.askToTrust) : .refuse))
+        guard interactive else { return .tls(.knownHosts(file, firstContact: .refuse)) }
+        return .tls(
+            .knownHosts(
+                file,
+                firstContact: .ask { host, fingerprint in
+                    let asked = ContinuousClock.now
+                    defer { promptTime.withLock { $0 += ContinuousClock.now - asked } }
+                    return await Self.askToTrust(host: host, fingerprint: fingerprint)
+                }))
     }
 
     /// Asks on the terminal whether to trust a server met for the first time.

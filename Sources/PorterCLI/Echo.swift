@@ -8,7 +8,7 @@ extension PorterCommand {
         static let configuration = CommandConfiguration(
             abstract: "Send text and print the server's upper-cased answer.",
             discussion: """
-                With MESSAGE words, sends them as one message joined by spaces. Without, sends standard input line
+                With MESSAGE words, sends them as one message joined by spaces. Without, sends standard input line \
                 by line and prints each answer as it arrives.
                 """
         )

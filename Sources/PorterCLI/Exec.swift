@@ -9,18 +9,20 @@ extension PorterCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a command on the server, as `ssh host COMMAND` does.",
             discussion: """
-                The command's standard output and error arrive on yours, byte for byte; your standard input is
-                sent to it until end of file; Ctrl-C is forwarded as SIGINT (twice: SIGKILL). The exit status is
-                the command's, 128+N if signal N ended it, 255 if Porter itself failed. Several words run as that
-                argv without a shell; one word with shell syntax runs through /bin/sh -c. With no command, opens
+                The command's standard output and error arrive on yours, byte for byte; your standard input is \
+                sent to it until end of file; Ctrl-C is forwarded as SIGINT (twice: SIGKILL). The exit status is \
+                the command's, 128+N if signal N ended it, 255 if Porter itself failed. Several words run as that \
+                argv without a shell; one word with shell syntax runs through /bin/sh -c. With no command, opens \
                 an interactive shell like `porter shell`.
                 """
         )
 
         @OptionGroup var connection: ConnectionOptions
 
-        @Option(name: .customLong("timeout"), help: "Seconds after which the server terminates the command.")
-        var timeout: Double?
+        @Option(
+            name: .customLong("timeout"), help: Seconds.help("Seconds after which the server terminates the command."),
+            transform: Seconds.parse)
+        var timeout: Seconds?
 
         @Option(name: .customLong("cwd"), help: "Working directory, relative to the server's root.")
         var directory: String?
@@ -30,8 +32,12 @@ extension PorterCommand {
             help: "Set NAME=VALUE for the command; repeatable. The server accepts only names on its list.")
         var environment: [String] = []
 
-        @Flag(name: [.customShort("t"), .customLong("tty")], help: "Run the command on a pseudo-terminal.")
-        var tty = false
+        @Flag(
+            name: [.customShort("t"), .customLong("tty")],
+            help:
+                "Run the command on a pseudo-terminal if standard input is a terminal; twice (-tt) to have one even when it is not, as ssh does."
+        )
+        var tty: Int
 
         @Flag(name: .customShort("n"), help: "Give the command /dev/null as standard input, as `ssh -n` does.")
         var noInput = false
@@ -40,14 +46,13 @@ extension PorterCommand {
         var command: [String] = []
 
         func validate() throws {
-            if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
             for entry in environment where !entry.contains("=") || entry.hasPrefix("=") {
                 throw ValidationError("--env takes NAME=VALUE, got '\(entry)'")
             }
         }
 
         func run() async throws {
-            var options = ExecOptions(directory: directory, timeout: timeout, standardInput: !noInput)
+            var options = ExecOptions(directory: directory, timeout: timeout?.value, standardInput: !noInput)
             for entry in environment {
                 let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 options.environment[String(parts[0])] = String(parts[1])
@@ -55,7 +60,14 @@ extension PorterCommand {
             if command.isEmpty {
                 throw ExitCode(try await Shell.open(connection, options: options))
             }
-            if tty, isatty(STDIN_FILENO) == 1 { options.terminal = RawTerminal.current() }
+            if tty > 0 {
+                if isatty(STDIN_FILENO) == 1 || tty > 1 {
+                    options.terminal = RawTerminal.current()
+                } else {
+                    Terminal.error(
+                        "Pseudo-terminal will not be allocated because stdin is not a terminal (-tt forces one)")
+                }
+            }
             let argv = command
             let status = try await connection.withConnection { connection in
                 try await RemoteCommand.run(argv, options: options, on: connection)
@@ -69,10 +81,11 @@ extension PorterCommand {
         static let configuration = CommandConfiguration(
             abstract: "Open an interactive shell on the server, as `ssh host` does.",
             discussion: """
-                On a terminal, the remote shell runs on a pseudo-terminal: your terminal is in raw mode until it
-                ends (and restored however it ends), window-size changes follow you, Ctrl-C, Ctrl-D and Ctrl-Z reach
-                the remote side, and the exit status is the shell's. Without a terminal, reads one command per line
-                from standard input, runs each and prints its output, prompting on standard error before each.
+                On a terminal, the remote shell runs on a pseudo-terminal: your terminal is in raw mode until it \
+                ends (and restored however it ends), window-size changes follow you, Ctrl-C, Ctrl-D and Ctrl-Z \
+                reach the remote side, and the exit status is the shell's. Without a terminal, reads one command \
+                per line from standard input, runs each and prints its output, prompting on standard error before \
+                each.
                 """
         )
 

@@ -20,8 +20,10 @@ extension PorterCommand {
         func run() async throws {
             let clock = ContinuousClock()
             let start = clock.now
-            let (welcome, connected, rtts) = try await connection.withConnection { connection in
-                let connected = clock.now - start
+            // A person reading the fingerprint prompt is not part of the connection's time.
+            let prompt = Locked<Duration>(.zero)
+            let (welcome, connected, rtts) = try await connection.withConnection(promptTime: prompt) { connection in
+                let connected = clock.now - start - prompt.withLock { $0 }
                 var rtts: [Duration] = []
                 for _ in 0..<count { rtts.append(try await connection.ping()) }
                 return (connection.welcome, connected, rtts)

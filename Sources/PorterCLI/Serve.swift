@@ -10,8 +10,8 @@ extension PorterCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a Porter server.",
             discussion: """
-                With no options it listens on 127.0.0.1:7070 with TLS, creates a token (~/.porter/token) and a
-                server identity (~/.porter/identity.pem) on first start, and prints how to connect. Unix-socket
+                With no options it listens on 127.0.0.1:7070 with TLS, creates a token (~/.porter/token) and a \
+                server identity (~/.porter/identity.pem) on first start, and prints how to connect. Unix-socket \
                 listeners are plaintext, protected by file permissions. Stop it with Ctrl-C or SIGTERM.
                 """
         )
@@ -41,26 +41,44 @@ extension PorterCommand {
         @Flag(name: .customLong("plaintext"), help: "Serve TCP without TLS: for trusted loopback use only.")
         var plaintext = false
 
+        /// The default of `--idle-timeout`.
+        static let defaultIdleTimeout: Seconds = 300
+        /// The default of `--auth-timeout`.
+        static let defaultAuthTimeout: Seconds = 10
+
+        /// The most connections any of the connection limits may allow: far more than one process has descriptors
+        /// for, and small enough that no sum with it overflows.
+        static let maxConnectionsLimit = 1_000_000
+
         @Option(name: .customLong("max-connections"), help: "Connections served at once; more are refused.")
         var maxConnections: Int = 1024
 
         @Option(
             name: .customLong("max-unauthenticated"),
-            help: "Connections waiting to authenticate, in total; more are refused.")
+            help:
+                "Connections in TLS or authentication at once, in total; more wait, unread, for a free slot (refused with server-busy if none frees up within --auth-timeout)."
+        )
         var maxUnauthenticated: Int = 256
 
         @Option(
             name: .customLong("max-unauthenticated-per-source"),
-            help: "Connections waiting to authenticate from one address; more from it are refused.")
+            help:
+                "Connections in TLS or authentication at once from one address; more from it wait the same way."
+        )
         var maxUnauthenticatedPerSource: Int = 64
 
         @Option(
             name: .customLong("idle-timeout"),
-            help: "Seconds of client silence before a connection is closed (0: never).")
-        var idleTimeout: Double = 300
+            help: Seconds.help(
+                "Seconds of client silence before a connection is closed (0: never).", default: Self.defaultIdleTimeout),
+            transform: Seconds.parseAllowingZero)
+        var idleTimeout = Self.defaultIdleTimeout
 
-        @Option(name: .customLong("auth-timeout"), help: "Seconds a new connection has to authenticate.")
-        var authTimeout: Double = 10
+        @Option(
+            name: .customLong("auth-timeout"),
+            help: Seconds.help("Seconds a new connection has to authenticate.", default: Self.defaultAuthTimeout),
+            transform: Seconds.parse)
+        var authTimeout = Self.defaultAuthTimeout
 
         @Option(
             name: .customLong("root"),
@@ -105,12 +123,15 @@ extension PorterCommand {
         var logLevel: String = "info"
 
         func validate() throws {
-            guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1") }
-            guard maxUnauthenticated > 0, maxUnauthenticatedPerSource > 0 else {
-                throw ValidationError("--max-unauthenticated and --max-unauthenticated-per-source must be at least 1")
+            for (option, value) in [
+                ("--max-connections", maxConnections), ("--max-unauthenticated", maxUnauthenticated),
+                ("--max-unauthenticated-per-source", maxUnauthenticatedPerSource),
+            ] where !(1...Self.maxConnectionsLimit).contains(value) {
+                throw ValidationError("\(option) must be from 1 to \(Self.maxConnectionsLimit)")
             }
-            guard idleTimeout >= 0 else { throw ValidationError("--idle-timeout must not be negative") }
-            guard authTimeout > 0 else { throw ValidationError("--auth-timeout must be positive") }
+            if !classicPorts.isEmpty, !classic {
+                throw ValidationError("--classic-port moves a classic listener: add --classic, or drop --classic-port")
+            }
             guard Logger.Level(rawValue: logLevel) != nil else {
                 throw ValidationError(
                     "--log-level must be one of: trace, debug, info, notice, warning, error, critical")
@@ -181,6 +202,16 @@ extension PorterCommand {
                     try listen.isEmpty ? [ServerConfiguration.defaultListen] : listen.map { try Endpoint(parsing: $0) }
                 let tokenPath = tokenFile ?? TokenFile.defaultPath
                 let (token, created) = try TokenFile.loadOrCreate(at: tokenPath)
+                if let weakness = TokenFile.weakness(of: token) {
+                    logger.warning(
+                        "the token in \(tokenPath) is weak (\(weakness)): anyone who guesses it runs commands as this user; make a strong one with `\(TokenFile.strongTokenRecipe) > \(tokenPath)`"
+                    )
+                }
+                if geteuid() == 0 {
+                    logger.warning(
+                        "running as root: every client's commands and files have root's powers; run porter serve as an ordinary user (docs/SECURITY.md)"
+                    )
+                }
                 if plaintext, let exposed = endpoints.first(where: { !$0.isLoopback && $0.isTCP }) {
                     logger.warning(
                         "--plaintext on \(exposed): traffic to this address is readable and alterable by the network")
@@ -203,8 +234,8 @@ extension PorterCommand {
                     maxConnections: maxConnections,
                     maxUnauthenticated: maxUnauthenticated,
                     maxUnauthenticatedPerSource: maxUnauthenticatedPerSource,
-                    authTimeout: authTimeout,
-                    idleTimeout: idleTimeout,
+                    authTimeout: authTimeout.value,
+                    idleTimeout: idleTimeout.value,
                     udp: try udp.map { try Endpoint(parsing: $0) },
                     http: try http.map { HTTPConfiguration(listen: try Endpoint(parsing: $0)) },
                     classic: classic ? try classicConfiguration(endpoints) : nil,
@@ -240,6 +271,9 @@ extension PorterCommand {
                 try await group.run()
             } catch let error as PorterError {
                 Terminal.error(error.message)
+                throw ExitCode(1)
+            } catch {
+                Terminal.error("the server stopped: \(ErrorText.describe(error))")
                 throw ExitCode(1)
             }
         }

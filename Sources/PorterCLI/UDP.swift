@@ -32,11 +32,15 @@ extension PorterCommand.UDP {
 
         @Argument(help: "HOST:PORT of the echo service.") var endpoint: String
         @Argument(help: "The messages, one datagram each.") var messages: [String]
-        @Option(help: "Seconds to wait for each try.") var timeout: Double = 1
+        /// The default of `--timeout`.
+        static let defaultTimeout: Seconds = 1
+
+        @Option(
+            help: Seconds.help("Seconds to wait for each try.", default: Self.defaultTimeout), transform: Seconds.parse)
+        var timeout = Self.defaultTimeout
         @Option(help: "Tries after the first.") var retries: Int = 3
 
         func validate() throws {
-            guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
             guard (0...100).contains(retries) else { throw ValidationError("--retries must be from 0 to 100") }
             guard !messages.isEmpty else { throw ValidationError("give at least one MESSAGE") }
         }
@@ -46,13 +50,13 @@ extension PorterCommand.UDP {
                 guard case .tcp(let host, let port) = try Endpoint(parsing: endpoint) else {
                     throw PorterError(.configuration, "UDP needs HOST:PORT, not a unix socket")
                 }
-                let client = UDPEchoClient(timeout: timeout, retries: retries)
+                let client = UDPEchoClient(timeout: timeout.value, retries: retries)
                 let replies = try await client.send(messages.map { Array($0.utf8) }, to: host, port: port)
                 for reply in replies {
                     Terminal.line(TerminalText.escaped(String(decoding: reply.payload, as: UTF8.self)))
                 }
-            } catch let error as PorterError {
-                Terminal.error(error.message)
+            } catch {
+                Terminal.error(ErrorText.describe(error))
                 throw ExitCode(1)
             }
         }
@@ -76,8 +80,8 @@ extension PorterCommand.UDP {
         func run() async throws {
             do {
                 try await chat()
-            } catch let error as PorterError {
-                Terminal.error(error.message)
+            } catch {
+                Terminal.error(ErrorText.describe(error))
                 throw ExitCode(1)
             }
         }
@@ -103,7 +107,7 @@ extension PorterCommand.UDP {
                         }
                     }
             } catch {
-                throw PorterError(.configuration, "cannot listen on \(listen): \(error)")
+                throw PorterError(.configuration, "cannot listen on \(listen): \(ErrorText.describe(error))")
             }
             let bound = channel.channel.localAddress.map(Self.key) ?? listen
             Terminal.error(

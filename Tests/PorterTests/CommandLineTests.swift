@@ -171,3 +171,71 @@ import Testing
         }
     }
 }
+
+extension CommandLineTests {
+    @Test func dashTWithoutATerminalSaysSoAndDashTTForcesOne() async throws {
+        try await withTestServer { server in
+            let refused = try await TestProcess.run(porter("exec", server, ["-t", "--", "tty"]))
+            #expect(refused.errors.contains("Pseudo-terminal will not be allocated because stdin is not a terminal"))
+            #expect(refused.output == "not a tty\n")
+            let forced = try await TestProcess.run(porter("exec", server, ["-tt", "--", "tty"]))
+            #expect(forced.output.hasPrefix("/dev/pts/"), "\(forced.output) \(forced.errors)")
+            #expect(forced.status == 0)
+        }
+    }
+}
+
+extension CommandLineTests {
+    @Test func aListenerThatCannotBindNamesItsAddress() async throws {
+        try await withTestServer { server in
+            // The test server holds this port: the HTTP endpoint cannot have it.
+            let taken = "\(server.endpoint)"
+            let run = try await TestProcess.run([
+                TestProcess.porter, "serve", "--listen", "127.0.0.1:0", "--plaintext", "--token-file", Self.tokenFile,
+                "--http", taken,
+            ])
+            #expect(run.status == 1)
+            #expect(run.errors.contains("porter: cannot listen for --http on \(taken): Address already in use"))
+            // One line for the failure (the server's start-up warnings, such as running as root, are log lines).
+            #expect(run.errors.split(separator: "\n").filter { $0.hasPrefix("porter:") }.count == 1, "\(run.errors)")
+        }
+    }
+}
+
+extension CommandLineTests {
+    @Test func aClassicPortWithoutClassicIsAUsageError() async throws {
+        let identity = temporaryFile()
+        defer { try? FileManager.default.removeItem(atPath: identity) }
+        let run = try await TestProcess.run([
+            TestProcess.porter, "serve", "--identity", identity, "--print-fingerprint", "--classic-port", "echo=9000",
+        ])
+        #expect(run.status == 64)
+        #expect(run.errors.hasPrefix("Error: --classic-port moves a classic listener: add --classic"))
+    }
+
+    @Test func aWeakTokenAndRunningAsRootAreWarnedAbout() async throws {
+        let token = temporaryFile()
+        let errors = temporaryFile()
+        _ = FileManager.default.createFile(
+            atPath: token, contents: Data("secret\n".utf8), attributes: [.posixPermissions: 0o600])
+        defer { for path in [token, errors] { try? FileManager.default.removeItem(atPath: path) } }
+        let server = try TestProcess.start(
+            [TestProcess.porter, "serve", "--listen", "127.0.0.1:0", "--plaintext", "--token-file", token],
+            errors: errors)
+        do {
+            try await waitUntil(seconds: 20) {
+                (try? String(contentsOfFile: errors, encoding: .utf8))?.contains("listening") == true
+            }
+        } catch {
+            server.signal(SIGKILL)
+            _ = try? await server.wait()
+            throw error
+        }
+        server.signal(SIGTERM)
+        _ = try await server.wait()
+        let log = try String(contentsOfFile: errors, encoding: .utf8)
+        #expect(log.contains("the token in \(token) is weak (it has 6 bytes, fewer than 16)"))
+        #expect(log.contains("head -c 32 /dev/urandom | base64"))
+        #expect(log.contains("running as root") == (geteuid() == 0))
+    }
+}

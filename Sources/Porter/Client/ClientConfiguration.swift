@@ -6,7 +6,8 @@ public struct ClientConfiguration: Sendable {
     public var token: String
     /// TLS with a way to trust the server, or plaintext. Unix-socket connections are always plaintext.
     public var transport: ClientTransport
-    /// Seconds allowed to connect and finish the handshake.
+    /// Seconds allowed to connect and finish the handshake; a value past ``TimeLimit/maxSeconds`` (or infinite) is
+    /// cut to it, and NaN or a negative value allows none.
     public var connectTimeout: Double
     /// The largest frames accepted from the server.
     public var frameLimits: FrameLimits

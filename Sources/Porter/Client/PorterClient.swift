@@ -68,7 +68,7 @@ public enum PorterClient {
     ) async throws(PorterError) -> FrameChannel {
         let limits = configuration.frameLimits
         let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(.nanoseconds(Int64(configuration.connectTimeout * 1e9)))
+            .connectTimeout(TimeLimit.timeAmount(seconds: configuration.connectTimeout))
         let initializer: @Sendable (any Channel) -> EventLoopFuture<FrameChannel> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.allowLargeReads()
@@ -103,7 +103,7 @@ public enum PorterClient {
         _ session: TLSSession?
     ) async throws -> ControlMessage.Welcome {
         let timedOut = Atomic<Bool>(false)
-        let deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(configuration.connectTimeout * 1e9))) {
+        let deadline = channel.eventLoop.scheduleTask(in: TimeLimit.timeAmount(seconds: configuration.connectTimeout)) {
             timedOut.store(true, ordering: .relaxed)
             channel.close(promise: nil)
         }
@@ -127,21 +127,23 @@ public enum PorterClient {
             }
         } catch let error where timedOut.load(ordering: .relaxed) {
             _ = error
+            let seconds = TimeLimit.text(seconds: configuration.connectTimeout)
+            // A server that answered TLS but not Porter is something else; one that answered nothing at all has
+            // most likely accepted the connection and holds it, unread, until a handshake slot frees up.
+            if let session, !session.binding.isEmpty {
+                throw PorterError(
+                    .connection,
+                    "the server answered TLS but no Porter handshake within \(seconds) s; is it a Porter server?")
+            }
             throw PorterError(
                 .connection,
-                "no Porter handshake from the server within \(configuration.connectTimeout) s; is this a Porter server?"
+                "the server is busy: it accepted the connection but did not start the handshake within \(seconds) s (every handshake slot was taken, or it is not a Porter server); try again later, or allow longer with --connect-timeout"
             )
         }
     }
 
     static func describe(_ error: any Error) -> String {
-        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
-        if let error = error as? ChannelError, case .connectTimeout = error { return "timed out" }
-        if let error = error as? NIOConnectionError, let first = error.connectionErrors.first?.error {
-            return describe(first)
-        }
-        if error is NIOConnectionError { return "could not resolve the host name" }
-        return "\(error)"
+        ErrorText.describe(error)
     }
 }
 

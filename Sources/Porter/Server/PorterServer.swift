@@ -35,6 +35,8 @@ public final class PorterServer: Service {
     private let tlsBinding: [UInt8]
     private let openConnections = OpenConnections()
     private let busyConnections = Atomic<Int>(0)
+    /// The socket files of the unix-domain listeners, removed when the server stops if they are still ours.
+    private let socketFiles = Locked<[UnixSocketFile]>([])
 
     /// The chat rooms this server hosts.
     public let chat: ChatService
@@ -120,6 +122,8 @@ public final class PorterServer: Service {
             if case .enqueued = spellStarter.yield(spell) { return true }
             return false
         }
+        let socketFiles = self.socketFiles
+        defer { for file in socketFiles.withLock({ $0 }) { file.remove() } }
         let listeners = try await bindAll(startSpell: startSpell)
         let doors: [any FrontDoor]
         do {
@@ -167,7 +171,6 @@ public final class PorterServer: Service {
             spellStarter.finish()
             openConnections.closeAll()
         }
-        for case .unix(let path) in bound { unlink(path) }
     }
 
     /// Binds every configured endpoint, or none: a failure closes those already bound.
@@ -189,11 +192,14 @@ public final class PorterServer: Service {
     /// Binds the UDP echo, the HTTP endpoint and the classic listeners that are configured, or none.
     private func bindFrontDoors() async throws -> [any FrontDoor] {
         var doors: [any FrontDoor] = []
+        // What is being bound, for the message if it fails: "cannot listen" alone does not say where.
+        var binding = ""
         do {
             if let udp = configuration.udp {
                 guard case .tcp(let host, let port) = udp else {
                     throw PorterError(.configuration, "--udp needs HOST:PORT, not \(udp)")
                 }
+                binding = " for --udp on \(udp)"
                 doors.append(
                     try await PipelineListener.bindUDPEcho(
                         name: "udp echo", host: host, port: port, headers: true, group: group))
@@ -207,6 +213,7 @@ public final class PorterServer: Service {
                         "the HTTP endpoint on \(http.listen) has no authentication: whoever can reach it sees running commands, transfers and chat members"
                     )
                 }
+                binding = " for --http on \(http.listen)"
                 let activity = self.activity
                 let source = StatusHTTPHandler.Source(
                     status: { [self] in status() }, metrics: { [self] in activity.metrics(status()) },
@@ -217,6 +224,11 @@ public final class PorterServer: Service {
                     ) { channel in try StatusHTTPHandler.setUp(channel, configuration: http, source: source) })
             }
             if let classic = configuration.classic {
+                let ports = [
+                    classic.echoPort, classic.execPort, classic.ftpPort, classic.udpPort, classic.httpPort,
+                    classic.chatPort,
+                ]
+                binding = " for --classic on \(classic.host), ports \(ports.map(String.init).joined(separator: ", "))"
                 doors += try await ClassicServices.bind(
                     classic, exec: connection.exec, files: connection.files, chat: chat, group: group, logger: logger)
             }
@@ -225,7 +237,11 @@ public final class PorterServer: Service {
             throw error
         } catch {
             for door in doors { door.close() }
-            throw PorterError(.configuration, "cannot listen: \(Self.describe(error))")
+            let inUse = (error as? IOError)?.errnoCode == EADDRINUSE
+            throw PorterError(
+                .configuration,
+                "cannot listen\(binding): \(Self.describe(error))\(inUse ? "; choose another port, or stop what uses it" : "")"
+            )
         }
         return doors
     }
@@ -278,12 +294,21 @@ public final class PorterServer: Service {
             case .tcp(let host, let port):
                 return try await bootstrap.bind(host: host, port: port).get()
             case .unix(let path):
-                let listener = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
-                    .get()
-                // Only the owner may connect; the token is still required.
-                chmod(path, 0o600)
+                let (descriptor, file) = try UnixSocketFile.bind(path)
+                socketFiles.withLock { $0.append(file) }
+                let listener: any Channel
+                do {
+                    listener = try await bootstrap.withBoundSocket(descriptor).get()
+                } catch {
+                    close(descriptor)
+                    throw error
+                }
+                // NIO listens on a bound socket with its default backlog: raise it to the configured one.
+                listen(descriptor, configuration.backlog)
                 return listener
             }
+        } catch let error as PorterError {
+            throw error
         } catch {
             throw PorterError(.configuration, "cannot listen on \(endpoint): \(Self.describe(error))")
         }
@@ -306,7 +331,6 @@ public final class PorterServer: Service {
     }
 
     private static func describe(_ error: any Error) -> String {
-        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
-        return "\(error)"
+        ErrorText.describe(error)
     }
 }

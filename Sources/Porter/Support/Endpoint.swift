@@ -65,10 +65,20 @@ public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
         return false
     }
 
-    /// Whether this is a TCP endpoint on a loopback address (127.0.0.0/8, ::1, localhost).
+    /// Whether this is a TCP endpoint whose host is loopback only: every address it resolves to is in
+    /// 127.0.0.0/8 or ::1. A name that resolves to nothing is not; nor is a name such as `127.evil.example`,
+    /// whatever its text looks like.
+    ///
+    /// Resolves the host, which may block on DNS: ask at start-up, never on an event loop.
     public var isLoopback: Bool {
+        isLoopback(resolvingWith: HostAddresses.resolve)
+    }
+
+    /// ``isLoopback`` with the resolver given: `resolve` returns a host's raw addresses (4 or 16 bytes each).
+    package func isLoopback(resolvingWith resolve: (String) -> [[UInt8]]) -> Bool {
         guard case .tcp(let host, _) = self else { return false }
-        return host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        let addresses = resolve(host)
+        return !addresses.isEmpty && addresses.allSatisfy(HostAddresses.isLoopback)
     }
 
     /// The endpoint of a bound socket address.

@@ -30,6 +30,27 @@ public enum TokenFile {
         return (token, true)
     }
 
+    /// The fewest bytes a strong token has: a created one has 64.
+    public static let minimumStrongLength = 16
+    /// The fewest different bytes a strong token has: "aaaaaaaaaaaaaaaa" or "1212121212121212" is long enough and
+    /// still guessed at once.
+    public static let minimumStrongVariety = 8
+    /// How to make a strong token by hand.
+    public static let strongTokenRecipe = "head -c 32 /dev/urandom | base64"
+
+    /// Why `token` is weak, or `nil` if it is strong enough: shorter than ``minimumStrongLength`` bytes, or made of
+    /// fewer than ``minimumStrongVariety`` different bytes.
+    public static func weakness(of token: String) -> String? {
+        let bytes = Array(token.utf8)
+        if bytes.count < minimumStrongLength {
+            return "it has \(bytes.count) bytes, fewer than \(minimumStrongLength)"
+        }
+        if Set(bytes).count < minimumStrongVariety {
+            return "it uses only \(Set(bytes).count) different characters"
+        }
+        return nil
+    }
+
     /// Reads the token at `path`, refusing a file that others can read.
     public static func load(at path: String) throws(PorterError) -> String {
         let bytes = try PrivateFile.load(
