@@ -36,7 +36,8 @@ extension Load {
                             switch mode {
                             case .exec:
                                 // Started, and never read: the output piles up wherever the server lets it.
-                                let session = try await connection.exec(["yes"], options: ExecOptions(standardInput: false))
+                                let session = try await connection.exec(
+                                    ["yes"], options: ExecOptions(standardInput: false))
                                 signal.yield()
                                 try await Task.sleep(for: hold)
                                 withExtendedLifetime(session) {}

@@ -198,14 +198,9 @@ extension ClientConnection {
     /// - Throws: ``PorterError`` of kind ``PorterError/Kind/refused`` if the server refuses the request (a
     ///   directory outside its root, an environment variable it does not accept); the connection stays usable.
     ///   Of kind ``PorterError/Kind/configuration``, before anything is sent, if `options.timeout` is not a number
-    ///   of seconds above zero and at most ``TimeLimit/maxSeconds``.
+    ///   of seconds above zero and at most ``ControlMessage/Ranges/maxTimeout`` (every message the client sends
+    ///   is checked against the ranges the server checks).
     public func exec(_ argv: [String], options: ExecOptions = ExecOptions()) async throws -> ExecSession {
-        if let timeout = options.timeout, !(timeout > 0 && timeout <= TimeLimit.maxSeconds) {
-            throw PorterError(
-                .configuration,
-                "a command's time limit must be above 0 and at most \(Int(TimeLimit.maxSeconds)) seconds, not \(timeout)"
-            )
-        }
         let request = ControlMessage.Exec(
             argv: argv, cwd: options.directory, env: options.environment.isEmpty ? nil : options.environment,
             timeout: options.timeout, pty: options.terminal, stdin: options.standardInput ? nil : false)

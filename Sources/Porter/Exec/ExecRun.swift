@@ -169,7 +169,7 @@ struct ExecRun: Sendable {
                     if streams > 0 {
                         let grace = configuration.outputDrainGrace
                         group.addTask {
-                            try await Task.sleep(for: .seconds(grace))
+                            try await Task.sleep(for: TimeLimit.duration(seconds: grace))
                             return .drainExpired
                         }
                     }
@@ -203,11 +203,11 @@ struct ExecRun: Sendable {
     }
 
     private func enforce(timeout: Double, progress: Progress) async throws {
-        try await Task.sleep(for: .seconds(timeout))
+        try await Task.sleep(for: TimeLimit.duration(seconds: timeout))
         guard !progress.exited.load(ordering: .acquiring) else { return }
         progress.timedOut.store(true, ordering: .relaxed)
         child.signal(SIGTERM)
-        try await Task.sleep(for: .seconds(configuration.terminationGrace))
+        try await Task.sleep(for: TimeLimit.duration(seconds: configuration.terminationGrace))
         guard !progress.exited.load(ordering: .acquiring) else { return }
         child.signal(SIGKILL)
     }
@@ -221,7 +221,7 @@ struct ExecRun: Sendable {
         let child = self.child
         let grace = configuration.terminationGrace
         Task {
-            try? await Task.sleep(for: .seconds(grace))
+            try? await Task.sleep(for: TimeLimit.duration(seconds: grace))
             if !progress.exited.load(ordering: .acquiring) { child.signal(SIGKILL) }
         }
     }

@@ -37,7 +37,7 @@ extension ExecService {
             let budget = ByteBudget(limit, shared: shared) { kill(-pid, SIGKILL) }
             return try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask {
-                    try await Task.sleep(for: .seconds(timeout))
+                    try await Task.sleep(for: TimeLimit.duration(seconds: timeout))
                     kill(-pid, SIGKILL)
                 }
                 async let collectedOutput = budget.read(output)

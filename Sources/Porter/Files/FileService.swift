@@ -18,7 +18,7 @@ public struct FileConfiguration: Sendable {
     public init(maxListEntries: Int = 100_000, chunkSize: Int = 1 << 20, busyWait: Double = 2) {
         self.maxListEntries = maxListEntries
         self.chunkSize = chunkSize
-        self.busyWait = min(max(busyWait, 0), 3600)
+        self.busyWait = busyWait
     }
 }
 
@@ -159,7 +159,7 @@ struct FileService: Sendable {
         let file = try await refusing {
             try IncomingFile(
                 in: root, components, size: request.size, resume: request.resume == true,
-                algorithm: request.checksum ?? .default, busyWait: .milliseconds(Int64(configuration.busyWait * 1000)))
+                algorithm: request.checksum ?? .default, busyWait: TimeLimit.duration(seconds: configuration.busyWait))
         }
         defer { file.close() }
         try await outbound.write(

@@ -20,7 +20,7 @@ enum HTTPPipeline {
             ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits)))
         try pipeline.addHandler(HTTPServerPipelineHandler())
         try pipeline.addHandler(HTTPServerProtocolErrorHandler())
-        try pipeline.addHandler(RequestHeadDeadline(timeout: .clamping(seconds: requestHeadTimeout)))
+        try pipeline.addHandler(RequestHeadDeadline(timeout: TimeLimit.timeAmount(seconds: requestHeadTimeout)))
         try pipeline.addHandler(handler)
     }
 }

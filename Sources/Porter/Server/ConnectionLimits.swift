@@ -9,6 +9,6 @@ struct ConnectionLimits: Sendable {
 
     /// The handler that enforces ``idleTimeout`` on one connection, if there is a limit.
     func idleHandler() -> IdleTimeoutHandler? {
-        idleTimeout > 0 ? IdleTimeoutHandler(timeout: .clamping(seconds: idleTimeout)) : nil
+        idleTimeout > 0 ? IdleTimeoutHandler(timeout: TimeLimit.timeAmount(seconds: idleTimeout)) : nil
     }
 }

@@ -254,9 +254,9 @@ public final class PorterServer: Service {
         let limits = configuration.frameLimits
         let readAhead = configuration.readAheadFrames
         let readAheadBytes = configuration.readAheadBytes
-        let authTimeout = TimeAmount.nanoseconds(Int64(configuration.authTimeout * 1e9))
+        let authTimeout = TimeLimit.timeAmount(seconds: configuration.authTimeout)
         let idleTimeout =
-            configuration.idleTimeout > 0 ? TimeAmount.nanoseconds(Int64(configuration.idleTimeout * 1e9)) : nil
+            configuration.idleTimeout > 0 ? TimeLimit.timeAmount(seconds: configuration.idleTimeout) : nil
         let admission = self.admission
         let logger = self.logger
         let connection = self.connection

@@ -1,4 +1,5 @@
 import NIOCore
+import PorterProtocol
 
 /// Numbers of seconds as callers give them, turned into times that clocks and event loops can hold.
 ///
@@ -6,7 +7,7 @@ import NIOCore
 /// entry points that take seconds go through here, so that a careless caller cannot crash the process.
 public enum TimeLimit {
     /// The longest time limit kept: one year. A longer one, infinity included, is cut to it.
-    public static let maxSeconds: Double = 365 * 24 * 60 * 60
+    public static let maxSeconds: Double = ControlMessage.Ranges.maxTimeout
 
     /// `seconds` within `0...maxSeconds`; NaN and negative values count as 0.
     public static func clamped(_ seconds: Double) -> Double {

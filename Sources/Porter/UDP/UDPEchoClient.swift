@@ -70,7 +70,7 @@ public struct UDPEchoClient: Sendable {
             let id = ids
             ids += 1
             try socket.send(UDPEchoDatagram.request(id: id, payload: message))
-            let deadline = clock.now + .milliseconds(Int(timeout * 1000))
+            let deadline = clock.now + TimeLimit.duration(seconds: timeout)
             while let (datagram, size) = try socket.receive(until: deadline, refused: &refused) {
                 guard size <= UDPEchoDatagram.maxLength, let (replyID, payload) = UDPEchoDatagram.parseReply(datagram)
                 else {
