@@ -111,7 +111,8 @@ struct ExecRun: Sendable {
         guard progress.credit.subtract(bytes, ordering: .relaxed).newValue >= 0 else {
             throw ProtocolError(.limitExceeded, "standard input sent beyond the window the server granted")
         }
-        feed.yield(frame.payload)
+        // Input waits for the pipe: it must not keep the decoder's whole read buffer alive.
+        feed.yield(frame.payload.compacted())
     }
 
     /// Writes standard input to the command, granting the client a new window for every chunk passed on.

@@ -67,7 +67,8 @@ final class RequestInbox: Sendable {
                 state.waiter = nil
                 return (.queued(pauseReading: false), waiter)
             }
-            state.frames.append(frame)
+            // A frame that waits must not keep the decoder's whole read buffer alive.
+            state.frames.append(Frame(kind: frame.kind, stream: frame.stream, payload: frame.payload.compacted()))
             state.bytes += frame.payload.readableBytes
             if state.frames.count >= readAhead || state.bytes >= readAheadBytes { state.readingPaused = true }
             return (.queued(pauseReading: state.readingPaused), nil)

@@ -71,7 +71,9 @@ struct ServerConnection: Sendable {
     ) async throws {
         while let frame = try await frames.next() {
             if frame.kind == .data {
-                var payload = frame.payload
+                // The answer is a copy of just the payload (not of the read it came in), which is then changed in
+                // place: while a client that does not read holds it up, it holds only its own bytes.
+                var payload = frame.payload.compacted()
                 EchoTransform.uppercaseASCII(&payload)
                 try await outbound.write(.data(payload))
                 continue
