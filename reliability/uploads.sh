@@ -34,10 +34,12 @@ for round in $(seq "$rounds"); do
             >"$tmp/local/$i.out" 2>"$tmp/local/$i.err" &
         upload_pids+=($!)
     done
+    killers=()
     if ((round % 2 == 0)); then
         for _ in $(seq $((RANDOM % 2 + 1))); do
             victim=${upload_pids[$((RANDOM % uploaders))]}
-            (sleep "0.$((RANDOM % 10))" && kill -9 "$victim" 2>/dev/null) &
+            (sleep "0.$((RANDOM % 10))" && kill -9 "$victim" 2>/dev/null || true) &
+            killers+=($!)
         done
     fi
     succeeded=()
@@ -55,7 +57,7 @@ for round in $(seq "$rounds"); do
             failed=$((failed + 1)); echo "round $round: client $i exited $status: $(cat "$tmp/local/$i.err")"
         fi
     done
-    wait
+    for killer in "${killers[@]}"; do wait "$killer" || true; done
     if [ ${#succeeded[@]} -gt 0 ]; then
         final=$(sha256sum <"$served/r.bin" | cut -d' ' -f1)
         match=0

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import NIOCore
 import Porter
@@ -29,6 +30,8 @@ extension Load {
             let hold = Duration.seconds(seconds)
             let (started, signal) = AsyncStream.makeStream(of: Void.self)
             let frame = ByteBuffer(repeating: UInt8(ascii: "y"), count: frameSize)
+            // Every connection is set up before any of them floods the machine.
+            let go = Gate()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<clients {
                     group.addTask { [mode] in
@@ -45,15 +48,9 @@ extension Load {
                                 let echo = try await connection.echo()
                                 let sender = echo.sender
                                 signal.yield()
-                                // Sends until the server stops reading, then waits; answers are never taken.
-                                try await withThrowingTaskGroup(of: Void.self) { sending in
-                                    sending.addTask {
-                                        while true { try await sender.send(frame) }
-                                    }
-                                    try await Task.sleep(for: hold)
-                                    sending.cancelAll()
-                                }
-                                withExtendedLifetime(echo) {}
+                                await go.wait()
+                                // Sends until the server stops reading, then waits there; answers are never taken.
+                                while true { try await sender.send(frame) }
                             }
                         }
                     }
@@ -63,8 +60,11 @@ extension Load {
                     count += 1
                     if count == clients { break }
                 }
+                go.open()
                 try emit(["stalled": count])
-                try await group.waitForAll()
+                // The connections are held until the time is up; then the process ends, and they with it.
+                try await Task.sleep(for: hold)
+                Foundation.exit(0)
             }
         }
     }
