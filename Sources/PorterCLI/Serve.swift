@@ -119,6 +119,29 @@ extension PorterCommand {
             help: "Move one classic listener: NAME=PORT with NAME echo, exec, ftp, udp, http or chat (repeatable).")
         var classicPorts: [String] = []
 
+        @Option(
+            name: .customLong("front-door-max-per-source"),
+            help:
+                "Connections one address may hold on the HTTP endpoint and on each classic listener (default \(ClassicConfiguration.defaultMaxConnectionsPerSource)); more from it are closed at once."
+        )
+        var frontDoorMaxPerSource: Int = ClassicConfiguration.defaultMaxConnectionsPerSource
+
+        @Option(
+            name: .customLong("classic-idle-timeout"),
+            help: Seconds.help(
+                "Seconds a classic connection may stay silent before it is closed.",
+                default: Seconds(integerLiteral: Int(ClassicConfiguration.defaultIdleTimeout))),
+            transform: Seconds.parse)
+        var classicIdleTimeout = Seconds(integerLiteral: Int(ClassicConfiguration.defaultIdleTimeout))
+
+        @Option(
+            name: .customLong("http-head-timeout"),
+            help: Seconds.help(
+                "Seconds an HTTP client (status page or classic http) has to send a whole request head.",
+                default: Seconds(integerLiteral: Int(HTTPConfiguration.defaultRequestHeadTimeout))),
+            transform: Seconds.parse)
+        var httpHeadTimeout = Seconds(integerLiteral: Int(HTTPConfiguration.defaultRequestHeadTimeout))
+
         @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
         var logLevel: String = "info"
 
@@ -126,6 +149,7 @@ extension PorterCommand {
             for (option, value) in [
                 ("--max-connections", maxConnections), ("--max-unauthenticated", maxUnauthenticated),
                 ("--max-unauthenticated-per-source", maxUnauthenticatedPerSource),
+                ("--front-door-max-per-source", frontDoorMaxPerSource),
             ] where !(1...Self.maxConnectionsLimit).contains(value) {
                 throw ValidationError("\(option) must be from 1 to \(Self.maxConnectionsLimit)")
             }
@@ -140,7 +164,9 @@ extension PorterCommand {
 
         /// The classic listeners' configuration: on the first TCP listen address's host, ports from --classic-port.
         private func classicConfiguration(_ endpoints: [Endpoint]) throws -> ClassicConfiguration {
-            var configuration = ClassicConfiguration(insecure: classicInsecure)
+            var configuration = ClassicConfiguration(
+                insecure: classicInsecure, maxConnectionsPerSource: frontDoorMaxPerSource,
+                idleTimeout: classicIdleTimeout.value, requestHeadTimeout: httpHeadTimeout.value)
             for case .tcp(let host, _) in endpoints.prefix(1) { configuration.host = host }
             for setting in classicPorts {
                 let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
@@ -237,7 +263,11 @@ extension PorterCommand {
                     authTimeout: authTimeout.value,
                     idleTimeout: idleTimeout.value,
                     udp: try udp.map { try Endpoint(parsing: $0) },
-                    http: try http.map { HTTPConfiguration(listen: try Endpoint(parsing: $0)) },
+                    http: try http.map {
+                        HTTPConfiguration(
+                            listen: try Endpoint(parsing: $0), maxConnectionsPerSource: frontDoorMaxPerSource,
+                            requestHeadTimeout: httpHeadTimeout.value)
+                    },
                     classic: classic ? try classicConfiguration(endpoints) : nil,
                     root: root ?? FileManager.default.currentDirectoryPath,
                     exec: exec

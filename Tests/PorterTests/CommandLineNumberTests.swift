@@ -37,8 +37,13 @@ import Testing
     private static var server: [[String]] {
         let options =
             ["inf", "nan", "1e300", "-1"].flatMap { value in
-                [["--idle-timeout", value], ["--auth-timeout", value]]
+                [
+                    ["--idle-timeout", value], ["--auth-timeout", value], ["--classic-idle-timeout", value],
+                    ["--http-head-timeout", value],
+                ]
             } + [
+                ["--front-door-max-per-source", "0"],
+                ["--front-door-max-per-source", "9223372036854775807"],
                 ["--auth-timeout", "0"],
                 ["--max-connections", "0"],
                 ["--max-connections", "9223372036854775807"],

@@ -40,12 +40,20 @@ public struct ClassicConfiguration: Sendable {
     /// Bytes of headers an HTTP request may have, and bytes of body the HTTP listener reads and discards.
     public var maxHTTPHeaders: Int
 
+    /// The default of ``maxConnectionsPerSource``, which the HTTP endpoint shares.
+    public static let defaultMaxConnectionsPerSource = 16
+    /// The default of ``idleTimeout``, in seconds.
+    public static let defaultIdleTimeout: Double = 300
+
     /// The course's ports, on loopback.
     public init(
         host: String = "127.0.0.1", echoPort: Int = 7071, execPort: Int = 7072, ftpPort: Int = 7073,
         udpPort: Int = 7074, httpPort: Int = 7075, chatPort: Int = 7076, insecure: Bool = false,
-        maxConnections: Int = 256, maxConnectionsPerSource: Int = 16, idleTimeout: Double = 300,
-        requestHeadTimeout: Double = 10, execTimeout: Double = 60, maxExecOutput: Int = 64 << 20,
+        maxConnections: Int = 256,
+        maxConnectionsPerSource: Int = ClassicConfiguration.defaultMaxConnectionsPerSource,
+        idleTimeout: Double = ClassicConfiguration.defaultIdleTimeout,
+        requestHeadTimeout: Double = HTTPConfiguration.defaultRequestHeadTimeout, execTimeout: Double = 60,
+        maxExecOutput: Int = 64 << 20,
         maxExecOutputTotal: Int = 256 << 20, maxHTTPHeaders: Int = 16 << 10
     ) {
         self.host = host

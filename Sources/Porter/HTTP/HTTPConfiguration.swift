@@ -20,10 +20,15 @@ public struct HTTPConfiguration: Sendable {
     /// Seconds a connection may pass with nothing read or written before it is closed (0: never).
     public var idleTimeout: Double
 
+    /// The default of ``requestHeadTimeout``, in seconds, which the classic http listener shares.
+    public static let defaultRequestHeadTimeout: Double = 10
+
     /// Creates a configuration with the defaults.
     public init(
         listen: Endpoint, maxHeaderBytes: Int = 16 * 1024, maxHeaderFields: Int = 64, maxBodyBytes: Int = 1024,
-        maxConnections: Int = 64, maxConnectionsPerSource: Int = 16, requestHeadTimeout: Double = 10,
+        maxConnections: Int = 64,
+        maxConnectionsPerSource: Int = ClassicConfiguration.defaultMaxConnectionsPerSource,
+        requestHeadTimeout: Double = HTTPConfiguration.defaultRequestHeadTimeout,
         idleTimeout: Double = 30
     ) {
         self.listen = listen

@@ -69,22 +69,26 @@ struct ServerConnection: Sendable {
         _ frames: RequestInbox,
         _ outbound: FrameOutbound
     ) async throws {
-        while let frame = try await frames.next() {
-            if frame.kind == .data {
-                // The answer is a copy of just the payload (not of the read it came in), which is then changed in
-                // place: while a client that does not read holds it up, it holds only its own bytes.
-                var payload = frame.payload.compacted()
-                EchoTransform.uppercaseASCII(&payload)
-                try await outbound.write(.data(payload))
-                continue
-            }
-            switch try ControlMessage(frame: frame) {
-            case .end:
-                try await outbound.write(ControlMessage.end.frame)
-                return
-            case let other:
-                throw ProtocolError(.unexpectedMessage, "'\(other.type)' during echo; send 'end' first")
-            }
+        while let answer = try await nextEchoAnswer(frames) {
+            try await outbound.write(.data(answer))
+        }
+        try await outbound.write(ControlMessage.end.frame)
+    }
+
+    /// The answer to the next echo data frame, or `nil` at `end`.
+    ///
+    /// The answer is a copy of just the payload, changed in place, and the frame is gone once this returns: while
+    /// a client that does not read holds the answer up, it holds only its own bytes, not the read they came in.
+    private func nextEchoAnswer(_ frames: RequestInbox) async throws -> ByteBuffer? {
+        guard let frame = try await frames.next() else { throw PeerClosed() }
+        if frame.kind == .data {
+            var payload = frame.payload.compacted()
+            EchoTransform.uppercaseASCII(&payload)
+            return payload
+        }
+        switch try ControlMessage(frame: frame) {
+        case .end: return nil
+        case let other: throw ProtocolError(.unexpectedMessage, "'\(other.type)' during echo; send 'end' first")
         }
     }
 
