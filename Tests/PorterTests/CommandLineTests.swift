@@ -7,7 +7,7 @@ import Testing
 #endif
 
 /// The `porter` executable as people and scripts use it, against an in-process server.
-@Suite(.timeLimit(.minutes(1))) struct CommandLineTests {
+@Suite(.timeLimit(.minutes(3))) struct CommandLineTests {
     /// A token file holding ``testToken``, mode 0600.
     private static let tokenFile: String = {
         let path = NSTemporaryDirectory() + "porter-cli-token-\(UUID().uuidString)"
@@ -128,7 +128,7 @@ import Testing
             let start = try await TestProcess.run(
                 tmux + [
                     "new-session", "-d", "-s", session, "-x", "100", "-y", "30",
-                    "sh -c 'stty -a > /dev/null; \(command); echo client-exit=$?; stty -a | grep -o -- \"-*icanon \"; sleep 30'",
+                    "sh -c 'stty -a > /dev/null; \(command); echo client-exit=$?; stty -a | grep -o -- \"-*icanon \"; sleep 120'",
                 ])
             #expect(start.status == 0)
             defer { _ = try? TestProcess.start(tmux + ["kill-server"]) }
@@ -138,8 +138,8 @@ import Testing
             func screen() async throws -> String {
                 try await TestProcess.run(tmux + ["capture-pane", "-p", "-t", session]).output
             }
-            func waitFor(_ text: String) async throws {
-                let deadline = ContinuousClock.now + .seconds(10)
+            func waitFor(_ text: String, seconds: Double = 30) async throws {
+                let deadline = ContinuousClock.now + .seconds(seconds * testSlowdown)
                 while try await !screen().contains(text) {
                     guard ContinuousClock.now < deadline else {
                         throw TestFailure("'\(text)' never appeared; the screen:\n\(try await screen())")
@@ -147,6 +147,14 @@ import Testing
                     try await Task.sleep(for: .milliseconds(50))
                 }
             }
+            // Keys typed before the remote shell is up may be lost with the local terminal's input: ask until the
+            // remote shell answers.
+            var ready = false
+            for _ in 0..<15 where !ready {
+                try await keys("echo ready-$((20 + 1))", "Enter")
+                ready = (try? await waitFor("ready-21", seconds: 2)) != nil
+            }
+            #expect(ready, "the remote shell never answered")
             try await keys("PS1='remote> '; tty; stty size", "Enter")
             try await waitFor("/dev/pts/")
             try await waitFor("30 100")
