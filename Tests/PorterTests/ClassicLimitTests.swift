@@ -25,14 +25,16 @@ import Testing
     /// command that runs longer than that, silently, still gets its answer.
     @Test func everyClassicListenerClosesAnIdleConnection() async throws {
         var classic = ClassicConfiguration.anyPorts()
-        classic.idleTimeout = 0.3
+        // Short, yet long enough for a loaded machine to send a request right after connecting.
+        let idleTimeout = 1.5 * testSlowdown
+        classic.idleTimeout = idleTimeout
         try await withClassicServer(classic) { server in
             var idle: [RawConnection] = []
             for name in Self.tcpListeners { idle.append(try await RawConnection.open(port: try server.port(of: name))) }
             let connections = idle
             try await waitUntil(seconds: 30) { connections.allSatisfy { !$0.isOpen } }
             let exec = try await RawConnection.open(port: try server.port(of: "classic exec"))
-            try await exec.send("sleep 1; echo done")
+            try await exec.send("sleep \(Int(idleTimeout * 2) + 1); echo done")
             try await waitUntil(seconds: 30) { exec.received.count == 9 || !exec.isOpen }
             #expect(exec.received == [5, 0, 0, 0] + Array("done\n".utf8))
             await exec.close()

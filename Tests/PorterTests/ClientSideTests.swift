@@ -177,7 +177,8 @@ import Testing
             $0.maxUnauthenticated = 1
             $0.maxUnauthenticatedPerSource = 1
         }
-        try await withTestServer(configure: oneSlot) { server in
+        // The silent connection keeps the slot far longer than the client waits.
+        try await withTestServer(authTimeout: 600, configure: oneSlot) { server in
             guard case .tcp(_, let port) = server.endpoint else { throw TestFailure("not TCP") }
             // A connection that never says a word holds the only slot for the whole auth timeout.
             let silent = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -185,8 +186,8 @@ import Testing
             defer { silent.close(promise: nil) }
             try await waitUntil { server.server.unauthenticatedCount == 1 }
             let error = await #expect(throws: PorterError.self) {
-                // Long enough to connect on a loaded machine, shorter than the server's 10 s wait for a slot.
-                try await server.withClient(connectTimeout: 2) { _ in }
+                // Long enough to connect on a loaded machine, far shorter than the server's wait for a slot.
+                try await server.withClient(connectTimeout: 10 * testSlowdown) { _ in }
             }
             #expect(error?.message.contains("busy") == true, "\(error?.message ?? "")")
             #expect(error?.message.contains("handshake slot") == true)

@@ -90,7 +90,7 @@ import Testing
     /// the head's deadline passes: the bytes do not extend it (they used to reset the only timer there was).
     @Test func aTrickledRequestHeadIsClosedAtItsDeadline() async throws {
         let http = HTTPConfiguration(
-            listen: .tcp(host: "127.0.0.1", port: 0), requestHeadTimeout: 0.5, idleTimeout: 120)
+            listen: .tcp(host: "127.0.0.1", port: 0), requestHeadTimeout: 5 * testSlowdown, idleTimeout: 120)
         try await withHTTPServer(http) { _, endpoint in
             guard case .tcp(_, let port) = endpoint else { return }
             // A request answered at once still works, and its connection stays for the next one.
