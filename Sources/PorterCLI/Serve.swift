@@ -45,6 +45,10 @@ extension PorterCommand {
         static let defaultIdleTimeout: Seconds = 300
         /// The default of `--auth-timeout`.
         static let defaultAuthTimeout: Seconds = 10
+        /// The default of `--classic-idle-timeout`.
+        static let defaultClassicIdleTimeout = Seconds(integerLiteral: Int(ClassicConfiguration.defaultIdleTimeout))
+        /// The default of `--http-head-timeout`.
+        static let defaultHTTPHeadTimeout = Seconds(integerLiteral: Int(HTTPConfiguration.defaultRequestHeadTimeout))
 
         /// The most connections any of the connection limits may allow: far more than one process has descriptors
         /// for, and small enough that no sum with it overflows.
@@ -130,17 +134,17 @@ extension PorterCommand {
             name: .customLong("classic-idle-timeout"),
             help: Seconds.help(
                 "Seconds a classic connection may stay silent before it is closed.",
-                default: Seconds(integerLiteral: Int(ClassicConfiguration.defaultIdleTimeout))),
+                default: Self.defaultClassicIdleTimeout),
             transform: Seconds.parse)
-        var classicIdleTimeout = Seconds(integerLiteral: Int(ClassicConfiguration.defaultIdleTimeout))
+        var classicIdleTimeout = Self.defaultClassicIdleTimeout
 
         @Option(
             name: .customLong("http-head-timeout"),
             help: Seconds.help(
                 "Seconds an HTTP client (status page or classic http) has to send a whole request head.",
-                default: Seconds(integerLiteral: Int(HTTPConfiguration.defaultRequestHeadTimeout))),
+                default: Self.defaultHTTPHeadTimeout),
             transform: Seconds.parse)
-        var httpHeadTimeout = Seconds(integerLiteral: Int(HTTPConfiguration.defaultRequestHeadTimeout))
+        var httpHeadTimeout = Self.defaultHTTPHeadTimeout
 
         @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
         var logLevel: String = "info"

@@ -12,6 +12,15 @@ import Testing
 /// Several uploads to one name: whatever the interleaving, the final name only ever holds a complete, verified
 /// file from a client that was told it succeeded.
 @Suite(.timeLimit(.minutes(2))) struct ConcurrentUploadTests {
+    /// Creates `base/served` (the server's root) and `base/local`.
+    private func makeServedAndLocal(in base: String) throws -> (served: String, local: String) {
+        let (served, local) = (base + "/served", base + "/local")
+        for directory in [served, local] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        return (served, local)
+    }
+
     /// How many descriptors of this process are open on `path` (the in-process server's included).
     private func descriptorsOpen(on path: String) -> Int {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
@@ -25,11 +34,7 @@ import Testing
     /// a new partial file rather than write into the finished one.
     @Test func anUploadThatWaitedForThePartialFileNeverWritesIntoTheFinishedFile() async throws {
         try await withTemporaryDirectory { base in
-            let served = base + "/served"
-            let local = base + "/local"
-            for directory in [served, local] {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            }
+            let (served, local) = try makeServedAndLocal(in: base)
             let part = served + "/" + IncomingFile.partName(for: "r.bin")
             let final = served + "/r.bin"
             // The first transfer: its partial file, locked, holding the complete first file.
@@ -68,11 +73,7 @@ import Testing
     /// under the name is whole and is one that a client was told was stored.
     @Test func fiveUploadsToOneNameLeaveOneWholeVerifiedFile() async throws {
         try await withTemporaryDirectory { base in
-            let served = base + "/served"
-            let local = base + "/local"
-            for directory in [served, local] {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            }
+            let (served, local) = try makeServedAndLocal(in: base)
             for index in 0..<5 { try writeRandomFile(local + "/\(index).bin", count: 2_000_000 + index * 100_000) }
             let stored = try await withTestServer(configure: { $0.root = served }) { server in
                 try await withThrowingTaskGroup(of: (Int, Bool).self) { group in

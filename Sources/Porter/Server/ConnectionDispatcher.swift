@@ -80,13 +80,10 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
                 return
             }
             inbox = nil
-            switch ConnectionMessages.handling(of: frame) {
-            case .ignore: return
-            case .answer(let reply):
+            let answered = ConnectionMessages.handled(frame) { reply in
                 context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
-                return
-            case .request: beginSpell(context: context, first: frame)
             }
+            if !answered { beginSpell(context: context, first: frame) }
         case .closed:
             break
         }

@@ -5,24 +5,19 @@ import PorterProtocol
 /// reads a frame — by ``ConnectionDispatcher`` while the connection is idle, and by ``RequestInbox`` in the middle
 /// of a request, in the order the frames came — so no request's code ever sees one.
 enum ConnectionMessages {
-    /// What to do with a frame the client sent.
-    enum Handling: Equatable {
-        /// A request's frame: pass it on.
-        case request
-        /// A keepalive: nothing (it has already reset the idle timer).
-        case ignore
-        /// A ping: send this answer.
-        case answer(Frame)
-    }
-
-    /// How `frame` is handled.
-    static func handling(of frame: Frame) -> Handling {
+    /// Handles `frame` if it belongs to the connection: a keepalive needs nothing (it has already reset the idle
+    /// timer), a ping's answer goes to `answer`. Returns `false` for a request's frame, which the caller passes on.
+    static func handled(_ frame: Frame, answer: (Frame) -> Void) -> Bool {
         // A malformed control frame is a request's error, reported where requests are read.
-        guard frame.kind == .control, let message = try? ControlMessage(frame: frame) else { return .request }
+        guard frame.kind == .control, let message = try? ControlMessage(frame: frame) else { return false }
         switch message {
-        case .keepalive: return .ignore
-        case .ping(let ping): return .answer(ControlMessage.pong(ping).frame)
-        default: return .request
+        case .keepalive:
+            return true
+        case .ping(let ping):
+            answer(ControlMessage.pong(ping).frame)
+            return true
+        default:
+            return false
         }
     }
 }

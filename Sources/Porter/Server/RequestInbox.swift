@@ -106,13 +106,7 @@ final class RequestInbox: Sendable {
 
     /// Answers a keepalive or a ping (``ConnectionMessages``); `false` for a request's frame.
     private func handledHere(_ frame: Frame) -> Bool {
-        switch ConnectionMessages.handling(of: frame) {
-        case .request: return false
-        case .ignore: return true
-        case .answer(let reply):
-            answer(reply)
-            return true
-        }
+        ConnectionMessages.handled(frame, answer: answer)
     }
 
     /// The next frame, whatever it is.
