@@ -37,6 +37,7 @@ struct ConnectionOptions: ParsableArguments {
 
     @Option(
         name: .customLong("connect-timeout"),
+        parsing: .unconditional,
         help: Seconds.help("Seconds allowed to connect and authenticate.", default: Self.defaultConnectTimeout),
         transform: Seconds.parse)
     var connectTimeout = Self.defaultConnectTimeout

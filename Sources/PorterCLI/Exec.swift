@@ -20,7 +20,8 @@ extension PorterCommand {
         @OptionGroup var connection: ConnectionOptions
 
         @Option(
-            name: .customLong("timeout"), help: Seconds.help("Seconds after which the server terminates the command."),
+            name: .customLong("timeout"), parsing: .unconditional,
+            help: Seconds.help("Seconds after which the server terminates the command."),
             transform: Seconds.parse)
         var timeout: Seconds?
 

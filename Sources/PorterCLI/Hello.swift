@@ -10,7 +10,7 @@ extension PorterCommand {
 
         @OptionGroup var connection: ConnectionOptions
 
-        @Option(name: .shortAndLong, help: "Round trips to measure.")
+        @Option(name: .shortAndLong, parsing: .unconditional, help: "Round trips to measure.")
         var count: Int = 5
 
         func validate() throws {

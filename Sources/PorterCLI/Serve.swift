@@ -54,11 +54,14 @@ extension PorterCommand {
         /// for, and small enough that no sum with it overflows.
         static let maxConnectionsLimit = 1_000_000
 
-        @Option(name: .customLong("max-connections"), help: "Connections served at once; more are refused.")
+        @Option(
+            name: .customLong("max-connections"), parsing: .unconditional,
+            help: "Connections served at once; more are refused.")
         var maxConnections: Int = 1024
 
         @Option(
             name: .customLong("max-unauthenticated"),
+            parsing: .unconditional,
             help:
                 "Connections in TLS or authentication at once, in total; more wait, unread, for a free slot (refused with server-busy if none frees up within --auth-timeout)."
         )
@@ -66,6 +69,7 @@ extension PorterCommand {
 
         @Option(
             name: .customLong("max-unauthenticated-per-source"),
+            parsing: .unconditional,
             help:
                 "Connections in TLS or authentication at once from one address; more from it wait the same way."
         )
@@ -73,6 +77,7 @@ extension PorterCommand {
 
         @Option(
             name: .customLong("idle-timeout"),
+            parsing: .unconditional,
             help: Seconds.help(
                 "Seconds of client silence before a connection is closed (0: never).", default: Self.defaultIdleTimeout),
             transform: Seconds.parseAllowingZero)
@@ -80,6 +85,7 @@ extension PorterCommand {
 
         @Option(
             name: .customLong("auth-timeout"),
+            parsing: .unconditional,
             help: Seconds.help("Seconds a new connection has to authenticate.", default: Self.defaultAuthTimeout),
             transform: Seconds.parse)
         var authTimeout = Self.defaultAuthTimeout
@@ -125,6 +131,7 @@ extension PorterCommand {
 
         @Option(
             name: .customLong("front-door-max-per-source"),
+            parsing: .unconditional,
             help:
                 "Connections one address may hold on the HTTP endpoint and on each classic listener (default \(ClassicConfiguration.defaultMaxConnectionsPerSource)); more from it are closed at once."
         )
@@ -132,6 +139,7 @@ extension PorterCommand {
 
         @Option(
             name: .customLong("classic-idle-timeout"),
+            parsing: .unconditional,
             help: Seconds.help(
                 "Seconds a classic connection may stay silent before it is closed.",
                 default: Self.defaultClassicIdleTimeout),
@@ -140,6 +148,7 @@ extension PorterCommand {
 
         @Option(
             name: .customLong("http-head-timeout"),
+            parsing: .unconditional,
             help: Seconds.help(
                 "Seconds an HTTP client (status page or classic http) has to send a whole request head.",
                 default: Self.defaultHTTPHeadTimeout),

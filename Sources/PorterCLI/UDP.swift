@@ -36,9 +36,10 @@ extension PorterCommand.UDP {
         static let defaultTimeout: Seconds = 1
 
         @Option(
-            help: Seconds.help("Seconds to wait for each try.", default: Self.defaultTimeout), transform: Seconds.parse)
+            parsing: .unconditional, help: Seconds.help("Seconds to wait for each try.", default: Self.defaultTimeout),
+            transform: Seconds.parse)
         var timeout = Self.defaultTimeout
-        @Option(help: "Tries after the first.") var retries: Int = 3
+        @Option(parsing: .unconditional, help: "Tries after the first.") var retries: Int = 3
 
         func validate() throws {
             guard (0...100).contains(retries) else { throw ValidationError("--retries must be from 0 to 100") }

@@ -58,6 +58,8 @@ import Testing
         let run = try await TestProcess.run([TestProcess.porter] + arguments)
         #expect(run.status == 64, "\(arguments): \(run.errors)")
         #expect(run.errors.hasPrefix("Error: "))
+        // A negative number is read as the option's value and refused as out of range, not taken for an option.
+        #expect(!run.errors.contains("Missing value"), "\(arguments): \(run.errors)")
         #expect(!run.errors.contains("Backtrace") && !run.errors.contains("Fatal error"))
     }
 
