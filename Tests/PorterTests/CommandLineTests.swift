@@ -19,7 +19,7 @@ import Testing
     private func porter(_ command: String, _ server: TestServer, _ arguments: [String]) -> [String] {
         [
             TestProcess.porter, command, "\(server.endpoint)", "--token-file", Self.tokenFile, "--fingerprint",
-            "\(testIdentity.fingerprint)",
+            "\(testIdentity.fingerprint)", "--connect-timeout", "\(Int(30 * testSlowdown))",
         ] + arguments
     }
 

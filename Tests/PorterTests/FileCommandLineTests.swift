@@ -22,7 +22,10 @@ import Testing
     }()
 
     private func porter(_ command: String, _ endpoint: String, _ arguments: [String]) -> [String] {
-        [TestProcess.porter, command, endpoint, "--token-file", Self.tokenFile, "--plaintext"]
+        [
+            TestProcess.porter, command, endpoint, "--token-file", Self.tokenFile, "--plaintext", "--connect-timeout",
+            "\(Int(30 * testSlowdown))",
+        ]
             + (command == "ls" ? [] : ["--no-progress"]) + arguments
     }
 

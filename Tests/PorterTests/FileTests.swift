@@ -379,7 +379,8 @@ import Testing
             ]
             try await withFakeServer(answer: treeAnswers(listing: entries, payload: payload, mode: 0o4755)) {
                 endpoint in
-                let configuration = ClientConfiguration(token: testToken, transport: .plaintext)
+                let configuration = ClientConfiguration(
+                    token: testToken, transport: .plaintext, connectTimeout: 30 * testSlowdown)
                 try await PorterClient.withConnection(to: endpoint, configuration: configuration) { connection in
                     // The unsafe name is skipped with a warning; the rest of the tree is copied.
                     let summary = try await connection.downloadTree("x", to: target)

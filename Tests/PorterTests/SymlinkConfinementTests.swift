@@ -226,7 +226,8 @@ import Testing
                 }
                 let listing = entries
                 try await withFakeServer(answer: treeAnswers(listing: listing)) { endpoint in
-                    let configuration = ClientConfiguration(token: testToken, transport: .plaintext)
+                    let configuration = ClientConfiguration(
+                        token: testToken, transport: .plaintext, connectTimeout: 30 * testSlowdown)
                     try await PorterClient.withConnection(to: endpoint, configuration: configuration) { connection in
                         let summary = try await connection.downloadTree("x", to: target)
                         #expect(summary.files == Self.directories.count)
