@@ -5,7 +5,7 @@ import Testing
 
 /// The classic listeners' limits: idle connections are closed, one address cannot lock a listener, classic http
 /// closes after a malformed request, and classic exec output is bounded across all connections.
-@Suite(.timeLimit(.minutes(1))) struct ClassicLimitTests {
+@Suite(.timeLimit(.minutes(3))) struct ClassicLimitTests {
     private static let tcpListeners = ["classic echo", "classic exec", "classic ftp", "classic http", "classic chat"]
 
     /// Runs a server with the classic listeners of `classic` (on free ports: ``ClassicConfiguration/anyPorts``).

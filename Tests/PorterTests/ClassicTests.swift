@@ -10,7 +10,7 @@ import Testing
 
 /// The course's own clients, written in Python from the classic wire formats, against `--classic` listeners
 /// served by an in-process server.
-@Suite(.timeLimit(.minutes(1)), .enabled(if: toolAvailable("python3"), "needs python3"))
+@Suite(.timeLimit(.minutes(3)), .enabled(if: toolAvailable("python3"), "needs python3"))
 struct ClassicTests {
     /// Tests/classic/course_clients.py.
     private static let clients = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

@@ -90,7 +90,7 @@ import Testing
 }
 
 /// A library user's absurd time limits are cut to what the clocks hold, never a trap.
-@Suite(.timeLimit(.minutes(1))) struct ClientTimeLimitTests {
+@Suite(.timeLimit(.minutes(3))) struct ClientTimeLimitTests {
     @Test(arguments: [Double.infinity, 1e300, 1e19, -Double.infinity, -1, Double.nan, 0])
     func absurdConnectTimeoutsDoNotCrash(seconds: Double) async throws {
         try await withTestServer { server in

@@ -4,7 +4,7 @@ import Testing
 
 /// Numbers on the command line are range-checked where they are parsed: an absurd one is a usage error (exit 64),
 /// never a trap with a backtrace, and never sent to a server.
-@Suite(.timeLimit(.minutes(1))) struct CommandLineNumberTests {
+@Suite(.timeLimit(.minutes(3))) struct CommandLineNumberTests {
     /// A token file, so that a command that got past its options would go on to connect.
     private static let tokenFile: String = {
         let path = NSTemporaryDirectory() + "porter-numbers-token-\(UUID().uuidString)"

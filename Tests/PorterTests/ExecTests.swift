@@ -8,7 +8,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite(.timeLimit(.minutes(1))) struct ExecTests {
+@Suite(.timeLimit(.minutes(3))) struct ExecTests {
     private func text(_ buffer: ByteBuffer) -> String { String(buffer: buffer) }
 
     /// Whether any process of group `pgid` is alive.

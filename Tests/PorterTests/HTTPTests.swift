@@ -4,7 +4,7 @@ import Porter
 import Testing
 
 /// The HTTP endpoint: status data, health, Prometheus metrics that follow what the server does, and limits.
-@Suite(.timeLimit(.minutes(1))) struct HTTPTests {
+@Suite(.timeLimit(.minutes(3))) struct HTTPTests {
     private func withHTTPServer(
         _ http: HTTPConfiguration = HTTPConfiguration(
             listen: .tcp(host: "127.0.0.1", port: 0), maxBodyBytes: 16, idleTimeout: 120),

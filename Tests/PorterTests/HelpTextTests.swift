@@ -3,7 +3,7 @@ import Testing
 
 /// Help is written as sentences that the argument parser wraps: no line of it may end where the next word would
 /// still have fitted, which is what a line break typed into a help string looks like once it is wrapped again.
-@Suite(.timeLimit(.minutes(1))) struct HelpTextTests {
+@Suite(.timeLimit(.minutes(3))) struct HelpTextTests {
     /// The width the parser wraps to when standard output is not a terminal: lines hold at most one less.
     private static let width = 80
 

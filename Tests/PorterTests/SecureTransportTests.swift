@@ -7,7 +7,7 @@ import Testing
 
 @testable import Porter
 
-@Suite(.timeLimit(.minutes(1))) struct SecureTransportTests {
+@Suite(.timeLimit(.minutes(3))) struct SecureTransportTests {
     private func temporaryFile(_ name: String) -> String {
         NSTemporaryDirectory() + "porter-tls-\(UUID().uuidString)/\(name)"
     }

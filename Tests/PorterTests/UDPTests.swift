@@ -11,7 +11,7 @@ import Testing
 #endif
 
 /// `porter udp echo` against lossy and confusing servers, the server's UDP echo, and contacts files.
-@Suite(.timeLimit(.minutes(1))) struct UDPTests {
+@Suite(.timeLimit(.minutes(3))) struct UDPTests {
     /// Runs a UDP server whose handler decides, for the n-th datagram, what to send back (nothing, or several).
     private func withUDPServer<Result: Sendable>(
         answer: @escaping @Sendable (_ index: Int, _ datagram: ByteBuffer) -> [ByteBuffer],
@@ -215,7 +215,7 @@ import Testing
 
 /// `porter udp chat` as a process: what arrives is shown with the sender's contact name (or address), escaped;
 /// `@name text` and `@host:port text` send.
-@Suite(.timeLimit(.minutes(1))) struct UDPChatCommandTests {
+@Suite(.timeLimit(.minutes(3))) struct UDPChatCommandTests {
     @Test func datagramsArePrintedByNameAndSentByName() async throws {
         try await withTemporaryDirectory { base in
             // A peer socket the test controls.

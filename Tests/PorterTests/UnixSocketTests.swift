@@ -7,7 +7,7 @@ import Testing
 #endif
 
 /// A unix-socket listener never takes over a live server's socket, replaces a stale one, and removes only its own.
-@Suite(.timeLimit(.minutes(1))) struct UnixSocketTests {
+@Suite(.timeLimit(.minutes(3))) struct UnixSocketTests {
     private func socketPath() -> String {
         NSTemporaryDirectory() + "porter-unix-\(UInt32.random(in: .min ... .max)).sock"
     }

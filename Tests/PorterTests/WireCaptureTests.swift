@@ -3,7 +3,7 @@ import NIOCore
 import Porter
 import Testing
 
-@Suite(.enabled(if: toolAvailable("tcpdump"), "needs tcpdump"), .timeLimit(.minutes(1)))
+@Suite(.enabled(if: toolAvailable("tcpdump"), "needs tcpdump"), .timeLimit(.minutes(3)))
 struct WireCaptureTests {
     /// Echoes a marker through a server while tcpdump records the loopback traffic, and returns the capture.
     private func capture(plaintext: Bool, marker: String) async throws -> [UInt8] {
