@@ -1,7 +1,16 @@
 import ArgumentParser
-import Foundation
 import Porter
 import PorterProtocol
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The options every client command shares.
 struct ConnectionOptions: ParsableArguments {
@@ -111,7 +120,7 @@ struct ConnectionOptions: ParsableArguments {
         _ = Array(prompt.utf8).withUnsafeBytes { write(tty, $0.baseAddress, $0.count) }
         var reader = StandardInput(descriptor: tty)
         while let line = try? await reader.nextLine() {
-            switch String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces).lowercased() {
+            switch String(decoding: line, as: UTF8.self).trimmingWhitespace().lowercased() {
             case "yes", "y": return true
             case "no", "n": return false
             default:

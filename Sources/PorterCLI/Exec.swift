@@ -1,7 +1,10 @@
 import ArgumentParser
-import Foundation
 import Porter
 import PorterProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension PorterCommand {
     /// `porter exec`: run a command on the server.
@@ -121,7 +124,7 @@ extension PorterCommand {
             while true {
                 Terminal.prompt(prompt)
                 guard let line = try await input.nextLine() else { break }
-                let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+                let text = String(decoding: line, as: UTF8.self).trimmingWhitespace()
                 if text.isEmpty { continue }
                 if text == "exit" { break }
                 status = try await RemoteCommand.run([text], options: options, on: connection)

@@ -41,7 +41,7 @@ extension PorterCommand {
         private func milliseconds(_ duration: Duration) -> String {
             let (seconds, attoseconds) = duration.components
             let value = Double(seconds) * 1000 + Double(attoseconds) / 1e15
-            return String(format: "%.3f ms", value)
+            return FixedPoint.text(value, places: 3) + " ms"
         }
     }
 }

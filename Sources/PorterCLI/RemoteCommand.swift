@@ -1,10 +1,13 @@
 import ArgumentParser
 import Dispatch
-import Foundation
 import NIOCore
 import Porter
 import PorterProtocol
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Runs one command on an open connection as `ssh host COMMAND` would: output to standard output and error
 /// byte for byte, standard input forwarded until end of file, local signals forwarded, and the remote exit status

@@ -1,8 +1,17 @@
 import ArgumentParser
-import Foundation
 import Logging
 import Porter
 import ServiceLifecycle
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension PorterCommand {
     /// `porter serve`.
@@ -260,8 +269,8 @@ extension PorterCommand {
                     ? try ServerIdentity.loadOrCreate(at: identityPath) : nil
                 var exec = ExecConfiguration()
                 if let root {
-                    var isDirectory: ObjCBool = false
-                    guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue
+                    var isDirectory = false
+                    guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory
                     else { throw PorterError(.configuration, "--root \(root) is not a directory") }
                 }
                 if !acceptEnvironment.isEmpty { exec.acceptEnvironment = acceptEnvironment }

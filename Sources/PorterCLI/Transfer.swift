@@ -1,7 +1,16 @@
 import ArgumentParser
-import Foundation
 import Porter
 import PorterProtocol
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Options shared by `get` and `put`.
 struct TransferFlags: ParsableArguments {
@@ -113,9 +122,9 @@ extension PorterCommand {
             for name in [local, remote].compactMap({ $0 }) {
                 if let problem = ArgumentBytes.problem(with: name) { throw ValidationError(problem) }
             }
-            var isDirectory: ObjCBool = false
+            var isDirectory = false
             if !flags.recursive, FileManager.default.fileExists(atPath: local, isDirectory: &isDirectory),
-                isDirectory.boolValue
+                isDirectory
             {
                 throw ValidationError("'\(TerminalText.escaped(local))' is a directory; use -r to copy a tree")
             }
@@ -144,14 +153,11 @@ extension PorterCommand {
             let listing = try await connection.withConnection { connection in
                 try await connection.list(remote, recursive: recursive)
             }
-            let formatter = DateFormatter()
-            formatter.dateFormat = "yyyy-MM-dd HH:mm"
             let width = listing.entries.map { String($0.size).count }.max() ?? 1
             for entry in listing.entries {
-                let date = Date(timeIntervalSince1970: TimeInterval(entry.mtime.seconds))
                 let size = String(entry.size)
                 var line = "\(Self.modeString(entry))  \(String(repeating: " ", count: width - size.count))\(size)"
-                line += "  \(formatter.string(from: date))  \(TerminalText.escaped(entry.path))"
+                line += "  \(LocalTime.minutes(sinceEpoch: entry.mtime.seconds))  \(TerminalText.escaped(entry.path))"
                 if let target = entry.target { line += " -> \(TerminalText.escaped(target))" }
                 Terminal.line(line)
             }
@@ -180,8 +186,8 @@ enum TransferTarget {
     static func local(for remote: String, given local: String?) throws -> String {
         let name = try lastName(of: remote)
         guard let local else { return name ?? "." }
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: local, isDirectory: &isDirectory), isDirectory.boolValue,
+        var isDirectory = false
+        if FileManager.default.fileExists(atPath: local, isDirectory: &isDirectory), isDirectory,
             let name
         {
             return local.hasSuffix("/") ? local + name : local + "/" + name

@@ -1,9 +1,12 @@
 import ArgumentParser
-import Foundation
 import NIOCore
 import NIOPosix
 import Porter
 import PorterProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension PorterCommand {
     /// `porter udp`: the datagram tools, which need no server connection.

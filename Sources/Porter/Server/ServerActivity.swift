@@ -1,7 +1,16 @@
 import CoreMetrics
-import Foundation
 import Prometheus
 import Synchronization
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What a server is doing, for its status page and `/metrics`: the commands and transfers in progress, and
 /// counters kept with swift-metrics in a Prometheus registry of the server's own.
