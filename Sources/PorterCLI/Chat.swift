@@ -34,9 +34,13 @@ extension PorterCommand {
                 let chat = try await connection.joinChat(room: room, name: name)
                 let joined = JSONEvent(
                     "joined",
-                    ["room": .string(chat.room), "name": .string(chat.name), "members": .array(chat.members.map(JSONValue.string))])
+                    [
+                        "room": .string(chat.room), "name": .string(chat.name),
+                        "members": .array(chat.members.map(JSONValue.string)),
+                    ])
                 events.report(joined) {
-                    Terminal.line("* joined \(chat.room) as \(chat.name); here: \(chat.members.joined(separator: ", "))")
+                    Terminal.line(
+                        "* joined \(chat.room) as \(chat.name); here: \(chat.members.joined(separator: ", "))")
                 }
                 let sender = chat.sender
                 try await withThrowingTaskGroup(of: Void.self) { group in

@@ -91,7 +91,8 @@ struct ConnectionOptions: ParsableArguments {
             [
                 "endpoint": .string("\(connection.endpoint)"), "server": .string(connection.welcome.server),
                 "agent": .string(connection.welcome.agent), "protocolVersion": .integer(connection.welcome.version),
-                "tls": .bool(connection.fingerprint != nil), "fingerprint": connection.fingerprint.map { .string("\($0)") },
+                "tls": .bool(connection.fingerprint != nil),
+                "fingerprint": connection.fingerprint.map { .string("\($0)") },
             ])
     }
 

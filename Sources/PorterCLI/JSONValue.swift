@@ -1,9 +1,3 @@
-#if canImport(FoundationEssentials)
-    import FoundationEssentials
-#else
-    import Foundation
-#endif
-
 /// A JSON value whose objects keep their keys in the order given, so that an event always prints the same way.
 ///
 /// Encoded by hand rather than with `JSONEncoder`: the order of keys is part of what docs/JSON.md shows, and an

@@ -36,7 +36,9 @@ struct PorterCommand: AsyncParsableCommand {
             // Help and --version are asked for, not mistakes: they print as always.
             guard status != .success else { exit(withError: error) }
             let kind = status == .validationFailure ? "usage" : "internal"
-            exit(withError: EventOutput(json: true).failure(message(for: error), kind: kind, exitStatus: status.rawValue))
+            exit(
+                withError: EventOutput(json: true).failure(message(for: error), kind: kind, exitStatus: status.rawValue)
+            )
         } catch {
             exit(withError: error)
         }

@@ -27,7 +27,10 @@ final class TransferEvents: Sendable {
             output.report(
                 JSONEvent(
                     "progress",
-                    ["path": .string(progress.path), "bytes": .integer(progress.bytes), "total": .integer(progress.size)]
+                    [
+                        "path": .string(progress.path), "bytes": .integer(progress.bytes),
+                        "total": .integer(progress.size),
+                    ]
                 ))
         }
         guard progress.finished else { return }

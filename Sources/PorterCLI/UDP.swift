@@ -173,7 +173,10 @@ extension PorterCommand.UDP {
                             for contact in book.contacts {
                                 let event = JSONEvent(
                                     "contact",
-                                    ["name": .string(contact.name), "address": .string("\(contact.host):\(contact.port)")])
+                                    [
+                                        "name": .string(contact.name),
+                                        "address": .string("\(contact.host):\(contact.port)"),
+                                    ])
                                 events.report(event) {
                                     Terminal.error("\(contact.name) \(contact.host):\(contact.port)")
                                 }
