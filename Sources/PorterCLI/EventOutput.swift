@@ -4,6 +4,8 @@ import Porter
 
 #if canImport(Glibc)
     import Glibc
+#elseif canImport(Darwin)
+    import Darwin
 #endif
 
 /// What a client command tells its user: lines for a person, or, with `--json`, one JSON event per line on
