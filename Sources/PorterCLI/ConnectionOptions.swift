@@ -51,6 +51,8 @@ struct ConnectionOptions: ParsableArguments {
         transform: Seconds.parse)
     var connectTimeout = Self.defaultConnectTimeout
 
+    @OptionGroup var output: OutputOptions
+
     func validate() throws {
         if let fingerprint, Fingerprint(fingerprint) == nil {
             throw ValidationError("--fingerprint must look like SHA256: followed by 43 base64 characters")
@@ -61,7 +63,7 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     /// Connects, runs `body`, and turns Porter's failures into one line on stderr and exit status 255 (1 for a
-    /// refused request), as ssh does.
+    /// refused request), as ssh does; with `--json`, a `connected` event first and an `error` event instead.
     func withConnection<Result: Sendable>(_ body: (ClientConnection) async throws -> Result) async throws -> Result {
         try await withConnection(promptTime: Locked(.zero), body)
     }
@@ -71,22 +73,36 @@ struct ConnectionOptions: ParsableArguments {
     func withConnection<Result: Sendable>(
         promptTime: Locked<Duration>, _ body: (ClientConnection) async throws -> Result
     ) async throws -> Result {
+        let events = output.events
         do {
             let endpoint = try Endpoint(parsing: endpoint)
             let token = try TokenFile.resolveForClient(
                 tokenFile: tokenFile, environment: ProcessInfo.processInfo.environment)
             let configuration = ClientConfiguration(
                 token: token, transport: transport(promptTime: promptTime), connectTimeout: connectTimeout.value)
-            return try await PorterClient.withConnection(to: endpoint, configuration: configuration, body)
+            return try await PorterClient.withConnection(to: endpoint, configuration: configuration) { connection in
+                events.report(Self.connected(connection))
+                return try await body(connection)
+            }
         } catch let error as PorterError {
-            Terminal.error(error.message)
-            throw ExitCode(error.kind == .refused ? 1 : 255)
+            throw events.failure(error)
         } catch let exit as ExitCode {
             throw exit
         } catch {
-            Terminal.error(ErrorText.describe(error))
-            throw ExitCode(255)
+            throw events.failure(ErrorText.describe(error), kind: "internal", exitStatus: 255)
         }
+    }
+
+    /// The `connected` event: who the server is and how the connection is protected.
+    private static func connected(_ connection: ClientConnection) -> JSONEvent {
+        JSONEvent(
+            "connected",
+            [
+                "endpoint": .string("\(connection.endpoint)"), "server": .string(connection.welcome.server),
+                "agent": .string(connection.welcome.agent), "protocolVersion": .integer(connection.welcome.version),
+                "tls": .bool(connection.fingerprint != nil),
+                "fingerprint": connection.fingerprint.map { .string("\($0)") },
+            ])
     }
 
     private func transport(promptTime: Locked<Duration>) -> ClientTransport {

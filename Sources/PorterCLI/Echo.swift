@@ -20,10 +20,11 @@ extension PorterCommand {
 
         func run() async throws {
             let words = message
-            try await connection.withConnection { connection in
+            let events = connection.output.events
+            let replies = try await connection.withConnection { connection in
                 let echo = try await connection.echo()
                 let sender = echo.sender
-                try await withThrowingTaskGroup(of: Void.self) { group in
+                return try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         do {
                             if words.isEmpty {
@@ -40,9 +41,13 @@ extension PorterCommand {
                             throw error
                         }
                     }
+                    var replies = 0
                     do {
                         while let answer = try await echo.receive() {
-                            Terminal.line(bytes: answer.readableBytesView)
+                            events.report(UTF8Chunker.piece(answer.readableBytesView).event("reply")) {
+                                Terminal.line(bytes: answer.readableBytesView)
+                            }
+                            replies += 1
                         }
                     } catch {
                         // If sending failed first, its error says why the answers stopped.
@@ -50,8 +55,10 @@ extension PorterCommand {
                         throw error
                     }
                     try await group.waitForAll()
+                    return replies
                 }
             }
+            events.done([("replies", .integer(replies))])
         }
     }
 }

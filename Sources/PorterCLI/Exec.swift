@@ -53,6 +53,9 @@ extension PorterCommand {
             for entry in environment where !entry.contains("=") || entry.hasPrefix("=") {
                 throw ValidationError("--env takes NAME=VALUE, got '\(entry)'")
             }
+            if connection.output.json, tty > 0 {
+                throw ValidationError("--json and -t do not go together: a pseudo-terminal's output is for a screen")
+            }
         }
 
         func run() async throws {
@@ -73,9 +76,11 @@ extension PorterCommand {
                 }
             }
             let argv = command
+            let events = connection.output.events
             let status = try await connection.withConnection { connection in
-                try await RemoteCommand.run(argv, options: options, on: connection)
+                try await RemoteCommand.run(argv, options: options, on: connection, events: events)
             }
+            events.done(exitStatus: status)
             throw ExitCode(status)
         }
     }
@@ -87,9 +92,9 @@ extension PorterCommand {
             discussion: """
                 On a terminal, the remote shell runs on a pseudo-terminal: your terminal is in raw mode until it \
                 ends (and restored however it ends), window-size changes follow you, Ctrl-C, Ctrl-D and Ctrl-Z \
-                reach the remote side, and the exit status is the shell's. Without a terminal, reads one command \
-                per line from standard input, runs each and prints its output, prompting on standard error before \
-                each.
+                reach the remote side, and the exit status is the shell's. Without a terminal, or with --json, \
+                reads one command per line from standard input, runs each and prints its output, prompting on \
+                standard error before each (with --json: a `command` event instead).
                 """
         )
 
@@ -102,19 +107,25 @@ extension PorterCommand {
         /// Opens the shell and returns the exit status to end with.
         static func open(_ connection: ConnectionOptions, options: ExecOptions) async throws -> Int32 {
             var options = options
-            guard isatty(STDIN_FILENO) == 1 else {
-                return try await connection.withConnection { connection in
-                    try await lineMode(connection, options: options)
+            let events = connection.output.events
+            // Events are lines for a program, never a screen: with --json the shell is always in line mode.
+            guard isatty(STDIN_FILENO) == 1, !events.json else {
+                let status = try await connection.withConnection { connection in
+                    try await lineMode(connection, options: options, events: events)
                 }
+                events.done(exitStatus: status)
+                return status
             }
             options.terminal = RawTerminal.current()
             return try await connection.withConnection { connection in
-                try await RemoteCommand.run([], options: options, on: connection)
+                try await RemoteCommand.run([], options: options, on: connection, events: events)
             }
         }
 
         /// The line mode: a prompt, a command, its output, and again, until end of input.
-        private static func lineMode(_ connection: ClientConnection, options: ExecOptions) async throws -> Int32 {
+        private static func lineMode(
+            _ connection: ClientConnection, options: ExecOptions, events: EventOutput
+        ) async throws -> Int32 {
             // Standard input holds the commands: the commands themselves read /dev/null.
             var options = options
             options.standardInput = false
@@ -122,12 +133,13 @@ extension PorterCommand {
             var status: Int32 = 0
             let prompt = "porter \(connection.endpoint)$ "
             while true {
-                Terminal.prompt(prompt)
+                events.human { Terminal.prompt(prompt) }
                 guard let line = try await input.nextLine() else { break }
                 let text = String(decoding: line, as: UTF8.self).trimmingWhitespace()
                 if text.isEmpty { continue }
                 if text == "exit" { break }
-                status = try await RemoteCommand.run([text], options: options, on: connection)
+                events.report(JSONEvent("command", ["command": .string(text)]))
+                status = try await RemoteCommand.run([text], options: options, on: connection, events: events)
             }
             return status
         }

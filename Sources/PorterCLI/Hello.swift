@@ -18,6 +18,7 @@ extension PorterCommand {
         }
 
         func run() async throws {
+            let events = connection.output.events
             let clock = ContinuousClock()
             let start = clock.now
             // A person reading the fingerprint prompt is not part of the connection's time.
@@ -25,17 +26,32 @@ extension PorterCommand {
             let (welcome, connected, rtts) = try await connection.withConnection(promptTime: prompt) { connection in
                 let connected = clock.now - start - prompt.withLock { $0 }
                 var rtts: [Duration] = []
-                for _ in 0..<count { rtts.append(try await connection.ping()) }
+                for _ in 0..<count {
+                    let rtt = try await connection.ping()
+                    events.report(JSONEvent("rtt", ["milliseconds": .milliseconds(rtt)]))
+                    rtts.append(rtt)
+                }
                 return (connection.welcome, connected, rtts)
             }
             let sorted = rtts.sorted()
-            Terminal.line(
-                "hello from \(TerminalText.escaped(welcome.server)) (\(TerminalText.escaped(welcome.agent)), protocol \(welcome.version))"
-            )
-            Terminal.line("connected and authenticated in \(milliseconds(connected))")
-            Terminal.line(
-                "round trip: min \(milliseconds(sorted[0])), median \(milliseconds(sorted[sorted.count / 2])), max \(milliseconds(sorted[sorted.count - 1])) over \(count) pings"
-            )
+            let hello = JSONEvent(
+                "hello",
+                [
+                    "connectMilliseconds": .milliseconds(connected), "pings": .integer(count),
+                    "minMilliseconds": .milliseconds(sorted[0]),
+                    "medianMilliseconds": .milliseconds(sorted[sorted.count / 2]),
+                    "maxMilliseconds": .milliseconds(sorted[sorted.count - 1]),
+                ])
+            events.report(hello) {
+                Terminal.line(
+                    "hello from \(TerminalText.escaped(welcome.server)) (\(TerminalText.escaped(welcome.agent)), protocol \(welcome.version))"
+                )
+                Terminal.line("connected and authenticated in \(milliseconds(connected))")
+                Terminal.line(
+                    "round trip: min \(milliseconds(sorted[0])), median \(milliseconds(sorted[sorted.count / 2])), max \(milliseconds(sorted[sorted.count - 1])) over \(count) pings"
+                )
+            }
+            events.done()
         }
 
         private func milliseconds(_ duration: Duration) -> String {

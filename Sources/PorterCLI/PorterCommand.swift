@@ -19,4 +19,28 @@ struct PorterCommand: AsyncParsableCommand {
             Serve.self, Hello.self, Echo.self, Exec.self, Shell.self, Get.self, Put.self, Ls.self, Chat.self, UDP.self,
         ]
     )
+
+    /// Parses the command line and runs the command, as the argument parser's own `main` does, except that with
+    /// `--json` a mistake on the command line is an `error` event (kind `usage`, exit status 64) on standard
+    /// output, like every other error then.
+    static func main() async {
+        do {
+            var command = try await asyncParseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let error where !(error is ExitCode) && OutputOptions.requested(in: CommandLine.arguments.dropFirst()) {
+            let status = exitCode(for: error)
+            // Help and --version are asked for, not mistakes: they print as always.
+            guard status != .success else { exit(withError: error) }
+            let kind = status == .validationFailure ? "usage" : "internal"
+            exit(
+                withError: EventOutput(json: true).failure(message(for: error), kind: kind, exitStatus: status.rawValue)
+            )
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -28,18 +28,34 @@ struct TransferFlags: ParsableArguments {
         help: "The digest that verifies every file: xxh128 (as xxh128sum) or sha256 (as sha256sum).")
     var checksum: ControlMessage.Checksum = .default
 
-    /// Connects and runs `body` with these options and a progress bar if wanted, then prints the summary.
+    /// Connects and runs `body` with these options and a progress bar if wanted, then prints the summary; with
+    /// `--json`, `progress` and `file` events and a `done` event instead.
     func transfer(
         over connection: ConnectionOptions, verb: String,
         _ body: (ClientConnection, TransferOptions) async throws -> TransferSummary
     ) async throws {
-        let display = display()
-        let options = options(display: display)
+        let events = connection.output.events
+        let display = events.json ? nil : display()
+        var options = options(display: display)
+        if events.json {
+            let transfer = TransferEvents(output: events, showsProgress: !noProgress, checksum: checksum)
+            options.progress = { transfer.update($0) }
+        }
         let clock = ContinuousClock()
         let started = clock.now
         let summary = try await connection.withConnection { connection in try await body(connection, options) }
         display?.finish()
-        TransferDisplay.report(summary, verb: verb, elapsed: clock.now - started)
+        let elapsed = clock.now - started
+        for skipped in summary.skipped {
+            events.report(JSONEvent("warning", ["message": .string("skipped \(skipped)")]))
+        }
+        events.done([
+            ("files", .integer(summary.files)), ("directories", .integer(summary.directories)),
+            ("symlinks", .integer(summary.symlinks)), ("skipped", .integer(summary.skipped.count)),
+            ("bytes", .integer(summary.bytes)), ("bytesSent", .integer(summary.bytesSent)),
+            ("seconds", .seconds(elapsed.seconds)), ("checksum", .string(summary.checksum.rawValue)),
+        ])
+        events.human { TransferDisplay.report(summary, verb: verb, elapsed: elapsed) }
     }
 
     /// Transfer options with a progress bar on standard error when it is a terminal.
@@ -150,8 +166,15 @@ extension PorterCommand {
         @Flag(name: .short, help: "List the whole tree.") var recursive = false
 
         func run() async throws {
+            let events = connection.output.events
             let listing = try await connection.withConnection { connection in
                 try await connection.list(remote, recursive: recursive)
+            }
+            guard !events.json else {
+                for entry in listing.entries { events.report(Self.event(entry)) }
+                for line in listing.unreadable { events.warning("not shown: \(line)") }
+                events.done([("kind", .string(listing.type.rawValue)), ("entries", .integer(listing.entries.count))])
+                return
             }
             let width = listing.entries.map { String($0.size).count }.max() ?? 1
             for entry in listing.entries {
@@ -162,6 +185,17 @@ extension PorterCommand {
                 Terminal.line(line)
             }
             for line in listing.unreadable { Terminal.error("not shown: \(line)") }
+        }
+
+        /// The `entry` event of `entry`.
+        static func event(_ entry: ControlMessage.FileEntry) -> JSONEvent {
+            JSONEvent(
+                "entry",
+                [
+                    "path": .string(entry.path), "kind": .string(entry.type.rawValue), "size": .integer(entry.size),
+                    "mode": .mode(entry.mode), "mtime": .integer(entry.mtime.seconds),
+                    "mtimeNanoseconds": .integer(entry.mtime.nanoseconds), "target": entry.target.map(JSONValue.string),
+                ])
         }
 
         /// `-rwxr-xr-x` and friends.

@@ -43,6 +43,7 @@ extension PorterCommand.UDP {
             transform: Seconds.parse)
         var timeout = Self.defaultTimeout
         @Option(parsing: .unconditional, help: "Tries after the first.") var retries: Int = 3
+        @OptionGroup var output: OutputOptions
 
         func validate() throws {
             guard (0...100).contains(retries) else { throw ValidationError("--retries must be from 0 to 100") }
@@ -50,6 +51,7 @@ extension PorterCommand.UDP {
         }
 
         func run() async throws {
+            let events = output.events
             do {
                 guard case .tcp(let host, let port) = try Endpoint(parsing: endpoint) else {
                     throw PorterError(.configuration, "UDP needs HOST:PORT, not a unix socket")
@@ -57,11 +59,23 @@ extension PorterCommand.UDP {
                 let client = UDPEchoClient(timeout: timeout.value, retries: retries)
                 let replies = try await client.send(messages.map { Array($0.utf8) }, to: host, port: port)
                 for reply in replies {
-                    Terminal.line(TerminalText.escaped(String(decoding: reply.payload, as: UTF8.self)))
+                    let piece = UTF8Chunker.piece(reply.payload)
+                    let event = JSONEvent(
+                        "reply",
+                        [
+                            "data": .string(piece.data), "encoding": .string(piece.encoding),
+                            "tries": .integer(reply.tries), "milliseconds": .milliseconds(reply.roundTrip),
+                            "ignored": .integer(reply.ignored),
+                        ])
+                    events.report(event) {
+                        Terminal.line(TerminalText.escaped(String(decoding: reply.payload, as: UTF8.self)))
+                    }
                 }
+                events.done([("replies", .integer(replies.count))])
+            } catch let error as PorterError {
+                throw events.failure(error, otherwise: 1)
             } catch {
-                Terminal.error(ErrorText.describe(error))
-                throw ExitCode(1)
+                throw events.failure(ErrorText.describe(error), kind: "internal", exitStatus: 1)
             }
         }
     }
@@ -80,17 +94,21 @@ extension PorterCommand.UDP {
         @Option(help: "HOST:PORT to receive on.") var listen: String
         @Option(help: "Your name, shown when the chat starts.") var name: String
         @Option(help: "The contacts file.", completion: .file()) var contacts: String?
+        @OptionGroup var output: OutputOptions
 
         func run() async throws {
+            let events = output.events
             do {
-                try await chat()
+                try await chat(events: events)
+                events.done()
+            } catch let error as PorterError {
+                throw events.failure(error, otherwise: 1)
             } catch {
-                Terminal.error(ErrorText.describe(error))
-                throw ExitCode(1)
+                throw events.failure(ErrorText.describe(error), kind: "internal", exitStatus: 1)
             }
         }
 
-        private func chat() async throws {
+        private func chat(events: EventOutput) async throws {
             let book = try loadContacts()
             guard case .tcp(let host, let port) = try Endpoint(parsing: listen) else {
                 throw PorterError(.configuration, "--listen needs HOST:PORT")
@@ -114,23 +132,40 @@ extension PorterCommand.UDP {
                 throw PorterError(.configuration, "cannot listen on \(listen): \(ErrorText.describe(error))")
             }
             let bound = channel.channel.localAddress.map(Self.key) ?? listen
-            Terminal.error(
-                "\(TerminalText.escaped(name)) on udp \(bound), \(book.contacts.count) contacts; @name text sends, /quit leaves"
-            )
+            let listening = JSONEvent(
+                "listening",
+                ["name": .string(name), "address": .string(bound), "contacts": .integer(book.contacts.count)])
+            events.report(listening) {
+                Terminal.error(
+                    "\(TerminalText.escaped(name)) on udp \(bound), \(book.contacts.count) contacts; @name text sends, /quit leaves"
+                )
+            }
             try await channel.executeThenClose { inbound, outbound in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         for try await envelope in inbound {
-                            let sender = names[Self.key(envelope.remoteAddress)] ?? Self.key(envelope.remoteAddress)
+                            let address = Self.key(envelope.remoteAddress)
+                            let sender = names[address] ?? address
                             guard !UDPEchoDatagram.isOversized(envelope.data) else {
-                                Terminal.error(
+                                events.warning(
                                     "dropped a datagram from \(sender): over \(UDPEchoDatagram.maxLength) bytes, the most a message may have"
                                 )
                                 continue
                             }
-                            var text = String(decoding: envelope.data.readableBytesView, as: UTF8.self)
-                            if text.hasSuffix("\n") { text.removeLast() }
-                            Terminal.line("\(sender): \(TerminalText.escaped(text))")
+                            var bytes = envelope.data.readableBytesView
+                            if bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
+                            let piece = UTF8Chunker.piece(bytes)
+                            let event = JSONEvent(
+                                "message",
+                                [
+                                    "from": names[address].map(JSONValue.string), "address": .string(address),
+                                    "data": .string(piece.data), "encoding": .string(piece.encoding),
+                                ])
+                            events.report(event) {
+                                var text = String(decoding: envelope.data.readableBytesView, as: UTF8.self)
+                                if text.hasSuffix("\n") { text.removeLast() }
+                                Terminal.line("\(sender): \(TerminalText.escaped(text))")
+                            }
                         }
                     }
                     var input = StandardInput()
@@ -139,7 +174,15 @@ extension PorterCommand.UDP {
                         if line == "/quit" { break }
                         if line == "/contacts" {
                             for contact in book.contacts {
-                                Terminal.error("\(contact.name) \(contact.host):\(contact.port)")
+                                let event = JSONEvent(
+                                    "contact",
+                                    [
+                                        "name": .string(contact.name),
+                                        "address": .string("\(contact.host):\(contact.port)"),
+                                    ])
+                                events.report(event) {
+                                    Terminal.error("\(contact.name) \(contact.host):\(contact.port)")
+                                }
                             }
                             continue
                         }
@@ -148,7 +191,7 @@ extension PorterCommand.UDP {
                             try await outbound.write(
                                 AddressedEnvelope(remoteAddress: address, data: ByteBuffer(string: text)))
                         } catch let error as PorterError {
-                            Terminal.error(error.message)
+                            events.warning(error.message)
                         }
                     }
                     group.cancelAll()
