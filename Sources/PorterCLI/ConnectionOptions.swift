@@ -5,8 +5,18 @@ import PorterProtocol
 
 /// The options every client command shares.
 struct ConnectionOptions: ParsableArguments {
-    @Argument(help: "The server: HOST, HOST:PORT, [IPv6]:PORT or unix:/path (default port 7070).")
+    @Argument(
+        help:
+            "The server: a name from the config file, HOST, HOST:PORT, [IPv6]:PORT or unix:/path (default port 7070)."
+    )
     var endpoint: String
+
+    @Option(
+        name: .customLong("config"),
+        help: "The client config file, which names servers (default: $PORTER_CONFIG, else ~/.porter/config).",
+        completion: .file()
+    )
+    var config: String?
 
     @Option(
         name: .customLong("token-file"),
@@ -40,7 +50,7 @@ struct ConnectionOptions: ParsableArguments {
         parsing: .unconditional,
         help: Seconds.help("Seconds allowed to connect and authenticate.", default: Self.defaultConnectTimeout),
         transform: Seconds.parse)
-    var connectTimeout = Self.defaultConnectTimeout
+    var connectTimeout: Seconds?
 
     func validate() throws {
         if let fingerprint, Fingerprint(fingerprint) == nil {
@@ -63,12 +73,8 @@ struct ConnectionOptions: ParsableArguments {
         promptTime: Locked<Duration>, _ body: (ClientConnection) async throws -> Result
     ) async throws -> Result {
         do {
-            let endpoint = try Endpoint(parsing: endpoint)
-            let token = try TokenFile.resolveForClient(
-                tokenFile: tokenFile, environment: ProcessInfo.processInfo.environment)
-            let configuration = ClientConfiguration(
-                token: token, transport: transport(promptTime: promptTime), connectTimeout: connectTimeout.value)
-            return try await PorterClient.withConnection(to: endpoint, configuration: configuration, body)
+            let server = try server(promptTime: promptTime)
+            return try await server.withConnection(body)
         } catch let error as PorterError {
             Terminal.error(error.message)
             throw ExitCode(error.kind == .refused ? 1 : 255)
@@ -80,12 +86,19 @@ struct ConnectionOptions: ParsableArguments {
         }
     }
 
-    private func transport(promptTime: Locked<Duration>) -> ClientTransport {
+    /// How to reach the server: the command line's `--plaintext`, `--fingerprint` or `--known-hosts` if any is
+    /// given, else `named`'s `plaintext` or `fingerprint`, else the known-hosts file; a person is asked on first
+    /// contact only when `interactive` and at a terminal.
+    func transport(promptTime: Locked<Duration>, named: NamedServer?, interactive: Bool) -> ClientTransport {
         if plaintext { return .plaintext }
         if let pinned = fingerprint.flatMap(Fingerprint.init) { return .tls(.pinned(pinned)) }
+        if knownHosts == nil, let named {
+            if named.plaintext { return .plaintext }
+            if let pinned = named.fingerprint { return .tls(.pinned(pinned)) }
+        }
         let file = KnownHosts(path: knownHosts ?? KnownHosts.defaultPath)
         // As ssh: ask a person at a terminal on first contact; refuse in scripts, saying how to pin.
-        let interactive = isatty(STDIN_FILENO) == 1 && isatty(STDERR_FILENO) == 1
+        let interactive = interactive && isatty(STDIN_FILENO) == 1 && isatty(STDERR_FILENO) == 1
         guard interactive else { return .tls(.knownHosts(file, firstContact: .refuse)) }
         return .tls(
             .knownHosts(
