@@ -34,7 +34,8 @@ extension PorterCommand.Config {
 
         @Option(
             name: .customLong("config"),
-            help: "The file to check (default: $PORTER_CONFIG, else ~/.porter/config).",
+            help: ArgumentHelp(
+                "The file to check (default: $PORTER_CONFIG, else ~/.porter/config).", valueName: "file"),
             completion: .file()
         )
         var config: String?

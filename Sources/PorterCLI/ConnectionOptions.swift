@@ -13,7 +13,9 @@ struct ConnectionOptions: ParsableArguments {
 
     @Option(
         name: .customLong("config"),
-        help: "The client config file, which names servers (default: $PORTER_CONFIG, else ~/.porter/config).",
+        help: ArgumentHelp(
+            "The client config file, which names servers (default: $PORTER_CONFIG, else ~/.porter/config).",
+            valueName: "file"),
         completion: .file()
     )
     var config: String?

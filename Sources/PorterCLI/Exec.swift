@@ -17,7 +17,8 @@ extension PorterCommand {
 
                 A group of the config file runs the command on each of its hosts at once (at most \
                 \(GroupRun.maxConcurrentMembers) at a time), every output line prefixed with `NAME: `; standard \
-                input is not forwarded to them. The exit status is 0 when all succeed, else the highest.
+                input is not forwarded to them, and each host must be pinned or known already (nobody is asked). \
+                The exit status is 0 when all succeed, else the highest.
                 """
         )
 
