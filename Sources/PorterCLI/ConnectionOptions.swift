@@ -14,8 +14,20 @@ import PorterProtocol
 
 /// The options every client command shares.
 struct ConnectionOptions: ParsableArguments {
-    @Argument(help: "The server: HOST, HOST:PORT, [IPv6]:PORT or unix:/path (default port 7070).")
+    @Argument(
+        help:
+            "The server: a name from the config file, HOST, HOST:PORT, [IPv6]:PORT or unix:/path (default port 7070)."
+    )
     var endpoint: String
+
+    @Option(
+        name: .customLong("config"),
+        help: ArgumentHelp(
+            "The client config file, which names servers (default: $PORTER_CONFIG, else ~/.porter/config).",
+            valueName: "file"),
+        completion: .file()
+    )
+    var config: String?
 
     @Option(
         name: .customLong("token-file"),
@@ -49,7 +61,7 @@ struct ConnectionOptions: ParsableArguments {
         parsing: .unconditional,
         help: Seconds.help("Seconds allowed to connect and authenticate.", default: Self.defaultConnectTimeout),
         transform: Seconds.parse)
-    var connectTimeout = Self.defaultConnectTimeout
+    var connectTimeout: Seconds?
 
     @OptionGroup var output: OutputOptions
 
@@ -75,12 +87,8 @@ struct ConnectionOptions: ParsableArguments {
     ) async throws -> Result {
         let events = output.events
         do {
-            let endpoint = try Endpoint(parsing: endpoint)
-            let token = try TokenFile.resolveForClient(
-                tokenFile: tokenFile, environment: ProcessInfo.processInfo.environment)
-            let configuration = ClientConfiguration(
-                token: token, transport: transport(promptTime: promptTime), connectTimeout: connectTimeout.value)
-            return try await PorterClient.withConnection(to: endpoint, configuration: configuration) { connection in
+            let server = try server(promptTime: promptTime)
+            return try await server.withConnection { connection in
                 events.report(Self.connected(connection))
                 return try await body(connection)
             }
@@ -94,7 +102,7 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     /// The `connected` event: who the server is and how the connection is protected.
-    private static func connected(_ connection: ClientConnection) -> JSONEvent {
+    static func connected(_ connection: ClientConnection) -> JSONEvent {
         JSONEvent(
             "connected",
             [
@@ -105,12 +113,19 @@ struct ConnectionOptions: ParsableArguments {
             ])
     }
 
-    private func transport(promptTime: Locked<Duration>) -> ClientTransport {
+    /// How to reach the server: the command line's `--plaintext`, `--fingerprint` or `--known-hosts` if any is
+    /// given, else `named`'s `plaintext` or `fingerprint`, else the known-hosts file; a person is asked on first
+    /// contact only when `interactive` and at a terminal.
+    func transport(promptTime: Locked<Duration>, named: NamedServer?, interactive: Bool) -> ClientTransport {
         if plaintext { return .plaintext }
         if let pinned = fingerprint.flatMap(Fingerprint.init) { return .tls(.pinned(pinned)) }
+        if knownHosts == nil, let named {
+            if named.plaintext { return .plaintext }
+            if let pinned = named.fingerprint { return .tls(.pinned(pinned)) }
+        }
         let file = KnownHosts(path: knownHosts ?? KnownHosts.defaultPath)
         // As ssh: ask a person at a terminal on first contact; refuse in scripts, saying how to pin.
-        let interactive = isatty(STDIN_FILENO) == 1 && isatty(STDERR_FILENO) == 1
+        let interactive = interactive && isatty(STDIN_FILENO) == 1 && isatty(STDERR_FILENO) == 1
         guard interactive else { return .tls(.knownHosts(file, firstContact: .refuse)) }
         return .tls(
             .knownHosts(

@@ -17,6 +17,11 @@ extension PorterCommand {
                 the command's, 128+N if signal N ended it, 255 if Porter itself failed. Several words run as that \
                 argv without a shell; one word with shell syntax runs through /bin/sh -c. With no command, opens \
                 an interactive shell like `porter shell`.
+
+                A group of the config file runs the command on each of its hosts at once (at most \
+                \(GroupRun.maxConcurrentMembers) at a time), every output line prefixed with `NAME: `; standard \
+                input is not forwarded to them, and each host must be pinned or known already (nobody is asked). \
+                The exit status is 0 when all succeed, else the highest.
                 """
         )
 
@@ -64,6 +69,9 @@ extension PorterCommand {
                 let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 options.environment[String(parts[0])] = String(parts[1])
             }
+            if let (group, members) = try connection.group() {
+                throw ExitCode(try await run(on: group, members, options: options))
+            }
             if command.isEmpty {
                 throw ExitCode(try await Shell.open(connection, options: options))
             }
@@ -82,6 +90,28 @@ extension PorterCommand {
             }
             events.done(exitStatus: status)
             throw ExitCode(status)
+        }
+
+        /// Runs the command on every member of `group` at once, without standard input, each output line
+        /// prefixed with the member's name; the exit status is 0 when all succeed, else the highest.
+        private func run(on group: ServerGroup, _ members: [ServerTarget], options: ExecOptions) async throws -> Int32 {
+            guard !command.isEmpty else {
+                throw connection.usageError(
+                    "\(group.name) is a group: give a command after -- to run on each of its hosts (a shell needs one host)"
+                )
+            }
+            guard tty == 0 else {
+                throw connection.usageError(
+                    "-t needs one host: the commands of a group run without a terminal")
+            }
+            var withoutInput = options
+            withoutInput.standardInput = false
+            let (argv, options) = (command, withoutInput)
+            return await GroupRun.run(members) { member, output in
+                try await member.withConnection { connection in
+                    try await GroupRun.exec(argv, options: options, on: connection, output: output)
+                }
+            }
         }
     }
 

@@ -85,8 +85,9 @@ extension PorterCommand.UDP {
         static let configuration = CommandConfiguration(
             abstract: "Chat with contacts over UDP: `@name text` sends, received datagrams print as `name: text`.",
             discussion: """
-                The contacts file holds one `NAME HOST:PORT` per line (or TOML: NAME = "HOST:PORT"). A datagram \
-                from an address not in it prints as `HOST:PORT: text`; answer it with `@HOST:PORT text`. \
+                The contacts file holds one `NAME HOST:PORT` per line (`ann 127.0.0.1:9001`), with `#` comments; \
+                a mistake is reported as FILE:LINE. A datagram from an address not in it prints as \
+                `HOST:PORT: text`; answer it with `@HOST:PORT text`. \
                 Commands: /contacts, /quit (or end of input). Receiving never waits for typing.
                 """
         )
@@ -201,10 +202,7 @@ extension PorterCommand.UDP {
 
         private func loadContacts() throws -> Contacts {
             guard let contacts else { return Contacts() }
-            guard let text = try? String(contentsOfFile: contacts, encoding: .utf8) else {
-                throw PorterError(.configuration, "cannot read the contacts file \(contacts)")
-            }
-            return try Contacts(parsing: text, file: contacts)
+            return try Contacts.load(at: contacts)
         }
 
         /// The recipient and text of a line `@NAME text` or `@HOST:PORT text`.
