@@ -6,6 +6,7 @@ extension PorterCommand {
     /// `porter chat`: a chat room.
     struct Chat: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "chat",
             abstract: "Chat in a room: lines typed are sent, lines from others are printed as `name: text`.",
             discussion: """
                 Commands: /who lists the members, /nick NAME changes your name, /msg NAME TEXT sends privately, \

@@ -29,6 +29,7 @@ extension PorterCommand.Config {
     /// `porter config check`: validate the file and summarise it.
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "check",
             abstract: "Check the config file: print its hosts and groups, or its first mistake (exit status 64)."
         )
 

@@ -6,6 +6,7 @@ extension PorterCommand {
     /// `porter echo`: the course's upper-case echo.
     struct Echo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "echo",
             abstract: "Send text and print the server's upper-cased answer.",
             discussion: """
                 With MESSAGE words, sends them as one message joined by spaces. Without, sends standard input line \

@@ -10,6 +10,7 @@ extension PorterCommand {
     /// `porter exec`: run a command on the server.
     struct Exec: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "exec",
             abstract: "Run a command on the server, as `ssh host COMMAND` does.",
             discussion: """
                 The command's standard output and error arrive on yours, byte for byte; your standard input is \
@@ -118,6 +119,7 @@ extension PorterCommand {
     /// `porter shell`: an interactive shell on the server.
     struct Shell: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "shell",
             abstract: "Open an interactive shell on the server, as `ssh host` does.",
             discussion: """
                 On a terminal, the remote shell runs on a pseudo-terminal: your terminal is in raw mode until it \

@@ -5,6 +5,7 @@ extension PorterCommand {
     /// `porter hello`: the ping of Porter.
     struct Hello: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "hello",
             abstract: "Greet a server: show its name, versions and the round-trip time.",
             discussion: """
                 A group of the config file greets each of its hosts at once, every line prefixed with `NAME: `; \

@@ -2,6 +2,9 @@ import ArgumentParser
 import Porter
 
 /// The `porter` command.
+///
+/// Every command states its `commandName`: the argument parser would otherwise derive it with
+/// `String(describing:)`, whose protocol-conformance lookups were most of the start-up time of a short command.
 @main
 struct PorterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -17,6 +17,7 @@ extension PorterCommand {
     /// `porter serve`.
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "serve",
             abstract: "Run a Porter server.",
             discussion: """
                 With no options it listens on 127.0.0.1:7070 with TLS, creates a token (~/.porter/token) and a \

@@ -77,6 +77,7 @@ extension PorterCommand {
     /// `porter get`: download a file or a tree.
     struct Get: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "get",
             abstract: "Download a file (or with -r a directory) from the server's root, verified end to end.",
             discussion: """
                 LOCAL defaults to the remote name in the current directory; an existing directory receives the \
@@ -122,6 +123,7 @@ extension PorterCommand {
     /// `porter put`: upload a file or a tree.
     struct Put: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "put",
             abstract: "Upload a file (or with -r a directory) into the server's root, verified end to end.",
             discussion: """
                 REMOTE defaults to the local name in the server's root; an existing directory receives the file \
@@ -159,6 +161,7 @@ extension PorterCommand {
     /// `porter ls`: list a directory on the server.
     struct Ls: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "ls",
             abstract: "List a directory (or show a file) under the server's root: mode, size, time and name.")
 
         @OptionGroup var connection: ConnectionOptions

@@ -23,6 +23,7 @@ extension PorterCommand.UDP {
     /// `porter udp echo`: send datagrams, print the upper-cased answers.
     struct Echo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "echo",
             abstract: "Send each MESSAGE as a datagram to a UDP echo service and print the answers.",
             discussion: """
                 Works with `porter serve --udp` and with any UDP echo. Each try waits --timeout seconds; a lost \
@@ -83,6 +84,7 @@ extension PorterCommand.UDP {
     /// `porter udp chat`: the course's "QQ" address-book chat, full duplex.
     struct Chat: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "chat",
             abstract: "Chat with contacts over UDP: `@name text` sends, received datagrams print as `name: text`.",
             discussion: """
                 The contacts file holds one `NAME HOST:PORT` per line (`ann 127.0.0.1:9001`), with `#` comments; \
