@@ -85,8 +85,13 @@ public enum PorterClient {
         do {
             switch endpoint {
             case .tcp(let host, let port):
-                return try await bootstrap.channelOption(.socketOption(.tcp_nodelay), value: 1)
-                    .connect(host: host, port: port, channelInitializer: initializer)
+                let bootstrap = bootstrap.channelOption(.socketOption(.tcp_nodelay), value: 1)
+                // An address needs no resolver: connecting to it directly skips a lookup on another thread and
+                // the happy-eyeballs race, which a short command would pay for at every start.
+                if let address = try? SocketAddress(ipAddress: host, port: port) {
+                    return try await bootstrap.connect(to: address, channelInitializer: initializer)
+                }
+                return try await bootstrap.connect(host: host, port: port, channelInitializer: initializer)
             case .unix(let path):
                 return try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
             }
