@@ -87,30 +87,12 @@ struct ConnectionOptions: ParsableArguments {
     ) async throws -> Result {
         let events = output.events
         do {
-            let server = try server(promptTime: promptTime)
-            return try await server.withConnection { connection in
-                events.report(Self.connected(connection))
-                return try await body(connection)
-            }
-        } catch let error as PorterError {
-            throw events.failure(error)
+            return try await server(promptTime: promptTime).withConnection(events: events, body)
         } catch let exit as ExitCode {
             throw exit
         } catch {
-            throw events.failure(ErrorText.describe(error), kind: "internal", exitStatus: 255)
+            throw events.failure(error)
         }
-    }
-
-    /// The `connected` event: who the server is and how the connection is protected.
-    static func connected(_ connection: ClientConnection) -> JSONEvent {
-        JSONEvent(
-            "connected",
-            [
-                "endpoint": .string("\(connection.endpoint)"), "server": .string(connection.welcome.server),
-                "agent": .string(connection.welcome.agent), "protocolVersion": .integer(connection.welcome.version),
-                "tls": .bool(connection.fingerprint != nil),
-                "fingerprint": connection.fingerprint.map { .string("\($0)") },
-            ])
     }
 
     /// How to reach the server: the command line's `--plaintext`, `--fingerprint` or `--known-hosts` if any is

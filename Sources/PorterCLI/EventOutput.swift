@@ -16,6 +16,19 @@ import Porter
 struct EventOutput: Sendable {
     /// Whether events are written as JSON lines instead of text for a person.
     let json: Bool
+    /// The group member these events are about: its name from the config file, the `host` field of every event
+    /// written, right after `event`. `nil` for one server, and for a group's own events (its `done`).
+    let host: String?
+
+    init(json: Bool, host: String? = nil) {
+        self.json = json
+        self.host = host
+    }
+
+    /// The output of the group member `name`: the same choice of events or text, every event naming it.
+    func member(_ name: String) -> EventOutput {
+        EventOutput(json: json, host: name)
+    }
 
     /// Serialises writers, so that events from several tasks never interleave within a line.
     private static let writing = Locked(())
@@ -24,7 +37,7 @@ struct EventOutput: Sendable {
     /// it (if anything).
     func report(_ event: @autoclosure () -> JSONEvent?, human: () -> Void = {}) {
         if json {
-            if let event = event() { Self.write(event) }
+            if let event = event() { write(event) }
         } else {
             human()
         }
@@ -46,9 +59,12 @@ struct EventOutput: Sendable {
         report(JSONEvent("done", fields: fields + [("exitStatus", .integer(exitStatus))]))
     }
 
-    /// Reports a failure that ends the command: an `error` event, or `porter: message` on standard error. Returns
-    /// the exit status to throw.
-    func failure(_ message: String, kind: String, exitStatus: Int32, code: String? = nil) -> ExitCode {
+    /// Reports a failure that ends the command (or, for a group member, that member's part): an `error` event, or
+    /// `human` with the message, by default `porter: message` on standard error. Returns the exit status to throw.
+    func failure(
+        _ message: String, kind: String, exitStatus: Int32, code: String? = nil,
+        human: (String) -> Void = Terminal.error
+    ) -> ExitCode {
         report(
             JSONEvent(
                 "error",
@@ -56,16 +72,25 @@ struct EventOutput: Sendable {
                     "message": .string(message), "kind": .string(kind), "code": code.map(JSONValue.string),
                     "exitStatus": .integer(exitStatus),
                 ])
-        ) { Terminal.error(message) }
+        ) { human(message) }
         return ExitCode(exitStatus)
     }
 
-    /// ``failure(_:kind:exitStatus:code:)`` for a ``PorterError``: exit status 1 for a refused request, else
+    /// ``failure(_:kind:exitStatus:code:human:)`` for a ``PorterError``: exit status 1 for a refused request, else
     /// `otherwise`.
-    func failure(_ error: PorterError, otherwise: Int32 = 255) -> ExitCode {
+    func failure(
+        _ error: PorterError, otherwise: Int32 = 255, human: (String) -> Void = Terminal.error
+    ) -> ExitCode {
         failure(
             error.message, kind: Self.kind(error.kind), exitStatus: error.kind == .refused ? 1 : otherwise,
-            code: error.code?.rawValue)
+            code: error.code?.rawValue, human: human)
+    }
+
+    /// ``failure(_:kind:exitStatus:code:human:)`` for any error: a ``PorterError`` as its kind says, anything else
+    /// `internal` with exit status 255.
+    func failure(_ error: any Error, human: (String) -> Void = Terminal.error) -> ExitCode {
+        if let error = error as? PorterError { return failure(error, otherwise: 255, human: human) }
+        return failure(ErrorText.describe(error), kind: "internal", exitStatus: 255, human: human)
     }
 
     /// The `kind` of an `error` event for a ``PorterError/Kind``: the names docs/JSON.md promises, which do not
@@ -81,9 +106,11 @@ struct EventOutput: Sendable {
         }
     }
 
-    /// Writes one event, its line whole in one `write` (more only if the pipe takes part of it) under the lock.
-    private static func write(_ event: JSONEvent) {
+    /// Writes one event, with ``host`` if there is one, its line whole in one `write` (more only if the pipe takes
+    /// part of it) under the lock.
+    private func write(_ event: JSONEvent) {
+        let event = host.map { JSONEvent(event.name, fields: [("host", .string($0))] + event.fields) } ?? event
         let line = ByteBuffer(string: event.line)
-        writing.withLock { _ in Terminal.write(line, to: STDOUT_FILENO) }
+        Self.writing.withLock { _ in Terminal.write(line, to: STDOUT_FILENO) }
     }
 }

@@ -20,9 +20,10 @@ extension PorterCommand {
                 an interactive shell like `porter shell`.
 
                 A group of the config file runs the command on each of its hosts at once (at most \
-                \(GroupRun.maxConcurrentMembers) at a time), every output line prefixed with `NAME: `; standard \
-                input is not forwarded to them, and each host must be pinned or known already (nobody is asked). \
-                The exit status is 0 when all succeed, else the highest.
+                \(GroupRun.maxConcurrentMembers) at a time), every output line prefixed with `NAME: ` (with \
+                --json, every event of a host has its name as `host`); standard input is not forwarded to them, \
+                and each host must be pinned or known already (nobody is asked). The exit status is 0 when all \
+                succeed, else the highest.
                 """
         )
 
@@ -94,7 +95,8 @@ extension PorterCommand {
         }
 
         /// Runs the command on every member of `group` at once, without standard input, each output line
-        /// prefixed with the member's name; the exit status is 0 when all succeed, else the highest.
+        /// prefixed with the member's name (with `--json`, each event naming it); the exit status is 0 when all
+        /// succeed, else the highest.
         private func run(on group: ServerGroup, _ members: [ServerTarget], options: ExecOptions) async throws -> Int32 {
             guard !command.isEmpty else {
                 throw connection.usageError(
@@ -105,12 +107,10 @@ extension PorterCommand {
                 throw connection.usageError(
                     "-t needs one host: the commands of a group run without a terminal")
             }
-            var withoutInput = options
-            withoutInput.standardInput = false
-            let (argv, options) = (command, withoutInput)
-            return await GroupRun.run(members) { member, output in
-                try await member.withConnection { connection in
-                    try await GroupRun.exec(argv, options: options, on: connection, output: output)
+            let argv = command
+            return await GroupRun.run(members, events: connection.output.events) { member, output in
+                try await member.withConnection(events: output.events) { connection in
+                    try await RemoteCommand.run(argv, options: options, on: connection, member: output)
                 }
             }
         }

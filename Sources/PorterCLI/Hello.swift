@@ -8,8 +8,9 @@ extension PorterCommand {
             commandName: "hello",
             abstract: "Greet a server: show its name, versions and the round-trip time.",
             discussion: """
-                A group of the config file greets each of its hosts at once, every line prefixed with `NAME: `; \
-                the exit status is 0 when all answer, else the highest.
+                A group of the config file greets each of its hosts at once, every line prefixed with `NAME: ` \
+                (with --json, every event of a host has its name as `host`); the exit status is 0 when all \
+                answer, else the highest.
                 """
         )
 
@@ -28,12 +29,13 @@ extension PorterCommand {
             let count = count
             if let (_, members) = try connection.group() {
                 throw ExitCode(
-                    await GroupRun.run(members) { member, output in
+                    await GroupRun.run(members, events: events) { member, output in
                         let start = clock.now
-                        let lines = try await member.withConnection { connection in
-                            try await Self.greet(connection, connected: clock.now - start, count: count, events: events)
+                        let lines = try await member.withConnection(events: output.events) { connection in
+                            try await Self.greet(
+                                connection, connected: clock.now - start, count: count, events: output.events)
                         }
-                        for line in lines { output.line(line) }
+                        output.events.human { for line in lines { output.line(line) } }
                         return 0
                     })
             }

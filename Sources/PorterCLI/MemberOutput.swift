@@ -7,17 +7,22 @@ import Porter
 
 /// What one member of a group prints: whole lines, each prefixed with `NAME: ` as pdsh does, standard output
 /// lines on standard output and standard error lines on standard error. A line is written in one piece under a
-/// lock that every member shares, so that two members' lines never mix within a line.
+/// lock that every member shares, so that two members' lines never mix within a line. With `--json` the member's
+/// ``events`` are written instead, each naming it, and no line at all.
 final class MemberOutput: Sendable {
     /// The member's name, from the config file.
     let name: String
+    /// The member's events: the group's choice of events or text, each event with the member's `host`.
+    let events: EventOutput
     private let prefix: [UInt8]
     private let buffers: Locked<(output: LineBuffer, errors: LineBuffer)>
     /// Held while a line is written, across every member.
     private static let writing = Locked(())
 
-    init(name: String) {
+    /// The output of the member `name` of a group whose output is `events`.
+    init(name: String, events: EventOutput) {
         self.name = name
+        self.events = events.member(name)
         self.prefix = Array((name + ": ").utf8)
         self.buffers = Locked((LineBuffer(), LineBuffer()))
     }
@@ -50,6 +55,7 @@ final class MemberOutput: Sendable {
     }
 
     private func emit(_ line: [UInt8], to descriptor: Int32) {
+        guard !events.json else { return }
         var buffer = ByteBuffer()
         buffer.reserveCapacity(prefix.count + line.count + 1)
         buffer.writeBytes(prefix)

@@ -10,11 +10,14 @@ struct OutputOptions: ParsableArguments {
     /// Where the command's results go.
     var events: EventOutput { EventOutput(json: json) }
 
+    /// The commands that have no `--json` and so always report in text, their parser's errors included.
+    static let textOnlyCommands: Set<String> = ["serve", "config"]
+
     /// Whether `arguments` (a command line without the program's name) ask a client command for `--json`: read
     /// before the parser runs, so that its own errors can be reported as events too. After `--` the words are a
     /// remote command's, not Porter's.
     static func requested(in arguments: some Sequence<String>) -> Bool {
         let words = Array(arguments.prefix { $0 != "--" })
-        return words.first != "serve" && words.contains("--json")
+        return !textOnlyCommands.contains(words.first ?? "") && words.contains("--json")
     }
 }

@@ -19,13 +19,38 @@ enum RemoteCommand {
     static func run(
         _ argv: [String], options: ExecOptions, on connection: ClientConnection, events: EventOutput
     ) async throws -> Int32 {
+        try await run(argv, options: options, on: connection, events: events, member: nil)
+    }
+
+    /// Runs `argv` on `member` of a group, without standard input, and returns its exit status: its output is the
+    /// member's prefixed lines, or with `--json` the same events as for one server, each naming the member.
+    /// Signals are not forwarded: Ctrl-C ends `porter`, and with it every member's connection and command.
+    static func run(
+        _ argv: [String], options: ExecOptions, on connection: ClientConnection, member: MemberOutput
+    ) async throws -> Int32 {
+        var options = options
+        options.standardInput = false
+        return try await run(argv, options: options, on: connection, events: member.events, member: member)
+    }
+
+    private static func run(
+        _ argv: [String], options: ExecOptions, on connection: ClientConnection, events: EventOutput,
+        member: MemberOutput?
+    ) async throws -> Int32 {
         let session = try await connection.exec(argv, options: options)
         let input = session.input
         let interactive = options.terminal != nil
         let raw = interactive ? RawTerminal() : nil
         defer { raw?.restore() }
-        let signals = SignalForwarding(input: input, terminal: interactive)
-        defer { signals.stop() }
+        let signals = member == nil ? SignalForwarding(input: input, terminal: interactive) : nil
+        defer { signals?.stop() }
+        // What a person sees: the bytes as they are, or a member's lines, each prefixed with its name.
+        func write(_ bytes: ByteBuffer, to descriptor: Int32) {
+            if let member { member.write(bytes, to: descriptor) } else { Terminal.write(bytes, to: descriptor) }
+        }
+        func error(_ message: String) {
+            if let member { member.error(message) } else { Terminal.error(message) }
+        }
         let feeder = Task {
             guard options.standardInput else { return }
             var stdin = StandardInput()
@@ -41,16 +66,17 @@ enum RemoteCommand {
             switch output {
             case .standardOutput(let bytes):
                 events.report(standardOutput.take(bytes.readableBytesView)?.event("stdout")) {
-                    Terminal.write(bytes, to: STDOUT_FILENO)
+                    write(bytes, to: STDOUT_FILENO)
                 }
             case .standardError(let bytes):
                 events.report(standardError.take(bytes.readableBytesView)?.event("stderr")) {
-                    Terminal.write(bytes, to: STDERR_FILENO)
+                    write(bytes, to: STDERR_FILENO)
                 }
             }
         }
         events.report(standardOutput.finish()?.event("stdout"))
         events.report(standardError.finish()?.event("stderr"))
+        member?.finish()
         raw?.restore()
         guard let exit = session.exit else { return 255 }
         let status = exit.status.map { Int32(clamping: $0) } ?? 128 + Int32(clamping: exit.signalNumber ?? 0)
@@ -63,7 +89,7 @@ enum RemoteCommand {
             ])
         events.report(event) {
             if exit.timedOut {
-                Terminal.error("the command ran past its time limit of \(options.timeout ?? 0) s and was terminated")
+                error("the command ran past its time limit of \(options.timeout ?? 0) s and was terminated")
             }
         }
         return status

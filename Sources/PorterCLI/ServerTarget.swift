@@ -23,17 +23,22 @@ struct ServerTarget: Sendable {
     /// came from that file.
     let unknownNameFile: String?
 
-    /// Connects, authenticates and runs `body`. The token is read only now, so that a group's member whose token
-    /// file is missing fails alone.
+    /// Connects, authenticates, reports the `connected` event to `events` and runs `body`. The token is read only
+    /// now, so that a group's member whose token file is missing fails alone.
     ///
     /// - Throws: ``PorterError`` when the server cannot be reached or the handshake fails, and whatever `body`
     ///   throws. A name that is neither in the config file nor a host that resolves is said so, naming the file.
-    func withConnection<Result: Sendable>(_ body: (ClientConnection) async throws -> Result) async throws -> Result {
+    func withConnection<Result: Sendable>(
+        events: EventOutput, _ body: (ClientConnection) async throws -> Result
+    ) async throws -> Result {
         let token = try TokenFile.resolveForClient(
             tokenFile: tokenFile, environment: ProcessInfo.processInfo.environment)
         let configuration = ClientConfiguration(token: token, transport: transport, connectTimeout: connectTimeout)
         do {
-            return try await PorterClient.withConnection(to: endpoint, configuration: configuration, body)
+            return try await PorterClient.withConnection(to: endpoint, configuration: configuration) { connection in
+                events.report(Self.connected(connection))
+                return try await body(connection)
+            }
         } catch let error as PorterError where error.kind == .connection {
             // Resolved again only after a failure, so that a working connection costs no second lookup.
             guard let file = unknownNameFile, !name.contains(":"), case .tcp(let host, _) = endpoint,
@@ -44,5 +49,17 @@ struct ServerTarget: Sendable {
                 "cannot connect to \(name): it is neither a name in \(file) nor a host that resolves; name it in \(file) (`host \(name)` and its `endpoint`) or check the spelling"
             )
         }
+    }
+
+    /// The `connected` event: who the server is and how the connection is protected.
+    static func connected(_ connection: ClientConnection) -> JSONEvent {
+        JSONEvent(
+            "connected",
+            [
+                "endpoint": .string("\(connection.endpoint)"), "server": .string(connection.welcome.server),
+                "agent": .string(connection.welcome.agent), "protocolVersion": .integer(connection.welcome.version),
+                "tls": .bool(connection.fingerprint != nil),
+                "fingerprint": connection.fingerprint.map { .string("\($0)") },
+            ])
     }
 }
