@@ -30,9 +30,9 @@ stop() { [ -z "$server" ] || kill "$server" 2>/dev/null || true; wait 2>/dev/nul
 trap stop EXIT
 "$porter" serve --listen 127.0.0.1:0 --root files --log-level error >serve.out 2>serve.err &
 server=$!
-for _ in $(seq 300); do grep -q 'listening on' serve.out 2>/dev/null && break; sleep 0.1; done
-endpoint=$(grep -oE 'listening on [^ ]+' serve.out | head -1 | cut -d' ' -f3)
-[ -n "$endpoint" ] || { echo "serve did not start: $(cat serve.err)" >&2; exit 1; }
+for _ in $(seq 300); do grep -q 'listening on' serve.out 2>/dev/null || ! kill -0 "$server" 2>/dev/null && break; sleep 0.1; done
+endpoint=$(grep -oE 'listening on [^ ]+' serve.out | head -1 | cut -d' ' -f3 || true)
+[ -n "$endpoint" ] || { echo "serve did not start: $(cat serve.err serve.out)" >&2; exit 1; }
 pin=(--fingerprint "$("$porter" serve --print-fingerprint)")
 
 "$porter" hello "$endpoint" "${pin[@]}" >hello.out
