@@ -13,10 +13,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Prints the machine, then builds the given products in release mode.
+# Prints the machine, then builds the given products in release mode, with the Swift runtime linked in as
+# scripts/build-release.sh builds the shipped binary (the same flags, so the two share one build).
 build_release() {
     echo "machine: $(nproc) cores, kernel $(uname -r), $(swift --version 2>&1 | head -1), $(date -u +%FT%TZ)"
-    for product in "$@"; do swift build -c release --scratch-path "$build" --product "$product" >/dev/null; done
+    for product in "$@"; do
+        swift build -c release --static-swift-stdlib --scratch-path "$build" --product "$product" >/dev/null
+    done
 }
 
 # Starts `porter serve` on a free loopback port with its own token and identity, and any further options

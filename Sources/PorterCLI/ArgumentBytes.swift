@@ -1,5 +1,8 @@
-import Foundation
 import Porter
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The bytes of the command line as the shell passed them.
 ///

@@ -6,6 +6,7 @@ extension PorterCommand {
     /// `porter chat`: a chat room.
     struct Chat: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "chat",
             abstract: "Chat in a room: lines typed are sent, lines from others are printed as `name: text`.",
             discussion: """
                 Commands: /who lists the members, /nick NAME changes your name, /msg NAME TEXT sends privately, \
@@ -29,22 +30,33 @@ extension PorterCommand {
         }
 
         func run() async throws {
+            let events = connection.output.events
             try await connection.withConnection { connection in
                 let chat = try await connection.joinChat(room: room, name: name)
-                Terminal.line("* joined \(chat.room) as \(chat.name); here: \(chat.members.joined(separator: ", "))")
+                let joined = JSONEvent(
+                    "joined",
+                    [
+                        "room": .string(chat.room), "name": .string(chat.name),
+                        "members": .array(chat.members.map(JSONValue.string)),
+                    ])
+                events.report(joined) {
+                    Terminal.line(
+                        "* joined \(chat.room) as \(chat.name); here: \(chat.members.joined(separator: ", "))")
+                }
                 let sender = chat.sender
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await Self.forwardInput(to: sender) }
+                    group.addTask { try await Self.forwardInput(to: sender, events: events) }
                     while let event = try await chat.nextEvent() {
-                        Terminal.line(Self.describe(event))
+                        events.report(Self.event(event)) { Terminal.line(Self.describe(event)) }
                     }
                     group.cancelAll()
                 }
             }
+            events.done()
         }
 
         /// Sends typed lines and commands until `/quit` or end of input, then leaves.
-        private static func forwardInput(to sender: ChatSender) async throws {
+        private static func forwardInput(to sender: ChatSender, events: EventOutput) async throws {
             var input = StandardInput()
             while let bytes = try await input.nextLine() {
                 let line = String(decoding: bytes, as: UTF8.self)
@@ -54,12 +66,27 @@ extension PorterCommand {
                 case .rename(let name): try await sender.rename(to: name)
                 case .who: try await sender.requestMembers()
                 case .quit: break
-                case .usage(let text): Terminal.line("! \(text)")
+                case .usage(let text):
+                    events.report(JSONEvent("warning", ["message": .string(text)])) { Terminal.line("! \(text)") }
                 case .nothing: continue
                 }
                 if case .quit = ChatInput(line) { break }
             }
             try await sender.leave()
+        }
+
+        /// The event a script is told of `event`.
+        private static func event(_ event: ChatSession.Event) -> JSONEvent {
+            switch event {
+            case .chat(.message(let from, let text, let isPrivate)):
+                JSONEvent("message", ["from": .string(from), "text": .string(text), "private": .bool(isPrivate)])
+            case .chat(.joined(let name)): JSONEvent("join", ["name": .string(name)])
+            case .chat(.left(let name)): JSONEvent("leave", ["name": .string(name)])
+            case .chat(.renamed(let from, let to)): JSONEvent("rename", ["from": .string(from), "to": .string(to)])
+            case .chat(.members(let room, let names)):
+                JSONEvent("members", ["room": .string(room), "names": .array(names.map(JSONValue.string))])
+            case .refused(let message): JSONEvent("refused", ["message": .string(message)])
+            }
         }
 
         private static func describe(_ event: ChatSession.Event) -> String {

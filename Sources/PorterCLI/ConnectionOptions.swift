@@ -1,12 +1,33 @@
 import ArgumentParser
-import Foundation
 import Porter
 import PorterProtocol
 
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The options every client command shares.
 struct ConnectionOptions: ParsableArguments {
-    @Argument(help: "The server: HOST, HOST:PORT, [IPv6]:PORT or unix:/path (default port 7070).")
+    @Argument(
+        help:
+            "The server: a name from the config file, HOST, HOST:PORT, [IPv6]:PORT or unix:/path (default port 7070)."
+    )
     var endpoint: String
+
+    @Option(
+        name: .customLong("config"),
+        help: ArgumentHelp(
+            "The client config file, which names servers (default: $PORTER_CONFIG, else ~/.porter/config).",
+            valueName: "file"),
+        completion: .file()
+    )
+    var config: String?
 
     @Option(
         name: .customLong("token-file"),
@@ -40,7 +61,9 @@ struct ConnectionOptions: ParsableArguments {
         parsing: .unconditional,
         help: Seconds.help("Seconds allowed to connect and authenticate.", default: Self.defaultConnectTimeout),
         transform: Seconds.parse)
-    var connectTimeout = Self.defaultConnectTimeout
+    var connectTimeout: Seconds?
+
+    @OptionGroup var output: OutputOptions
 
     func validate() throws {
         if let fingerprint, Fingerprint(fingerprint) == nil {
@@ -52,7 +75,7 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     /// Connects, runs `body`, and turns Porter's failures into one line on stderr and exit status 255 (1 for a
-    /// refused request), as ssh does.
+    /// refused request), as ssh does; with `--json`, a `connected` event first and an `error` event instead.
     func withConnection<Result: Sendable>(_ body: (ClientConnection) async throws -> Result) async throws -> Result {
         try await withConnection(promptTime: Locked(.zero), body)
     }
@@ -62,30 +85,47 @@ struct ConnectionOptions: ParsableArguments {
     func withConnection<Result: Sendable>(
         promptTime: Locked<Duration>, _ body: (ClientConnection) async throws -> Result
     ) async throws -> Result {
+        let events = output.events
         do {
-            let endpoint = try Endpoint(parsing: endpoint)
-            let token = try TokenFile.resolveForClient(
-                tokenFile: tokenFile, environment: ProcessInfo.processInfo.environment)
-            let configuration = ClientConfiguration(
-                token: token, transport: transport(promptTime: promptTime), connectTimeout: connectTimeout.value)
-            return try await PorterClient.withConnection(to: endpoint, configuration: configuration, body)
+            let server = try server(promptTime: promptTime)
+            return try await server.withConnection { connection in
+                events.report(Self.connected(connection))
+                return try await body(connection)
+            }
         } catch let error as PorterError {
-            Terminal.error(error.message)
-            throw ExitCode(error.kind == .refused ? 1 : 255)
+            throw events.failure(error)
         } catch let exit as ExitCode {
             throw exit
         } catch {
-            Terminal.error(ErrorText.describe(error))
-            throw ExitCode(255)
+            throw events.failure(ErrorText.describe(error), kind: "internal", exitStatus: 255)
         }
     }
 
-    private func transport(promptTime: Locked<Duration>) -> ClientTransport {
+    /// The `connected` event: who the server is and how the connection is protected.
+    static func connected(_ connection: ClientConnection) -> JSONEvent {
+        JSONEvent(
+            "connected",
+            [
+                "endpoint": .string("\(connection.endpoint)"), "server": .string(connection.welcome.server),
+                "agent": .string(connection.welcome.agent), "protocolVersion": .integer(connection.welcome.version),
+                "tls": .bool(connection.fingerprint != nil),
+                "fingerprint": connection.fingerprint.map { .string("\($0)") },
+            ])
+    }
+
+    /// How to reach the server: the command line's `--plaintext`, `--fingerprint` or `--known-hosts` if any is
+    /// given, else `named`'s `plaintext` or `fingerprint`, else the known-hosts file; a person is asked on first
+    /// contact only when `interactive` and at a terminal.
+    func transport(promptTime: Locked<Duration>, named: NamedServer?, interactive: Bool) -> ClientTransport {
         if plaintext { return .plaintext }
         if let pinned = fingerprint.flatMap(Fingerprint.init) { return .tls(.pinned(pinned)) }
+        if knownHosts == nil, let named {
+            if named.plaintext { return .plaintext }
+            if let pinned = named.fingerprint { return .tls(.pinned(pinned)) }
+        }
         let file = KnownHosts(path: knownHosts ?? KnownHosts.defaultPath)
         // As ssh: ask a person at a terminal on first contact; refuse in scripts, saying how to pin.
-        let interactive = isatty(STDIN_FILENO) == 1 && isatty(STDERR_FILENO) == 1
+        let interactive = interactive && isatty(STDIN_FILENO) == 1 && isatty(STDERR_FILENO) == 1
         guard interactive else { return .tls(.knownHosts(file, firstContact: .refuse)) }
         return .tls(
             .knownHosts(
@@ -111,7 +151,7 @@ struct ConnectionOptions: ParsableArguments {
         _ = Array(prompt.utf8).withUnsafeBytes { write(tty, $0.baseAddress, $0.count) }
         var reader = StandardInput(descriptor: tty)
         while let line = try? await reader.nextLine() {
-            switch String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces).lowercased() {
+            switch String(decoding: line, as: UTF8.self).trimmingWhitespace().lowercased() {
             case "yes", "y": return true
             case "no", "n": return false
             default:

@@ -6,6 +6,7 @@ extension PorterCommand {
     /// `porter echo`: the course's upper-case echo.
     struct Echo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "echo",
             abstract: "Send text and print the server's upper-cased answer.",
             discussion: """
                 With MESSAGE words, sends them as one message joined by spaces. Without, sends standard input line \
@@ -20,10 +21,11 @@ extension PorterCommand {
 
         func run() async throws {
             let words = message
-            try await connection.withConnection { connection in
+            let events = connection.output.events
+            let replies = try await connection.withConnection { connection in
                 let echo = try await connection.echo()
                 let sender = echo.sender
-                try await withThrowingTaskGroup(of: Void.self) { group in
+                return try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         do {
                             if words.isEmpty {
@@ -40,9 +42,13 @@ extension PorterCommand {
                             throw error
                         }
                     }
+                    var replies = 0
                     do {
                         while let answer = try await echo.receive() {
-                            Terminal.line(bytes: answer.readableBytesView)
+                            events.report(UTF8Chunker.piece(answer.readableBytesView).event("reply")) {
+                                Terminal.line(bytes: answer.readableBytesView)
+                            }
+                            replies += 1
                         }
                     } catch {
                         // If sending failed first, its error says why the answers stopped.
@@ -50,8 +56,10 @@ extension PorterCommand {
                         throw error
                     }
                     try await group.waitForAll()
+                    return replies
                 }
             }
+            events.done([("replies", .integer(replies))])
         }
     }
 }

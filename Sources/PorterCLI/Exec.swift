@@ -1,12 +1,16 @@
 import ArgumentParser
-import Foundation
 import Porter
 import PorterProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension PorterCommand {
     /// `porter exec`: run a command on the server.
     struct Exec: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "exec",
             abstract: "Run a command on the server, as `ssh host COMMAND` does.",
             discussion: """
                 The command's standard output and error arrive on yours, byte for byte; your standard input is \
@@ -14,6 +18,11 @@ extension PorterCommand {
                 the command's, 128+N if signal N ended it, 255 if Porter itself failed. Several words run as that \
                 argv without a shell; one word with shell syntax runs through /bin/sh -c. With no command, opens \
                 an interactive shell like `porter shell`.
+
+                A group of the config file runs the command on each of its hosts at once (at most \
+                \(GroupRun.maxConcurrentMembers) at a time), every output line prefixed with `NAME: `; standard \
+                input is not forwarded to them, and each host must be pinned or known already (nobody is asked). \
+                The exit status is 0 when all succeed, else the highest.
                 """
         )
 
@@ -50,6 +59,9 @@ extension PorterCommand {
             for entry in environment where !entry.contains("=") || entry.hasPrefix("=") {
                 throw ValidationError("--env takes NAME=VALUE, got '\(entry)'")
             }
+            if connection.output.json, tty > 0 {
+                throw ValidationError("--json and -t do not go together: a pseudo-terminal's output is for a screen")
+            }
         }
 
         func run() async throws {
@@ -57,6 +69,9 @@ extension PorterCommand {
             for entry in environment {
                 let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 options.environment[String(parts[0])] = String(parts[1])
+            }
+            if let (group, members) = try connection.group() {
+                throw ExitCode(try await run(on: group, members, options: options))
             }
             if command.isEmpty {
                 throw ExitCode(try await Shell.open(connection, options: options))
@@ -70,23 +85,48 @@ extension PorterCommand {
                 }
             }
             let argv = command
+            let events = connection.output.events
             let status = try await connection.withConnection { connection in
-                try await RemoteCommand.run(argv, options: options, on: connection)
+                try await RemoteCommand.run(argv, options: options, on: connection, events: events)
             }
+            events.done(exitStatus: status)
             throw ExitCode(status)
+        }
+
+        /// Runs the command on every member of `group` at once, without standard input, each output line
+        /// prefixed with the member's name; the exit status is 0 when all succeed, else the highest.
+        private func run(on group: ServerGroup, _ members: [ServerTarget], options: ExecOptions) async throws -> Int32 {
+            guard !command.isEmpty else {
+                throw connection.usageError(
+                    "\(group.name) is a group: give a command after -- to run on each of its hosts (a shell needs one host)"
+                )
+            }
+            guard tty == 0 else {
+                throw connection.usageError(
+                    "-t needs one host: the commands of a group run without a terminal")
+            }
+            var withoutInput = options
+            withoutInput.standardInput = false
+            let (argv, options) = (command, withoutInput)
+            return await GroupRun.run(members) { member, output in
+                try await member.withConnection { connection in
+                    try await GroupRun.exec(argv, options: options, on: connection, output: output)
+                }
+            }
         }
     }
 
     /// `porter shell`: an interactive shell on the server.
     struct Shell: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "shell",
             abstract: "Open an interactive shell on the server, as `ssh host` does.",
             discussion: """
                 On a terminal, the remote shell runs on a pseudo-terminal: your terminal is in raw mode until it \
                 ends (and restored however it ends), window-size changes follow you, Ctrl-C, Ctrl-D and Ctrl-Z \
-                reach the remote side, and the exit status is the shell's. Without a terminal, reads one command \
-                per line from standard input, runs each and prints its output, prompting on standard error before \
-                each.
+                reach the remote side, and the exit status is the shell's. Without a terminal, or with --json, \
+                reads one command per line from standard input, runs each and prints its output, prompting on \
+                standard error before each (with --json: a `command` event instead).
                 """
         )
 
@@ -99,19 +139,25 @@ extension PorterCommand {
         /// Opens the shell and returns the exit status to end with.
         static func open(_ connection: ConnectionOptions, options: ExecOptions) async throws -> Int32 {
             var options = options
-            guard isatty(STDIN_FILENO) == 1 else {
-                return try await connection.withConnection { connection in
-                    try await lineMode(connection, options: options)
+            let events = connection.output.events
+            // Events are lines for a program, never a screen: with --json the shell is always in line mode.
+            guard isatty(STDIN_FILENO) == 1, !events.json else {
+                let status = try await connection.withConnection { connection in
+                    try await lineMode(connection, options: options, events: events)
                 }
+                events.done(exitStatus: status)
+                return status
             }
             options.terminal = RawTerminal.current()
             return try await connection.withConnection { connection in
-                try await RemoteCommand.run([], options: options, on: connection)
+                try await RemoteCommand.run([], options: options, on: connection, events: events)
             }
         }
 
         /// The line mode: a prompt, a command, its output, and again, until end of input.
-        private static func lineMode(_ connection: ClientConnection, options: ExecOptions) async throws -> Int32 {
+        private static func lineMode(
+            _ connection: ClientConnection, options: ExecOptions, events: EventOutput
+        ) async throws -> Int32 {
             // Standard input holds the commands: the commands themselves read /dev/null.
             var options = options
             options.standardInput = false
@@ -119,12 +165,13 @@ extension PorterCommand {
             var status: Int32 = 0
             let prompt = "porter \(connection.endpoint)$ "
             while true {
-                Terminal.prompt(prompt)
+                events.human { Terminal.prompt(prompt) }
                 guard let line = try await input.nextLine() else { break }
-                let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+                let text = String(decoding: line, as: UTF8.self).trimmingWhitespace()
                 if text.isEmpty { continue }
                 if text == "exit" { break }
-                status = try await RemoteCommand.run([text], options: options, on: connection)
+                events.report(JSONEvent("command", ["command": .string(text)]))
+                status = try await RemoteCommand.run([text], options: options, on: connection, events: events)
             }
             return status
         }

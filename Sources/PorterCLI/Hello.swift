@@ -5,7 +5,12 @@ extension PorterCommand {
     /// `porter hello`: the ping of Porter.
     struct Hello: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Greet a server: show its name, versions and the round-trip time."
+            commandName: "hello",
+            abstract: "Greet a server: show its name, versions and the round-trip time.",
+            discussion: """
+                A group of the config file greets each of its hosts at once, every line prefixed with `NAME: `; \
+                the exit status is 0 when all answer, else the highest.
+                """
         )
 
         @OptionGroup var connection: ConnectionOptions
@@ -18,30 +23,64 @@ extension PorterCommand {
         }
 
         func run() async throws {
+            let events = connection.output.events
             let clock = ContinuousClock()
+            let count = count
+            if let (_, members) = try connection.group() {
+                throw ExitCode(
+                    await GroupRun.run(members) { member, output in
+                        let start = clock.now
+                        let lines = try await member.withConnection { connection in
+                            try await Self.greet(connection, connected: clock.now - start, count: count, events: events)
+                        }
+                        for line in lines { output.line(line) }
+                        return 0
+                    })
+            }
             let start = clock.now
             // A person reading the fingerprint prompt is not part of the connection's time.
             let prompt = Locked<Duration>(.zero)
-            let (welcome, connected, rtts) = try await connection.withConnection(promptTime: prompt) { connection in
-                let connected = clock.now - start - prompt.withLock { $0 }
-                var rtts: [Duration] = []
-                for _ in 0..<count { rtts.append(try await connection.ping()) }
-                return (connection.welcome, connected, rtts)
+            let lines = try await connection.withConnection(promptTime: prompt) { connection in
+                try await Self.greet(
+                    connection, connected: clock.now - start - prompt.withLock { $0 }, count: count, events: events)
             }
-            let sorted = rtts.sorted()
-            Terminal.line(
-                "hello from \(TerminalText.escaped(welcome.server)) (\(TerminalText.escaped(welcome.agent)), protocol \(welcome.version))"
-            )
-            Terminal.line("connected and authenticated in \(milliseconds(connected))")
-            Terminal.line(
-                "round trip: min \(milliseconds(sorted[0])), median \(milliseconds(sorted[sorted.count / 2])), max \(milliseconds(sorted[sorted.count - 1])) over \(count) pings"
-            )
+            events.human { for line in lines { Terminal.line(line) } }
+            events.done()
         }
 
-        private func milliseconds(_ duration: Duration) -> String {
+        /// Measures `count` round trips on `connection`, which took `connected` to open, reporting each as an `rtt`
+        /// event and the whole as a `hello` event to `events`, and returns the lines that report them to a person.
+        private static func greet(
+            _ connection: ClientConnection, connected: Duration, count: Int, events: EventOutput
+        ) async throws -> [String] {
+            var rtts: [Duration] = []
+            for _ in 0..<count {
+                let rtt = try await connection.ping()
+                events.report(JSONEvent("rtt", ["milliseconds": .milliseconds(rtt)]))
+                rtts.append(rtt)
+            }
+            let welcome = connection.welcome
+            let sorted = rtts.sorted()
+            events.report(
+                JSONEvent(
+                    "hello",
+                    [
+                        "connectMilliseconds": .milliseconds(connected), "pings": .integer(count),
+                        "minMilliseconds": .milliseconds(sorted[0]),
+                        "medianMilliseconds": .milliseconds(sorted[sorted.count / 2]),
+                        "maxMilliseconds": .milliseconds(sorted[sorted.count - 1]),
+                    ]))
+            return [
+                "hello from \(TerminalText.escaped(welcome.server)) (\(TerminalText.escaped(welcome.agent)), protocol \(welcome.version))",
+                "connected and authenticated in \(milliseconds(connected))",
+                "round trip: min \(milliseconds(sorted[0])), median \(milliseconds(sorted[sorted.count / 2])), max \(milliseconds(sorted[sorted.count - 1])) over \(count) pings",
+            ]
+        }
+
+        private static func milliseconds(_ duration: Duration) -> String {
             let (seconds, attoseconds) = duration.components
             let value = Double(seconds) * 1000 + Double(attoseconds) / 1e15
-            return String(format: "%.3f ms", value)
+            return FixedPoint.text(value, places: 3) + " ms"
         }
     }
 }

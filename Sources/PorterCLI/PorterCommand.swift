@@ -2,6 +2,9 @@ import ArgumentParser
 import Porter
 
 /// The `porter` command.
+///
+/// Every command states its `commandName`: the argument parser would otherwise derive it with
+/// `String(describing:)`, whose protocol-conformance lookups were most of the start-up time of a short command.
 @main
 struct PorterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,7 +20,31 @@ struct PorterCommand: AsyncParsableCommand {
         version: PorterVersion.current,
         subcommands: [
             Serve.self, Hello.self, Echo.self, Exec.self, Shell.self, Get.self, Put.self, Ls.self, Chat.self, UDP.self,
-            Completions.self,
+            Config.self, Completions.self,
         ]
     )
+
+    /// Parses the command line and runs the command, as the argument parser's own `main` does, except that with
+    /// `--json` a mistake on the command line is an `error` event (kind `usage`, exit status 64) on standard
+    /// output, like every other error then.
+    static func main() async {
+        do {
+            var command = try await asyncParseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let error where !(error is ExitCode) && OutputOptions.requested(in: CommandLine.arguments.dropFirst()) {
+            let status = exitCode(for: error)
+            // Help and --version are asked for, not mistakes: they print as always.
+            guard status != .success else { exit(withError: error) }
+            let kind = status == .validationFailure ? "usage" : "internal"
+            exit(
+                withError: EventOutput(json: true).failure(message(for: error), kind: kind, exitStatus: status.rawValue)
+            )
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -1,6 +1,15 @@
 import CPorterSystem
-import Foundation
 import PorterProtocol
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The local terminal in raw mode for an interactive remote shell: keys go to the remote side as typed
 /// (Ctrl-C, Ctrl-D and Ctrl-Z included) and the remote terminal does all echoing and line editing.

@@ -1,18 +1,24 @@
 import ArgumentParser
 import Dispatch
-import Foundation
 import NIOCore
 import Porter
 import PorterProtocol
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Runs one command on an open connection as `ssh host COMMAND` would: output to standard output and error
 /// byte for byte, standard input forwarded until end of file, local signals forwarded, and the remote exit status
 /// turned into this process's.
 enum RemoteCommand {
     /// Runs `argv` and returns the exit status this process should end with. Standard input is forwarded unless
-    /// `options.standardInput` is off.
-    static func run(_ argv: [String], options: ExecOptions, on connection: ClientConnection) async throws -> Int32 {
+    /// `options.standardInput` is off. With `--json` the output and the exit are events (`stdout`, `stderr`,
+    /// `exit`).
+    static func run(
+        _ argv: [String], options: ExecOptions, on connection: ClientConnection, events: EventOutput
+    ) async throws -> Int32 {
         let session = try await connection.exec(argv, options: options)
         let input = session.input
         let interactive = options.terminal != nil
@@ -29,19 +35,38 @@ enum RemoteCommand {
             if !interactive { try await input.finish() }
         }
         defer { feeder.cancel() }
+        var standardOutput = UTF8Chunker()
+        var standardError = UTF8Chunker()
         while let output = try await session.next() {
             switch output {
-            case .standardOutput(let bytes): Terminal.write(bytes, to: STDOUT_FILENO)
-            case .standardError(let bytes): Terminal.write(bytes, to: STDERR_FILENO)
+            case .standardOutput(let bytes):
+                events.report(standardOutput.take(bytes.readableBytesView)?.event("stdout")) {
+                    Terminal.write(bytes, to: STDOUT_FILENO)
+                }
+            case .standardError(let bytes):
+                events.report(standardError.take(bytes.readableBytesView)?.event("stderr")) {
+                    Terminal.write(bytes, to: STDERR_FILENO)
+                }
             }
         }
+        events.report(standardOutput.finish()?.event("stdout"))
+        events.report(standardError.finish()?.event("stderr"))
         raw?.restore()
         guard let exit = session.exit else { return 255 }
-        if exit.timedOut {
-            Terminal.error("the command ran past its time limit of \(options.timeout ?? 0) s and was terminated")
+        let status = exit.status.map { Int32(clamping: $0) } ?? 128 + Int32(clamping: exit.signalNumber ?? 0)
+        let event = JSONEvent(
+            "exit",
+            [
+                "status": exit.status.map(JSONValue.integer), "signal": exit.signal.map(JSONValue.string),
+                "signalNumber": exit.signalNumber.map(JSONValue.integer), "timedOut": .bool(exit.timedOut),
+                "seconds": .seconds(exit.duration), "exitStatus": .integer(status),
+            ])
+        events.report(event) {
+            if exit.timedOut {
+                Terminal.error("the command ran past its time limit of \(options.timeout ?? 0) s and was terminated")
+            }
         }
-        if let status = exit.status { return Int32(clamping: status) }
-        return 128 + Int32(clamping: exit.signalNumber ?? 0)
+        return status
     }
 }
 

@@ -7,8 +7,8 @@ import Porter
 struct Seconds: Sendable, Hashable, ExpressibleByArgument, ExpressibleByIntegerLiteral, CustomStringConvertible {
     /// The longest time an option takes: one year (``TimeLimit/maxSeconds``).
     static let maximum = TimeLimit.maxSeconds
-    /// The shortest time above zero: one millisecond, the finest step Porter's timers keep.
-    static let minimum = 0.001
+    /// The shortest time above zero: one millisecond (``TimeLimit/minSeconds``).
+    static let minimum = TimeLimit.minSeconds
 
     /// The number of seconds.
     let value: Double
@@ -37,14 +37,11 @@ struct Seconds: Sendable, Hashable, ExpressibleByArgument, ExpressibleByIntegerL
     }
 
     private static func parse(_ text: String, allowingZero: Bool) throws -> Seconds {
-        let range = "from \(allowingZero ? "0 (never)" : "\(minimum)") to \(Int(maximum)) (a year)"
-        guard let value = Double(text), value.isFinite else {
-            throw ValidationError("give a number of seconds \(range)")
+        do {
+            return Seconds(value: try TimeLimit.seconds(parsing: text, allowingZero: allowingZero))
+        } catch {
+            throw ValidationError(error.message)
         }
-        guard (allowingZero && value == 0) || (minimum...maximum).contains(value) else {
-            throw ValidationError("\(text) seconds is out of range: give a number of seconds \(range)")
-        }
-        return Seconds(value: value == 0 ? 0 : value)
     }
 
     /// Help for a timeout option: `abstract`, the default if there is one, and the value name `seconds`.

@@ -1,13 +1,23 @@
 import ArgumentParser
-import Foundation
 import Logging
 import Porter
 import ServiceLifecycle
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension PorterCommand {
     /// `porter serve`.
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "serve",
             abstract: "Run a Porter server.",
             discussion: """
                 With no options it listens on 127.0.0.1:7070 with TLS, creates a token (~/.porter/token) and a \
@@ -260,8 +270,8 @@ extension PorterCommand {
                     ? try ServerIdentity.loadOrCreate(at: identityPath) : nil
                 var exec = ExecConfiguration()
                 if let root {
-                    var isDirectory: ObjCBool = false
-                    guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue
+                    var isDirectory = false
+                    guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory
                     else { throw PorterError(.configuration, "--root \(root) is not a directory") }
                 }
                 if !acceptEnvironment.isEmpty { exec.acceptEnvironment = acceptEnvironment }

@@ -1,5 +1,9 @@
-import Foundation
+import NIOCore
 import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Reads standard input (or another descriptor) line by line without blocking an event loop or the cooperative thread pool.
 ///
@@ -53,9 +57,9 @@ struct StandardInput {
         return try await NIOThreadPool.singleton.runIfActive { () throws -> [UInt8] in
             var bytes = [UInt8](repeating: 0, count: 64 * 1024)
             while true {
-                let count = Foundation.read(descriptor, &bytes, bytes.count)
+                let count = Glibc.read(descriptor, &bytes, bytes.count)
                 if count >= 0 { return Array(bytes[..<count]) }
-                if errno != EINTR { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+                if errno != EINTR { throw IOError(errnoCode: errno, reason: "read") }
             }
         }
     }

@@ -1,5 +1,8 @@
-import Foundation
 import NIOCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Writes lines for a person straight to the file descriptor, so that they appear at once even when interleaved
 /// with input.
@@ -29,7 +32,7 @@ enum Terminal {
         buffer.withUnsafeReadableBytes { bytes in
             var offset = 0
             while offset < bytes.count {
-                let written = Foundation.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
                 if written < 0, errno == EINTR { continue }
                 guard written > 0 else { return }
                 offset += written

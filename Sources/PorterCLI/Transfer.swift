@@ -1,7 +1,16 @@
 import ArgumentParser
-import Foundation
 import Porter
 import PorterProtocol
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Options shared by `get` and `put`.
 struct TransferFlags: ParsableArguments {
@@ -19,18 +28,34 @@ struct TransferFlags: ParsableArguments {
         help: "The digest that verifies every file: xxh128 (as xxh128sum) or sha256 (as sha256sum).")
     var checksum: ControlMessage.Checksum = .default
 
-    /// Connects and runs `body` with these options and a progress bar if wanted, then prints the summary.
+    /// Connects and runs `body` with these options and a progress bar if wanted, then prints the summary; with
+    /// `--json`, `progress` and `file` events and a `done` event instead.
     func transfer(
         over connection: ConnectionOptions, verb: String,
         _ body: (ClientConnection, TransferOptions) async throws -> TransferSummary
     ) async throws {
-        let display = display()
-        let options = options(display: display)
+        let events = connection.output.events
+        let display = events.json ? nil : display()
+        var options = options(display: display)
+        if events.json {
+            let transfer = TransferEvents(output: events, showsProgress: !noProgress, checksum: checksum)
+            options.progress = { transfer.update($0) }
+        }
         let clock = ContinuousClock()
         let started = clock.now
         let summary = try await connection.withConnection { connection in try await body(connection, options) }
         display?.finish()
-        TransferDisplay.report(summary, verb: verb, elapsed: clock.now - started)
+        let elapsed = clock.now - started
+        for skipped in summary.skipped {
+            events.report(JSONEvent("warning", ["message": .string("skipped \(skipped)")]))
+        }
+        events.done([
+            ("files", .integer(summary.files)), ("directories", .integer(summary.directories)),
+            ("symlinks", .integer(summary.symlinks)), ("skipped", .integer(summary.skipped.count)),
+            ("bytes", .integer(summary.bytes)), ("bytesSent", .integer(summary.bytesSent)),
+            ("seconds", .seconds(elapsed.seconds)), ("checksum", .string(summary.checksum.rawValue)),
+        ])
+        events.human { TransferDisplay.report(summary, verb: verb, elapsed: elapsed) }
     }
 
     /// Transfer options with a progress bar on standard error when it is a terminal.
@@ -52,6 +77,7 @@ extension PorterCommand {
     /// `porter get`: download a file or a tree.
     struct Get: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "get",
             abstract: "Download a file (or with -r a directory) from the server's root, verified end to end.",
             discussion: """
                 LOCAL defaults to the remote name in the current directory; an existing directory receives the \
@@ -97,6 +123,7 @@ extension PorterCommand {
     /// `porter put`: upload a file or a tree.
     struct Put: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "put",
             abstract: "Upload a file (or with -r a directory) into the server's root, verified end to end.",
             discussion: """
                 REMOTE defaults to the local name in the server's root; an existing directory receives the file \
@@ -113,9 +140,9 @@ extension PorterCommand {
             for name in [local, remote].compactMap({ $0 }) {
                 if let problem = ArgumentBytes.problem(with: name) { throw ValidationError(problem) }
             }
-            var isDirectory: ObjCBool = false
+            var isDirectory = false
             if !flags.recursive, FileManager.default.fileExists(atPath: local, isDirectory: &isDirectory),
-                isDirectory.boolValue
+                isDirectory
             {
                 throw ValidationError("'\(TerminalText.escaped(local))' is a directory; use -r to copy a tree")
             }
@@ -134,6 +161,7 @@ extension PorterCommand {
     /// `porter ls`: list a directory on the server.
     struct Ls: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "ls",
             abstract: "List a directory (or show a file) under the server's root: mode, size, time and name.")
 
         @OptionGroup var connection: ConnectionOptions
@@ -141,21 +169,36 @@ extension PorterCommand {
         @Flag(name: .short, help: "List the whole tree.") var recursive = false
 
         func run() async throws {
+            let events = connection.output.events
             let listing = try await connection.withConnection { connection in
                 try await connection.list(remote, recursive: recursive)
             }
-            let formatter = DateFormatter()
-            formatter.dateFormat = "yyyy-MM-dd HH:mm"
+            guard !events.json else {
+                for entry in listing.entries { events.report(Self.event(entry)) }
+                for line in listing.unreadable { events.warning("not shown: \(line)") }
+                events.done([("kind", .string(listing.type.rawValue)), ("entries", .integer(listing.entries.count))])
+                return
+            }
             let width = listing.entries.map { String($0.size).count }.max() ?? 1
             for entry in listing.entries {
-                let date = Date(timeIntervalSince1970: TimeInterval(entry.mtime.seconds))
                 let size = String(entry.size)
                 var line = "\(Self.modeString(entry))  \(String(repeating: " ", count: width - size.count))\(size)"
-                line += "  \(formatter.string(from: date))  \(TerminalText.escaped(entry.path))"
+                line += "  \(LocalTime.minutes(sinceEpoch: entry.mtime.seconds))  \(TerminalText.escaped(entry.path))"
                 if let target = entry.target { line += " -> \(TerminalText.escaped(target))" }
                 Terminal.line(line)
             }
             for line in listing.unreadable { Terminal.error("not shown: \(line)") }
+        }
+
+        /// The `entry` event of `entry`.
+        static func event(_ entry: ControlMessage.FileEntry) -> JSONEvent {
+            JSONEvent(
+                "entry",
+                [
+                    "path": .string(entry.path), "kind": .string(entry.type.rawValue), "size": .integer(entry.size),
+                    "mode": .mode(entry.mode), "mtime": .integer(entry.mtime.seconds),
+                    "mtimeNanoseconds": .integer(entry.mtime.nanoseconds), "target": entry.target.map(JSONValue.string),
+                ])
         }
 
         /// `-rwxr-xr-x` and friends.
@@ -180,8 +223,8 @@ enum TransferTarget {
     static func local(for remote: String, given local: String?) throws -> String {
         let name = try lastName(of: remote)
         guard let local else { return name ?? "." }
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: local, isDirectory: &isDirectory), isDirectory.boolValue,
+        var isDirectory = false
+        if FileManager.default.fileExists(atPath: local, isDirectory: &isDirectory), isDirectory,
             let name
         {
             return local.hasSuffix("/") ? local + name : local + "/" + name

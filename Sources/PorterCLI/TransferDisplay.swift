@@ -1,5 +1,8 @@
-import Foundation
 import Porter
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The progress bar of `get` and `put` on standard error: per file, bytes, rate and time left; for a tree also
 /// the files done and bytes in all. Redrawn at most ten times a second.
@@ -75,8 +78,8 @@ final class TransferDisplay: Sendable {
         if !summary.skipped.isEmpty { parts.append("\(summary.skipped.count) skipped") }
         var line = "\(verb) \(parts.joined(separator: ", ")), \(bytes(summary.bytes))"
         if summary.bytesSent != summary.bytes { line += " (\(bytes(summary.bytesSent)) sent, the rest resumed)" }
-        line += String(
-            format: " in %.2f s (%@/s), verified", seconds, bytes(Int64(Double(summary.bytesSent) / seconds)))
+        let rate = bytes(Int64(Double(summary.bytesSent) / seconds))
+        line += " in \(FixedPoint.text(seconds, places: 2)) s (\(rate)/s), verified"
         if summary.files == 1, summary.directories == 0, let digest = summary.digest {
             line += ", \(summary.checksum.rawValue) \(digest)"
         }
@@ -92,13 +95,13 @@ final class TransferDisplay: Sendable {
             value /= 1024
             unit += 1
         }
-        return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
+        return unit == 0 ? "\(count) B" : "\(FixedPoint.text(value, places: 1)) \(units[unit])"
     }
 
     private static func clock(_ seconds: Double) -> String {
         let total = Int(seconds.rounded(.up))
         return total >= 3600
-            ? String(format: "%d:%02d:%02d", total / 3600, total / 60 % 60, total % 60)
-            : String(format: "%d:%02d", total / 60, total % 60)
+            ? "\(total / 3600):\(FixedPoint.padded(total / 60 % 60, width: 2)):\(FixedPoint.padded(total % 60, width: 2))"
+            : "\(total / 60):\(FixedPoint.padded(total % 60, width: 2))"
     }
 }

@@ -1,9 +1,12 @@
 import ArgumentParser
-import Foundation
 import NIOCore
 import NIOPosix
 import Porter
 import PorterProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension PorterCommand {
     /// `porter udp`: the datagram tools, which need no server connection.
@@ -20,6 +23,7 @@ extension PorterCommand.UDP {
     /// `porter udp echo`: send datagrams, print the upper-cased answers.
     struct Echo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "echo",
             abstract: "Send each MESSAGE as a datagram to a UDP echo service and print the answers.",
             discussion: """
                 Works with `porter serve --udp` and with any UDP echo. Each try waits --timeout seconds; a lost \
@@ -40,6 +44,7 @@ extension PorterCommand.UDP {
             transform: Seconds.parse)
         var timeout = Self.defaultTimeout
         @Option(parsing: .unconditional, help: "Tries after the first.") var retries: Int = 3
+        @OptionGroup var output: OutputOptions
 
         func validate() throws {
             guard (0...100).contains(retries) else { throw ValidationError("--retries must be from 0 to 100") }
@@ -47,6 +52,7 @@ extension PorterCommand.UDP {
         }
 
         func run() async throws {
+            let events = output.events
             do {
                 guard case .tcp(let host, let port) = try Endpoint(parsing: endpoint) else {
                     throw PorterError(.configuration, "UDP needs HOST:PORT, not a unix socket")
@@ -54,11 +60,23 @@ extension PorterCommand.UDP {
                 let client = UDPEchoClient(timeout: timeout.value, retries: retries)
                 let replies = try await client.send(messages.map { Array($0.utf8) }, to: host, port: port)
                 for reply in replies {
-                    Terminal.line(TerminalText.escaped(String(decoding: reply.payload, as: UTF8.self)))
+                    let piece = UTF8Chunker.piece(reply.payload)
+                    let event = JSONEvent(
+                        "reply",
+                        [
+                            "data": .string(piece.data), "encoding": .string(piece.encoding),
+                            "tries": .integer(reply.tries), "milliseconds": .milliseconds(reply.roundTrip),
+                            "ignored": .integer(reply.ignored),
+                        ])
+                    events.report(event) {
+                        Terminal.line(TerminalText.escaped(String(decoding: reply.payload, as: UTF8.self)))
+                    }
                 }
+                events.done([("replies", .integer(replies.count))])
+            } catch let error as PorterError {
+                throw events.failure(error, otherwise: 1)
             } catch {
-                Terminal.error(ErrorText.describe(error))
-                throw ExitCode(1)
+                throw events.failure(ErrorText.describe(error), kind: "internal", exitStatus: 1)
             }
         }
     }
@@ -66,10 +84,12 @@ extension PorterCommand.UDP {
     /// `porter udp chat`: the course's "QQ" address-book chat, full duplex.
     struct Chat: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "chat",
             abstract: "Chat with contacts over UDP: `@name text` sends, received datagrams print as `name: text`.",
             discussion: """
-                The contacts file holds one `NAME HOST:PORT` per line (or TOML: NAME = "HOST:PORT"). A datagram \
-                from an address not in it prints as `HOST:PORT: text`; answer it with `@HOST:PORT text`. \
+                The contacts file holds one `NAME HOST:PORT` per line (`ann 127.0.0.1:9001`), with `#` comments; \
+                a mistake is reported as FILE:LINE. A datagram from an address not in it prints as \
+                `HOST:PORT: text`; answer it with `@HOST:PORT text`. \
                 Commands: /contacts, /quit (or end of input). Receiving never waits for typing.
                 """
         )
@@ -77,17 +97,21 @@ extension PorterCommand.UDP {
         @Option(help: "HOST:PORT to receive on.") var listen: String
         @Option(help: "Your name, shown when the chat starts.") var name: String
         @Option(help: "The contacts file.", completion: .file()) var contacts: String?
+        @OptionGroup var output: OutputOptions
 
         func run() async throws {
+            let events = output.events
             do {
-                try await chat()
+                try await chat(events: events)
+                events.done()
+            } catch let error as PorterError {
+                throw events.failure(error, otherwise: 1)
             } catch {
-                Terminal.error(ErrorText.describe(error))
-                throw ExitCode(1)
+                throw events.failure(ErrorText.describe(error), kind: "internal", exitStatus: 1)
             }
         }
 
-        private func chat() async throws {
+        private func chat(events: EventOutput) async throws {
             let book = try loadContacts()
             guard case .tcp(let host, let port) = try Endpoint(parsing: listen) else {
                 throw PorterError(.configuration, "--listen needs HOST:PORT")
@@ -111,23 +135,40 @@ extension PorterCommand.UDP {
                 throw PorterError(.configuration, "cannot listen on \(listen): \(ErrorText.describe(error))")
             }
             let bound = channel.channel.localAddress.map(Self.key) ?? listen
-            Terminal.error(
-                "\(TerminalText.escaped(name)) on udp \(bound), \(book.contacts.count) contacts; @name text sends, /quit leaves"
-            )
+            let listening = JSONEvent(
+                "listening",
+                ["name": .string(name), "address": .string(bound), "contacts": .integer(book.contacts.count)])
+            events.report(listening) {
+                Terminal.error(
+                    "\(TerminalText.escaped(name)) on udp \(bound), \(book.contacts.count) contacts; @name text sends, /quit leaves"
+                )
+            }
             try await channel.executeThenClose { inbound, outbound in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         for try await envelope in inbound {
-                            let sender = names[Self.key(envelope.remoteAddress)] ?? Self.key(envelope.remoteAddress)
+                            let address = Self.key(envelope.remoteAddress)
+                            let sender = names[address] ?? address
                             guard !UDPEchoDatagram.isOversized(envelope.data) else {
-                                Terminal.error(
+                                events.warning(
                                     "dropped a datagram from \(sender): over \(UDPEchoDatagram.maxLength) bytes, the most a message may have"
                                 )
                                 continue
                             }
-                            var text = String(decoding: envelope.data.readableBytesView, as: UTF8.self)
-                            if text.hasSuffix("\n") { text.removeLast() }
-                            Terminal.line("\(sender): \(TerminalText.escaped(text))")
+                            var bytes = envelope.data.readableBytesView
+                            if bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
+                            let piece = UTF8Chunker.piece(bytes)
+                            let event = JSONEvent(
+                                "message",
+                                [
+                                    "from": names[address].map(JSONValue.string), "address": .string(address),
+                                    "data": .string(piece.data), "encoding": .string(piece.encoding),
+                                ])
+                            events.report(event) {
+                                var text = String(decoding: envelope.data.readableBytesView, as: UTF8.self)
+                                if text.hasSuffix("\n") { text.removeLast() }
+                                Terminal.line("\(sender): \(TerminalText.escaped(text))")
+                            }
                         }
                     }
                     var input = StandardInput()
@@ -136,7 +177,15 @@ extension PorterCommand.UDP {
                         if line == "/quit" { break }
                         if line == "/contacts" {
                             for contact in book.contacts {
-                                Terminal.error("\(contact.name) \(contact.host):\(contact.port)")
+                                let event = JSONEvent(
+                                    "contact",
+                                    [
+                                        "name": .string(contact.name),
+                                        "address": .string("\(contact.host):\(contact.port)"),
+                                    ])
+                                events.report(event) {
+                                    Terminal.error("\(contact.name) \(contact.host):\(contact.port)")
+                                }
                             }
                             continue
                         }
@@ -145,7 +194,7 @@ extension PorterCommand.UDP {
                             try await outbound.write(
                                 AddressedEnvelope(remoteAddress: address, data: ByteBuffer(string: text)))
                         } catch let error as PorterError {
-                            Terminal.error(error.message)
+                            events.warning(error.message)
                         }
                     }
                     group.cancelAll()
@@ -155,10 +204,7 @@ extension PorterCommand.UDP {
 
         private func loadContacts() throws -> Contacts {
             guard let contacts else { return Contacts() }
-            guard let text = try? String(contentsOfFile: contacts, encoding: .utf8) else {
-                throw PorterError(.configuration, "cannot read the contacts file \(contacts)")
-            }
-            return try Contacts(parsing: text, file: contacts)
+            return try Contacts.load(at: contacts)
         }
 
         /// The recipient and text of a line `@NAME text` or `@HOST:PORT text`.

@@ -1,5 +1,10 @@
 import Crypto
-import Foundation
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// A server identity as people compare it: `SHA256:` and the unpadded base64 of the SHA-256 digest of the
 /// server's public key (its DER SubjectPublicKeyInfo), the form OpenSSH uses for host keys.

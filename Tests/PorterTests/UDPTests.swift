@@ -182,13 +182,13 @@ import Testing
         }
     }
 
-    @Test func contactsFilesInBothFormats() throws {
+    @Test func contactsFilesHoldOneNameAndAddressPerLine() throws {
         let text = """
             # friends
             ann 127.0.0.1:9001
-            bob = "[::1]:9002"   # TOML
-            [contacts]
-            cy\tlocalhost:9003
+            bob [::1]:9002   # a comment after the address
+
+            cy\tlocalhost:9003\r
 
             """
         let contacts = try Contacts(parsing: text, file: "c.txt")
@@ -196,19 +196,28 @@ import Testing
         #expect(contacts.contact(named: "bob") == .init(name: "bob", host: "::1", port: 9002))
         #expect(contacts.contact(named: "cy")?.host == "localhost")
         let bad: [(String, String)] = [
-            ("ann 127.0.0.1:9001\nbob\n", "c.txt line 2: expected NAME HOST:PORT"),
-            ("ann 127.0.0.1\n", "c.txt line 1: expected HOST:PORT with a port"),
-            ("ann = 127.0.0.1:1\n", "c.txt line 1: expected NAME = \"HOST:PORT\""),
-            ("ann 127.0.0.1:1\nann 127.0.0.1:2\n", "c.txt line 2: the name ann is already used above"),
-            ("a/b 127.0.0.1:1\n", "c.txt line 1: contact name"),
+            ("ann 127.0.0.1:9001\nbob\n", "c.txt:2: expected NAME HOST:PORT, got 1 words"),
+            ("ann 127.0.0.1\n", "c.txt:1: expected HOST:PORT with a port"),
+            ("ann 127.0.0.1:1 extra\n", "c.txt:1: expected NAME HOST:PORT, got 3 words"),
+            ("ann 127.0.0.1:1\nann 127.0.0.1:2\n", "c.txt:2: the name ann is already used above"),
+            ("a/b 127.0.0.1:1\n", "c.txt:1: contact name"),
+            // The TOML form it once took is refused, saying the form to use.
+            (
+                "# old\nalice = \"127.0.0.1:9001\"\n",
+                "c.txt:2: write NAME HOST:PORT, as `alice 127.0.0.1:9001`; the TOML form"
+            ),
+            ("alice=\"127.0.0.1:9001\"\n", "c.txt:1: write NAME HOST:PORT, as `alice 127.0.0.1:9001`"),
+            ("[contacts]\nann 127.0.0.1:1\n", "c.txt:1: '[contacts]' is a TOML table"),
         ]
         for (text, message) in bad {
-            do {
-                _ = try Contacts(parsing: text, file: "c.txt")
-                Issue.record("accepted \(text.debugDescription)")
-            } catch {
-                #expect(error.message.hasPrefix(message), "\(error.message)")
-            }
+            let error = #expect(throws: PorterError.self) { try Contacts(parsing: text, file: "c.txt") }
+            #expect(error?.message.hasPrefix(message) == true, "\(error?.message ?? "accepted \(text)")")
+        }
+    }
+
+    @Test func aMissingContactsFileIsNamed() throws {
+        #expect(throws: PorterError(.configuration, "the contacts file /nonexistent/contacts does not exist")) {
+            try Contacts.load(at: "/nonexistent/contacts")
         }
     }
 }
@@ -269,6 +278,22 @@ import Testing
                 #expect(output.contains("bob: \(long)\n"))
                 #expect(!output.contains("yyy"))
             }
+        }
+    }
+
+    @Test func aContactsFileMistakeIsOneLineNamingFileAndLine() async throws {
+        try await withTemporaryDirectory { base in
+            let file = base + "/contacts"
+            try "# friends\nalice = \"127.0.0.1:9001\"\n".write(toFile: file, atomically: false, encoding: .utf8)
+            let chat = [TestProcess.porter, "udp", "chat", "--listen", "127.0.0.1:0", "--name", "ann", "--contacts"]
+            let toml = try await TestProcess.run(chat + [file])
+            #expect(toml.status == 1)
+            #expect(
+                toml.errors
+                    == "porter: \(file):2: write NAME HOST:PORT, as `alice 127.0.0.1:9001`; the TOML form NAME = \"HOST:PORT\" is not read\n"
+            )
+            let missing = try await TestProcess.run(chat + [base + "/none"])
+            #expect(missing.status == 1 && missing.errors == "porter: the contacts file \(base)/none does not exist\n")
         }
     }
 

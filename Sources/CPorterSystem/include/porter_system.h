@@ -86,4 +86,7 @@ int porter_start_writeback(int fd, long long offset, long long count);
 /// Gives the memory the C allocator holds free back to the system (glibc's `malloc_trim(0)`, which releases the
 /// free pages of every arena, not only the top of the main one). Returns 1 if some was released.
 int porter_return_free_memory(void);
+
+/// Names the calling thread (at most 15 bytes are kept), as `ps -L` and debuggers show it.
+void porter_name_this_thread(const char *name);
 #endif

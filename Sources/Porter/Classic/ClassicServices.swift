@@ -1,10 +1,13 @@
 import Crypto
-import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import PorterProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The six classic listeners (docs/PROTOCOL.md, "Classic listeners"), each a thin translation of a course wire
 /// format onto Porter's own services: the same exec policies, the same confined root, the same chat rooms.
@@ -127,7 +130,7 @@ enum ClassicServices {
                     chunk.withUnsafeReadableBytes { md5.update(bufferPointer: $0) }
                     try await outbound.write(chunk)
                 }
-                let digest = md5.finalize().map { String(format: "%02x", $0) }.joined()
+                let digest = FileDigest.hex(md5.finalize())
                 try await outbound.write(ByteBuffer(string: digest))
             }
         }

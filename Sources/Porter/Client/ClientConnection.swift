@@ -9,6 +9,8 @@ public final class ClientConnection {
     public let endpoint: Endpoint
     /// What the server said about itself in the handshake.
     public let welcome: ControlMessage.Welcome
+    /// The identity the server presented over TLS; `nil` on a plaintext connection.
+    public let fingerprint: Fingerprint?
 
     let frames: FrameReader
     let writer: FrameWriter
@@ -17,11 +19,13 @@ public final class ClientConnection {
     init(
         endpoint: Endpoint,
         welcome: ControlMessage.Welcome,
+        fingerprint: Fingerprint?,
         frames: FrameReader,
         writer: FrameWriter
     ) {
         self.endpoint = endpoint
         self.welcome = welcome
+        self.fingerprint = fingerprint
         self.frames = frames
         self.writer = writer
     }

@@ -37,6 +37,12 @@ public struct TransferProgress: Sendable {
     public var resumedFrom: Int64
     /// Whether the file is complete and verified.
     public var finished: Bool
+    /// Once ``finished``: the file's digest, as `xxh128sum` or `sha256sum` prints it.
+    public var digest: String?
+    /// The file's permission bits, which the copy gets.
+    public var mode: UInt32
+    /// The file's modification time, which the copy gets.
+    public var mtime: ControlMessage.FileTime
 }
 
 /// What a transfer did.
@@ -286,15 +292,16 @@ extension ClientConnection {
             throw PorterError(.protocolViolation, "the server answered file.get with something else")
         }
         try await LocalPath.run { try file.begin(at: header.offset) }
-        let report = { (bytes: Int64, finished: Bool) in
+        let report = { (bytes: Int64, digest: String?) in
             options.progress?(
                 TransferProgress(
-                    path: shown, bytes: bytes, size: header.size, resumedFrom: header.offset, finished: finished))
+                    path: shown, bytes: bytes, size: header.size, resumedFrom: header.offset, finished: digest != nil,
+                    digest: digest, mode: header.mode, mtime: header.mtime))
         }
-        report(header.offset, false)
+        report(header.offset, nil)
         let digest: String
         do {
-            let progress = { (bytes: Int64) -> Void in report(bytes, false) }
+            let progress = { (bytes: Int64) -> Void in report(bytes, nil) }
             let frames = self.frames
             let next = { () async throws -> Frame? in try await frames.next() }
             digest = try await FileStreaming.receive(
@@ -303,7 +310,7 @@ extension ClientConnection {
             throw PorterError(.protocolViolation, "bad data from the server: \(error.message)", code: error.code)
         }
         try await LocalPath.run { try file.finish(expected: digest, mode: header.mode, mtime: header.mtime) }
-        report(header.size, true)
+        report(header.size, digest)
         summary.files += 1
         summary.bytes += header.size
         summary.bytesSent += header.size - header.offset
@@ -326,17 +333,19 @@ extension ClientConnection {
         }
         let offset = try await LocalPath.run { try file.resume(at: ready.offset, prefix: ready.prefix) }
         try await writer.send(ControlMessage.fileBegin(.init(offset: offset)))
-        let report = { (bytes: Int64, finished: Bool) in
+        let report = { (bytes: Int64, digest: String?) in
             options.progress?(
-                TransferProgress(path: shown, bytes: bytes, size: entry.size, resumedFrom: offset, finished: finished))
+                TransferProgress(
+                    path: shown, bytes: bytes, size: entry.size, resumedFrom: offset, finished: digest != nil,
+                    digest: digest, mode: entry.mode, mtime: entry.mtime))
         }
-        report(offset, false)
+        report(offset, nil)
         let chunkSize = min(1 << 20, welcome.limits.maxDataPayload)
         do {
             try await FileStreaming.send(file, chunkSize: chunkSize, eventLoop: writer.channel.eventLoop) {
                 chunk, sent in
                 try await writer.send(.data(chunk))
-                report(offset + sent, false)
+                report(offset + sent, nil)
             }
         } catch let error as ProtocolError {
             throw PorterError(.configuration, "reading \(TerminalText.escaped(shown)): \(error.message)")
@@ -345,7 +354,7 @@ extension ClientConnection {
         guard case .fileDone = try await frames.nextMessage() else {
             throw PorterError(.protocolViolation, "the server answered file.end with something else")
         }
-        report(entry.size, true)
+        report(entry.size, file.hex)
         summary.files += 1
         summary.bytes += entry.size
         summary.bytesSent += entry.size - offset

@@ -41,7 +41,8 @@ public enum PorterClient {
                 // explains the broken connection better than the broken connection does.
                 throw session?.failure ?? error
             }
-            let connection = ClientConnection(endpoint: endpoint, welcome: welcome, frames: frames, writer: writer)
+            let connection = ClientConnection(
+                endpoint: endpoint, welcome: welcome, fingerprint: session?.fingerprint, frames: frames, writer: writer)
             // Keepalives are timed on the event loop, not by a task: a caller whose tasks keep the cooperative
             // threads busy must not starve them into the server's idle timeout.
             let keepalives = scheduleKeepalives(on: channel.channel, idleTimeout: welcome.limits.idleTimeout)

@@ -1,5 +1,8 @@
 import CPorterSystem
-import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// How a child process ended.
 enum ExitStatus: Sendable, Equatable {
@@ -32,9 +35,7 @@ final class ChildReaper: Sendable {
     private init() {
         epoll = porter_epoll_create()
         precondition(epoll >= 0, "epoll_create1 failed: \(String(cString: strerror(errno)))")
-        let thread = Thread { [self] in run() }
-        thread.name = "porter-reaper"
-        thread.start()
+        DetachedThread.start(name: "porter-reaper") { [self] in run() }
     }
 
     /// Waits until `pid`, a child of this process, exits, and reaps it.
@@ -46,7 +47,7 @@ final class ChildReaper: Sendable {
             let fd = porter_pidfd_open(pid)
             guard fd >= 0 else {
                 // Only a kernel older than 5.3 lacks pidfd_open: reap from a thread of its own then.
-                Thread.detachNewThread {
+                DetachedThread.start(name: "porter-wait") {
                     var info = siginfo_t()
                     waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT)
                     beforeReaping()

@@ -1,8 +1,17 @@
 import CPorterSystem
-import Foundation
 import Logging
 import NIOCore
 import PorterProtocol
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Runs commands for authenticated clients: `exec` requests, on pipes or a pseudo-terminal.
 ///
@@ -158,7 +167,7 @@ struct ExecService: Sendable {
     }
 
     private func realpath(_ path: String) -> String? {
-        guard let resolved = Foundation.realpath(path, nil) else { return nil }
+        guard let resolved = Glibc.realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)
     }

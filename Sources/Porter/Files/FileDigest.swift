@@ -45,10 +45,11 @@ struct FileDigest: Sendable {
         }
     }
 
-    private static func hex(_ bytes: [UInt8]) -> String {
+    /// `bytes` in lower-case hexadecimal, two digits each.
+    static func hex(_ bytes: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var text: [UInt8] = []
-        text.reserveCapacity(bytes.count * 2)
+        text.reserveCapacity(bytes.underestimatedCount * 2)
         for byte in bytes {
             text.append(digits[Int(byte >> 4)])
             text.append(digits[Int(byte & 0xF)])

@@ -1,6 +1,15 @@
-import Foundation
 import NIOCore
 import NIOHTTP1
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Serves the HTTP endpoint: `GET /` the status page, `/status.json` its data, `/healthz` and `/metrics`.
 final class StatusHTTPHandler: ChannelInboundHandler {

@@ -33,6 +33,9 @@ final class TLSSession: Sendable {
     /// The channel binding for the authentication proof: the hash of the certificate the server presented.
     var binding: [UInt8] { state.withLock { $0.binding } }
 
+    /// The identity the server presented, once its certificate has arrived.
+    var fingerprint: Fingerprint? { state.withLock { $0.fingerprint } }
+
     /// Why the connection was refused below the Porter protocol, if it was.
     var failure: PorterError? { state.withLock { $0.failure } }
 

@@ -1,4 +1,3 @@
-import Foundation
 import PorterProtocol
 
 #if canImport(Glibc)
@@ -24,6 +23,9 @@ public struct KnownHosts: Sendable {
         /// The host is recorded with another identity, first on `line` (numbered from 1).
         case changed(line: Int, recorded: Fingerprint)
     }
+
+    /// The largest known-hosts file read: about 100,000 servers.
+    public static let maximumSize = 8 * 1024 * 1024
 
     /// The file's path.
     public let path: String
@@ -73,11 +75,9 @@ public struct KnownHosts: Sendable {
     }
 
     private func contents() throws(PorterError) -> String? {
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        do {
-            return String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
-        } catch {
-            throw PorterError(.configuration, "cannot read known hosts file \(path): \(error.localizedDescription)")
+        guard let bytes = try LocalFile.readIfPresent(path, what: "known hosts file", limit: Self.maximumSize) else {
+            return nil
         }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -1,8 +1,17 @@
 import Crypto
-import Foundation
 import NIOSSL
 import PorterProtocol
 import X509
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The server's long-term identity: a P-256 key and a self-signed certificate for it, kept together in one PEM
 /// file readable only by its owner (by default `~/.porter/identity.pem`, beside the token).

@@ -1,4 +1,3 @@
-import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -6,6 +5,12 @@ import NIOSSL
 import PorterProtocol
 import ServiceLifecycle
 import Synchronization
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 #if canImport(Glibc)
     import Glibc
@@ -149,7 +154,7 @@ public final class PorterServer: Service {
                     group.addTask { try await door.serve() }
                 }
                 group.addTask {
-                    try await cancelWhenGracefulShutdown {
+                    await cancelWhenGracefulShutdown {
                         await withDiscardingTaskGroup { requests in
                             for await spell in spells {
                                 requests.addTask {

@@ -7,6 +7,10 @@ import Synchronization
     import Foundation
 #endif
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// What a server is doing, for its status page and `/metrics`: the commands and transfers in progress, and
 /// counters in a Prometheus registry of the server's own, each with the help text `/metrics` shows.
 public final class ServerActivity: Sendable {

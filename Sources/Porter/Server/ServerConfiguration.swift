@@ -1,5 +1,14 @@
-import Foundation
 import PorterProtocol
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Everything a ``PorterServer`` needs to know, with defaults for every limit a peer can reach.
 public struct ServerConfiguration: Sendable {

@@ -34,20 +34,7 @@ enum PrivateFile {
                 "\(what) \(path) is accessible by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run: chmod 600 \(path)"
             )
         }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = read(fd, &chunk, chunk.count)
-            if count < 0, errno == EINTR { continue }
-            guard count >= 0 else {
-                throw PorterError(.configuration, "cannot read \(what) \(path): \(errnoDescription())")
-            }
-            if count == 0 { return bytes }
-            bytes += chunk[..<count]
-            guard bytes.count <= maximumSize else {
-                throw PorterError(.configuration, "\(what) \(path) is larger than \(maximumSize) bytes")
-            }
-        }
+        return try LocalFile.readAll(fd, path: path, what: what, limit: maximumSize)
     }
 
     /// Creates `path` with mode 0600 and writes `contents`, creating missing directories (mode 0700).

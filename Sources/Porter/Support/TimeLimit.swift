@@ -8,6 +8,24 @@ import PorterProtocol
 public enum TimeLimit {
     /// The longest time limit kept: one year. A longer one, infinity included, is cut to it.
     public static let maxSeconds: Double = ControlMessage.Ranges.maxTimeout
+    /// The shortest time limit above zero a person may give: one millisecond, the finest step Porter's timers keep.
+    public static let minSeconds = 0.001
+
+    /// Parses a time limit a person gave (an option, a configuration file): a finite number from ``minSeconds``
+    /// to ``maxSeconds``, or 0 where `allowingZero` says it means "never". Nothing else, `inf`, `nan`, 1e300 or a
+    /// negative number, gets past here to a clock, where it would trap.
+    ///
+    /// - Throws: ``PorterError`` saying the range to give.
+    public static func seconds(parsing text: String, allowingZero: Bool = false) throws(PorterError) -> Double {
+        let range = "from \(allowingZero ? "0 (never)" : "\(minSeconds)") to \(Int(maxSeconds)) (a year)"
+        guard let value = Double(text), value.isFinite else {
+            throw PorterError(.configuration, "give a number of seconds \(range)")
+        }
+        guard (allowingZero && value == 0) || (minSeconds...maxSeconds).contains(value) else {
+            throw PorterError(.configuration, "\(text) seconds is out of range: give a number of seconds \(range)")
+        }
+        return value == 0 ? 0 : value
+    }
 
     /// `seconds` within `0...maxSeconds`; NaN and negative values count as 0.
     public static func clamped(_ seconds: Double) -> Double {

@@ -77,9 +77,14 @@ public enum TokenFile {
 /// Porter's per-user directory, `~/.porter`.
 enum PorterDirectory {
     static var path: String {
-        if let home = getenv("HOME").map({ String(cString: $0) }), !home.isEmpty { return home + "/.porter" }
-        if let entry = getpwuid(getuid()), let dir = entry.pointee.pw_dir { return String(cString: dir) + "/.porter" }
-        return ".porter"
+        home.map { $0 + "/.porter" } ?? ".porter"
+    }
+
+    /// The user's home directory: `$HOME`, else the password database's, else `nil`.
+    static var home: String? {
+        if let home = getenv("HOME").map({ String(cString: $0) }), !home.isEmpty { return home }
+        if let entry = getpwuid(getuid()), let dir = entry.pointee.pw_dir { return String(cString: dir) }
+        return nil
     }
 
     /// Creates the directory holding `path` (mode 0700) if it is missing.
@@ -97,14 +102,4 @@ enum PorterDirectory {
 /// The text for the current `errno`.
 func errnoDescription() -> String {
     String(cString: strerror(errno))
-}
-
-extension String {
-    func trimmingWhitespace() -> String {
-        let isSpace: (Character) -> Bool = { $0.isWhitespace }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
-            return ""
-        }
-        return String(self[first...last])
-    }
 }

@@ -1,13 +1,13 @@
 import NIOCore
 import PorterProtocol
 
-/// The address book of `porter udp chat`: names for `HOST:PORT` addresses.
-///
-/// Two formats are read, line by line, with `#` comments and blank lines ignored:
+/// The address book of `porter udp chat`: names for `HOST:PORT` addresses, one per line, read as
+/// ``ConfigFileText`` reads every configuration file (`#` comments, blank lines, `FILE:LINE: message` errors):
 ///
 /// ```
-/// ann 127.0.0.1:9001          # simple: NAME HOST:PORT
-/// bob = "[::1]:9002"          # TOML: NAME = "HOST:PORT", optionally under a [contacts] table
+/// # the course's address book
+/// ann 127.0.0.1:9001
+/// bob [::1]:9002
 /// ```
 public struct Contacts: Sendable, Equatable {
     /// One contact.
@@ -36,60 +36,67 @@ public struct Contacts: Sendable, Equatable {
     ///
     /// - Throws: ``PorterError`` naming the file and line of the first problem.
     public init(parsing text: String, file: String) throws(PorterError) {
+        try self.init(ConfigFileText(text, file: file))
+    }
+
+    /// Reads the contacts file at `path`.
+    ///
+    /// - Throws: ``PorterError`` if it is missing, unreadable, or has a mistake (naming the file and line).
+    public static func load(at path: String) throws(PorterError) -> Contacts {
+        guard let text = try ConfigFileText.read(at: path, file: path, what: "contacts file") else {
+            throw PorterError(.configuration, "the contacts file \(path) does not exist")
+        }
+        return try Contacts(text)
+    }
+
+    /// Reads contacts from lines of words.
+    public init(_ text: ConfigFileText) throws(PorterError) {
         var contacts: [Contact] = []
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let place = "\(file) line \(index + 1)"
-            var line = Substring(raw)
-            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
-            line = line.trimmingSpaces
-            if line.isEmpty || line == "[contacts]" { continue }
-            let name: Substring
-            var address: Substring
-            if let equals = line.firstIndex(of: "=") {
-                name = line[..<equals].trimmingSpaces
-                address = line[line.index(after: equals)...].trimmingSpaces
-                guard address.count >= 2, address.first == "\"", address.last == "\"" else {
-                    throw PorterError(.configuration, "\(place): expected NAME = \"HOST:PORT\"")
-                }
-                address = address.dropFirst().dropLast()
-            } else {
-                let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-                guard words.count == 2 else {
-                    throw PorterError(.configuration, "\(place): expected NAME HOST:PORT")
-                }
-                (name, address) = (words[0], words[1])
+        for line in text.lines {
+            if let problem = Self.tomlProblem(line.words) { throw text.error(line, problem) }
+            guard line.words.count == 2 else {
+                throw text.error(line, "expected NAME HOST:PORT, got \(line.words.count) words")
             }
-            if let problem = ChatName.problem(with: String(name), what: "contact name") {
-                throw PorterError(.configuration, "\(place): \(problem.message)")
+            let (name, address) = (line.words[0], line.words[1])
+            if let problem = ChatName.problem(with: name, what: "contact name") {
+                throw text.error(line, problem.message)
             }
             guard !contacts.contains(where: { $0.name == name }) else {
-                throw PorterError(.configuration, "\(place): the name \(name) is already used above")
+                throw text.error(line, "the name \(name) is already used above")
             }
             let endpoint: Endpoint
             do {
-                endpoint = try Endpoint(parsing: String(address), defaultPort: 0)
+                endpoint = try Endpoint(parsing: address, defaultPort: 0)
             } catch {
-                throw PorterError(.configuration, "\(place): \(error.message)")
+                throw text.error(line, error.message)
             }
             guard case .tcp(let host, let port) = endpoint, port > 0 else {
-                throw PorterError(.configuration, "\(place): expected HOST:PORT with a port, got \(address)")
+                throw text.error(line, "expected HOST:PORT with a port, got \(address)")
             }
-            contacts.append(Contact(name: String(name), host: host, port: port))
+            contacts.append(Contact(name: name, host: host, port: port))
         }
         self.contacts = contacts
+    }
+
+    /// What to say about a line written as TOML (`ann = "127.0.0.1:9001"`, `[contacts]`), which contacts files
+    /// once took and no longer do, or `nil` for any other line.
+    private static func tomlProblem(_ words: [String]) -> String? {
+        let line = words.joined(separator: " ")
+        if line.hasPrefix("[") {
+            return "'\(line)' is a TOML table; contacts files hold one NAME HOST:PORT per line: remove it"
+        }
+        guard let equals = line.firstIndex(of: "=") else { return nil }
+        let unquoted: (Substring) -> String = { part in
+            String(part.filter { $0 != "\"" && $0 != "'" && $0 != " " })
+        }
+        let name = unquoted(line[..<equals])
+        let address = unquoted(line[line.index(after: equals)...])
+        let example = name.isEmpty || address.isEmpty ? "ann 127.0.0.1:9001" : "\(name) \(address)"
+        return "write NAME HOST:PORT, as `\(example)`; the TOML form NAME = \"HOST:PORT\" is not read"
     }
 
     /// The contact called `name`.
     public func contact(named name: String) -> Contact? {
         contacts.first { $0.name == name }
-    }
-}
-
-extension Substring {
-    fileprivate var trimmingSpaces: Substring {
-        var text = self
-        while let first = text.first, first == " " || first == "\t" || first == "\r" { text = text.dropFirst() }
-        while let last = text.last, last == " " || last == "\t" || last == "\r" { text = text.dropLast() }
-        return text
     }
 }

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Start-up and size of the shipped binary (scripts/build-release.sh), every row in one run:
+#   1. `porter --version` against an empty Swift program built the same way (release, Swift runtime linked in,
+#      stripped) and against /bin/true;
+#   2. the stripped binary's size;
+#   3. a fresh `porter exec H -- true` against a fresh `ssh host true` and ssh through a ControlMaster
+#      connection, to private local servers.
+# Prints Markdown tables with ratios.      bash bench/startup.sh          RUNS=100 bash bench/startup.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+runs=${RUNS:-50}
+command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
+source bench/lib.sh
+echo "machine: $(nproc) cores, kernel $(uname -r), $(swift --version 2>&1 | head -1), $(date -u +%FT%TZ)"
+porter=$(bash scripts/build-release.sh 2>/dev/null | tail -1)
+
+# The empty program: a package of one empty main.swift, built and stripped as the release script does.
+mkdir -p "$tmp/empty/Sources/empty"
+: >"$tmp/empty/Sources/empty/main.swift"
+cat >"$tmp/empty/Package.swift" <<'SWIFT'
+// swift-tools-version:6.2
+import PackageDescription
+let package = Package(name: "empty", targets: [.executableTarget(name: "empty")])
+SWIFT
+swift build -c release --static-swift-stdlib --package-path "$tmp/empty" >/dev/null
+strip --strip-all -o "$tmp/empty-swift" "$(swift build -c release --static-swift-stdlib --package-path "$tmp/empty" --show-bin-path)/empty"
+
+hyperfine -N --warmup 10 --runs "$runs" --export-json "$tmp/version.json" \
+    -n "porter --version" "$porter --version" \
+    -n "empty Swift program" "$tmp/empty-swift" \
+    -n "/bin/true" "/bin/true" >/dev/null
+
+start_sshd
+start_porter
+pexec="$porter exec $endpoint $PORTER_ARGS --"
+$pexec true
+hyperfine -N --warmup 5 --runs "$runs" --export-json "$tmp/exec.json" \
+    -n "porter exec true" "$pexec true" \
+    -n "ssh true" "$SSH true" \
+    -n "ssh true (ControlMaster)" "$SSH_MASTER true" >/dev/null
+
+python3 - "$tmp/version.json" "$tmp/exec.json" "$porter" "$tmp/empty-swift" <<'PY'
+import json, os, sys
+def table(path, first):
+    results = {r["command"]: r for r in json.load(open(path))["results"]}
+    base = results[first]["mean"]
+    print(f"| command | mean ms | stddev ms | {first} ÷ this |")
+    print("|---|---:|---:|---:|")
+    for name, r in results.items():
+        print(f'| {name} | {r["mean"] * 1000:.2f} | {r["stddev"] * 1000:.2f} | {base / r["mean"]:.2f}× |')
+    print()
+table(sys.argv[1], "porter --version")
+table(sys.argv[2], "porter exec true")
+mib = 1024 * 1024
+print("| stripped binary | size |")
+print("|---|---:|")
+print(f"| porter | {os.path.getsize(sys.argv[3]) / mib:.1f} MiB |")
+print(f"| empty Swift program | {os.path.getsize(sys.argv[4]) / mib:.1f} MiB |")
+PY
