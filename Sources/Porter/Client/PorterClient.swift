@@ -85,7 +85,7 @@ public enum PorterClient {
         do {
             switch endpoint {
             case .tcp(let host, let port):
-                return try await bootstrap.channelOption(.socketOption(.tcp_nodelay), value: 1)
+                return try await bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1)
                     .connect(host: host, port: port, channelInitializer: initializer)
             case .unix(let path):
                 return try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
