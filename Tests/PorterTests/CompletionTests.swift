@@ -7,7 +7,9 @@ import Testing
     func theScriptNamesEverySubcommand(shell: String) async throws {
         let script = try await TestProcess.run([TestProcess.porter, "completions", shell])
         #expect(script.status == 0, "\(script.errors)")
-        for subcommand in ["serve", "hello", "exec", "shell", "get", "put", "ls", "chat", "udp", "config", "completions"] {
+        for subcommand in [
+            "serve", "hello", "exec", "shell", "get", "put", "ls", "chat", "udp", "config", "completions",
+        ] {
             #expect(script.output.contains(subcommand), "the \(shell) script lacks \(subcommand)")
         }
         // The argument parser's own flag gives the same script.
