@@ -66,6 +66,29 @@ import Testing
         }
     }
 
+    /// Every metric says what it counts: a `# HELP` line with text right before its `# TYPE` line, and every
+    /// sample belongs to a metric so described.
+    @Test func everyMetricHasHelpText() async throws {
+        try await withHTTPServer { _, http in
+            let metrics = try await get(http, "/metrics")
+            #expect(metrics.status == "HTTP/1.1 200 OK")
+            let lines = metrics.body.split(separator: "\n").map(String.init)
+            var described: Set<String> = []
+            for (index, line) in lines.enumerated() where line.hasPrefix("# TYPE ") {
+                let name = String(line.split(separator: " ")[2])
+                let help = index > 0 ? lines[index - 1] : ""
+                #expect(help.hasPrefix("# HELP \(name) ") && help.count > "# HELP \(name) ".count, "\(name): \(help)")
+                described.insert(name)
+            }
+            let samples = Set(lines.filter { !$0.hasPrefix("#") }.map { String($0.prefix { $0 != " " && $0 != "{" }) })
+            #expect(!samples.isEmpty)
+            #expect(samples.isSubset(of: described), "undescribed: \(samples.subtracting(described))")
+            for name in ["porter_connections_accepted_total", "porter_uptime_seconds", "porter_http_requests_total"] {
+                #expect(described.contains(name))
+            }
+        }
+    }
+
     @Test func requestsOutsideTheLimitsAreRefused() async throws {
         try await withHTTPServer { _, http in
             #expect(try await get(http, "/nowhere").status == "HTTP/1.1 404 Not Found")

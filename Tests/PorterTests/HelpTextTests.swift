@@ -9,7 +9,7 @@ import Testing
 
     @Test(arguments: [
         ["serve"], ["hello"], ["echo"], ["exec"], ["shell"], ["get"], ["put"], ["ls"], ["chat"], ["udp", "echo"],
-        ["udp", "chat"],
+        ["udp", "chat"], ["completions"],
     ])
     func helpIsNotHardWrapped(command: [String]) async throws {
         let help = try await TestProcess.run([TestProcess.porter] + command + ["--help"])

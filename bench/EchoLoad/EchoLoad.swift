@@ -95,7 +95,7 @@ struct EchoLoad: AsyncParsableCommand {
     private func rawLoop(payload: ByteBuffer, until deadline: ContinuousClock.Instant) async throws -> ConnectionResult
     {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)

@@ -85,7 +85,7 @@ public enum PorterClient {
         do {
             switch endpoint {
             case .tcp(let host, let port):
-                let bootstrap = bootstrap.channelOption(.socketOption(.tcp_nodelay), value: 1)
+                let bootstrap = bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 // An address needs no resolver: connecting to it directly skips a lookup on another thread and
                 // the happy-eyeballs race, which a short command would pay for at every start.
                 if let address = try? SocketAddress(ipAddress: host, port: port) {

@@ -275,7 +275,7 @@ public final class PorterServer: Service {
                     if channel.localAddress?.protocol != .unix {
                         // Request and answer are each one write: without this, Nagle's algorithm and delayed
                         // ACKs can add 40 ms to a round trip.
-                        try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
+                        try channel.syncOptions?.setOption(.tcpOption(.tcp_nodelay), value: 1)
                     }
                     try channel.allowLargeReads()
                     let pipeline = channel.pipeline.syncOperations

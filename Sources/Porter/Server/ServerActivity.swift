@@ -1,4 +1,3 @@
-import CoreMetrics
 import Prometheus
 import Synchronization
 
@@ -13,22 +12,34 @@ import Synchronization
 #endif
 
 /// What a server is doing, for its status page and `/metrics`: the commands and transfers in progress, and
-/// counters kept with swift-metrics in a Prometheus registry of the server's own.
+/// counters in a Prometheus registry of the server's own, each with the help text `/metrics` shows.
 public final class ServerActivity: Sendable {
     /// When the server started.
     public let started = Date()
     /// The registry `/metrics` emits.
-    let registry = PrometheusCollectorRegistry()
+    let registry: PrometheusCollectorRegistry
 
-    let connectionsAccepted: CoreMetrics.Counter
-    let commandsStarted: CoreMetrics.Counter
-    let filesSent: CoreMetrics.Counter
-    let filesReceived: CoreMetrics.Counter
-    let bytesSent: CoreMetrics.Counter
-    let bytesReceived: CoreMetrics.Counter
-    let httpRequests: CoreMetrics.Counter
+    let connectionsAccepted: Counter
+    let commandsStarted: Counter
+    let filesSent: Counter
+    let filesReceived: Counter
+    let bytesSent: Counter
+    let bytesReceived: Counter
+    let httpRequests: Counter
     /// Set from the live state each time metrics are read.
-    private let gauges: [String: CoreMetrics.Gauge]
+    private let gauges: [String: Gauge]
+
+    /// Every gauge's name and help text; `metrics(_:)` gives each its value.
+    private static let gaugeHelp: KeyValuePairs<String, String> = [
+        "porter_uptime_seconds": "Seconds since the server started.",
+        "porter_connections_open": "Connections open now, those waiting to authenticate included.",
+        "porter_connections_unauthenticated": "Connections in TLS or authentication now.",
+        "porter_connections_busy": "Connections with a request being served now.",
+        "porter_commands_running": "Commands running now.",
+        "porter_transfers_active": "File transfers in progress now.",
+        "porter_chat_rooms": "Chat rooms with at least one member.",
+        "porter_chat_members": "Members of all chat rooms together.",
+    ]
 
     private struct Live {
         var nextID: UInt64 = 0
@@ -75,21 +86,31 @@ public final class ServerActivity: Sendable {
     }
 
     init() {
-        let factory = PrometheusMetricsFactory(registry: registry)
-        func counter(_ name: String) -> CoreMetrics.Counter { CoreMetrics.Counter(label: name, factory: factory) }
-        connectionsAccepted = counter("porter_connections_accepted_total")
-        commandsStarted = counter("porter_commands_started_total")
-        filesSent = counter("porter_files_sent_total")
-        filesReceived = counter("porter_files_received_total")
-        bytesSent = counter("porter_file_bytes_sent_total")
-        bytesReceived = counter("porter_file_bytes_received_total")
-        httpRequests = counter("porter_http_requests_total")
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
+        func counter(_ name: String, _ help: String) -> Counter {
+            registry.makeCounter(
+                descriptor: MetricNameDescriptor(
+                    namespace: "porter", metricName: name, unitName: "total", helpText: help))
+        }
+        connectionsAccepted = counter("connections_accepted", "Connections accepted since the server started.")
+        commandsStarted = counter(
+            "commands_started", "Commands started since the server started (exec, shell and classic exec).")
+        filesSent = counter("files_sent", "Files sent to clients (get) in whole.")
+        filesReceived = counter("files_received", "Files received from clients (put), verified and renamed into place.")
+        bytesSent = counter(
+            "file_bytes_sent", "File bytes sent to clients, added as each transfer ends, completed or not.")
+        bytesReceived = counter(
+            "file_bytes_received", "File bytes received from clients, added as each transfer ends, completed or not.")
+        httpRequests = counter("http_requests", "Requests answered on the HTTP endpoint.")
+        // The gauges' names are whole already; the descriptor's unit is only for counters' `total`.
         gauges = Dictionary(
-            uniqueKeysWithValues: [
-                "porter_uptime_seconds", "porter_connections_open", "porter_connections_unauthenticated",
-                "porter_connections_busy",
-                "porter_commands_running", "porter_transfers_active", "porter_chat_rooms", "porter_chat_members",
-            ].map { ($0, CoreMetrics.Gauge(label: $0, factory: factory)) })
+            uniqueKeysWithValues: Self.gaugeHelp.map { name, help in
+                (
+                    name,
+                    registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help))
+                )
+            })
     }
 
     /// Registers a running command until `commandEnded` with the returned id.
@@ -143,7 +164,7 @@ public final class ServerActivity: Sendable {
             "porter_chat_rooms": Double(status.rooms.count),
             "porter_chat_members": Double(status.rooms.reduce(0) { $0 + $1.members.count }),
         ]
-        for (name, value) in values { gauges[name]?.record(value) }
+        for (name, value) in values { gauges[name]?.set(value) }
         return registry.emitToString()
     }
 }

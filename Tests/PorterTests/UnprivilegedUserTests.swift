@@ -1,0 +1,75 @@
+import Foundation
+import NIOCore
+import Porter
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Porter run by an ordinary user, as docs/porter.service runs the server and as people run clients. The suite
+/// runs as root here, so these start `porter` as `nobody` with setpriv: a socket option that only root may set
+/// (SO_DEBUG, which TCP_NODELAY became when it was set at the socket level) once failed every connection of a
+/// server or client that was not root.
+@Suite(.timeLimit(.minutes(3)), .enabled(if: geteuid() == 0 && toolAvailable("setpriv")))
+struct UnprivilegedUserTests {
+    private static let nobody: uid_t = 65534
+    private static let asNobody = ["setpriv", "--reuid=\(nobody)", "--regid=\(nobody)", "--clear-groups"]
+
+    /// A directory that `nobody` owns, removed afterwards.
+    private func withNobodysDirectory<Result>(_ body: (String) async throws -> Result) async throws -> Result {
+        try await withTemporaryDirectory { directory in
+            #expect(chown(directory, Self.nobody, Self.nobody) == 0)
+            return try await body(directory)
+        }
+    }
+
+    @Test func aClientThatIsNotRootConnects() async throws {
+        try await withNobodysDirectory { home in
+            try await withTestServer { server in
+                let hello = try await TestProcess.run(
+                    Self.asNobody + [
+                        "env", "HOME=\(home)", "PORTER_TOKEN=\(testToken)", TestProcess.porter, "hello",
+                        "\(server.endpoint)", "--fingerprint", "\(testIdentity.fingerprint)", "--connect-timeout",
+                        "\(Int(30 * testSlowdown))", "-c", "1",
+                    ])
+                #expect(hello.status == 0, "\(hello.errors)")
+                #expect(hello.output.hasPrefix("hello from test-host"))
+            }
+        }
+    }
+
+    @Test func aServerThatIsNotRootServesAndRunsCommandsAsItsUser() async throws {
+        try await withNobodysDirectory { directory in
+            let token = directory + "/token"
+            #expect(FileManager.default.createFile(atPath: token, contents: Data(testToken.utf8)))
+            #expect(chmod(token, 0o600) == 0 && chown(token, Self.nobody, Self.nobody) == 0)
+            let output = directory + "/serve.out"
+            let serve = try TestProcess.start(
+                Self.asNobody + [
+                    "env", "HOME=\(directory)", TestProcess.porter, "serve", "--plaintext", "--listen", "127.0.0.1:0",
+                    "--token-file", token, "--identity", directory + "/identity.pem", "--root", directory,
+                ], output: output, errors: directory + "/serve.err")
+            // A server still running when the test fails would outlive it.
+            defer { serve.signal(SIGKILL) }
+            let port = Locked<Int?>(nil)
+            try await waitUntil {
+                let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+                guard let line = text.split(separator: "\n").first(where: { $0.contains("listening on 127.0.0.1:") }),
+                    let address = line.split(separator: " ").first(where: { $0.hasPrefix("127.0.0.1:") })
+                else { return false }
+                port.withLock { $0 = Int(address.split(separator: ":")[1]) }
+                return true
+            }
+            let endpoint = Endpoint.tcp(host: "127.0.0.1", port: try #require(port.withLock { $0 }))
+            let configuration = ClientConfiguration(
+                token: testToken, transport: .plaintext, connectTimeout: 30 * testSlowdown)
+            let result = try await PorterClient.withConnection(to: endpoint, configuration: configuration) {
+                try await $0.run(["id", "-u"])
+            }
+            #expect(String(buffer: result.standardOutput) == "\(Self.nobody)\n")
+            serve.signal(SIGTERM)
+            #expect(try await serve.wait() == 0)
+        }
+    }
+}
