@@ -7,8 +7,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 runs=${RUNS:-50}
-command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
 source bench/lib.sh
+need hyperfine hyperfine
 build_release porter
 start_sshd
 start_porter
@@ -20,12 +20,4 @@ hyperfine -N --warmup 5 --runs "$runs" --export-json "$tmp/connect.json" \
     -n "ssh true" "$SSH true" \
     -n "ssh true (ControlMaster)" "$SSH_MASTER true" >/dev/null
 
-python3 - "$tmp/connect.json" <<'PY'
-import json, sys
-results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-porter = results["porter hello (TLS)"]["mean"]
-print("| command | mean ms | stddev ms | porter ÷ this |")
-print("|---|---:|---:|---:|")
-for name, r in results.items():
-    print(f'| {name} | {r["mean"] * 1000:.2f} | {r["stddev"] * 1000:.2f} | {porter / r["mean"]:.2f}× |')
-PY
+ratio_table "$tmp/connect.json" "porter hello (TLS)"

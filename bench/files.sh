@@ -16,11 +16,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 runs=${RUNS:-5}
 size_mb=${SIZE_MB:-1024}
-need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
+source bench/lib.sh
 need hyperfine hyperfine
 need socat socat
 need sftp openssh-client
-source bench/lib.sh
 build_release porter
 start_sshd
 

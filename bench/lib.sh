@@ -1,6 +1,23 @@
 # Sourced by the benchmark scripts: a scratch directory and clean-up of everything started, a release build of
 # Porter, a Porter server, and a private sshd to compare against.
 
+# Installs the Debian package $2 unless the command $1 is there.
+need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
+
+# Prints hyperfine's JSON export $1 as a Markdown table, each row's mean as a ratio to the row named $2.
+ratio_table() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+base = results[sys.argv[2]]["mean"]
+print(f"| command | mean ms | stddev ms | {sys.argv[2]} ÷ this |")
+print("|---|---:|---:|---:|")
+for name, r in results.items():
+    print(f'| {name} | {r["mean"] * 1000:.2f} | {r["stddev"] * 1000:.2f} | {base / r["mean"]:.2f}× |')
+print()
+PY
+}
+
 # Release builds go to their own directory, beside the debug build in .build, so neither rebuilds the other.
 build=${BUILD:-.build-release}
 porter="$build/release/porter"

@@ -10,8 +10,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 runs=${RUNS:-50}
-command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
 source bench/lib.sh
+need hyperfine hyperfine
 echo "machine: $(nproc) cores, kernel $(uname -r), $(swift --version 2>&1 | head -1), $(date -u +%FT%TZ)"
 porter=$(bash scripts/build-release.sh 2>/dev/null | tail -1)
 
@@ -40,21 +40,12 @@ hyperfine -N --warmup 5 --runs "$runs" --export-json "$tmp/exec.json" \
     -n "ssh true" "$SSH true" \
     -n "ssh true (ControlMaster)" "$SSH_MASTER true" >/dev/null
 
-python3 - "$tmp/version.json" "$tmp/exec.json" "$porter" "$tmp/empty-swift" <<'PY'
-import json, os, sys
-def table(path, first):
-    results = {r["command"]: r for r in json.load(open(path))["results"]}
-    base = results[first]["mean"]
-    print(f"| command | mean ms | stddev ms | {first} ÷ this |")
-    print("|---|---:|---:|---:|")
-    for name, r in results.items():
-        print(f'| {name} | {r["mean"] * 1000:.2f} | {r["stddev"] * 1000:.2f} | {base / r["mean"]:.2f}× |')
-    print()
-table(sys.argv[1], "porter --version")
-table(sys.argv[2], "porter exec true")
-mib = 1024 * 1024
-print("| stripped binary | size |")
-print("|---|---:|")
-print(f"| porter | {os.path.getsize(sys.argv[3]) / mib:.1f} MiB |")
-print(f"| empty Swift program | {os.path.getsize(sys.argv[4]) / mib:.1f} MiB |")
-PY
+ratio_table "$tmp/version.json" "porter --version"
+ratio_table "$tmp/exec.json" "porter exec true"
+mib=$((1024 * 1024))
+echo "| stripped binary | bytes | MiB |"
+echo "|---|---:|---:|"
+for file in "$porter" "$tmp/empty-swift"; do
+    size=$(stat -c %s "$file")
+    echo "| $([ "$file" = "$porter" ] && echo porter || echo "empty Swift program") | $size | $((size * 10 / mib / 10)).$((size * 10 / mib % 10)) |"
+done
