@@ -1,4 +1,5 @@
 import ArgumentParser
+import NIOCore
 import Porter
 
 /// The `porter` command.
@@ -30,6 +31,10 @@ struct PorterCommand: AsyncParsableCommand {
     static func main() async {
         do {
             var command = try await asyncParseAsRoot()
+            // A client has one connection (a group at most 16, mostly waiting): one event-loop thread serves it,
+            // and starting one thread instead of one per core is start-up time a short command saves. The server
+            // keeps a loop per core.
+            if !(command is Serve) { NIOSingletons.groupLoopCountSuggestion = 1 }
             if var command = command as? AsyncParsableCommand {
                 try await command.run()
             } else {
