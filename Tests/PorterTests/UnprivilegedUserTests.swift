@@ -16,10 +16,13 @@ struct UnprivilegedUserTests {
     private static let nobody: uid_t = 65534
     private static let asNobody = ["setpriv", "--reuid=\(nobody)", "--regid=\(nobody)", "--clear-groups"]
 
-    /// A directory that `nobody` owns, removed afterwards.
+    /// A directory that `nobody` owns, removed afterwards, holding a copy of `porter`: the build directory may be
+    /// under one that `nobody` cannot enter (a checkout in a 0700 temporary directory).
     private func withNobodysDirectory<Result>(_ body: (String) async throws -> Result) async throws -> Result {
         try await withTemporaryDirectory { directory in
             #expect(chown(directory, Self.nobody, Self.nobody) == 0)
+            try FileManager.default.copyItem(atPath: TestProcess.porter, toPath: directory + "/porter")
+            #expect(chmod(directory + "/porter", 0o755) == 0)
             return try await body(directory)
         }
     }
@@ -29,7 +32,7 @@ struct UnprivilegedUserTests {
             try await withTestServer { server in
                 let hello = try await TestProcess.run(
                     Self.asNobody + [
-                        "env", "HOME=\(home)", "PORTER_TOKEN=\(testToken)", TestProcess.porter, "hello",
+                        "env", "HOME=\(home)", "PORTER_TOKEN=\(testToken)", home + "/porter", "hello",
                         "\(server.endpoint)", "--fingerprint", "\(testIdentity.fingerprint)", "--connect-timeout",
                         "\(Int(30 * testSlowdown))", "-c", "1",
                     ])
@@ -47,7 +50,8 @@ struct UnprivilegedUserTests {
             let output = directory + "/serve.out"
             let serve = try TestProcess.start(
                 Self.asNobody + [
-                    "env", "HOME=\(directory)", TestProcess.porter, "serve", "--plaintext", "--listen", "127.0.0.1:0",
+                    "env", "HOME=\(directory)", directory + "/porter", "serve", "--plaintext", "--listen",
+                    "127.0.0.1:0",
                     "--token-file", token, "--identity", directory + "/identity.pem", "--root", directory,
                 ], output: output, errors: directory + "/serve.err")
             // A server still running when the test fails would outlive it.
