@@ -6,6 +6,11 @@
 #
 # The build goes to .build-release (PORTER_RELEASE_SCRATCH to change it), apart from the debug build of `swift
 # build` and `swift test`, so that neither makes the other start again.
+#
+# PORTER_RELEASE_PIE=0 links it at fixed addresses instead of position-independent: every command then starts
+# about 2 ms sooner, since the loader no longer rewrites 78,000 pointers (and copies the pages that hold them),
+# but the program's own code and data lose address-space layout randomisation (docs/SECURITY.md). Only the link
+# step changes, so switching between the two does not recompile anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scratch=${PORTER_RELEASE_SCRATCH:-.build-release}
@@ -14,6 +19,7 @@ scratch=${PORTER_RELEASE_SCRATCH:-.build-release}
 # Identical functions folded where no address is taken (--icf=safe): 0.3 MB of duplicate specialisations.
 flags=(-c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --no-export-dynamic -Xlinker --icf=safe
     --product porter --scratch-path "$scratch")
+if [ "${PORTER_RELEASE_PIE:-1}" = 0 ]; then flags+=(-Xlinker -no-pie); fi
 swift build "${flags[@]}" >&2
 built=$(swift build "${flags[@]}" --show-bin-path)/porter
 binary=$scratch/porter

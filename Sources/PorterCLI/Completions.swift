@@ -4,6 +4,7 @@ extension PorterCommand {
     /// `porter completions`: the shell completion script, generated from the command definitions.
     struct Completions: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "completions",
             abstract: "Print the completion script for bash, zsh or fish.",
             discussion: """
                 Save it where your shell loads completions from, for example: `porter completions bash > \
