@@ -61,6 +61,9 @@ struct FileDigest: Sendable {
 /// The streaming state of an XXH3-128 digest (xxHash's own implementation, in the `CXXHash` target).
 ///
 /// Used by one task at a time, like the file it hashes.
+///
+/// `@unchecked Sendable`: xxHash's state is not safe to touch from two threads at once, and it never is: it belongs
+/// to one ``FileDigest``, which one task updates one call after another (the file's owner, or a local hash).
 final class XXH128State: @unchecked Sendable {
     private let state: OpaquePointer
 

@@ -16,6 +16,10 @@ import PorterProtocol
 /// partial name by then, never from the file the first renamed into place.
 ///
 /// Used by one task at a time; its methods block (see ``BlockingIO``).
+///
+/// `@unchecked Sendable`: its state (a descriptor, a digest) is not safe to touch from two threads at once, and it
+/// never is: the one task serving the transfer owns it and calls its methods one after another, each awaited on
+/// the blocking pool, whose hand-off orders every use after the one before.
 final class IncomingFile: @unchecked Sendable {
     /// The suffix of partial files.
     static let partSuffix = ".porter-part"

@@ -6,7 +6,7 @@ import NIOConcurrencyHelpers
 /// Porter uses this rather than the standard library's `Mutex` because on Linux that `Mutex` is built on a futex
 /// that ThreadSanitizer cannot see: every access under it reads as a data race, which would make a
 /// ThreadSanitizer run worthless. This one locks a pthread mutex (`NIOLock`), which the sanitizer understands.
-package final class Locked<Value>: @unchecked Sendable {
+package final class Locked<Value> {
     private let lock = NIOLock()
     private var value: Value
 
@@ -24,3 +24,7 @@ package final class Locked<Value>: @unchecked Sendable {
         return try body(&value)
     }
 }
+
+// The value is reached only through `withLock`, under the lock, so the box may be shared between threads exactly
+// when the value itself may be sent between them.
+extension Locked: @unchecked Sendable where Value: Sendable {}
