@@ -6,7 +6,7 @@ import Crypto
 ///
 /// ```
 /// proof(role) = HMAC-SHA256(key: UTF-8 bytes of the token,
-///                           message: "porter-auth-v1" 0x00 role 0x00 client-nonce server-nonce binding)
+///                           message: role 0x00 "porter-auth-v1" 0x00 client-nonce server-nonce binding)
 /// ```
 ///
 /// `role` is the ASCII text `client` or `server`; the nonces are the 32 bytes each side sent in

@@ -303,7 +303,7 @@ extension ClientConnection {
         do {
             let progress = { (bytes: Int64) -> Void in report(bytes, nil) }
             let frames = self.frames
-            let next = { () async throws -> Frame? in try await frames.next() }
+            let next = { () async throws -> DeliveredFrame? in DeliveredFrame(try await frames.next()) }
             digest = try await FileStreaming.receive(
                 into: file, size: header.size, eventLoop: writer.channel.eventLoop, progress: progress, next: next)
         } catch let error as ProtocolError {

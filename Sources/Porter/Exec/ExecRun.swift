@@ -34,7 +34,7 @@ struct ExecRun: Sendable {
     ///
     /// - Returns: the first frame of the next request, or `nil` if the client left (the command is then
     ///   terminated).
-    func serve(_ frames: Frames, timeout: Double?, logger: Logger) async throws -> Frame? {
+    func serve(_ frames: Frames, timeout: Double?, logger: Logger) async throws -> DeliveredFrame? {
         let progress = Progress(credit: window)
         let (stdinData, stdinFeed) = AsyncStream.makeStream(of: ByteBuffer.self)
         return try await child.withStreams { output, errors in
@@ -67,11 +67,11 @@ struct ExecRun: Sendable {
                     group.cancelAll()
                 }
                 while let frame = try await frames.next() {
-                    if frame.kind == .data {
-                        try accept(stdin: frame, into: stdinFeed, progress: progress)
+                    if frame.frame.kind == .data {
+                        try accept(stdin: frame.frame, into: stdinFeed, progress: progress)
                         continue
                     }
-                    let message = try ControlMessage(frame: frame)
+                    let message = try frame.message()
                     switch message {
                     case .execEOF:
                         stdinFeed.finish()

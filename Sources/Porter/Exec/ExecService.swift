@@ -53,7 +53,7 @@ struct ExecService: Sendable {
     func serve(
         _ request: ControlMessage.Exec, _ frames: Frames, _ outbound: Outbound, eventLoop: any EventLoop,
         logger: Logger
-    ) async throws -> Frame? {
+    ) async throws -> DeliveredFrame? {
         let prepared: Prepared
         do {
             prepared = try prepare(request)
@@ -182,10 +182,10 @@ struct ExecService: Sendable {
 
     /// After a command has ended: skips what the client sent for it before it saw `exec.exit`, and returns the
     /// first frame of its next request, or `nil` if the client left.
-    static func nextRequest(_ frames: Frames) async throws -> Frame? {
+    static func nextRequest(_ frames: Frames) async throws -> DeliveredFrame? {
         while let frame = try await frames.next() {
-            if frame.kind == .data { continue }
-            switch try ControlMessage(frame: frame) {
+            if frame.frame.kind == .data { continue }
+            switch try frame.message() {
             case .execEOF, .execSignal, .execResize: continue
             default: return frame
             }

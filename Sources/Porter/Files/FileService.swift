@@ -165,7 +165,7 @@ struct FileService: Sendable {
         try await outbound.write(
             ControlMessage.fileReady(.init(offset: file.offered, prefix: file.offeredDigest)).frame)
         guard let first = try await frames.next() else { return }
-        guard case .fileBegin(let begin) = try ControlMessage(frame: first) else {
+        guard case .fileBegin(let begin) = try first.message() else {
             throw ProtocolError(.unexpectedMessage, "expected 'file.begin' after 'file.ready'")
         }
         try await BlockingIO.run { try file.begin(at: begin.offset) }

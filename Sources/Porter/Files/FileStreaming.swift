@@ -23,18 +23,19 @@ enum FileStreaming {
     }
 
     /// Writes the data frames that `next` returns into `file` until `file.end`, checking that exactly `size`
-    /// bytes arrive in all; returns the sender's digest.
+    /// bytes arrive in all; returns the sender's digest. Control frames come decoded (``DeliveredFrame``).
     ///
     /// - Parameter progress: told the number of bytes in the file so far, after each chunk.
     static func receive(
         into file: IncomingFile, size: Int64, eventLoop: any EventLoop,
         progress: (Int64) -> Void = { _ in },
-        next: () async throws -> Frame?
+        next: () async throws -> DeliveredFrame?
     ) async throws -> String {
         let pool = NIOThreadPool.singleton
         var pending: EventLoopFuture<Void>?
         var received = file.written
-        while let frame = try await next() {
+        while let delivered = try await next() {
+            let frame = delivered.frame
             if frame.kind == .data {
                 received += Int64(frame.payload.readableBytes)
                 guard frame.stream == .main, received <= size else {
@@ -46,7 +47,7 @@ enum FileStreaming {
                 progress(received)
                 continue
             }
-            switch try ControlMessage(frame: frame) {
+            switch try delivered.message() {
             case .fileEnd(let end):
                 try await pending?.get()
                 guard received == size else {

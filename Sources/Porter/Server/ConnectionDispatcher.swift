@@ -2,13 +2,16 @@ import Logging
 import NIOCore
 import PorterProtocol
 
-/// The last handler of a native connection: it runs the handshake and, while the connection is idle, answers
-/// keepalives and pings itself (``ConnectionMessages``), on the event loop. Only a request starts a task — a ``RequestInbox`` spell — so
-/// an authenticated connection that is doing nothing costs its pipeline and no more.
+/// The last handler of a native connection: it drives the connection's ``ConnectionStateMachine`` with every
+/// frame and carries out its actions on the event loop — the handshake, the authentication deadline and the idle
+/// timeout (one event-loop timer), the answers to keepalives and pings, fatal errors. Only a request starts a task
+/// — a ``RequestInbox`` spell — so an authenticated connection that is doing nothing costs its pipeline and no
+/// more.
 ///
-/// A ``ProtocolError`` from the frame decoder or the handshake is sent to the client as a fatal `error` message
-/// and the connection closes; during a spell, the task that serves it does this once it has taken the frames
-/// before the error.
+/// A ``ProtocolError`` from the frame decoder or the state machine is sent to the client as a fatal `error`
+/// message and the connection closes; during a spell, the task that serves it reports a decoder's error once it
+/// has taken the frames before it, and a ping's answer waits in the inbox behind the answers to the requests
+/// before it.
 final class ConnectionDispatcher: ChannelDuplexHandler {
     typealias InboundIn = Frame
     typealias OutboundIn = Frame
@@ -17,17 +20,17 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
     /// Starts the task that serves a spell; returns `false` if the server is shutting down.
     typealias StartSpell = @Sendable (@escaping @Sendable () async -> Void) -> Bool
 
-    private enum State {
-        case handshake(ServerHandshake)
-        case authenticated
-        case closed
-    }
+    /// How long the error frame of a passed deadline may take to leave before the connection closes regardless:
+    /// before the TLS handshake has completed, the write cannot.
+    static let closeGrace = TimeAmount.milliseconds(500)
 
     private let connection: ServerConnection
     private let readAhead: Int
     private let readAheadBytes: Int
     private let startSpell: StartSpell
-    private var state: State
+    private var machine: ConnectionStateMachine
+    private var timer: Scheduled<Void>?
+    private var closed = false
     private var inbox: RequestInbox?
     private var readingPaused = false
     private var readPending = false
@@ -36,61 +39,43 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
     /// - Parameter binding: the channel binding the client's proof must include (see ``ChannelBinding``); empty
     ///   on a plaintext connection.
     init(
-        connection: ServerConnection, binding: [UInt8], readAhead: Int, readAheadBytes: Int,
-        startSpell: @escaping StartSpell
+        connection: ServerConnection, binding: [UInt8], timeouts: ConnectionStateMachine.Timeouts, readAhead: Int,
+        readAheadBytes: Int, startSpell: @escaping StartSpell
     ) {
         self.connection = connection
         self.readAhead = readAhead
         self.readAheadBytes = readAheadBytes
         self.startSpell = startSpell
-        self.state = .handshake(
-            ServerHandshake(
+        self.machine = ConnectionStateMachine(
+            server: ServerHandshake(
                 identity: connection.identity, token: connection.token,
-                nonce: Randomness.bytes(ControlMessage.nonceLength), binding: binding))
+                nonce: Randomness.bytes(ControlMessage.nonceLength), binding: binding),
+            timeouts: timeouts)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         if connection.logger.logLevel <= .debug { logger(context).debug("accepted") }
+        // The deadline starts when the connection does, before any TLS handshake.
+        if context.channel.isActive { perform(machine.activated(now: .now()), context: context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        perform(machine.activated(now: .now()), context: context)
+        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        switch state {
-        case .handshake(var handshake):
-            do {
-                switch handshake.receive(try ControlMessage(frame: frame)) {
-                case .reply(let message):
-                    state = .handshake(handshake)
-                    context.writeAndFlush(wrapOutboundOut(message.frame), promise: nil)
-                case .authenticated(let message):
-                    state = .authenticated
-                    context.writeAndFlush(wrapOutboundOut(message.frame), promise: nil)
-                    context.triggerUserOutboundEvent(ConnectionDeadlines.Authenticated(), promise: nil)
-                    if connection.logger.logLevel <= .debug { logger(context).debug("authenticated") }
-                case .fail(let error):
-                    throw error
-                }
-            } catch {
-                fail(context: context, error)
-            }
-        case .authenticated:
-            // During a spell, keepalives and pings wait their turn in its inbox, so that answers stay in order.
-            if let inbox, case .queued(let pause) = inbox.push(frame) {
-                if pause { readingPaused = true }
-                return
-            }
-            inbox = nil
-            let answered = ConnectionMessages.handled(frame) { reply in
-                context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
-            }
-            if !answered { beginSpell(context: context, first: frame) }
-        case .closed:
-            break
-        }
+        perform(machine.received(unwrapInboundIn(data), now: .now()), context: context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // During a spell, its task reports the error after the frames that came before it.
+        // During a spell, its task reports the error after the frames that came before it; the deadlines still
+        // run meanwhile.
         if inbox?.finish(.failure(error)) == true {
             if !(error is ProtocolError) { context.close(promise: nil) }
         } else {
@@ -99,7 +84,10 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        state = .closed
+        closed = true
+        machine.closed()
+        timer?.cancel()
+        timer = nil
         inbox?.finish(.success(()))
         inbox = nil
         context.fireChannelInactive()
@@ -113,7 +101,50 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
         }
     }
 
-    private func beginSpell(context: ChannelHandlerContext, first frame: Frame) {
+    /// Carries out the state machine's actions, in order.
+    private func perform(
+        _ actions: ConnectionStateMachine.Actions, context: ChannelHandlerContext, deadline: Bool = false
+    ) {
+        for action in actions {
+            switch action {
+            case .write(let message):
+                // During a spell an answer waits its turn in the inbox, so that answers stay in order.
+                if let inbox, case .queued(let pause) = inbox.push(answer: message.frame) {
+                    if pause { readingPaused = true }
+                    continue
+                }
+                inbox = nil
+                context.writeAndFlush(wrapOutboundOut(message.frame), promise: nil)
+            case .authenticated:
+                context.triggerUserOutboundEvent(ConnectionGate.Authenticated(), promise: nil)
+                if connection.logger.logLevel <= .debug { logger(context).debug("authenticated") }
+            case .deliver(let delivered):
+                if let inbox, case .queued(let pause) = inbox.push(delivered) {
+                    if pause { readingPaused = true }
+                    continue
+                }
+                inbox = nil
+                beginSpell(context: context, first: delivered)
+            case .scheduleTimer(let at):
+                timer?.cancel()
+                timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: at) { [self] in
+                    timer = nil
+                    perform(machine.deadlineReached(now: .now()), context: context, deadline: true)
+                }
+            case .cancelTimer:
+                timer?.cancel()
+                timer = nil
+            case .fail(let error):
+                if deadline {
+                    expire(context: context, error)
+                } else {
+                    fail(context: context, error)
+                }
+            }
+        }
+    }
+
+    private func beginSpell(context: ChannelHandlerContext, first frame: DeliveredFrame) {
         let channel = context.channel
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let inbox = RequestInbox(
@@ -142,10 +173,28 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
         }
     }
 
+    /// Sends the error of a passed deadline as a fatal `error` message and closes the connection, after a short
+    /// grace period at the latest.
+    private func expire(context: ChannelHandlerContext, _ error: ProtocolError) {
+        guard !closed else { return }
+        closed = true
+        if connection.logger.logLevel <= .debug { logger(context).debug("closing connection: \(error.message)") }
+        let frame = ControlMessage.error(.init(error, fatal: true)).frame
+        context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.closeGrace) {
+            context.close(promise: nil)
+        }
+    }
+
     /// Sends `error` as a fatal `error` message if it is a protocol error, and closes the connection.
     private func fail(context: ChannelHandlerContext, _ error: any Error) {
-        if case .closed = state { return }
-        state = .closed
+        guard !closed else { return }
+        closed = true
+        machine.closed()
+        timer?.cancel()
+        timer = nil
         guard let error = error as? ProtocolError else {
             logger(context).debug("connection ended: \(error)")
             context.close(promise: nil)

@@ -7,7 +7,7 @@ import PorterProtocol
 /// It registers the connection with the server's ``Admission``: refused (one plaintext `server-busy` frame, then
 /// close), admitted, or held back — not read, and invisible to the handlers behind it — until a handshake slot
 /// frees up or its deadline passes. It gives the slot back when the connection authenticates (the
-/// ``ConnectionDeadlines/Authenticated`` event) or closes. It also checks the client's first byte against the
+/// ``Authenticated`` event) or closes. It also checks the client's first byte against the
 /// listener's transport: a plaintext client on a TLS listener, or a TLS client on a plaintext one, gets one
 /// plaintext `error` frame saying what to do, and the connection closes instead of hanging.
 final class ConnectionGate: ChannelDuplexHandler {
@@ -15,6 +15,9 @@ final class ConnectionGate: ChannelDuplexHandler {
     typealias InboundOut = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
+
+    /// Sent down the pipeline once the handshake has succeeded.
+    struct Authenticated: Sendable {}
 
     /// The most a held-back connection may send before it is admitted (a TLS ClientHello is far smaller).
     static let maxHeldBytes = 16 * 1024
@@ -102,7 +105,7 @@ final class ConnectionGate: ChannelDuplexHandler {
     }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
-        guard event is ConnectionDeadlines.Authenticated else {
+        guard event is Authenticated else {
             context.triggerUserOutboundEvent(event, promise: promise)
             return
         }

@@ -260,8 +260,9 @@ public final class PorterServer: Service {
         let readAhead = configuration.readAheadFrames
         let readAheadBytes = configuration.readAheadBytes
         let authTimeout = TimeLimit.timeAmount(seconds: configuration.authTimeout)
-        let idleTimeout =
-            configuration.idleTimeout > 0 ? TimeLimit.timeAmount(seconds: configuration.idleTimeout) : nil
+        let timeouts = ConnectionStateMachine.Timeouts(
+            authentication: authTimeout,
+            idle: configuration.idleTimeout > 0 ? TimeLimit.timeAmount(seconds: configuration.idleTimeout) : nil)
         let admission = self.admission
         let logger = self.logger
         let connection = self.connection
@@ -284,10 +285,9 @@ public final class PorterServer: Service {
                             expectsTLS: tls != nil, admission: admission, waitLimit: authTimeout, logger: logger))
                     if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls)) }
                     try pipeline.addFrameCodec(limits: limits)
-                    try pipeline.addHandler(ConnectionDeadlines(authTimeout: authTimeout, idleTimeout: idleTimeout))
                     try pipeline.addHandler(
                         ConnectionDispatcher(
-                            connection: connection, binding: binding, readAhead: readAhead,
+                            connection: connection, binding: binding, timeouts: timeouts, readAhead: readAhead,
                             readAheadBytes: readAheadBytes,
                             startSpell: startSpell))
                     activity.connectionsAccepted.increment()

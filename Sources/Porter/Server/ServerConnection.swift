@@ -41,7 +41,7 @@ struct ServerConnection: Sendable {
         var next = try frames.nextRequest()
         while let frame = next {
             next = nil
-            let message = try ControlMessage(frame: frame)
+            let message = try frame.message()
             switch message {
             case .echo:
                 try await serveEcho(frames, outbound)
@@ -80,13 +80,13 @@ struct ServerConnection: Sendable {
     /// The answer is a copy of just the payload, changed in place, and the frame is gone once this returns: while
     /// a client that does not read holds the answer up, it holds only its own bytes, not the read they came in.
     private func nextEchoAnswer(_ frames: RequestInbox) async throws -> ByteBuffer? {
-        guard let frame = try await frames.next() else { throw PeerClosed() }
-        if frame.kind == .data {
-            var payload = frame.payload.compacted()
+        guard let delivered = try await frames.next() else { throw PeerClosed() }
+        if delivered.frame.kind == .data {
+            var payload = delivered.frame.payload.compacted()
             EchoTransform.uppercaseASCII(&payload)
             return payload
         }
-        switch try ControlMessage(frame: frame) {
+        switch try delivered.message() {
         case .end: return nil
         case let other: throw ProtocolError(.unexpectedMessage, "'\(other.type)' during echo; send 'end' first")
         }
@@ -136,7 +136,7 @@ struct ServerConnection: Sendable {
     ) async throws {
         while let frame = try await frames.next() {
             do {
-                switch try ControlMessage(frame: frame) {
+                switch try frame.message() {
                 case .chatSay(let say): try chat.say(member, text: say.text)
                 case .chatPrivate(let message): try chat.sendPrivate(member, to: message.to, text: message.text)
                 case .chatNick(let nick): try chat.rename(member, to: nick.name)
