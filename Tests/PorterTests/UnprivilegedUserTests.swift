@@ -21,10 +21,30 @@ struct UnprivilegedUserTests {
     private func withNobodysDirectory<Result>(_ body: (String) async throws -> Result) async throws -> Result {
         try await withTemporaryDirectory { directory in
             #expect(chown(directory, Self.nobody, Self.nobody) == 0)
-            try FileManager.default.copyItem(atPath: TestProcess.porter, toPath: directory + "/porter")
-            #expect(chmod(directory + "/porter", 0o755) == 0)
+            try Self.copyExecutable(TestProcess.porter, to: directory + "/porter")
             return try await body(directory)
         }
+    }
+
+    /// Copies the program at `source` to `destination` (mode 0755) through descriptors that are closed on `exec`.
+    ///
+    /// Other tests start processes meanwhile: a descriptor open for writing that one of them inherited would keep
+    /// the copy busy, and running it would fail with "Text file busy" (exit 126) for as long as that process runs.
+    private static func copyExecutable(_ source: String, to destination: String) throws {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        try #require(input >= 0, "cannot open \(source)")
+        defer { close(input) }
+        let output = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o755)
+        try #require(output >= 0, "cannot create \(destination)")
+        defer { close(output) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = read(input, &buffer, buffer.count)
+            try #require(count >= 0, "cannot read \(source)")
+            if count == 0 { break }
+            try #require(write(output, buffer, count) == count, "cannot write \(destination)")
+        }
+        #expect(fchmod(output, 0o755) == 0)
     }
 
     @Test func aClientThatIsNotRootConnects() async throws {
