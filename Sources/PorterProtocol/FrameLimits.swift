@@ -23,11 +23,14 @@ public struct FrameLimits: Sendable, Equatable {
         self.maxDataPayload = min(maxDataPayload, Int(UInt32.max))
     }
 
-    /// The limit for frames of `kind`.
+    /// The limit for frames of `kind`. Window, eof and close frames have fixed lengths (4, 0 and 0 bytes), which
+    /// are also their limits.
     public func maxPayload(for kind: Frame.Kind) -> Int {
         switch kind {
         case .control: maxControlPayload
         case .data: maxDataPayload
+        case .window: 4
+        case .eof, .close: 0
         }
     }
 }
