@@ -41,7 +41,15 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// The frame decoder with small limits, on bytes as they might arrive in pieces: every frame it returns
     /// re-encodes to exactly the bytes it consumed.
     public static func frames(_ bytes: [UInt8]) {
-        var decoder = FrameDecoder(limits: FrameLimits(maxControlPayload: 1024, maxDataPayload: 4096))
+        forEachFrame(in: bytes, form: .handshake) { frame in
+            if frame.kind == .control { _ = try? ControlMessage(frame: frame) }
+        }
+    }
+
+    /// Decodes `bytes` in `form` with small limits until the decoder stops, checking that every frame re-encodes
+    /// to exactly the bytes it was decoded from, and hands each to `body`.
+    private static func forEachFrame(in bytes: [UInt8], form: FrameForm, _ body: (Frame) -> Void) {
+        var decoder = FrameDecoder(limits: FrameLimits(maxControlPayload: 1024, maxDataPayload: 4096), form: form)
         var buffer = ByteBuffer(bytes: bytes)
         while true {
             let before = buffer.readerIndex
@@ -49,8 +57,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             // The buffer was made from `bytes`, so its indices are offsets into them.
             let consumed = bytes[before..<buffer.readerIndex]
             precondition(
-                frame.encoded().readableBytesView.elementsEqual(consumed), "a frame does not re-encode to its bytes")
-            if frame.kind == .control { _ = try? ControlMessage(frame: frame) }
+                frame.encoded(form: form).readableBytesView.elementsEqual(consumed),
+                "a frame does not re-encode to its bytes")
+            body(frame)
         }
     }
 
@@ -60,15 +69,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// connection message (channel 0) or a channel message (for the service the channel id picks: channel 1 exec,
     /// 2 file.get, and so on in ``ChannelService``'s order) is in range and survives a round trip.
     public static func channelFrames(_ bytes: [UInt8]) {
-        var decoder = FrameDecoder(limits: FrameLimits(maxControlPayload: 1024, maxDataPayload: 4096), form: .channels)
-        var buffer = ByteBuffer(bytes: bytes)
-        while true {
-            let before = buffer.readerIndex
-            guard let frame = try? decoder.decode(buffer: &buffer) else { return }
-            let consumed = bytes[before..<buffer.readerIndex]
-            precondition(
-                frame.encoded(form: .channels).readableBytesView.elementsEqual(consumed),
-                "a frame does not re-encode to its bytes")
+        forEachFrame(in: bytes, form: .channels) { frame in
             precondition(frame.channel < Frame.firstReservedChannel, "a reserved channel was accepted")
             switch frame.kind {
             case .control, .data:
@@ -80,15 +81,15 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 precondition(frame.payload.readableBytes == 0, "an eof or close frame with a payload was accepted")
             }
             precondition(frame.kind == .control || frame.channel != 0, "a frame of a channel on channel 0")
-            guard frame.kind == .control else { continue }
+            guard frame.kind == .control else { return }
             if frame.channel == 0 {
-                guard let message = try? ConnectionMessage(frame: frame) else { continue }
+                guard let message = try? ConnectionMessage(frame: frame) else { return }
                 precondition((try? ConnectionMessage(payload: message.payload)) == message, "a round trip changed it")
                 precondition((try? message.validate()) != nil, "a decoded message holds a member outside its range")
             } else {
                 let services = ChannelService.allCases
                 let service = services[Int((frame.channel - 1) % UInt32(services.count))]
-                guard let message = try? ChannelMessage(frame: frame, service: service) else { continue }
+                guard let message = try? ChannelMessage(frame: frame, service: service) else { return }
                 precondition(
                     (try? ChannelMessage(payload: message.payload, service: service)) == message,
                     "a round trip changed it")
