@@ -6,7 +6,7 @@ import PorterProtocol
 #endif
 
 /// libFuzzer's entry point (see fuzz/run.sh). `PORTER_FUZZ_TARGET` picks what the input is fed to: `frames`,
-/// `messages`, `paths`, `udp` or `classic`. Besides not crashing, each target checks a property of what it
+/// `frames2`, `messages`, `paths`, `udp` or `classic`. Besides not crashing, each target checks a property of what it
 /// accepts. The tests replay the seed corpus and every input that once failed through the same functions.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func porterFuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
@@ -15,7 +15,7 @@ public func porterFuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
 }
 
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case frames, messages, paths, udp, classic
+    case frames, frames2, messages, paths, udp, classic
 
     static let selected: FuzzTarget = {
         guard let name = getenv("PORTER_FUZZ_TARGET").map({ String(cString: $0) }),
@@ -30,6 +30,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     public func check(_ bytes: [UInt8]) {
         switch self {
         case .frames: Self.frames(bytes)
+        case .frames2: Self.channelFrames(bytes)
         case .messages: Self.messages(bytes)
         case .paths: Self.paths(bytes)
         case .udp: Self.udp(bytes)
@@ -40,7 +41,15 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// The frame decoder with small limits, on bytes as they might arrive in pieces: every frame it returns
     /// re-encodes to exactly the bytes it consumed.
     public static func frames(_ bytes: [UInt8]) {
-        var decoder = FrameDecoder(limits: FrameLimits(maxControlPayload: 1024, maxDataPayload: 4096))
+        forEachFrame(in: bytes, form: .handshake) { frame in
+            if frame.kind == .control { _ = try? ControlMessage(frame: frame) }
+        }
+    }
+
+    /// Decodes `bytes` in `form` with small limits until the decoder stops, checking that every frame re-encodes
+    /// to exactly the bytes it was decoded from, and hands each to `body`.
+    private static func forEachFrame(in bytes: [UInt8], form: FrameForm, _ body: (Frame) -> Void) {
+        var decoder = FrameDecoder(limits: FrameLimits(maxControlPayload: 1024, maxDataPayload: 4096), form: form)
         var buffer = ByteBuffer(bytes: bytes)
         while true {
             let before = buffer.readerIndex
@@ -48,8 +57,44 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             // The buffer was made from `bytes`, so its indices are offsets into them.
             let consumed = bytes[before..<buffer.readerIndex]
             precondition(
-                frame.encoded().readableBytesView.elementsEqual(consumed), "a frame does not re-encode to its bytes")
-            if frame.kind == .control { _ = try? ControlMessage(frame: frame) }
+                frame.encoded(form: form).readableBytesView.elementsEqual(consumed),
+                "a frame does not re-encode to its bytes")
+            body(frame)
+        }
+    }
+
+    /// Protocol version 2's channel form with small limits: every frame it returns re-encodes to exactly the bytes
+    /// it consumed and keeps every header rule (no empty control or data payload, window, eof and close of their
+    /// sizes on a channel from 1 up, no reserved channel, no window of 0); every control payload that decodes as a
+    /// connection message (channel 0) or a channel message (for the service the channel id picks: channel 1 exec,
+    /// 2 file.get, and so on in ``ChannelService``'s order) is in range and survives a round trip.
+    public static func channelFrames(_ bytes: [UInt8]) {
+        forEachFrame(in: bytes, form: .channels) { frame in
+            precondition(frame.channel < Frame.firstReservedChannel, "a reserved channel was accepted")
+            switch frame.kind {
+            case .control, .data:
+                precondition(frame.payload.readableBytes > 0, "an empty control or data frame was accepted")
+                precondition(frame.kind == .data || frame.stream == .main, "a control frame on a stream was accepted")
+            case .window:
+                precondition((frame.windowCredit ?? 0) > 0, "a window frame without credit was accepted")
+            case .eof, .close:
+                precondition(frame.payload.readableBytes == 0, "an eof or close frame with a payload was accepted")
+            }
+            precondition(frame.kind == .control || frame.channel != 0, "a frame of a channel on channel 0")
+            guard frame.kind == .control else { return }
+            if frame.channel == 0 {
+                guard let message = try? ConnectionMessage(frame: frame) else { return }
+                precondition((try? ConnectionMessage(payload: message.payload)) == message, "a round trip changed it")
+                precondition((try? message.validate()) != nil, "a decoded message holds a member outside its range")
+            } else {
+                let services = ChannelService.allCases
+                let service = services[Int((frame.channel - 1) % UInt32(services.count))]
+                guard let message = try? ChannelMessage(frame: frame, service: service) else { return }
+                precondition(
+                    (try? ChannelMessage(payload: message.payload, service: service)) == message,
+                    "a round trip changed it")
+                precondition((try? message.validate()) != nil, "a decoded message holds a member outside its range")
+            }
         }
     }
 

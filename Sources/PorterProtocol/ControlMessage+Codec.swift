@@ -105,26 +105,7 @@ extension ControlMessage {
     /// - Throws: ``ProtocolError`` with ``ProtocolError/Code/badMessage`` when the payload is not a JSON object
     ///   of a known type with the fields that type needs, or a number in it is outside its range (``validate()``).
     public init(payload: ByteBuffer) throws(ProtocolError) {
-        do {
-            self = try JSONDecoder().decode(ControlMessage.self, from: Data(payload.readableBytesView))
-        } catch let error as ProtocolError {
-            throw error
-        } catch let DecodingError.keyNotFound(key, _) {
-            throw ProtocolError(.badMessage, "control message is missing the field '\(key.stringValue)'")
-        } catch let DecodingError.typeMismatch(_, context) where !context.codingPath.isEmpty {
-            throw ProtocolError(.badMessage, "control message has a wrong value at '\(context.path)'")
-        } catch let DecodingError.valueNotFound(_, context) where !context.codingPath.isEmpty {
-            throw ProtocolError(.badMessage, "control message has a wrong value at '\(context.path)'")
-        } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
-            throw ProtocolError(.badMessage, "control message has a wrong value at '\(context.path)'")
-        } catch DecodingError.typeMismatch {
-            throw ProtocolError(.badMessage, "a control message must be a JSON object")
-        } catch {
-            // The decoder says no more than "not valid JSON" both for a syntax error and for a number its field
-            // cannot hold (a fraction, or beyond the integer's range).
-            throw ProtocolError(
-                .badMessage, "control frame is not valid JSON, or a number in it does not fit its field")
-        }
+        self = try MessageJSON.decode(ControlMessage.self, from: payload)
         try validate()
     }
 
@@ -146,11 +127,5 @@ extension ControlMessage {
         // Every payload type encodes plain strings, numbers, booleans and arrays: encoding cannot fail.
         let data = (try? JSONEncoder().encode(self)) ?? Data()
         return ByteBuffer(bytes: data)
-    }
-}
-
-extension DecodingError.Context {
-    fileprivate var path: String {
-        codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
     }
 }

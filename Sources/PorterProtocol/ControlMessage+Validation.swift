@@ -46,9 +46,9 @@ extension ControlMessage {
                 throw ProtocolError(.badMessage, "'hello' offers more than \(Ranges.maxVersions) versions")
             }
         case .welcome(let welcome):
-            try check(welcome.limits.maxControlPayload, in: Ranges.payloadLimit, "limits.maxControlPayload")
-            try check(welcome.limits.maxDataPayload, in: Ranges.payloadLimit, "limits.maxDataPayload")
-            try check(welcome.limits.idleTimeout, in: Ranges.idleTimeout, "limits.idleTimeout")
+            try checkRange(welcome.limits.maxControlPayload, in: Ranges.payloadLimit, "limits.maxControlPayload")
+            try checkRange(welcome.limits.maxDataPayload, in: Ranges.payloadLimit, "limits.maxDataPayload")
+            try checkRange(welcome.limits.idleTimeout, in: Ranges.idleTimeout, "limits.idleTimeout")
         case .exec(let exec):
             if let timeout = exec.timeout {
                 guard timeout > 0, timeout <= Ranges.maxTimeout else {
@@ -61,39 +61,39 @@ extension ControlMessage {
         case .execResize(let terminal):
             try terminal.validate("")
         case .execStarted(let started):
-            try check(started.pid, in: Ranges.pid, "pid")
-            try check(started.window, in: Ranges.window, "window")
+            try checkRange(started.pid, in: Ranges.pid, "pid")
+            try checkRange(started.window, in: Ranges.window, "window")
         case .execWindow(let window):
-            try check(window.bytes, in: Ranges.window, "bytes")
+            try checkRange(window.bytes, in: Ranges.window, "bytes")
         case .execExit(let exit):
-            if let status = exit.status { try check(status, in: Ranges.exitStatus, "status") }
-            if let number = exit.signalNumber { try check(number, in: Ranges.signalNumber, "signalNumber") }
+            if let status = exit.status { try checkRange(status, in: Ranges.exitStatus, "status") }
+            if let number = exit.signalNumber { try checkRange(number, in: Ranges.signalNumber, "signalNumber") }
             guard exit.duration >= 0, exit.duration.isFinite else {
                 throw ProtocolError(.badMessage, "'duration' must be a number of seconds, 0 or more")
             }
         case .fileListing(let listing):
             for entry in listing.entries { try entry.validate("entries") }
             try listing.directory?.validate("directory")
-            if let skipped = listing.skipped { try check(skipped, in: Ranges.skipped, "skipped") }
+            if let skipped = listing.skipped { try checkRange(skipped, in: Ranges.skipped, "skipped") }
         case .fileGet(let get):
-            if let offset = get.offset { try check(offset, in: Ranges.fileSize, "offset") }
+            if let offset = get.offset { try checkRange(offset, in: Ranges.fileSize, "offset") }
         case .fileHeader(let header):
-            try check(header.size, in: Ranges.fileSize, "size")
-            try check(header.offset, in: 0...header.size, "offset")
-            try check(header.mode, in: Ranges.mode, "mode")
+            try checkRange(header.size, in: Ranges.fileSize, "size")
+            try checkRange(header.offset, in: 0...header.size, "offset")
+            try checkRange(header.mode, in: Ranges.mode, "mode")
             try header.mtime.validate("mtime")
         case .filePut(let put):
-            try check(put.size, in: Ranges.fileSize, "size")
-            if let mode = put.mode { try check(mode, in: Ranges.mode, "mode") }
+            try checkRange(put.size, in: Ranges.fileSize, "size")
+            if let mode = put.mode { try checkRange(mode, in: Ranges.mode, "mode") }
             try put.mtime?.validate("mtime")
         case .fileReady(let ready):
-            try check(ready.offset, in: Ranges.fileSize, "offset")
+            try checkRange(ready.offset, in: Ranges.fileSize, "offset")
         case .fileBegin(let begin):
-            try check(begin.offset, in: Ranges.fileSize, "offset")
+            try checkRange(begin.offset, in: Ranges.fileSize, "offset")
         case .fileDone(let done):
-            if let size = done.size { try check(size, in: Ranges.fileSize, "size") }
+            if let size = done.size { try checkRange(size, in: Ranges.fileSize, "size") }
         case .fileAttrs(let attributes):
-            if let mode = attributes.mode { try check(mode, in: Ranges.mode, "mode") }
+            if let mode = attributes.mode { try checkRange(mode, in: Ranges.mode, "mode") }
             try attributes.mtime?.validate("mtime")
         case .auth, .ready, .ping, .pong, .keepalive, .error, .echo, .end, .chatJoin, .chatJoined, .chatSay,
             .chatMessage, .chatWho, .chatMembers, .chatNick, .chatPrivate, .chatPresence, .chatLeave, .execEOF,
@@ -104,10 +104,11 @@ extension ControlMessage {
 }
 
 extension ControlMessage.Terminal {
-    fileprivate func validate(_ field: String) throws(ProtocolError) {
+    /// Checks the size and `TERM`, naming them under `field`.
+    func validate(_ field: String) throws(ProtocolError) {
         let prefix = field.isEmpty ? "" : field + "."
-        try check(rows, in: ControlMessage.Ranges.terminalSize, prefix + "rows")
-        try check(cols, in: ControlMessage.Ranges.terminalSize, prefix + "cols")
+        try checkRange(rows, in: ControlMessage.Ranges.terminalSize, prefix + "rows")
+        try checkRange(cols, in: ControlMessage.Ranges.terminalSize, prefix + "cols")
         guard term.utf8.count <= ControlMessage.Ranges.maxTermLength, !term.utf8.contains(0) else {
             throw ProtocolError(
                 .badMessage, "'\(prefix)term' must be at most \(ControlMessage.Ranges.maxTermLength) bytes, without NUL"
@@ -117,21 +118,24 @@ extension ControlMessage.Terminal {
 }
 
 extension ControlMessage.FileEntry {
-    fileprivate func validate(_ field: String) throws(ProtocolError) {
-        try check(size, in: ControlMessage.Ranges.fileSize, field + ".size")
-        try check(mode, in: ControlMessage.Ranges.mode, field + ".mode")
+    /// Checks size, mode and time, naming them under `field`; `sizes` is the version's range of sizes.
+    func validate(_ field: String, sizes: ClosedRange<Int64> = ControlMessage.Ranges.fileSize) throws(ProtocolError) {
+        try checkRange(size, in: sizes, field + ".size")
+        try checkRange(mode, in: ControlMessage.Ranges.mode, field + ".mode")
         try mtime.validate(field + ".mtime")
     }
 }
 
 extension ControlMessage.FileTime {
-    fileprivate func validate(_ field: String) throws(ProtocolError) {
-        try check(seconds, in: ControlMessage.Ranges.fileTimeSeconds, field + ".seconds")
-        try check(nanoseconds, in: ControlMessage.Ranges.nanoseconds, field + ".nanoseconds")
+    /// Checks seconds and nanoseconds, naming them under `field`.
+    func validate(_ field: String) throws(ProtocolError) {
+        try checkRange(seconds, in: ControlMessage.Ranges.fileTimeSeconds, field + ".seconds")
+        try checkRange(nanoseconds, in: ControlMessage.Ranges.nanoseconds, field + ".nanoseconds")
     }
 }
 
-private func check<Value: Comparable>(_ value: Value, in range: ClosedRange<Value>, _ field: String)
+/// Throws ``ProtocolError/Code/badMessage`` naming `field` unless `range` holds `value`.
+func checkRange<Value: Comparable>(_ value: Value, in range: ClosedRange<Value>, _ field: String)
     throws(ProtocolError)
 {
     guard range.contains(value) else {

@@ -156,38 +156,20 @@ extension ControlMessage {
         public var agent: String
         /// ``ControlMessage/nonceLength`` random bytes.
         public var nonce: Bytes
+        /// Version 2: the largest payloads the client accepts; absent, the defaults of ``FrameLimits``. A version 1
+        /// server ignores it.
+        public var limits: FrameLimits?
         /// Creates the payload.
-        public init(versions: [Int], agent: String, nonce: Bytes) {
+        public init(versions: [Int], agent: String, nonce: Bytes, limits: FrameLimits? = nil) {
             self.versions = versions
             self.agent = agent
             self.nonce = nonce
-        }
-    }
-
-    /// Payload of `welcome`.
-    public struct Welcome: Codable, Sendable, Equatable {
-        /// The version both sides speak from now on.
-        public var version: Int
-        /// The server software, e.g. `porter/0.1.0`.
-        public var agent: String
-        /// The server's host name.
-        public var server: String
-        /// ``ControlMessage/nonceLength`` random bytes.
-        public var nonce: Bytes
-        /// Authentication methods the server accepts, e.g. `["hmac-sha256"]`.
-        public var auth: [String]
-        /// Limits the client must respect.
-        public var limits: Limits
-        /// Creates the payload.
-        public init(version: Int, agent: String, server: String, nonce: Bytes, auth: [String], limits: Limits) {
-            self.version = version
-            self.agent = agent
-            self.server = server
-            self.nonce = nonce
-            self.auth = auth
             self.limits = limits
         }
     }
+
+    /// Payload of `welcome`, with version 1's ``Limits``.
+    public typealias Welcome = WelcomeMessage<Limits>
 
     /// The server's limits, announced in `welcome`.
     public struct Limits: Codable, Sendable, Equatable {

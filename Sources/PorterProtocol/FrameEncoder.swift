@@ -1,33 +1,52 @@
 import NIOCore
 
-/// Writes ``Frame``s as a six-byte header followed by the payload (see ``FrameDecoder`` for the layout).
+/// Writes ``Frame``s as a header of the encoder's ``FrameForm`` followed by the payload (see ``Frame`` for the
+/// layout).
 public struct FrameEncoder: MessageToByteEncoder {
     public typealias OutboundIn = Frame
 
-    /// Creates an encoder.
-    public init() {}
+    /// The header form written: six bytes (``FrameForm/handshake``) or ten (``FrameForm/channels``).
+    public var form: FrameForm
+
+    /// Creates an encoder writing `form`.
+    public init(form: FrameForm = .handshake) {
+        self.form = form
+    }
 
     /// Appends `frame` to `out`.
     public func encode(data frame: Frame, out: inout ByteBuffer) throws {
-        precondition(frame.payload.readableBytes <= Int(UInt32.max), "frame payload exceeds UInt32")
-        out.reserveCapacity(minimumWritableBytes: Frame.headerLength + frame.payload.readableBytes)
-        out.writeMultipleIntegers(
-            frame.kind.rawValue,
-            frame.stream.rawValue,
-            UInt32(frame.payload.readableBytes)
-        )
+        out.reserveCapacity(minimumWritableBytes: form.headerLength + frame.payload.readableBytes)
+        frame.writeHeader(into: &out, form: form)
         var payload = frame.payload
         out.writeBuffer(&payload)
     }
 }
 
 extension Frame {
-    /// This frame's bytes on the wire.
-    public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
-        var out = allocator.buffer(capacity: Frame.headerLength + payload.readableBytes)
+    /// This frame's bytes on the wire, in `form`.
+    public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator(), form: FrameForm = .handshake)
+        -> ByteBuffer
+    {
+        var out = allocator.buffer(capacity: form.headerLength + payload.readableBytes)
         // Encoding into a buffer cannot fail.
-        try? FrameEncoder().encode(data: self, out: &out)
+        try? FrameEncoder(form: form).encode(data: self, out: &out)
         return out
+    }
+
+    /// Writes this frame's header in `form`. The handshake form has no channel id and only control and data
+    /// frames: anything else there is a programming error.
+    func writeHeader(into out: inout ByteBuffer, form: FrameForm) {
+        precondition(payload.readableBytes <= Int(UInt32.max), "frame payload exceeds UInt32")
+        let length = UInt32(payload.readableBytes)
+        switch form {
+        case .handshake:
+            precondition(
+                channel == 0 && (kind == .control || kind == .data),
+                "\(kind) frame on channel \(channel) in the handshake form")
+            out.writeMultipleIntegers(kind.rawValue, stream.rawValue, length)
+        case .channels:
+            out.writeMultipleIntegers(kind.rawValue, stream.rawValue, length, channel)
+        }
     }
 }
 
@@ -50,7 +69,7 @@ public final class FrameWriteHandler: ChannelOutboundHandler, Sendable {
             return
         }
         var header = context.channel.allocator.buffer(capacity: Frame.headerLength)
-        header.writeMultipleIntegers(frame.kind.rawValue, frame.stream.rawValue, UInt32(frame.payload.readableBytes))
+        frame.writeHeader(into: &header, form: .handshake)
         context.write(wrapOutboundOut(header), promise: nil)
         context.write(wrapOutboundOut(frame.payload), promise: promise)
     }

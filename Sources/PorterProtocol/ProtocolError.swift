@@ -17,7 +17,8 @@ public struct ProtocolError: Error, Sendable, Equatable, CustomStringConvertible
     /// A one-line description: the message followed by the code.
     public var description: String { "\(message) (\(code.rawValue))" }
 
-    /// The error codes of protocol version 1.
+    /// The error codes of protocol versions 1 and 2 (version 2's are in docs/design/protocol-2.md, sections 4.6
+    /// and 5.5).
     public struct Code: RawRepresentable, Hashable, Sendable, Codable {
         /// The code on the wire.
         public var rawValue: String
@@ -26,8 +27,25 @@ public struct ProtocolError: Error, Sendable, Equatable, CustomStringConvertible
 
         /// A frame declared a payload longer than the receiver's limit for its kind.
         public static let frameTooLarge = Code(rawValue: "frame-too-large")
-        /// A frame header was invalid: unknown kind, or a control frame on a stream other than 0.
+        /// A frame header was invalid: unknown kind, or a control frame on a stream other than 0 (version 2: any
+        /// header check of the channel form, or data on a stream its channel does not have).
         public static let badFrame = Code(rawValue: "bad-frame")
+        /// Version 2: an `open` on a channel id in use, a frame for an id not in use, or an id from 0x80000000 up.
+        public static let badChannel = Code(rawValue: "bad-channel")
+        /// Version 2: data beyond the window granted, or a window frame that takes the credit above 2^32−1.
+        public static let flowControl = Code(rawValue: "flow-control")
+        /// Version 2, `refuse`: the server has no such service.
+        public static let unknownService = Code(rawValue: "unknown-service")
+        /// Version 2, `global.fail`: the server has no such global request.
+        public static let unknownRequest = Code(rawValue: "unknown-request")
+        /// Version 2, `refuse`: the client already has the most channels in use that the server allows.
+        public static let tooManyChannels = Code(rawValue: "too-many-channels")
+        /// Version 2, `refuse`: the server does not allow this (forwarding off, a target not on its list).
+        public static let notPermitted = Code(rawValue: "not-permitted")
+        /// Version 2, `refuse`: a forward target could not be reached.
+        public static let connectFailed = Code(rawValue: "connect-failed")
+        /// Version 2, `fail`: a forward target's connection failed.
+        public static let forwardError = Code(rawValue: "forward-error")
         /// A control payload was not a valid JSON message of a known type.
         public static let badMessage = Code(rawValue: "bad-message")
         /// A valid message arrived in a state where it is not allowed.

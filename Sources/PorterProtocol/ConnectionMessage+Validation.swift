@@ -1,0 +1,51 @@
+extension ConnectionMessage {
+    /// Checks every member against its range (docs/design/protocol-2.md section 6.2, ``MessageRanges``).
+    ///
+    /// - Throws: ``ProtocolError`` with ``ProtocolError/Code/badMessage``, naming the member.
+    public func validate() throws(ProtocolError) {
+        switch self {
+        case .hello(let hello):
+            guard (1...ControlMessage.Ranges.maxVersions).contains(hello.versions.count) else {
+                throw ProtocolError(
+                    .badMessage, "'hello' must offer 1 to \(ControlMessage.Ranges.maxVersions) versions")
+            }
+            for version in hello.versions { try checkRange(version, in: MessageRanges.version, "versions") }
+            try MessageRanges.checkThirtyTwoBytes(hello.nonce, "nonce")
+            try hello.limits?.validate("limits.")
+        case .welcome(let welcome):
+            try checkRange(welcome.version, in: MessageRanges.version, "version")
+            try MessageRanges.checkThirtyTwoBytes(welcome.nonce, "nonce")
+            try welcome.limits.frames.validate("limits.")
+            try MessageRanges.checkSeconds(welcome.limits.idleTimeout, "limits.idleTimeout")
+            try welcome.limits.channels.validate("limits.")
+        case .auth(let auth):
+            try MessageRanges.checkThirtyTwoBytes(auth.proof, "proof")
+        case .ready(let ready):
+            try MessageRanges.checkThirtyTwoBytes(ready.proof, "proof")
+        case .ping(let ping), .pong(let ping):
+            try checkRange(ping.id, in: MessageRanges.integer, "id")
+        case .global(let global):
+            try checkRange(global.id, in: MessageRanges.integer, "id")
+            if case .fileAttrs(let attributes) = global.request {
+                if let mode = attributes.mode { try checkRange(mode, in: ControlMessage.Ranges.mode, "mode") }
+                try attributes.mtime?.validate("mtime")
+            }
+        case .globalOK(let ok):
+            try checkRange(ok.id, in: MessageRanges.integer, "id")
+        case .globalFail(let fail):
+            try checkRange(fail.id, in: MessageRanges.integer, "id")
+        case .shutdown(let shutdown):
+            try MessageRanges.checkSeconds(shutdown.grace, "grace")
+        case .keepalive, .error:
+            break
+        }
+    }
+}
+
+extension FrameLimits {
+    /// Checks announced limits against version 2's ranges, naming them after `prefix`.
+    func validate(_ prefix: String) throws(ProtocolError) {
+        try checkRange(maxControlPayload, in: MessageRanges.maxControlPayload, prefix + "maxControlPayload")
+        try checkRange(maxDataPayload, in: MessageRanges.maxDataPayload, prefix + "maxDataPayload")
+    }
+}
