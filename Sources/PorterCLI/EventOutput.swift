@@ -111,6 +111,6 @@ struct EventOutput: Sendable {
     private func write(_ event: JSONEvent) {
         let event = host.map { JSONEvent(event.name, fields: [("host", .string($0))] + event.fields) } ?? event
         let line = ByteBuffer(string: event.line)
-        Self.writing.withLock { _ in Terminal.write(line, to: STDOUT_FILENO) }
+        Self.writing.withLock { _ in _ = Terminal.write(line, to: STDOUT_FILENO) }
     }
 }

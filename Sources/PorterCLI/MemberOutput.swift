@@ -61,6 +61,6 @@ final class MemberOutput: Sendable {
         buffer.writeBytes(prefix)
         buffer.writeBytes(line)
         buffer.writeInteger(UInt8(ascii: "\n"))
-        Self.writing.withLock { _ in Terminal.write(buffer, to: descriptor) }
+        Self.writing.withLock { _ in _ = Terminal.write(buffer, to: descriptor) }
     }
 }

@@ -45,8 +45,10 @@ enum RemoteCommand {
         let signals = member == nil ? SignalForwarding(input: input, terminal: interactive) : nil
         defer { signals?.stop() }
         // What a person sees: the bytes as they are, or a member's lines, each prefixed with its name.
-        func write(_ bytes: ByteBuffer, to descriptor: Int32) {
-            if let member { member.write(bytes, to: descriptor) } else { Terminal.write(bytes, to: descriptor) }
+        func write(_ bytes: ByteBuffer, to descriptor: Int32) -> Bool {
+            guard let member else { return Terminal.write(bytes, to: descriptor) }
+            member.write(bytes, to: descriptor)
+            return true
         }
         func error(_ message: String) {
             if let member { member.error(message) } else { Terminal.error(message) }
@@ -62,17 +64,21 @@ enum RemoteCommand {
         defer { feeder.cancel() }
         var standardOutput = UTF8Chunker()
         var standardError = UTF8Chunker()
+        var written = true
         while let output = try await session.next() {
             switch output {
             case .standardOutput(let bytes):
                 events.report(standardOutput.take(bytes.readableBytesView)?.event("stdout")) {
-                    write(bytes, to: STDOUT_FILENO)
+                    written = write(bytes, to: STDOUT_FILENO)
                 }
             case .standardError(let bytes):
                 events.report(standardError.take(bytes.readableBytesView)?.event("stderr")) {
-                    write(bytes, to: STDERR_FILENO)
+                    written = write(bytes, to: STDERR_FILENO)
                 }
             }
+            // Nobody reads the output any more (`porter exec H -- yes | head`): end as the command would in a
+            // local pipeline, killed by SIGPIPE. Closing the connection makes the server terminate the command.
+            guard written else { return 128 + SIGPIPE }
         }
         events.report(standardOutput.finish()?.event("stdout"))
         events.report(standardError.finish()?.event("stderr"))

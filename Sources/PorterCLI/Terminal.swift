@@ -28,15 +28,19 @@ enum Terminal {
     }
 
     /// Writes `buffer` as it is to `descriptor` (standard output or error), waiting until it is all written.
-    static func write(_ buffer: ByteBuffer, to descriptor: Int32) {
+    ///
+    /// - Returns: `false` if the descriptor takes no more: its reader has gone (a pipe into `head`) or it failed.
+    @discardableResult
+    static func write(_ buffer: ByteBuffer, to descriptor: Int32) -> Bool {
         buffer.withUnsafeReadableBytes { bytes in
             var offset = 0
             while offset < bytes.count {
                 let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
                 if written < 0, errno == EINTR { continue }
-                guard written > 0 else { return }
+                guard written > 0 else { return false }
                 offset += written
             }
+            return true
         }
     }
 

@@ -42,6 +42,18 @@ import Testing
         }
     }
 
+    /// `porter exec H -- yes | head` ends as `yes | head` does: the reader has gone, so the client ends with the
+    /// status of a SIGPIPE and the server terminates the command. Before, the client read `yes` forever.
+    @Test func execEndsWhenNobodyReadsItsOutput() async throws {
+        try await withTestServer { server in
+            let command = porter("exec", server, ["-n", "--", "yes"]).map { "'\($0)'" }.joined(separator: " ")
+            let run = try await TestProcess.run([
+                "bash", "-c", "\(command) | head -c 4 >/dev/null; echo \"${PIPESTATUS[0]}\"",
+            ])
+            #expect(run.output == "\(128 + SIGPIPE)\n", "\(run.errors)")
+        }
+    }
+
     @Test func standardInputIsForwardedExactly() async throws {
         let input = temporaryFile()
         let output = temporaryFile()
