@@ -1,0 +1,26 @@
+import NIOCore
+import PorterProtocol
+
+extension PorterChildChannel {
+    /// A write of the pipeline that is not handed on to the multiplexer yet, with its promise.
+    enum PendingWrite {
+        /// Data on a sub-stream: the bytes not yet written (a write waiting for credit keeps only its rest).
+        case data(Frame.Stream, ByteBuffer, EventLoopPromise<Void>?)
+        /// A message of the channel's service.
+        case message(ChannelMessage, EventLoopPromise<Void>?)
+        /// This side's eof, from `close(mode: .output)`.
+        case eof(EventLoopPromise<Void>?)
+
+        /// The promise to complete when the write is handed on.
+        var promise: EventLoopPromise<Void>? {
+            switch self {
+            case .data(_, _, let promise), .message(_, let promise), .eof(let promise): promise
+            }
+        }
+
+        /// The data bytes it holds (messages and eof use no credit).
+        var dataBytes: Int {
+            if case .data(_, let bytes, _) = self { bytes.readableBytes } else { 0 }
+        }
+    }
+}
