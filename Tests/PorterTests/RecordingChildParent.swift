@@ -1,0 +1,76 @@
+import NIOCore
+import PorterProtocol
+
+@testable import Porter
+
+/// A ``ChildChannelParent`` that records what a child channel hands it and, as the multiplexer does, takes at most
+/// `credit` data bytes per write.
+final class RecordingChildParent: ChildChannelParent {
+    /// What the child handed on, in order.
+    enum Event: Equatable {
+        case data(Frame.Stream, String)
+        case message(ChannelMessage)
+        case eof
+        case close
+        case flush
+    }
+
+    /// The peer's credit: what data writes may still take.
+    var credit: Int
+    /// When set, writes throw it.
+    var refusal: ChannelStateMachine.Refusal?
+    private(set) var events: [Event] = []
+    /// The byte counts of `consumed` calls.
+    private(set) var consumed: [Int] = []
+    /// The channel ids of every call.
+    private(set) var channelIDs: Set<UInt32> = []
+    private let eventLoop: any EventLoop
+
+    init(credit: Int, eventLoop: any EventLoop) {
+        self.credit = credit
+        self.eventLoop = eventLoop
+    }
+
+    /// The number of closes the child sent.
+    var closes: Int { events.count { $0 == .close } }
+
+    func write(channel id: UInt32, data: inout ByteBuffer, on stream: Frame.Stream)
+        throws(ChannelStateMachine.Refusal) -> EventLoopFuture<Void>?
+    {
+        channelIDs.insert(id)
+        if let refusal { throw refusal }
+        let taken = min(credit, data.readableBytes)
+        guard taken > 0, let frame = data.readSlice(length: taken) else { return nil }
+        credit -= taken
+        events.append(.data(stream, String(buffer: frame)))
+        return eventLoop.makeSucceededFuture(())
+    }
+
+    func write(channel id: UInt32, message: ChannelMessage) throws(ChannelStateMachine.Refusal)
+        -> EventLoopFuture<Void>
+    {
+        channelIDs.insert(id)
+        if let refusal { throw refusal }
+        events.append(.message(message))
+        return eventLoop.makeSucceededFuture(())
+    }
+
+    func writeEOF(channel id: UInt32) {
+        channelIDs.insert(id)
+        events.append(.eof)
+    }
+
+    func writeClose(channel id: UInt32) {
+        channelIDs.insert(id)
+        events.append(.close)
+    }
+
+    func flushConnection() {
+        events.append(.flush)
+    }
+
+    func consumed(channel id: UInt32, bytes: Int) {
+        channelIDs.insert(id)
+        consumed.append(bytes)
+    }
+}
