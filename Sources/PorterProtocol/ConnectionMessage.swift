@@ -14,6 +14,9 @@
 /// {"type":"global","id":3,"name":"file.mkdir","path":"photos"}
 /// ```
 public enum ConnectionMessage: Sendable, Equatable {
+    /// The protocol version these messages belong to.
+    public static let version = 2
+
     /// Client → server, first message: the versions the client speaks, its nonce and, optionally, its limits.
     case hello(ControlMessage.Hello)
     /// Server → client, answer to `hello`: the chosen version, the server's nonce and every limit.

@@ -17,7 +17,10 @@ import NIOCore
 /// may fire early or late: ``deadlineReached(now:)`` checks the deadlines against `now` and asks again if none
 /// has passed. So a frame, which pushes the idle deadline forward, never needs a new timer.
 ///
-/// Only the server role of protocol version 1 is implemented for now.
+/// On version 2 (docs/design/protocol-2.md) the machine also runs the channels: after `welcome` it asks for the
+/// channel form (``Action/switchForm``); after `ready` it answers `keepalive`, `ping` and global requests on
+/// channel 0 itself and runs every frame on another channel through its ``ChannelTable``, handing on what the
+/// channel's local code must see as ``Action/channel(_:_:)``. Only the server role is implemented for now.
 public struct ConnectionStateMachine: Sendable {
     private enum State {
         case inactive
@@ -33,6 +36,10 @@ public struct ConnectionStateMachine: Sendable {
     private var lastFrame = NIODeadline.uptimeNanoseconds(0)
     /// The timer the driver holds for the machine, if any.
     private var timer: NIODeadline?
+    /// Version 2: the limits announced in `welcome`, from `hello` on.
+    var announced: ConnectionMessage.Limits?
+    /// Version 2: the channels, from `ready` on.
+    var channels: ChannelTable?
 
     /// A server's connection, authenticated by `handshake`.
     public init(server handshake: ServerHandshake, timeouts: Timeouts) {
@@ -45,6 +52,9 @@ public struct ConnectionStateMachine: Sendable {
         if case .ready = state { return true }
         return false
     }
+
+    /// The protocol version negotiated, once authenticated.
+    public var version: Int? { handshake.version }
 
     /// Whether the machine has failed or been told the connection closed: it reads nothing more.
     public var isClosed: Bool {
@@ -90,6 +100,14 @@ public struct ConnectionStateMachine: Sendable {
         return actions
     }
 
+    /// The timer asked for before is gone (another driver took the machine over): asks for the one needed now.
+    public mutating func timerDropped() -> Actions {
+        var actions = Actions()
+        timer = nil
+        settleTimer(&actions)
+        return actions
+    }
+
     /// The connection closed: the machine reads nothing more and needs no timer.
     public mutating func closed() {
         state = .closed
@@ -103,6 +121,12 @@ public struct ConnectionStateMachine: Sendable {
     }
 
     private mutating func receiveInHandshake(_ frame: Frame, _ actions: inout Actions) {
+        if announced != nil, frame.channel != 0 {
+            fail(
+                ProtocolError(.unexpectedMessage, "a frame on channel \(frame.channel) before authentication"), &actions
+            )
+            return
+        }
         let action: ServerHandshake.Action
         do {
             action = handshake.receive(try ControlMessage(frame: frame))
@@ -113,8 +137,17 @@ public struct ConnectionStateMachine: Sendable {
         switch action {
         case .reply(let message):
             actions.append(.write(message))
+        case .welcome(let welcome):
+            announced = welcome.limits
+            actions.append(.send(ConnectionMessage.welcome(welcome).frame))
+            actions.append(.switchForm)
         case .authenticated(let message):
             state = .ready
+            if let announced {
+                channels = ChannelTable(
+                    role: .server, limits: announced.channels,
+                    peerMaxDataPayload: handshake.clientLimits.maxDataPayload)
+            }
             actions.append(.write(message))
             actions.append(.authenticated(version: handshake.version ?? 0))
         case .fail(let error):
@@ -123,6 +156,10 @@ public struct ConnectionStateMachine: Sendable {
     }
 
     private mutating func receiveWhenReady(_ frame: Frame, _ actions: inout Actions) {
+        if channels != nil {
+            receiveOnChannels(frame, &actions)
+            return
+        }
         guard frame.kind == .control else {
             actions.append(.deliver(DeliveredFrame(frame, decoded: nil)))
             return
@@ -145,7 +182,7 @@ public struct ConnectionStateMachine: Sendable {
         }
     }
 
-    private mutating func fail(_ error: ProtocolError, _ actions: inout Actions) {
+    mutating func fail(_ error: ProtocolError, _ actions: inout Actions) {
         state = .closed
         actions.append(.fail(error))
     }

@@ -49,28 +49,3 @@ extension Frame {
         }
     }
 }
-
-/// Writes ``Frame``s to a channel without copying large payloads: the header goes out in its own small buffer
-/// and a payload over ``copyThreshold`` bytes follows as it is, so a 1 MiB data frame costs no memcpy.
-public final class FrameWriteHandler: ChannelOutboundHandler, Sendable {
-    public typealias OutboundIn = Frame
-    public typealias OutboundOut = ByteBuffer
-
-    /// Payloads up to this size are copied behind their header into one buffer, which is cheaper than two writes.
-    public static let copyThreshold = 16 * 1024
-
-    /// Creates the handler.
-    public init() {}
-
-    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let frame = unwrapOutboundIn(data)
-        guard frame.payload.readableBytes > Self.copyThreshold else {
-            context.write(wrapOutboundOut(frame.encoded(allocator: context.channel.allocator)), promise: promise)
-            return
-        }
-        var header = context.channel.allocator.buffer(capacity: Frame.headerLength)
-        frame.writeHeader(into: &header, form: .handshake)
-        context.write(wrapOutboundOut(header), promise: nil)
-        context.write(wrapOutboundOut(frame.payload), promise: promise)
-    }
-}

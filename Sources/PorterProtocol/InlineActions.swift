@@ -2,13 +2,15 @@
 /// ``ConnectionStateMachine`` or ``ChannelStateMachine``.
 public struct InlineActions<Element: Sendable & Equatable>: Sendable, Equatable, Sequence {
     /// The most actions one input produces (for example a write, `authenticated` and a timer; or a channel's
-    /// failure with its eof, `fail` and `close`).
-    public static var capacity: Int { 4 }
+    /// failure with its eof, `fail` and `close`, and a timer).
+    public static var capacity: Int { 6 }
 
     private var first: Element?
     private var second: Element?
     private var third: Element?
     private var fourth: Element?
+    private var fifth: Element?
+    private var sixth: Element?
     /// How many actions are held.
     public private(set) var count = 0
 
@@ -24,7 +26,9 @@ public struct InlineActions<Element: Sendable & Equatable>: Sendable, Equatable,
         case 0: first = action
         case 1: second = action
         case 2: third = action
-        default: fourth = action
+        case 3: fourth = action
+        case 4: fifth = action
+        default: sixth = action
         }
         count += 1
     }
@@ -47,6 +51,8 @@ public struct InlineActions<Element: Sendable & Equatable>: Sendable, Equatable,
             case 1: return actions.second
             case 2: return actions.third
             case 3: return actions.fourth
+            case 4: return actions.fifth
+            case 5: return actions.sixth
             default: return nil
             }
         }

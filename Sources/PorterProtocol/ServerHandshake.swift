@@ -12,6 +12,9 @@ public struct ServerHandshake: Sendable {
     public enum Action: Sendable, Equatable {
         /// Send this message and wait for the next.
         case reply(ControlMessage)
+        /// Version 2 was chosen: send this `welcome` in the handshake form, then move both directions of the
+        /// connection to the channel form, and wait for `auth`.
+        case welcome(ConnectionMessage.Welcome)
         /// Authentication succeeded: send this message; requests may follow.
         case authenticated(ControlMessage)
         /// Send this error and close the connection.
@@ -31,13 +34,24 @@ public struct ServerHandshake: Sendable {
         public var agent: String
         /// The host name.
         public var server: String
-        /// The limits announced to clients.
+        /// The limits announced to version 1 clients.
         public var limits: ControlMessage.Limits
+        /// The limits announced to version 2 clients; `nil` for a server that speaks only version 1.
+        public var channelLimits: ConnectionMessage.Limits?
         /// Creates an identity.
-        public init(agent: String, server: String, limits: ControlMessage.Limits) {
+        public init(
+            agent: String, server: String, limits: ControlMessage.Limits,
+            channelLimits: ConnectionMessage.Limits? = nil
+        ) {
             self.agent = agent
             self.server = server
             self.limits = limits
+            self.channelLimits = channelLimits
+        }
+
+        /// The protocol versions this server speaks: 1, and 2 when it announces ``channelLimits``.
+        public var versions: [Int] {
+            channelLimits == nil ? [1] : [1, ConnectionMessage.version]
         }
     }
 
@@ -67,6 +81,10 @@ public struct ServerHandshake: Sendable {
         return nil
     }
 
+    /// The largest payloads the client accepts, from its `hello` (the defaults when it announced none); known from
+    /// `hello` on.
+    public private(set) var clientLimits = FrameLimits()
+
     /// Feeds the next message from the client.
     public mutating func receive(_ message: ControlMessage) -> Action {
         switch (state, message) {
@@ -74,13 +92,28 @@ public struct ServerHandshake: Sendable {
             guard hello.nonce.bytes.count == ControlMessage.nonceLength else {
                 return fail(.badMessage, "hello nonce must be \(ControlMessage.nonceLength) bytes")
             }
-            guard let version = hello.versions.filter(ControlMessage.supportedVersions.contains).max() else {
-                let ours = ControlMessage.supportedVersions.map(String.init).joined(separator: ", ")
+            guard let version = hello.versions.filter(identity.versions.contains).max() else {
+                let ours = identity.versions.map(String.init).joined(separator: ", ")
                 let theirs = hello.versions.prefix(8).map(String.init).joined(separator: ", ")
                 return fail(
                     .unsupportedVersion,
                     "server speaks protocol version \(ours), client offers [\(theirs)]; upgrade the older side"
                 )
+            }
+            if version == ConnectionMessage.version, let channelLimits = identity.channelLimits {
+                // Version 1 ignores a hello's limits; version 2 sends within them.
+                do {
+                    try hello.limits?.validate("limits.")
+                } catch {
+                    state = .failed
+                    return .fail(error)
+                }
+                clientLimits = hello.limits ?? FrameLimits()
+                state = .awaitingAuth(version: version, clientNonce: hello.nonce.bytes)
+                return .welcome(
+                    ConnectionMessage.Welcome(
+                        version: version, agent: identity.agent, server: identity.server, nonce: .init(nonce),
+                        auth: [AuthProof.method], limits: channelLimits))
             }
             state = .awaitingAuth(version: version, clientNonce: hello.nonce.bytes)
             let welcome = ControlMessage.Welcome(

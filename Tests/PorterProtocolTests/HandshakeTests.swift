@@ -25,6 +25,9 @@ import Testing
             switch serverAction {
             case .reply(let message), .authenticated(let message): reply = message
             case .fail(let error): reply = .error(.init(error, fatal: true))
+            case .welcome:
+                Issue.record("a version 1 handshake got version 2's welcome")
+                return (lastClient, serverAction)
             }
             let clientAction = client.receive(reply)
             lastClient = clientAction

@@ -145,7 +145,7 @@ func withFakeServer<Result: Sendable>(
                             case .authenticated(let ready):
                                 try await outbound.write(ready.frame)
                                 authenticated = true
-                            case .fail: return
+                            case .fail, .welcome: return
                             }
                         }
                     }

@@ -12,7 +12,7 @@ import PorterProtocol
 /// message and the connection closes; during a spell, the task that serves it reports a decoder's error once it
 /// has taken the frames before it, and a ping's answer waits in the inbox behind the answers to the requests
 /// before it.
-final class ConnectionDispatcher: ChannelDuplexHandler {
+final class ConnectionDispatcher: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = Frame
     typealias OutboundIn = Frame
     typealias OutboundOut = Frame
@@ -115,9 +115,21 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
                 }
                 inbox = nil
                 context.writeAndFlush(wrapOutboundOut(message.frame), promise: nil)
-            case .authenticated:
+            case .send(let frame):
+                context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+            case .switchForm:
+                context.triggerUserOutboundEvent(FrameForm.channels, promise: nil)
+            case .authenticated(let version):
                 context.triggerUserOutboundEvent(ConnectionGate.Authenticated(), promise: nil)
                 if connection.logger.logLevel <= .debug { logger(context).debug("authenticated") }
+                if version == ConnectionMessage.version {
+                    // What follows (a timer) is the multiplexer's to ask for again.
+                    handOver(context: context)
+                    return
+                }
+            case .channel:
+                // Only after a hand-over, which leaves this handler.
+                break
             case .deliver(let delivered):
                 if let inbox, case .queued(let pause) = inbox.push(delivered) {
                     if pause { readingPaused = true }
@@ -141,6 +153,22 @@ final class ConnectionDispatcher: ChannelDuplexHandler {
                     fail(context: context, error)
                 }
             }
+        }
+    }
+
+    /// Version 2: the connection's channels take it over. The multiplexer takes the state machine, this handler
+    /// leaves the pipeline.
+    private func handOver(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        closed = true
+        let multiplexer = ChannelMultiplexer(
+            machine: machine, services: ChannelServices(connection: connection), logger: logger(context))
+        do {
+            try context.pipeline.syncOperations.addHandler(multiplexer, position: .after(self))
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        } catch {
+            context.close(promise: nil)
         }
     }
 

@@ -85,13 +85,23 @@ public final class PorterServer: Service {
         self.onListening = onListening
         self.onFrontDoors = onFrontDoors
         self.chat = ChatService(configuration: configuration.chat)
+        do {
+            try configuration.channelLimits?.validate()
+        } catch {
+            throw PorterError(.configuration, "bad channel limits: \(error.message)")
+        }
         let limits = ControlMessage.Limits(
             maxControlPayload: configuration.frameLimits.maxControlPayload,
             maxDataPayload: configuration.frameLimits.maxDataPayload,
             idleTimeout: Int(configuration.idleTimeout.rounded(.up))
         )
         self.connection = ServerConnection(
-            identity: .init(agent: PorterVersion.agent, server: configuration.serverName, limits: limits),
+            identity: .init(
+                agent: PorterVersion.agent, server: configuration.serverName, limits: limits,
+                channelLimits: configuration.channelLimits.map {
+                    ConnectionMessage.Limits(
+                        frames: configuration.frameLimits, idleTimeout: configuration.idleTimeout, channels: $0)
+                }),
             token: configuration.token,
             chat: chat,
             exec: ExecService(configuration: configuration.exec, root: configuration.root, activity: activity),

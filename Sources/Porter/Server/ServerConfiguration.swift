@@ -36,6 +36,9 @@ public struct ServerConfiguration: Sendable {
     public var authTimeout: Double
     /// Seconds without a frame from the client after which the connection is closed; 0 disables it.
     public var idleTimeout: Double
+    /// The channel limits of protocol version 2, announced in `welcome`: channels per connection, the window each
+    /// channel is granted, unanswered global requests; `nil` to speak version 1 only.
+    public var channelLimits: ChannelLimits?
     /// The listen backlog: connections the kernel queues before Porter accepts them.
     public var backlog: Int32
     /// Frames of one connection read ahead of the request being served; with this many waiting, the server stops
@@ -77,6 +80,7 @@ public struct ServerConfiguration: Sendable {
         maxUnauthenticatedPerSource: Int = 64,
         authTimeout: Double = 10,
         idleTimeout: Double = 300,
+        channelLimits: ChannelLimits? = ChannelLimits(),
         backlog: Int32 = 4096,
         readAheadFrames: Int = 8,
         readAheadBytes: Int = 1 << 20,
@@ -104,6 +108,7 @@ public struct ServerConfiguration: Sendable {
         self.maxUnauthenticatedPerSource = maxUnauthenticatedPerSource
         self.authTimeout = authTimeout
         self.idleTimeout = idleTimeout
+        self.channelLimits = channelLimits
         self.backlog = backlog
         self.readAheadFrames = max(readAheadFrames, 1)
         self.readAheadBytes = max(readAheadBytes, 1)

@@ -10,8 +10,7 @@ extension ChannelPipeline.SynchronousOperations {
     /// This is the one place where a transport meets the framing: a secure transport adds its handler in front of
     /// these, and nothing above the frames changes. Must run on the channel's event loop.
     func addFrameCodec(limits: FrameLimits) throws {
-        try addHandler(ByteToMessageHandler(FrameDecoder(limits: limits)))
-        try addHandler(FrameWriteHandler())
+        try addHandler(FrameCodec(limits: limits))
     }
 }
 

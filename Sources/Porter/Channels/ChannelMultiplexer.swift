@@ -1,0 +1,227 @@
+import Logging
+import NIOCore
+import PorterProtocol
+
+/// The last handler of a version 2 connection: it drives the connection's ``ConnectionStateMachine`` with every
+/// frame, carries out its actions on the event loop, and holds a ``PorterChildChannel`` for each channel in use
+/// (docs/design/protocol-2.md section 8.2, after swift-nio-ssh's `SSHChannelMultiplexer`).
+///
+/// Keepalive, ping, the idle timeout, windows and every channel's rules are the state machine's; this handler
+/// only moves frames between it, the connection and the children. A channel's data reaches its child's pipeline
+/// with no task in between, and the child's writes leave as data frames within the peer's credit.
+///
+/// The server's ``ConnectionDispatcher`` runs the handshake and hands the connection over once `ready` is sent.
+final class ChannelMultiplexer: ChannelDuplexHandler {
+    typealias InboundIn = Frame
+    typealias OutboundIn = Frame
+    typealias OutboundOut = Frame
+
+    private var machine: ConnectionStateMachine
+    private let services: ChannelServices
+    private let logger: Logger
+    private var children: [UInt32: PorterChildChannel] = [:]
+    private var context: ChannelHandlerContext?
+    private var timer: Scheduled<Void>?
+    private var closed = false
+
+    /// A multiplexer that takes over `machine`, authenticated on version 2; `services` answer the client's opens.
+    init(machine: ConnectionStateMachine, services: ChannelServices, logger: Logger) {
+        self.machine = machine
+        self.services = services
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        perform(machine.timerDropped(), context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        endChannels(ChannelError.eof)
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        perform(machine.received(unwrapInboundIn(data), now: .now()), context: context)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        let writable = context.channel.isWritable
+        for child in children.values { child.parentWritabilityChanged(writable) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(context: context, error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        machine.closed()
+        endChannels(ChannelError.eof)
+        context.fireChannelInactive()
+    }
+
+    /// Carries out the state machine's actions, in order.
+    private func perform(_ actions: ConnectionStateMachine.Actions, context: ChannelHandlerContext) {
+        for action in actions {
+            switch action {
+            case .write(let message):
+                context.write(wrapOutboundOut(message.frame), promise: nil)
+            case .send(let frame):
+                context.write(wrapOutboundOut(frame), promise: nil)
+            case .channel(let id, let event):
+                handle(event, on: id, context: context)
+            case .scheduleTimer(let at):
+                timer?.cancel()
+                timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: at) { [self] in
+                    timer = nil
+                    perform(machine.deadlineReached(now: .now()), context: context)
+                    context.flush()
+                }
+            case .cancelTimer:
+                timer?.cancel()
+                timer = nil
+            case .fail(let error):
+                fail(context: context, error)
+            case .switchForm, .authenticated, .deliver:
+                // The handshake's and version 1's: they came before the hand-over.
+                break
+            }
+        }
+    }
+
+    /// What happened on channel `id`, for its child.
+    private func handle(_ event: ChannelStateMachine.Action, on id: UInt32, context: ChannelHandlerContext) {
+        switch event {
+        case .openRequested(let open):
+            let child = PorterChildChannel(id: id, parent: context.channel, multiplexer: self)
+            children[id] = child
+            let decision = services.open(open, on: child, limits: machine.channelLimits)
+            decision.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
+                decided(result, open: open, child: child, context: context)
+            }
+        case .deliver(.data(let stream, let bytes)):
+            children[id]?.receive(.data(stream, bytes))
+        case .deliver(.message(let message)):
+            children[id]?.receive(.message(message))
+        case .deliver(.eof):
+            children[id]?.receiveEOF()
+        case .creditChanged(let credit):
+            children[id]?.creditChanged(credit)
+        case .channelFailed(let error):
+            if logger.logLevel <= .debug { logger.debug("channel \(id) failed: \(error.message)") }
+            children.removeValue(forKey: id)?.closed(error: error)
+        case .closed:
+            children.removeValue(forKey: id)?.closed(error: nil)
+        case .accepted, .refused, .write, .fail:
+            // Client events, and what the machine hands on as connection actions.
+            break
+        }
+    }
+
+    /// A service's answer to the open of `child`'s channel.
+    private func decided(
+        _ result: Result<ChannelMessage.Accept, any Error>, open: ChannelMessage.Open, child: PorterChildChannel,
+        context: ChannelHandlerContext
+    ) {
+        guard !closed, children[child.id] === child else { return }
+        switch result {
+        case .success(let accept):
+            do {
+                for action in try machine.accept(channel: child.id, accept) {
+                    if case .write(let frame) = action { context.write(wrapOutboundOut(frame), promise: nil) }
+                }
+            } catch {
+                children.removeValue(forKey: child.id)
+                child.closed(error: ChannelError.ioOnClosedChannel)
+                return
+            }
+            // The client's open granted the server its credit.
+            child.activate(credit: UInt32(clamping: open.window))
+        case .failure(let error):
+            let refusal =
+                error as? ProtocolError ?? ProtocolError(.internal, "the server could not open the channel")
+            children.removeValue(forKey: child.id)
+            if let frame = try? machine.refuse(channel: child.id, refusal) {
+                context.write(wrapOutboundOut(frame), promise: nil)
+            }
+            child.closed(error: nil)
+        }
+        context.flush()
+    }
+
+    /// Ends every child: the connection is gone.
+    private func endChannels(_ error: any Error) {
+        timer?.cancel()
+        timer = nil
+        let ended = children.values
+        children = [:]
+        for child in ended { child.closed(error: error) }
+    }
+
+    /// Sends `error` as a fatal `error` message if it is a protocol error, and closes the connection.
+    private func fail(context: ChannelHandlerContext, _ error: any Error) {
+        guard !closed else { return }
+        closed = true
+        machine.closed()
+        endChannels(error)
+        guard let error = error as? ProtocolError else {
+            logger.debug("connection ended: \(error)")
+            context.close(promise: nil)
+            return
+        }
+        ServerConnection.logClosing(error, logger: logger)
+        let frame = ControlMessage.error(.init(error, fatal: true)).frame
+        context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+        context.eventLoop.assumeIsolated().scheduleTask(in: ConnectionDispatcher.closeGrace) {
+            context.close(promise: nil)
+        }
+    }
+}
+
+extension ChannelMultiplexer: ChildChannelParent {
+    func write(channel id: UInt32, data: inout ByteBuffer, on stream: Frame.Stream)
+        throws(ChannelStateMachine.Refusal) -> EventLoopFuture<Void>?
+    {
+        guard let context else { throw .closed }
+        var last: EventLoopFuture<Void>?
+        while let frame = try machine.send(channel: id, data: &data, on: stream) {
+            last = context.write(wrapOutboundOut(frame))
+        }
+        return last
+    }
+
+    func write(channel id: UInt32, message: ChannelMessage) throws(ChannelStateMachine.Refusal)
+        -> EventLoopFuture<Void>
+    {
+        guard let context else { throw .closed }
+        return context.write(wrapOutboundOut(try machine.send(channel: id, message)))
+    }
+
+    func writeEOF(channel id: UInt32) {
+        guard let context, let frame = try? machine.sendEOF(channel: id) else { return }
+        context.write(wrapOutboundOut(frame), promise: nil)
+    }
+
+    func writeClose(channel id: UInt32) {
+        guard let context, let frame = try? machine.sendClose(channel: id) else { return }
+        context.write(wrapOutboundOut(frame), promise: nil)
+    }
+
+    func flushConnection() {
+        context?.flush()
+    }
+
+    func consumed(channel id: UInt32, bytes: Int) {
+        guard let context, let frame = machine.consumed(channel: id, bytes: bytes) else { return }
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+    }
+}

@@ -1,0 +1,115 @@
+import NIOCore
+
+/// Version 2 after `ready`: channel 0's connection messages and every other channel's frames.
+extension ConnectionStateMachine {
+    mutating func receiveOnChannels(_ frame: Frame, _ actions: inout Actions) {
+        guard frame.channel == 0 else {
+            guard var table = channels else { return }
+            channels = nil
+            let channelActions = table.received(frame)
+            channels = table
+            for action in channelActions {
+                switch action {
+                case .write(let frame): actions.append(.send(frame))
+                case .fail(let error): fail(error, &actions)
+                default: actions.append(.channel(frame.channel, action))
+                }
+            }
+            return
+        }
+        let message: ConnectionMessage
+        do {
+            message = try ConnectionMessage(frame: frame)
+        } catch {
+            fail(error, &actions)
+            return
+        }
+        switch message {
+        case .keepalive:
+            // Its only effect, pushing the idle deadline forward, has happened.
+            break
+        case .ping(let ping):
+            actions.append(.write(.pong(ping)))
+        case .global(let request):
+            // Answered at once, so never more than one is unanswered. The file requests of section 4.4 come with
+            // the file channels.
+            let error = ProtocolError(.unknownRequest, "this server has no global request '\(request.request.name)'")
+            actions.append(.send(ConnectionMessage.globalFail(.init(id: request.id, error: error)).frame))
+        case .error(let body):
+            // The client is closing the connection.
+            fail(
+                ProtocolError(.unexpectedMessage, "the client ended the connection: \(body.message.prefix(256))"),
+                &actions)
+        case .hello, .welcome, .auth, .ready, .pong, .globalOK, .globalFail, .shutdown:
+            fail(
+                ProtocolError(.unexpectedMessage, "'\(message.type)' is not a message a client sends after ready"),
+                &actions)
+        }
+    }
+
+    // MARK: - What the server sends on its channels
+
+    /// Accepts channel `id` (``ChannelTable/accept(_:_:)``): the frames to write.
+    public mutating func accept(channel id: UInt32, _ accept: ChannelMessage.Accept)
+        throws(ChannelStateMachine.Refusal) -> ChannelStateMachine.Actions
+    {
+        try withChannels { table throws(ChannelStateMachine.Refusal) in try table.accept(id, accept) }
+    }
+
+    /// Refuses channel `id`, which is free at once (``ChannelTable/refuse(_:_:)``): the frame to write.
+    public mutating func refuse(channel id: UInt32, _ error: ProtocolError) throws(ChannelStateMachine.Refusal)
+        -> Frame
+    {
+        try withChannels { table throws(ChannelStateMachine.Refusal) in try table.refuse(id, error) }
+    }
+
+    /// The next data frame of `pending` on channel `id`, within its credit (``ChannelTable/send(_:data:on:)``).
+    public mutating func send(channel id: UInt32, data pending: inout ByteBuffer, on stream: Frame.Stream)
+        throws(ChannelStateMachine.Refusal) -> Frame?
+    {
+        try withChannels { table throws(ChannelStateMachine.Refusal) in
+            try table.send(id, data: &pending, on: stream)
+        }
+    }
+
+    /// A message on channel `id` (``ChannelTable/send(_:_:)``).
+    public mutating func send(channel id: UInt32, _ message: ChannelMessage) throws(ChannelStateMachine.Refusal)
+        -> Frame
+    {
+        try withChannels { table throws(ChannelStateMachine.Refusal) in try table.send(id, message) }
+    }
+
+    /// Eof on channel `id`, or `nil` when there is none to send (``ChannelTable/sendEOF(_:)``).
+    public mutating func sendEOF(channel id: UInt32) throws(ChannelStateMachine.Refusal) -> Frame? {
+        try withChannels { table throws(ChannelStateMachine.Refusal) in try table.sendEOF(id) }
+    }
+
+    /// Close on channel `id`, or `nil` when there is none to send (``ChannelTable/sendClose(_:)``).
+    public mutating func sendClose(channel id: UInt32) throws(ChannelStateMachine.Refusal) -> Frame? {
+        try withChannels { table throws(ChannelStateMachine.Refusal) in try table.sendClose(id) }
+    }
+
+    /// Local code consumed `bytes` of channel `id`'s data: a window frame to write, if one is due.
+    public mutating func consumed(channel id: UInt32, bytes: Int) -> Frame? {
+        guard !isClosed, var table = channels else { return nil }
+        channels = nil
+        defer { channels = table }
+        return table.consumed(id, bytes)
+    }
+
+    /// Version 2: the channel limits announced in `welcome`.
+    public var channelLimits: ChannelLimits? { announced?.channels }
+
+    /// How many channels are in use.
+    public var channelCount: Int { channels?.count ?? 0 }
+
+    /// Runs `body` on the channel table, moved out so that changing it copies nothing.
+    private mutating func withChannels<Result>(
+        _ body: (inout ChannelTable) throws(ChannelStateMachine.Refusal) -> Result
+    ) throws(ChannelStateMachine.Refusal) -> Result {
+        guard !isClosed, var table = channels else { throw .closed }
+        channels = nil
+        defer { channels = table }
+        return try body(&table)
+    }
+}
