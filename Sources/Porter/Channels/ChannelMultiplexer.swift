@@ -23,6 +23,8 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var timer: Scheduled<Void>?
     private var closed = false
+    /// A read held back while the connection is not writable.
+    private var readPending = false
 
     /// A multiplexer that takes over `machine`, authenticated on version 2; `services` answer the client's opens.
     init(machine: ConnectionStateMachine, services: ChannelServices, logger: Logger) {
@@ -53,7 +55,23 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         let writable = context.channel.isWritable
         for child in children.values { child.parentWritabilityChanged(writable) }
+        if writable, readPending {
+            readPending = false
+            context.read()
+        }
         context.fireChannelWritabilityChanged()
+    }
+
+    /// Reads only while the connection is writable. Channel data is held back by the peer's windows, but what
+    /// the connection answers by itself (pongs, window frames, refusals, global answers) is not: a client that
+    /// sends and never reads stops being read once the socket's buffer and NIO's high-water mark are full,
+    /// rather than making the server queue answers without end.
+    func read(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            context.read()
+        } else {
+            readPending = true
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
