@@ -1,22 +1,15 @@
 #!/usr/bin/env bash
 # Echo benchmark: 64-byte request/response at 1, 10 and 100 connections against Porter (TLS, and plaintext with
-# --plaintext), the course's Python ThreadingTCPServer and a C epoll server, in one interleaved run. Prints a
-# Markdown table with ratios.
+# --plaintext; protocol version 1, and version 2's echo channel over plaintext), the course's Python
+# ThreadingTCPServer and a C epoll server, in one interleaved run. Prints a Markdown table with ratios.
 #   bash bench/echo.sh                    DURATION=10 CONNS="100" bash bench/echo.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 duration=${DURATION:-5}
 conns=${CONNS:-1 10 100}
-build=${BUILD:-.build-release}
-
-echo "machine: $(nproc) cores, kernel $(uname -r), $(swift --version 2>&1 | head -1), $(date -u +%FT%TZ)"
-swift build -c release --scratch-path "$build" --product porter >/dev/null
-swift build -c release --scratch-path "$build" --product porter-echo-load >/dev/null
-tmp=$(mktemp -d)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$tmp"; }
-trap cleanup EXIT
+source bench/lib.sh
+build_release porter porter-echo-load
 gcc -O2 -Wall -o "$tmp/c_echo_server" bench/baselines/c_echo_server.c
 
 # Starts a server in the background and sets $port once it has said `listening on HOST:PORT`.
@@ -31,12 +24,12 @@ start() {
     done
     echo "$name did not start: $(cat "$tmp/$name.err")" >&2; exit 1
 }
-porter=("$build/release/porter" serve --listen 127.0.0.1:0 --token-file "$tmp/token" --log-level error)
-start porter "${porter[@]}" --identity "$tmp/identity.pem"; porter_port=$port
-start porter-plain "${porter[@]}" --plaintext; plain_port=$port
+serve=("$porter" serve --listen 127.0.0.1:0 --token-file "$tmp/token" --log-level error)
+start porter "${serve[@]}" --identity "$tmp/identity.pem"; porter_port=$port
+start porter-plain "${serve[@]}" --plaintext; plain_port=$port
 start python python3 bench/baselines/python_echo_server.py 127.0.0.1 0; python_port=$port
 start c "$tmp/c_echo_server" 127.0.0.1 0; c_port=$port
-fingerprint=$("$build/release/porter" serve --print-fingerprint --identity "$tmp/identity.pem")
+fingerprint=$("$porter" serve --print-fingerprint --identity "$tmp/identity.pem")
 
 mkdir -p bench/results
 results=bench/results/echo-$(date +%Y%m%d-%H%M%S).jsonl
@@ -46,18 +39,19 @@ for n in $conns; do
     echo "{\"server\":\"c-epoll\",\"result\":$(load --port "$c_port" --mode raw --connections "$n")}" >>"$results"
     echo "{\"server\":\"porter\",\"result\":$(load --port "$porter_port" --mode porter --connections "$n" --token-file "$tmp/token" --fingerprint "$fingerprint")}" >>"$results"
     echo "{\"server\":\"porter-plain\",\"result\":$(load --port "$plain_port" --mode porter --connections "$n" --token-file "$tmp/token" --plaintext)}" >>"$results"
+    echo "{\"server\":\"porter2-plain\",\"result\":$(load --port "$plain_port" --mode porter2 --connections "$n" --token-file "$tmp/token" --plaintext)}" >>"$results"
 done
 
 python3 - "$results" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-print("| connections | server | req/s | p50 µs | p99 µs | errors | Porter ÷ this |")
-print("|---:|---|---:|---:|---:|---:|---:|")
+print("| connections | server | req/s | p50 µs | p99 µs | errors | Porter ÷ this | this ÷ c-epoll |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|")
 for n in sorted({r["result"]["connections"] for r in rows}):
     group = {r["server"]: r["result"] for r in rows if r["result"]["connections"] == n}
-    porter = group["porter"]["rps"]
-    for server in ("porter", "porter-plain", "python", "c-epoll"):
+    porter, c = group["porter"]["rps"], group["c-epoll"]["rps"]
+    for server in ("porter", "porter-plain", "porter2-plain", "python", "c-epoll"):
         r = group[server]
-        print(f'| {n} | {server} | {r["rps"]:,.0f} | {r["p50_us"]:.0f} | {r["p99_us"]:.0f} | {r["errors"]} | {porter / r["rps"]:.2f}× |')
+        print(f'| {n} | {server} | {r["rps"]:,.0f} | {r["p50_us"]:.0f} | {r["p99_us"]:.0f} | {r["errors"]} | {porter / r["rps"]:.2f}× | {r["rps"] / c:.2f}× |')
 PY
 echo "raw results: $results"

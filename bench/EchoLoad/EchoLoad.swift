@@ -19,6 +19,8 @@ struct EchoLoad: AsyncParsableCommand {
         case raw
         /// Porter's protocol: authenticate, enter echo mode, one data frame each way per request.
         case porter
+        /// Protocol 2 over plaintext TCP: authenticate, open one echo channel, one data frame each way per request.
+        case porter2
     }
 
     @Option var host = "127.0.0.1"
@@ -29,11 +31,27 @@ struct EchoLoad: AsyncParsableCommand {
     @Option var size = 64
     @Option(name: .customLong("token-file")) var tokenFile: String?
     @Option(help: "The server's identity (default: trust ~/.porter's own or known_hosts).") var fingerprint: String?
-    @Flag(help: "Porter mode without TLS, against a server started with --plaintext.") var plaintext = false
+    @Flag(help: "Porter modes without TLS, against a server started with --plaintext (porter2 needs it).")
+    var plaintext = false
+
+    func validate() throws {
+        guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
+        guard duration > 0, duration.isFinite else { throw ValidationError("--duration must be a positive number") }
+        guard size >= 1 else { throw ValidationError("--size must be at least 1") }
+        guard mode != .porter2 || plaintext else {
+            throw ValidationError(
+                "--mode porter2 has no TLS yet: add --plaintext and start the server with --plaintext")
+        }
+    }
 
     func run() async throws {
-        let token = try mode == .porter ? TokenFile.load(at: tokenFile ?? TokenFile.defaultPath) : ""
+        let token = try mode == .raw ? "" : TokenFile.load(at: tokenFile ?? TokenFile.defaultPath)
         let payload = ByteBuffer(repeating: UInt8(ascii: "a"), count: size)
+        let answer = {
+            var answer = payload
+            EchoTransform.uppercaseASCII(&answer)
+            return answer
+        }()
         let start = ContinuousClock.now
         let deadline = start + .seconds(duration)
         let results = try await withThrowingTaskGroup(of: ConnectionResult.self) { group in
@@ -42,6 +60,8 @@ struct EchoLoad: AsyncParsableCommand {
                     switch mode {
                     case .raw: try await rawLoop(payload: payload, until: deadline)
                     case .porter: try await porterLoop(payload: payload, token: token, until: deadline)
+                    case .porter2:
+                        try await porter2Loop(payload: payload, answer: answer, token: token, until: deadline)
                     }
                 }
             }
@@ -88,6 +108,21 @@ struct EchoLoad: AsyncParsableCommand {
             }
             try await echo.sender.finish()
             while try await echo.receive() != nil {}
+            return result
+        }
+    }
+
+    private func porter2Loop(
+        payload: ByteBuffer, answer: ByteBuffer, token: String, until deadline: ContinuousClock.Instant
+    ) async throws -> ConnectionResult {
+        try await Version2EchoConnection.run(host: host, port: port, token: token) { connection in
+            var result = ConnectionResult()
+            while ContinuousClock.now < deadline {
+                let sent = ContinuousClock.now
+                let ok = try await connection.roundTrip(payload, expecting: answer)
+                result.record(since: sent, ok: ok)
+            }
+            try await connection.finish()
             return result
         }
     }
