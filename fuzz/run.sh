@@ -20,7 +20,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scratch=.build-fuzz
-all=(frames frames2 messages paths udp classic)
+all=(frames frames2 connection2 messages paths udp classic)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 for target in "${targets[@]}"; do
