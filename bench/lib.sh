@@ -35,7 +35,8 @@ trap cleanup EXIT
 build_release() {
     echo "machine: $(nproc) cores, kernel $(uname -r), $(swift --version 2>&1 | head -1), $(date -u +%FT%TZ)"
     for product in "$@"; do
-        swift build -c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --no-export-dynamic -Xlinker --icf=safe \
+        swift build -c release --static-swift-stdlib -Xswiftc -Osize -Xswiftc -Xfrontend -Xswiftc -function-sections \
+            -Xlinker --no-export-dynamic -Xlinker --icf=safe -Xlinker --gc-sections \
             --scratch-path "$build" --product "$product" >/dev/null
     done
 }
