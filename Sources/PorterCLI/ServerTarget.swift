@@ -31,9 +31,10 @@ struct ServerTarget: Sendable {
     func withConnection<Result: Sendable>(
         events: EventOutput, _ body: (ClientConnection) async throws -> Result
     ) async throws -> Result {
-        let token = try TokenFile.resolveForClient(
-            tokenFile: tokenFile, environment: ProcessInfo.processInfo.environment)
-        let configuration = ClientConfiguration(token: token, transport: transport, connectTimeout: connectTimeout)
+        let environment = ProcessInfo.processInfo.environment
+        let token = try TokenFile.resolveForClient(tokenFile: tokenFile, environment: environment)
+        var configuration = ClientConfiguration(token: token, transport: transport, connectTimeout: connectTimeout)
+        configuration.version = try Self.protocolVersion(environment)
         do {
             return try await PorterClient.withConnection(to: endpoint, configuration: configuration) { connection in
                 events.report(Self.connected(connection))
@@ -48,6 +49,18 @@ struct ServerTarget: Sendable {
                 .connection,
                 "cannot connect to \(name): it is neither a name in \(file) nor a host that resolves; name it in \(file) (`host \(name)` and its `endpoint`) or check the spelling"
             )
+        }
+    }
+
+    /// The protocol version to offer: `PORTER_PROTOCOL` (1 or 2) while the commands move onto version 2's
+    /// channels (docs/design/protocol-2.md section 11), 1 if unset.
+    static func protocolVersion(_ environment: [String: String]) throws(PorterError) -> Int {
+        switch environment["PORTER_PROTOCOL"] {
+        case nil, "", "1": return 1
+        case "2": return 2
+        case let other?:
+            throw PorterError(
+                .configuration, "PORTER_PROTOCOL is '\(TerminalText.escaped(String(other.prefix(16))))'; use 1 or 2")
         }
     }
 

@@ -52,9 +52,9 @@ enum ConnectionFuzz {
                 switch action {
                 case .write(let message): written(message.frame)
                 case .send(let frame): written(frame)
-                case .fail: precondition(machine.isClosed, "a fatal error left the machine open")
+                case .fail, .end: precondition(machine.isClosed, "a fatal error left the machine open")
                 case .channel(let id, let event): handle(event, on: id)
-                case .switchForm, .authenticated, .deliver, .scheduleTimer, .cancelTimer: break
+                case .switchForm, .authenticated, .deliver, .scheduleTimer, .cancelTimer, .pong: break
                 }
             }
         }

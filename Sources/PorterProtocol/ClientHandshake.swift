@@ -5,11 +5,18 @@
 /// ```
 ///
 /// An `error` from the server, or any other message, ends the handshake with that error.
+///
+/// A client offers version 1 or version 2, not both: on version 2 it sends its frame limits in `hello`, reads
+/// version 2's `welcome` (with the channel limits), and sends `auth` in the channel form
+/// (docs/design/protocol-2.md section 4).
 public struct ClientHandshake: Sendable {
     /// What the client must do after a message.
     public enum Action: Sendable, Equatable {
         /// Send this message and wait for the next.
         case send(ControlMessage)
+        /// Version 2: the `welcome` just read is the last frame in the handshake form. Move both directions of
+        /// the connection to the channel form, then send this message and wait for the next.
+        case switchForm(then: ControlMessage)
         /// The server is authenticated and has accepted the client.
         case authenticated(ControlMessage.Welcome)
         /// The handshake failed.
@@ -24,21 +31,33 @@ public struct ClientHandshake: Sendable {
     }
 
     private var state = State.initial
+    private let versions: [Int]
+    private let limits: FrameLimits?
     private let agent: String
     private let token: String
     private let nonce: [UInt8]
     /// Bytes identifying the secure channel, empty on a plaintext transport. A TLS client learns them only
     /// once the server's certificate has arrived, so they may be set any time before `welcome` is received.
     public var binding: [UInt8]
+    /// Version 2: the server's `welcome`, once read, with the channel limits.
+    public private(set) var channelWelcome: ConnectionMessage.Welcome?
 
     /// Prepares a handshake.
     ///
     /// - Parameters:
     ///   - nonce: ``ControlMessage/nonceLength`` fresh random bytes.
     ///   - binding: bytes identifying the secure channel, empty on a plaintext transport.
-    public init(agent: String, token: String, nonce: [UInt8], binding: [UInt8] = []) {
+    ///   - version: the protocol version to offer, 1 or 2.
+    ///   - limits: version 2: the largest payloads this client accepts, sent in `hello` (absent: the defaults).
+    public init(
+        agent: String, token: String, nonce: [UInt8], binding: [UInt8] = [],
+        version: Int = ControlMessage.supportedVersions[0], limits: FrameLimits? = nil
+    ) {
         precondition(
             nonce.count == ControlMessage.nonceLength, "client nonce must be \(ControlMessage.nonceLength) bytes")
+        precondition(version == 1 || version == ConnectionMessage.version, "a client offers version 1 or 2")
+        self.versions = [version]
+        self.limits = version == ConnectionMessage.version ? limits : nil
         self.agent = agent
         self.token = token
         self.nonce = nonce
@@ -48,7 +67,59 @@ public struct ClientHandshake: Sendable {
     /// The first message to send.
     public mutating func start() -> ControlMessage {
         state = .awaitingWelcome
-        return .hello(.init(versions: ControlMessage.supportedVersions, agent: agent, nonce: .init(nonce)))
+        return .hello(.init(versions: versions, agent: agent, nonce: .init(nonce), limits: limits))
+    }
+
+    /// Whether this client offers version 2.
+    public var offersChannels: Bool { versions == [ConnectionMessage.version] }
+
+    /// Feeds the next frame from the server, decoding it as the version offered reads it.
+    public mutating func receive(_ frame: Frame) -> Action {
+        if offersChannels, case .awaitingWelcome = state {
+            let message: ConnectionMessage
+            do {
+                message = try ConnectionMessage(frame: frame)
+            } catch {
+                state = .done
+                return .fail(error)
+            }
+            switch message {
+            case .welcome(let welcome):
+                return receiveChannelWelcome(welcome)
+            case .error(let body):
+                state = .done
+                return .fail(body.protocolError)
+            default:
+                return fail(.unexpectedMessage, "unexpected \(message.type) from server during the handshake")
+            }
+        }
+        do {
+            return receive(try ControlMessage(frame: frame))
+        } catch {
+            state = .done
+            return .fail(error)
+        }
+    }
+
+    private mutating func receiveChannelWelcome(_ welcome: ConnectionMessage.Welcome) -> Action {
+        guard welcome.version == ConnectionMessage.version else {
+            return fail(
+                .unsupportedVersion,
+                "server chose protocol version \(welcome.version), but this client offered version 2 only")
+        }
+        let limits = welcome.limits
+        // The idle timeout is announced exactly; the version 1 form rounds a fraction up, never closer to the limit.
+        let summary = ControlMessage.Welcome(
+            version: welcome.version, agent: welcome.agent, server: welcome.server, nonce: welcome.nonce,
+            auth: welcome.auth,
+            limits: .init(
+                maxControlPayload: limits.frames.maxControlPayload, maxDataPayload: limits.frames.maxDataPayload,
+                idleTimeout: Int(limits.idleTimeout.rounded(.up))))
+        channelWelcome = welcome
+        switch authenticate(summary) {
+        case .send(let auth): return .switchForm(then: auth)
+        case let other: return other
+        }
     }
 
     /// Feeds the next message from the server.
@@ -59,20 +130,12 @@ public struct ClientHandshake: Sendable {
             return .fail(body.protocolError)
 
         case (.awaitingWelcome, .welcome(let welcome)):
-            guard ControlMessage.supportedVersions.contains(welcome.version) else {
+            guard versions.contains(welcome.version) else {
                 return fail(
                     .unsupportedVersion,
                     "server chose protocol version \(welcome.version), which this client does not speak")
             }
-            guard welcome.nonce.bytes.count == ControlMessage.nonceLength else {
-                return fail(.badMessage, "welcome nonce must be \(ControlMessage.nonceLength) bytes")
-            }
-            guard welcome.auth.contains(AuthProof.method) else {
-                return fail(.authFailed, "server offers no authentication method this client knows")
-            }
-            let proofs = AuthProof(token: token, clientNonce: nonce, serverNonce: welcome.nonce.bytes, binding: binding)
-            state = .awaitingReady(welcome, proofs)
-            return .send(.auth(.init(method: AuthProof.method, proof: .init(proofs.proof(for: .client)))))
+            return authenticate(welcome)
 
         case (.awaitingReady(let welcome, let proofs), .ready(let ready)):
             state = .done
@@ -85,6 +148,19 @@ public struct ClientHandshake: Sendable {
         default:
             return fail(.unexpectedMessage, "unexpected \(message.type) from server during the handshake")
         }
+    }
+
+    /// Checks the welcome and answers it with the client's proof.
+    private mutating func authenticate(_ welcome: ControlMessage.Welcome) -> Action {
+        guard welcome.nonce.bytes.count == ControlMessage.nonceLength else {
+            return fail(.badMessage, "welcome nonce must be \(ControlMessage.nonceLength) bytes")
+        }
+        guard welcome.auth.contains(AuthProof.method) else {
+            return fail(.authFailed, "server offers no authentication method this client knows")
+        }
+        let proofs = AuthProof(token: token, clientNonce: nonce, serverNonce: welcome.nonce.bytes, binding: binding)
+        state = .awaitingReady(welcome, proofs)
+        return .send(.auth(.init(method: AuthProof.method, proof: .init(proofs.proof(for: .client)))))
     }
 
     private mutating func fail(_ code: ProtocolError.Code, _ message: String) -> Action {

@@ -24,5 +24,10 @@ extension ConnectionStateMachine {
         case cancelTimer
         /// Write this error as a fatal `error` message, then close; the machine reads nothing more.
         case fail(ProtocolError)
+        /// Client: close with this error without writing it (the server sent it, or the server failed the
+        /// handshake); the machine reads nothing more.
+        case end(ProtocolError)
+        /// Client: the server answered the `ping` with this id.
+        case pong(UInt64)
     }
 }

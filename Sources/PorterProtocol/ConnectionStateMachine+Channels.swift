@@ -26,10 +26,21 @@ extension ConnectionStateMachine {
         }
         switch message {
         case .keepalive:
-            // Its only effect, pushing the idle deadline forward, has happened.
-            break
+            // Either way: its only effect, pushing the idle deadline forward, has happened.
+            return
         case .ping(let ping):
             actions.append(.write(.pong(ping)))
+            return
+        default:
+            break
+        }
+        if role == .client {
+            receiveAsClient(message, &actions)
+            return
+        }
+        switch message {
+        case .keepalive, .ping:
+            break
         case .global(let request):
             // Answered at once, so never more than one is unanswered. The file requests of section 4.4 come with
             // the file channels.
@@ -47,7 +58,38 @@ extension ConnectionStateMachine {
         }
     }
 
-    // MARK: - What the server sends on its channels
+    /// A connection message from the server.
+    private mutating func receiveAsClient(_ message: ConnectionMessage, _ actions: inout Actions) {
+        switch message {
+        case .keepalive, .ping:
+            break
+        case .pong(let pong):
+            actions.append(.pong(pong.id))
+        case .error(let body):
+            end(body.protocolError, &actions)
+        case .shutdown:
+            // The server lets the channels in use finish within the grace, then closes the connection; the
+            // client opens nothing new meanwhile (section 4.5), which the refusals of its opens tell it anyway.
+            break
+        case .hello, .welcome, .auth, .ready, .global, .globalOK, .globalFail:
+            // This client sends no global requests, so no answer to one is expected either.
+            fail(
+                ProtocolError(.unexpectedMessage, "'\(message.type)' is not a message a server sends after ready"),
+                &actions)
+        }
+    }
+
+    // MARK: - What the client sends
+
+    /// Client: opens a channel on the next free id (``ChannelTable/open(_:)``): the id and the `open` frame to
+    /// write.
+    public mutating func open(_ open: ChannelMessage.Open) throws(ChannelStateMachine.Refusal) -> (
+        id: UInt32, frame: Frame
+    ) {
+        try withChannels { table throws(ChannelStateMachine.Refusal) in try table.open(open) }
+    }
+
+    // MARK: - What either side sends on its channels
 
     /// Accepts channel `id` (``ChannelTable/accept(_:_:)``): the frames to write.
     public mutating func accept(channel id: UInt32, _ accept: ChannelMessage.Accept)

@@ -20,7 +20,11 @@ import NIOCore
 /// On version 2 (docs/design/protocol-2.md) the machine also runs the channels: after `welcome` it asks for the
 /// channel form (``Action/switchForm``); after `ready` it answers `keepalive`, `ping` and global requests on
 /// channel 0 itself and runs every frame on another channel through its ``ChannelTable``, handing on what the
-/// channel's local code must see as ``Action/channel(_:_:)``. Only the server role is implemented for now.
+/// channel's local code must see as ``Action/channel(_:_:)``.
+///
+/// A client's machine (``init(client:timeouts:)``) speaks version 2 only. It sends `hello` at activation, runs
+/// ``ClientHandshake`` under the handshake deadline (`timeouts.authentication`), and once authenticated sends a
+/// `keepalive` every third of the server's idle timeout; it opens channels with ``open(_:)``.
 public struct ConnectionStateMachine: Sendable {
     private enum State {
         case inactive
@@ -30,8 +34,16 @@ public struct ConnectionStateMachine: Sendable {
     }
 
     private var state = State.inactive
-    private var handshake: ServerHandshake
+    /// The server's handshake; `nil` in a client's machine.
+    private var serverHandshake: ServerHandshake?
+    /// The client's handshake; `nil` in a server's machine.
+    private var clientHandshake: ClientHandshake?
     private let timeouts: Timeouts
+    /// The version negotiated, once authenticated.
+    private var negotiated: Int?
+    /// Client: how often a keepalive is sent, and when the next is due, once authenticated.
+    private var keepaliveInterval: TimeAmount?
+    private var nextKeepalive: NIODeadline?
     /// When the last complete frame arrived from the client (activation, before the first).
     private var lastFrame = NIODeadline.uptimeNanoseconds(0)
     /// The timer the driver holds for the machine, if any.
@@ -43,10 +55,33 @@ public struct ConnectionStateMachine: Sendable {
 
     /// A server's connection, authenticated by `handshake`.
     public init(server handshake: ServerHandshake, timeouts: Timeouts) {
-        self.handshake = handshake
+        self.serverHandshake = handshake
         self.timeouts = timeouts
     }
 
+    /// A client's connection on version 2, authenticated by `handshake` within `timeouts.authentication` from
+    /// activation; `timeouts.idle` must be `nil` (the client keeps the connection up with keepalives instead).
+    public init(client handshake: ClientHandshake, timeouts: Timeouts) {
+        precondition(handshake.offersChannels, "a client's connection state machine speaks version 2")
+        precondition(timeouts.idle == nil, "a client closes no idle connection")
+        self.clientHandshake = handshake
+        self.timeouts = timeouts
+    }
+
+    /// Which end of the connection this machine runs.
+    public var role: ChannelStateMachine.Role { clientHandshake == nil ? .server : .client }
+
+    /// Client: the server's `welcome`, once authenticated, in version 1's form (the idle timeout rounded up).
+    public private(set) var welcome: ControlMessage.Welcome?
+
+    /// Client: the server's limits, once `welcome` has arrived.
+    public var serverLimits: ConnectionMessage.Limits? { role == .client ? announced : nil }
+
+    /// Client: the binding of the secure channel, needed before `welcome` arrives (see
+    /// ``ClientHandshake/binding``).
+    public mutating func setBinding(_ binding: [UInt8]) {
+        clientHandshake?.binding = binding
+    }
     /// Whether `ready` has been sent and the connection is not closed.
     public var isReady: Bool {
         if case .ready = state { return true }
@@ -54,7 +89,7 @@ public struct ConnectionStateMachine: Sendable {
     }
 
     /// The protocol version negotiated, once authenticated.
-    public var version: Int? { handshake.version }
+    public var version: Int? { negotiated }
 
     /// Whether the machine has failed or been told the connection closed: it reads nothing more.
     public var isClosed: Bool {
@@ -65,7 +100,9 @@ public struct ConnectionStateMachine: Sendable {
     /// The connection is up (for TLS, when the TCP connection is: the deadline covers the TLS handshake).
     public mutating func activated(now: NIODeadline) -> Actions {
         var actions = Actions()
+        let wasInactive = if case .inactive = state { true } else { false }
         activate(now: now)
+        if wasInactive, let hello = clientHandshake?.start() { actions.append(.write(hello)) }
         settleTimer(&actions)
         return actions
     }
@@ -95,6 +132,9 @@ public struct ConnectionStateMachine: Sendable {
         if let error = expired(now: now) {
             state = .closed
             actions.append(.fail(error))
+        } else if let due = nextKeepalive, due <= now, let interval = keepaliveInterval {
+            actions.append(.send(ConnectionMessage.keepalive.frame))
+            nextKeepalive = now + interval
         }
         settleTimer(&actions)
         return actions
@@ -112,6 +152,7 @@ public struct ConnectionStateMachine: Sendable {
     public mutating func closed() {
         state = .closed
         timer = nil
+        nextKeepalive = nil
     }
 
     private mutating func activate(now: NIODeadline) {
@@ -121,6 +162,10 @@ public struct ConnectionStateMachine: Sendable {
     }
 
     private mutating func receiveInHandshake(_ frame: Frame, _ actions: inout Actions) {
+        if clientHandshake != nil {
+            receiveInClientHandshake(frame, &actions)
+            return
+        }
         if announced != nil, frame.channel != 0 {
             fail(
                 ProtocolError(.unexpectedMessage, "a frame on channel \(frame.channel) before authentication"), &actions
@@ -129,7 +174,8 @@ public struct ConnectionStateMachine: Sendable {
         }
         let action: ServerHandshake.Action
         do {
-            action = handshake.receive(try ControlMessage(frame: frame))
+            guard let received = serverHandshake?.receive(try ControlMessage(frame: frame)) else { return }
+            action = received
         } catch {
             fail(error, &actions)
             return
@@ -143,15 +189,46 @@ public struct ConnectionStateMachine: Sendable {
             actions.append(.switchForm)
         case .authenticated(let message):
             state = .ready
-            if let announced {
+            negotiated = serverHandshake?.version
+            if let announced, let clientLimits = serverHandshake?.clientLimits {
                 channels = ChannelTable(
-                    role: .server, limits: announced.channels,
-                    peerMaxDataPayload: handshake.clientLimits.maxDataPayload)
+                    role: .server, limits: announced.channels, peerMaxDataPayload: clientLimits.maxDataPayload)
             }
             actions.append(.write(message))
-            actions.append(.authenticated(version: handshake.version ?? 0))
+            actions.append(.authenticated(version: negotiated ?? 0))
         case .fail(let error):
             fail(error, &actions)
+        }
+    }
+
+    private mutating func receiveInClientHandshake(_ frame: Frame, _ actions: inout Actions) {
+        guard let action = clientHandshake?.receive(frame) else { return }
+        switch action {
+        case .send(let message):
+            actions.append(.write(message))
+        case .switchForm(let auth):
+            announced = clientHandshake?.channelWelcome?.limits
+            actions.append(.switchForm)
+            actions.append(.write(auth))
+        case .authenticated(let welcome):
+            guard let announced else {
+                fail(ProtocolError(.unexpectedMessage, "ready before a version 2 welcome"), &actions)
+                return
+            }
+            state = .ready
+            negotiated = welcome.version
+            self.welcome = welcome
+            channels = ChannelTable(
+                role: .client, limits: announced.channels, peerMaxDataPayload: announced.frames.maxDataPayload)
+            if announced.idleTimeout > 0 {
+                // A third of the timeout leaves two keepalives' worth of slack for a slow path.
+                let interval = TimeAmount.nanoseconds(Int64(min(announced.idleTimeout, 1e9) * 1e9 / 3))
+                keepaliveInterval = interval
+                nextKeepalive = lastFrame + interval
+            }
+            actions.append(.authenticated(version: welcome.version))
+        case .fail(let error):
+            end(error, &actions)
         }
     }
 
@@ -182,6 +259,12 @@ public struct ConnectionStateMachine: Sendable {
         }
     }
 
+    /// Ends the connection without a word to the peer.
+    mutating func end(_ error: ProtocolError, _ actions: inout Actions) {
+        state = .closed
+        actions.append(.end(error))
+    }
+
     mutating func fail(_ error: ProtocolError, _ actions: inout Actions) {
         state = .closed
         actions.append(.fail(error))
@@ -192,9 +275,12 @@ public struct ConnectionStateMachine: Sendable {
         let auth = authDeadline
         let idle = idleDeadline
         if let auth, auth <= now, idle.map({ auth <= $0 }) ?? true {
+            let seconds = Timeouts.seconds(timeouts.authentication)
             return ProtocolError(
                 .authTimeout,
-                "authentication did not complete within \(Timeouts.seconds(timeouts.authentication)) s")
+                role == .server
+                    ? "authentication did not complete within \(seconds) s"
+                    : "the server did not complete the handshake within \(seconds) s")
         }
         if let idle, idle <= now, let timeout = timeouts.idle {
             return ProtocolError(
@@ -218,16 +304,17 @@ public struct ConnectionStateMachine: Sendable {
         }
     }
 
+    private static func earliest(_ a: NIODeadline?, _ b: NIODeadline?) -> NIODeadline? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return min(a, b)
+    }
+
     /// Asks for a timer at the earliest deadline if the one held is missing or later; cancels one no longer needed.
     /// A held timer that is earlier stays: when it fires, the machine asks again.
     private mutating func settleTimer(_ actions: inout Actions) {
-        let needed: NIODeadline? =
-            switch (authDeadline, idleDeadline) {
-            case (let auth?, let idle?): min(auth, idle)
-            case (let auth?, nil): auth
-            case (nil, let idle?): idle
-            case (nil, nil): nil
-            }
+        // Called on every frame, so without an array.
+        let needed = Self.earliest(Self.earliest(authDeadline, idleDeadline), nextKeepalive)
         if let needed {
             if timer.map({ needed < $0 }) ?? true {
                 timer = needed

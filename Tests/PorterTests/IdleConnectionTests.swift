@@ -100,6 +100,7 @@ private func withAuthenticatedFrames(
             case .send(let message): try await outbound.write(message.frame)
             case .authenticated: break handshaking
             case .fail(let error): throw error
+            case .switchForm: throw TestFailure("a version 1 handshake switched forms")
             }
         }
         try await body(&frames, outbound)

@@ -4,9 +4,10 @@ import PorterProtocol
 import Testing
 
 @Suite struct ServerTests {
-    @Test func helloReportsTheServerAndMeasuresRoundTrips() async throws {
+    @Test(arguments: [1, 2]) func helloReportsTheServerAndMeasuresRoundTrips(version: Int) async throws {
         try await withTestServer { server in
-            try await server.withClient { connection in
+            try await server.withClient(version: version) { connection in
+                #expect(connection.version == version)
                 #expect(connection.welcome.server == "test-host")
                 #expect(connection.welcome.agent == PorterVersion.agent)
                 let rtt = try await connection.ping()
@@ -15,12 +16,12 @@ import Testing
         }
     }
 
-    @Test func severalClientsEchoAtOnce() async throws {
+    @Test(arguments: [1, 2]) func severalClientsEchoAtOnce(version: Int) async throws {
         try await withTestServer { server in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for client in 0..<20 {
                     group.addTask {
-                        try await server.withClient { connection in
+                        try await server.withClient(version: version) { connection in
                             let echo = try await connection.echo()
                             for round in 0..<50 {
                                 let text = "client \(client) round \(round) \u{00E9}\u{0}"
@@ -39,10 +40,10 @@ import Testing
         }
     }
 
-    @Test func aWrongTokenIsRefused() async throws {
+    @Test(arguments: [1, 2]) func aWrongTokenIsRefused(version: Int) async throws {
         try await withTestServer { server in
             do {
-                try await server.withClient(token: "wrong") { _ in }
+                try await server.withClient(token: "wrong", version: version) { _ in }
                 Issue.record("connected with a wrong token")
             } catch let error as PorterError {
                 #expect(error.kind == .authentication)
@@ -51,11 +52,11 @@ import Testing
         }
     }
 
-    @Test func servesAUnixSocket() async throws {
+    @Test(arguments: [1, 2]) func servesAUnixSocket(version: Int) async throws {
         let path = "/tmp/porter-test-\(UInt32.random(in: .min ... .max)).sock"
         try await withTestServer(listen: [.unix(path: path)]) { server in
             #expect(server.endpoint == .unix(path: path))
-            try await server.withClient { connection in
+            try await server.withClient(version: version) { connection in
                 let echo = try await connection.echo()
                 #expect(String(buffer: try await echo.roundTrip(ByteBuffer(string: "unix"))) == "UNIX")
             }
@@ -135,12 +136,12 @@ import Testing
         }
     }
 
-    @Test func keepalivesHoldAnIdleConnectionOpenPastTheIdleTimeout() async throws {
+    @Test(arguments: [1, 2]) func keepalivesHoldAnIdleConnectionOpenPastTheIdleTimeout(version: Int) async throws {
         // Keepalives go every third of the timeout, so a keepalive may be two thirds of it late: 10 s leaves a
         // loaded machine more than 6 s, where 3 s (2 s of slack) was seen to be too little.
         try await withTestServer(plaintext: true, authTimeout: 20 * testSlowdown, idleTimeout: 10 * testSlowdown) {
             server in
-            try await server.withClient { connection in
+            try await server.withClient(version: version) { connection in
                 try await Task.sleep(for: .seconds(12 * testSlowdown))
                 _ = try await connection.ping()
             }

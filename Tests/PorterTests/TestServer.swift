@@ -94,10 +94,12 @@ struct TestServer: Sendable {
         token: String = testToken,
         transport: ClientTransport? = nil,
         connectTimeout: Double = 30 * testSlowdown,
+        version: Int = 1,
         _ body: (ClientConnection) async throws -> Result
     ) async throws -> Result {
-        let configuration = ClientConfiguration(
+        var configuration = ClientConfiguration(
             token: token, transport: transport ?? self.transport, connectTimeout: connectTimeout)
+        configuration.version = version
         return try await PorterClient.withConnection(to: endpoint ?? self.endpoint, configuration: configuration, body)
     }
 }

@@ -157,7 +157,8 @@ private final class PorterSide: ChannelInboundHandler {
             authenticated = true
             up.succeed()
             keepalives = PorterClient.scheduleKeepalives(on: context.channel, idleTimeout: welcome.limits.idleTimeout)
-        case .fail:
+        case .fail, .switchForm:
+            // A version 1 handshake never switches forms.
             context.close(promise: nil)
         }
     }

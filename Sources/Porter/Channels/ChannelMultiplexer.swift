@@ -10,26 +10,45 @@ import PorterProtocol
 /// only moves frames between it, the connection and the children. A channel's data reaches its child's pipeline
 /// with no task in between, and the child's writes leave as data frames within the peer's credit.
 ///
-/// The server's ``ConnectionDispatcher`` runs the handshake and hands the connection over once `ready` is sent.
+/// It serves both ends. On a server, ``ConnectionDispatcher`` runs the handshake and hands the connection over once
+/// `ready` is sent, and ``ChannelServices`` answer the client's opens. On a client the multiplexer is in the
+/// pipeline from the start: it runs the handshake (``ConnectionStateMachine/init(client:timeouts:)``), then opens
+/// channels and sends pings for ``ClientConnection`` (``ChannelMultiplexer+Client.swift``).
 final class ChannelMultiplexer: ChannelDuplexHandler {
     typealias InboundIn = Frame
     typealias OutboundIn = Frame
     typealias OutboundOut = Frame
 
-    private var machine: ConnectionStateMachine
-    private let services: ChannelServices
+    /// What the end of the connection this multiplexer serves needs.
+    enum Role {
+        /// A server's: the services that answer opens.
+        case server(ChannelServices)
+        /// A client's: what the async side waits for.
+        case client(ClientWaits)
+    }
+
+    var machine: ConnectionStateMachine
+    var role: Role
     private let logger: Logger
-    private var children: [UInt32: PorterChildChannel] = [:]
-    private var context: ChannelHandlerContext?
+    var children: [UInt32: PorterChildChannel] = [:]
+    var context: ChannelHandlerContext?
     private var timer: Scheduled<Void>?
-    private var closed = false
+    private(set) var closed = false
     /// A read held back while the connection is not writable.
     private var readPending = false
 
     /// A multiplexer that takes over `machine`, authenticated on version 2; `services` answer the client's opens.
     init(machine: ConnectionStateMachine, services: ChannelServices, logger: Logger) {
         self.machine = machine
-        self.services = services
+        self.role = .server(services)
+        self.logger = logger
+    }
+
+    /// A client's multiplexer, added before the connection is active: it sends `hello` when it is, and completes
+    /// `waits.handshake` when the server is authenticated.
+    init(client machine: ConnectionStateMachine, waits: ClientWaits, logger: Logger) {
+        self.machine = machine
+        self.role = .client(waits)
         self.logger = logger
     }
 
@@ -40,10 +59,22 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         endChannels(ChannelError.eof)
+        // A connection that never became active (its connect failed) ends here.
+        endWaits(PorterError(.connection, "the connection closed"))
         self.context = nil
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        perform(machine.activated(now: .now()), context: context)
+        context.flush()
+        context.fireChannelActive()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .client(let waits) = role, !machine.isReady {
+            // Any answer comes through TLS, so the server's certificate, and with it the binding, is known.
+            machine.setBinding(waits.binding())
+        }
         perform(machine.received(unwrapInboundIn(data), now: .now()), context: context)
     }
 
@@ -82,6 +113,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         closed = true
         machine.closed()
         endChannels(ChannelError.eof)
+        endWaits(PorterError(.connection, "the server closed the connection"))
         context.fireChannelInactive()
     }
 
@@ -93,6 +125,12 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
                 context.write(wrapOutboundOut(message.frame), promise: nil)
             case .send(let frame):
                 context.write(wrapOutboundOut(frame), promise: nil)
+            case .switchForm:
+                context.triggerUserOutboundEvent(FrameForm.channels, promise: nil)
+            case .authenticated:
+                authenticated()
+            case .pong(let id):
+                pong(id)
             case .channel(let id, let event):
                 handle(event, on: id, context: context)
             case .scheduleTimer(let at):
@@ -107,8 +145,10 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
                 timer = nil
             case .fail(let error):
                 fail(context: context, error)
-            case .switchForm, .authenticated, .deliver:
-                // The handshake's and version 1's: they came before the hand-over.
+            case .end(let error):
+                end(context: context, error)
+            case .deliver:
+                // Version 1's.
                 break
             }
         }
@@ -118,12 +158,18 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     private func handle(_ event: ChannelStateMachine.Action, on id: UInt32, context: ChannelHandlerContext) {
         switch event {
         case .openRequested(let open):
+            // The server's: a client's table refuses the server's opens.
+            guard case .server(let services) = role else { return }
             let child = PorterChildChannel(id: id, parent: context.channel, multiplexer: self)
             children[id] = child
             let decision = services.open(open, on: child, limits: machine.channelLimits)
             decision.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
                 decided(result, open: open, child: child, context: context)
             }
+        case .accepted(let accept):
+            accepted(accept, on: id)
+        case .refused(let error):
+            refused(error, on: id)
         case .deliver(.data(let stream, let bytes)):
             children[id]?.receive(.data(stream, bytes))
         case .deliver(.message(let message)):
@@ -137,8 +183,8 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
             children.removeValue(forKey: id)?.closed(error: error)
         case .closed:
             children.removeValue(forKey: id)?.closed(error: nil)
-        case .accepted, .refused, .write, .fail:
-            // Client events, and what the machine hands on as connection actions.
+        case .write, .fail:
+            // What the machine hands on as connection actions.
             break
         }
     }
@@ -185,16 +231,13 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
 
     /// Sends `error` as a fatal `error` message if it is a protocol error, and closes the connection.
     private func fail(context: ChannelHandlerContext, _ error: any Error) {
-        guard !closed else { return }
-        closed = true
-        machine.closed()
-        endChannels(error)
+        guard close(error, fromServer: false) else { return }
         guard let error = error as? ProtocolError else {
             logger.debug("connection ended: \(error)")
             context.close(promise: nil)
             return
         }
-        ServerConnection.logClosing(error, logger: logger)
+        if case .server = role { ServerConnection.logClosing(error, logger: logger) }
         let frame = ControlMessage.error(.init(error, fatal: true)).frame
         context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
@@ -202,6 +245,23 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         context.eventLoop.assumeIsolated().scheduleTask(in: ConnectionDispatcher.closeGrace) {
             context.close(promise: nil)
         }
+    }
+
+    /// Closes the connection without a word: the peer ended it with `error`, or a client's handshake failed.
+    private func end(context: ChannelHandlerContext, _ error: ProtocolError) {
+        guard close(error, fromServer: true) else { return }
+        context.close(promise: nil)
+    }
+
+    /// Marks the connection closed and ends its channels and waits with `error`; `false` if it already was.
+    private func close(_ error: any Error, fromServer: Bool) -> Bool {
+        guard !closed else { return false }
+        closed = true
+        machine.closed()
+        let reported = reported(error, fromServer: fromServer)
+        endChannels(reported)
+        endWaits(reported)
+        return true
     }
 }
 

@@ -13,6 +13,10 @@ public struct ClientConfiguration: Sendable {
     public var frameLimits: FrameLimits
     /// The agent string sent in `hello`.
     public var agent: String
+    /// The protocol version to offer: 1, or 2 for channels (docs/design/protocol-2.md). A version 2 connection
+    /// runs ``ClientConnection/echo()`` and ``ClientConnection/ping()`` on channels so far; the other requests
+    /// still need version 1.
+    public var version: Int
 
     /// Creates a configuration.
     public init(
@@ -20,12 +24,14 @@ public struct ClientConfiguration: Sendable {
         transport: ClientTransport,
         connectTimeout: Double = 10,
         frameLimits: FrameLimits = FrameLimits(),
-        agent: String = PorterVersion.agent
+        agent: String = PorterVersion.agent,
+        version: Int = 1
     ) {
         self.token = token
         self.transport = transport
         self.connectTimeout = connectTimeout
         self.frameLimits = frameLimits
         self.agent = agent
+        self.version = version
     }
 }

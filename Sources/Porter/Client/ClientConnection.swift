@@ -3,7 +3,9 @@ import PorterProtocol
 
 /// An authenticated connection to a Porter server, made by ``PorterClient/withConnection(to:configuration:group:_:)``.
 ///
-/// Requests run one after another: start one, finish it, start the next.
+/// On protocol version 1 (``ClientConfiguration/version``) requests run one after another: start one, finish it,
+/// start the next. On version 2 each request is a channel of its own; so far ``echo()`` and ``ping()`` run there,
+/// and the other requests say they need version 1.
 public final class ClientConnection {
     /// The endpoint connected to.
     public let endpoint: Endpoint
@@ -12,10 +14,12 @@ public final class ClientConnection {
     /// The identity the server presented over TLS; `nil` on a plaintext connection.
     public let fingerprint: Fingerprint?
 
-    let frames: FrameReader
-    let writer: FrameWriter
+    private let requests: (frames: FrameReader, writer: FrameWriter)?
+    /// Version 2: the channels.
+    let channels: ClientChannels?
     private var nextPingID: UInt64 = 1
 
+    /// A version 1 connection.
     init(
         endpoint: Endpoint,
         welcome: ControlMessage.Welcome,
@@ -26,16 +30,51 @@ public final class ClientConnection {
         self.endpoint = endpoint
         self.welcome = welcome
         self.fingerprint = fingerprint
-        self.frames = frames
-        self.writer = writer
+        self.requests = (frames, writer)
+        self.channels = nil
+    }
+
+    /// A version 2 connection.
+    init(endpoint: Endpoint, welcome: ControlMessage.Welcome, fingerprint: Fingerprint?, channels: ClientChannels) {
+        self.endpoint = endpoint
+        self.welcome = welcome
+        self.fingerprint = fingerprint
+        self.requests = nil
+        self.channels = channels
+    }
+
+    /// The protocol version the connection speaks.
+    public var version: Int { welcome.version }
+
+    /// Version 1: the server's frames. Only requests that checked ``requireVersion1(_:)`` reach it.
+    var frames: FrameReader {
+        guard let requests else { preconditionFailure("a version 1 request on a version 2 connection") }
+        return requests.frames
+    }
+
+    /// Version 1: the writer of frames to the server.
+    var writer: FrameWriter {
+        guard let requests else { preconditionFailure("a version 1 request on a version 2 connection") }
+        return requests.writer
+    }
+
+    /// Throws unless the connection speaks version 1, which `request` still needs.
+    func requireVersion1(_ request: String) throws(PorterError) {
+        guard requests == nil else { return }
+        throw PorterError(
+            .configuration, "\(request) does not run on protocol version 2 yet; connect with protocol version 1")
     }
 
     /// Measures one round trip to the server.
     public func ping() async throws -> Duration {
-        let id = nextPingID
-        nextPingID += 1
         let clock = ContinuousClock()
         let start = clock.now
+        if let channels {
+            try await channels.ping()
+            return clock.now - start
+        }
+        let id = nextPingID
+        nextPingID += 1
         try await writer.send(ControlMessage.ping(.init(id: id)))
         guard case .pong(let pong) = try await frames.nextMessage(), pong.id == id else {
             throw PorterError(.protocolViolation, "the server answered ping with something else")
@@ -43,8 +82,14 @@ public final class ClientConnection {
         return clock.now - start
     }
 
-    /// Starts echo mode: what is sent comes back with ASCII letters upper-cased.
+    /// Starts echo mode (on version 2, opens an echo channel): what is sent comes back with ASCII letters
+    /// upper-cased.
     public func echo() async throws -> EchoSession {
+        if let channels {
+            return EchoSession(
+                channel: try await channels.open(ChannelMessage.Open.Parameters.echo),
+                maxMessage: welcome.limits.maxDataPayload)
+        }
         try await writer.send(ControlMessage.echo)
         return EchoSession(connection: self)
     }
@@ -54,6 +99,7 @@ public final class ClientConnection {
     /// - Throws: ``PorterError`` of kind ``PorterError/Kind/refused`` if the server refuses (name taken, room
     ///   full, bad name); the connection stays usable.
     public func joinChat(room: String, name: String) async throws -> ChatSession {
+        try requireVersion1("chat")
         for (value, what) in [(room, "room name"), (name, "name")] {
             if let problem = ChatName.problem(with: value, what: what) {
                 throw PorterError(.configuration, problem.message)

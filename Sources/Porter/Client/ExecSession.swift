@@ -201,6 +201,7 @@ extension ClientConnection {
     ///   of seconds above zero and at most ``ControlMessage/Ranges/maxTimeout`` (every message the client sends
     ///   is checked against the ranges the server checks).
     public func exec(_ argv: [String], options: ExecOptions = ExecOptions()) async throws -> ExecSession {
+        try requireVersion1("exec")
         let request = ControlMessage.Exec(
             argv: argv, cwd: options.directory, env: options.environment.isEmpty ? nil : options.environment,
             timeout: options.timeout, pty: options.terminal, stdin: options.standardInput ? nil : false)

@@ -92,6 +92,7 @@ public struct RemoteListing: Sendable {
 extension ClientConnection {
     /// Lists `path` on the server (relative to its root), its whole tree if `recursive`.
     public func list(_ path: String, recursive: Bool = false) async throws -> RemoteListing {
+        try requireVersion1("file listing")
         try await writer.send(ControlMessage.fileList(.init(path: path, recursive: recursive ? true : nil)))
         var listing = RemoteListing(type: .other, entries: [], skipped: 0)
         while true {
@@ -112,6 +113,7 @@ extension ClientConnection {
     public func download(_ remote: String, to local: String, options: TransferOptions = .init()) async throws
         -> TransferSummary
     {
+        try requireVersion1("file transfer")
         let (directory, name) = try LocalPath.split(local)
         let target = try await LocalPath.confined(directory)
         var summary = TransferSummary()
@@ -123,6 +125,7 @@ extension ClientConnection {
     public func upload(_ local: String, to remote: String, options: TransferOptions = .init()) async throws
         -> TransferSummary
     {
+        try requireVersion1("file transfer")
         let file = try await LocalPath.run { try OutgoingFile(path: local, algorithm: options.checksum) }
         var summary = TransferSummary()
         try await upload(file, to: remote, shown: local, options: options, summary: &summary)
@@ -140,6 +143,7 @@ extension ClientConnection {
     public func downloadTree(_ remote: String, to local: String, options: TransferOptions = .init()) async throws
         -> TransferSummary
     {
+        try requireVersion1("file transfer")
         let listing = try await list(remote, recursive: true)
         guard listing.type == .directory else {
             throw PorterError(.refused, "\(TerminalText.escaped(remote)) is not a directory on the server")
@@ -200,6 +204,7 @@ extension ClientConnection {
     public func uploadTree(_ local: String, to remote: String, options: TransferOptions = .init()) async throws
         -> TransferSummary
     {
+        try requireVersion1("file transfer")
         let (source, listing) = try await LocalPath.run {
             () throws -> (ConfinedDirectory, (ControlMessage.FileType, [ControlMessage.FileEntry], [String])) in
             let source = try ConfinedDirectory(path: local)

@@ -28,7 +28,16 @@ public enum PorterClient {
         if endpoint.isTCP, case .tls(let trust) = configuration.transport {
             session = TLSSession(host: endpoint.description, trust: trust)
         }
-        let channel = try await connect(to: endpoint, configuration: configuration, session: session, group: group)
+        guard configuration.version == 1 || configuration.version == ConnectionMessage.version else {
+            throw PorterError(.configuration, "protocol version \(configuration.version) is not 1 or 2")
+        }
+        if configuration.version == ConnectionMessage.version {
+            return try await withChannelConnection(
+                to: endpoint, configuration: configuration, session: session, group: group, body)
+        }
+        let channel = try await connect(to: endpoint, configuration: configuration, session: session, group: group) {
+            channel in try FrameChannel(wrappingChannelSynchronously: channel)
+        }
         return try await channel.executeThenClose { inbound, outbound in
             let frames = FrameReader(inbound.makeAsyncIterator())
             let writer = FrameWriter(outbound: outbound, channel: channel.channel)
@@ -61,16 +70,19 @@ public enum PorterClient {
         }
     }
 
-    private static func connect(
+    /// Connects to `endpoint` with TLS (if `session`) and the frame codec in the pipeline; `last` adds what
+    /// follows them, on the event loop, and makes the result.
+    static func connect<Output: Sendable>(
         to endpoint: Endpoint,
         configuration: ClientConfiguration,
         session: TLSSession?,
-        group: any EventLoopGroup
-    ) async throws(PorterError) -> FrameChannel {
+        group: any EventLoopGroup,
+        last: @escaping @Sendable (any Channel) throws -> Output
+    ) async throws(PorterError) -> Output {
         let limits = configuration.frameLimits
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(TimeLimit.timeAmount(seconds: configuration.connectTimeout))
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<FrameChannel> = { channel in
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Output> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.allowLargeReads()
                 let pipeline = channel.pipeline.syncOperations
@@ -79,7 +91,7 @@ public enum PorterClient {
                     try pipeline.addHandler(session.makeHandler())
                 }
                 try pipeline.addFrameCodec(limits: limits)
-                return try FrameChannel(wrappingChannelSynchronously: channel)
+                return try last(channel)
             }
         }
         do {
@@ -127,25 +139,34 @@ public enum PorterClient {
                 handshake.binding = session?.binding ?? []
                 switch handshake.receive(message) {
                 case .send(let message): try await writer.send(message)
+                case .switchForm:
+                    // Only for a client that offered version 2, which takes the multiplexer's path.
+                    throw PorterError(.protocolViolation, "the server switched to version 2's frames unasked")
                 case .authenticated(let welcome): return welcome
                 case .fail(let error): throw PorterError(handshakeFailure: error)
                 }
             }
         } catch let error where timedOut.load(ordering: .relaxed) {
             _ = error
-            let seconds = TimeLimit.text(seconds: configuration.connectTimeout)
-            // A server that answered TLS but not Porter is something else; one that answered nothing at all has
-            // most likely accepted the connection and holds it, unread, until a handshake slot frees up.
-            if let session, !session.binding.isEmpty {
-                throw PorterError(
-                    .connection,
-                    "the server answered TLS but no Porter handshake within \(seconds) s; is it a Porter server?")
-            }
-            throw PorterError(
-                .connection,
-                "the server is busy: it accepted the connection but did not start the handshake within \(seconds) s (every handshake slot was taken, or it is not a Porter server); try again later, or allow longer with --connect-timeout"
-            )
+            throw handshakeTimedOut(
+                seconds: configuration.connectTimeout, answeredTLS: !(session?.binding.isEmpty ?? true))
         }
+    }
+
+    /// The error for a handshake that did not finish within `seconds`.
+    static func handshakeTimedOut(seconds: Double, answeredTLS: Bool) -> PorterError {
+        let seconds = TimeLimit.text(seconds: seconds)
+        // A server that answered TLS but not Porter is something else; one that answered nothing at all has most
+        // likely accepted the connection and holds it, unread, until a handshake slot frees up.
+        if answeredTLS {
+            return PorterError(
+                .connection,
+                "the server answered TLS but no Porter handshake within \(seconds) s; is it a Porter server?")
+        }
+        return PorterError(
+            .connection,
+            "the server is busy: it accepted the connection but did not start the handshake within \(seconds) s (every handshake slot was taken, or it is not a Porter server); try again later, or allow longer with --connect-timeout"
+        )
     }
 
     static func describe(_ error: any Error) -> String {

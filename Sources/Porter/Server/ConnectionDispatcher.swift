@@ -127,9 +127,13 @@ final class ConnectionDispatcher: ChannelDuplexHandler, RemovableChannelHandler 
                     handOver(context: context)
                     return
                 }
-            case .channel:
-                // Only after a hand-over, which leaves this handler.
+            case .channel, .pong:
+                // Only after a hand-over, which leaves this handler, and on a client.
                 break
+            case .end:
+                // A client's: the server's machine fails aloud.
+                closed = true
+                context.close(promise: nil)
             case .deliver(let delivered):
                 if let inbox, case .queued(let pause) = inbox.push(delivered) {
                     if pause { readingPaused = true }

@@ -1,0 +1,165 @@
+import NIOCore
+import PorterProtocol
+
+/// A client's multiplexer: the handshake's outcome, opens and pings, each a promise the async side waits on.
+extension ChannelMultiplexer {
+    /// What a client's async side waits for, completed on the event loop.
+    final class ClientWaits {
+        /// The connection's event loop, which outlives the multiplexer's place in the pipeline.
+        let eventLoop: any EventLoop
+        /// The binding of the secure channel, once the server's certificate is known (empty on plaintext).
+        let binding: () -> [UInt8]
+        /// Seconds allowed for the handshake, as the user gave them (for the error message).
+        let connectTimeout: Double
+        /// Completed with the server's `welcome` when the server is authenticated.
+        var handshake: EventLoopPromise<ControlMessage.Welcome>?
+        /// Opens waiting for `accept` or `refuse`, by channel id.
+        var opening: [UInt32: EventLoopPromise<Void>] = [:]
+        /// Pings waiting for their `pong`, by id.
+        var pings: [UInt64: EventLoopPromise<Void>] = [:]
+        var nextPing: UInt64 = 1
+        /// Why the connection ended, for whoever asks after it did.
+        var ended: (any Error)?
+
+        init(
+            eventLoop: any EventLoop, binding: @escaping () -> [UInt8], connectTimeout: Double,
+            handshake: EventLoopPromise<ControlMessage.Welcome>
+        ) {
+            self.eventLoop = eventLoop
+            self.binding = binding
+            self.connectTimeout = connectTimeout
+            self.handshake = handshake
+        }
+    }
+
+    /// The server refused an open; the connection goes on.
+    struct OpenRefused: Error {
+        let error: ProtocolError
+    }
+
+    /// Client: opens a channel for `parameters`, granting the server `window` bytes. `initialize` sets up the
+    /// child's pipeline before the `open` is written, so that nothing the server sends after `accept` is missed.
+    ///
+    /// - Returns: `initialize`'s result once the server accepted; fails with ``OpenRefused`` if it refused, with a
+    ///   ``ProtocolError`` when the server allows no more channels at once, and with the connection's error if
+    ///   the connection ends first.
+    func open<Output: Sendable>(
+        _ parameters: ChannelMessage.Open.Parameters, window: Int,
+        initialize: (PorterChildChannel) throws -> Output
+    ) -> EventLoopFuture<Output> {
+        guard case .client(let waits) = role else { preconditionFailure("a server's multiplexer opens nothing") }
+        let eventLoop = waits.eventLoop
+        guard let context, !closed, machine.isReady else {
+            return eventLoop.makeFailedFuture(waits.ended ?? ChannelError.ioOnClosedChannel)
+        }
+        let opened: (id: UInt32, frame: Frame)
+        do throws(ChannelStateMachine.Refusal) {
+            opened = try machine.open(.init(window: window, parameters: parameters))
+        } catch .tooManyChannels {
+            let most = machine.channelLimits?.maxChannels ?? 0
+            return eventLoop.makeFailedFuture(
+                ProtocolError(.tooManyChannels, "the server allows \(most) channels at once on a connection"))
+        } catch .notAllowed {
+            return eventLoop.makeFailedFuture(
+                ProtocolError(.badRequest, "cannot open a '\(parameters.serviceName)' channel with this window"))
+        } catch {
+            return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+        }
+        let child = PorterChildChannel(id: opened.id, parent: context.channel, multiplexer: self)
+        children[opened.id] = child
+        let promise = eventLoop.makePromise(of: Void.self)
+        waits.opening[opened.id] = promise
+        context.writeAndFlush(wrapOutboundOut(opened.frame), promise: nil)
+        do {
+            let output = try initialize(child)
+            return promise.futureResult.map { output }
+        } catch {
+            // The open is on its way: the channel closes once accepted (``accepted(_:on:)`` finds no one waiting).
+            waits.opening[opened.id] = nil
+            promise.fail(error)
+            return promise.futureResult.map { preconditionFailure("a failed promise") }
+        }
+    }
+
+    /// Client: sends a `ping`; the future completes when its `pong` arrives.
+    func ping() -> EventLoopFuture<Void> {
+        guard case .client(let waits) = role else { preconditionFailure("a server's multiplexer opens nothing") }
+        let eventLoop = waits.eventLoop
+        guard let context, !closed, machine.isReady else {
+            return eventLoop.makeFailedFuture(waits.ended ?? ChannelError.ioOnClosedChannel)
+        }
+        let id = waits.nextPing
+        waits.nextPing += 1
+        let promise = eventLoop.makePromise(of: Void.self)
+        waits.pings[id] = promise
+        context.writeAndFlush(wrapOutboundOut(ConnectionMessage.ping(.init(id: id)).frame), promise: nil)
+        return promise.futureResult
+    }
+
+    // MARK: - The machine's client actions
+
+    /// The server is authenticated.
+    func authenticated() {
+        guard case .client(let waits) = role, let welcome = machine.welcome else { return }
+        waits.handshake?.succeed(welcome)
+        waits.handshake = nil
+    }
+
+    /// The `pong` of ping `id` arrived.
+    func pong(_ id: UInt64) {
+        guard case .client(let waits) = role else { return }
+        waits.pings.removeValue(forKey: id)?.succeed(())
+    }
+
+    /// The server accepted channel `id`.
+    func accepted(_ accept: ChannelMessage.Accept, on id: UInt32) {
+        guard case .client(let waits) = role, let child = children[id] else { return }
+        child.activate(credit: UInt32(clamping: accept.window))
+        if let promise = waits.opening.removeValue(forKey: id) {
+            promise.succeed(())
+        } else {
+            child.close(promise: nil)
+        }
+    }
+
+    /// The server refused channel `id`, which is free again.
+    func refused(_ error: ProtocolError, on id: UInt32) {
+        guard case .client(let waits) = role else { return }
+        children.removeValue(forKey: id)?.closed(error: nil)
+        waits.opening.removeValue(forKey: id)?.fail(OpenRefused(error: error))
+    }
+
+    /// The connection ended with `error`: everything still waiting fails with it.
+    func endWaits(_ error: any Error) {
+        guard case .client(let waits) = role else { return }
+        if waits.ended == nil { waits.ended = error }
+        let handshake = waits.handshake
+        let opening = waits.opening.values
+        let pings = waits.pings.values
+        waits.handshake = nil
+        waits.opening = [:]
+        waits.pings = [:]
+        handshake?.fail(error)
+        for promise in opening { promise.fail(error) }
+        for promise in pings { promise.fail(error) }
+    }
+
+    /// The error a client's async side sees for `error`, which ended the connection: this side's own (`fromServer`
+    /// false) or the server's. A server's multiplexer keeps `error` as it is.
+    func reported(_ error: any Error, fromServer: Bool) -> any Error {
+        guard case .client(let waits) = role else { return error }
+        guard let error = error as? ProtocolError else {
+            if error is PorterError { return error }
+            return PorterError(.connection, "connection lost: \(PorterClient.describe(error))")
+        }
+        if machine.version == nil {
+            if !fromServer, error.code == .authTimeout {
+                return PorterClient.handshakeTimedOut(
+                    seconds: waits.connectTimeout, answeredTLS: !waits.binding().isEmpty)
+            }
+            return PorterError(handshakeFailure: error)
+        }
+        if fromServer { return PorterError(remote: .init(error, fatal: true)) }
+        return PorterError(.protocolViolation, "bad frame from the server: \(error.message)", code: error.code)
+    }
+}

@@ -1,0 +1,147 @@
+import NIOCore
+import PorterProtocol
+import Synchronization
+
+/// A channel this client opened on a version 2 connection, for async code: ``next()`` reads what the server sent,
+/// ``write(_:)`` sends within the server's window, ``finish()`` sends eof and ``close()`` ends the channel.
+///
+/// Reading drives the window: the channel asks the server's data from the connection only when ``next()`` has
+/// nothing left to return, so a reader that stops holds at most two of its windows in memory and stops the server's
+/// sending on this channel alone. One task reads at a time; writing may happen from another.
+public struct ClientChannel: Sendable {
+    /// The channel's child `Channel`, on the connection's event loop.
+    let channel: any Channel
+    private let reader: ChannelReader
+
+    /// Sets up `child`'s pipeline to be read through the returned value; called on its event loop, before the
+    /// channel is active.
+    static func attach(to child: any Channel) throws -> ClientChannel {
+        let reader = ChannelReader(channel: child)
+        try child.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
+        try child.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+        try child.pipeline.syncOperations.addHandler(ChannelReadHandler(reader: reader))
+        return ClientChannel(channel: child, reader: reader)
+    }
+
+    /// The next data, message or eof from the server; `nil` once the server has closed the channel.
+    ///
+    /// - Throws: the error that ended the channel or its connection.
+    public func next() async throws -> ChannelInput? {
+        try await reader.next()
+    }
+
+    /// Sends `content`, returning once it is handed to the connection (data waits for the server's credit).
+    public func write(_ content: ChannelContent) async throws {
+        try await channel.writeAndFlush(content).get()
+    }
+
+    /// Sends this side's eof: no more data follows (messages may).
+    public func finish() async throws {
+        try await channel.close(mode: .output).get()
+    }
+
+    /// Closes the channel; a pending ``next()`` then ends.
+    public func close() {
+        channel.close(promise: nil)
+    }
+}
+
+/// What a ``ClientChannel``'s reader waits for, fed on the event loop by ``ChannelReadHandler``.
+final class ChannelReader: Sendable {
+    private struct State {
+        var inputs = CircularBuffer<ChannelInput>()
+        var waiter: CheckedContinuation<ChannelInput?, any Error>?
+        var end: Result<Void, any Error>?
+    }
+
+    private let channel: any Channel
+    private let state = Mutex(State())
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    func next() async throws -> ChannelInput? {
+        try await withCheckedThrowingContinuation { continuation in
+            enum Step {
+                case answer(Result<ChannelInput?, any Error>)
+                case read
+            }
+            let step = state.withLock { state -> Step in
+                if let input = state.inputs.popFirst() { return .answer(.success(input)) }
+                switch state.end {
+                case .success: return .answer(.success(nil))
+                case .failure(let error): return .answer(.failure(error))
+                case nil:
+                    state.waiter = continuation
+                    return .read
+                }
+            }
+            switch step {
+            case .answer(let result):
+                continuation.resume(with: result)
+            case .read:
+                let channel = self.channel
+                channel.eventLoop.execute { channel.read() }
+            }
+        }
+    }
+
+    /// Called on the event loop.
+    func deliver(_ input: ChannelInput) {
+        let waiter = state.withLock { state -> CheckedContinuation<ChannelInput?, any Error>? in
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            state.inputs.append(input)
+            return nil
+        }
+        waiter?.resume(returning: input)
+    }
+
+    /// Called on the event loop: the channel ended, cleanly or with `error`. The first end counts.
+    func end(_ result: Result<Void, any Error>) {
+        let waiter = state.withLock { state -> CheckedContinuation<ChannelInput?, any Error>? in
+            if state.end == nil { state.end = result }
+            defer { state.waiter = nil }
+            return state.inputs.isEmpty ? state.waiter : nil
+        }
+        waiter?.resume(with: result.map { nil })
+    }
+}
+
+/// The last handler of a ``ClientChannel``'s child: hands what arrives to its ``ChannelReader``, the peer's eof
+/// included (a `NIOAsyncChannel` would end its sequence there, before the service's result).
+final class ChannelReadHandler: ChannelInboundHandler {
+    typealias InboundIn = ChannelContent
+
+    private let reader: ChannelReader
+
+    init(reader: ChannelReader) {
+        self.reader = reader
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .data(let stream, let bytes): reader.deliver(.data(stream, bytes))
+        case .message(let message): reader.deliver(.message(message))
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .inputClosed = event as? ChannelEvent {
+            reader.deliver(.eof)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        reader.end(.failure(error))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        reader.end(.success(()))
+        context.fireChannelInactive()
+    }
+}

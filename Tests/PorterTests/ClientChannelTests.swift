@@ -1,0 +1,115 @@
+import NIOCore
+import PorterProtocol
+import Testing
+
+@testable import Porter
+
+/// Porter's own client on protocol version 2: echo sessions as channels of one connection, side by side, over
+/// TLS and plaintext, with a real server.
+@Suite struct ClientChannelTests {
+    @Test(arguments: [false, true]) func anEchoChannelIsExactThroughBothWindows(plaintext: Bool) async throws {
+        try await withTestServer(plaintext: plaintext) { server in
+            try await server.withClient(version: 2) { connection in
+                let echo = try await connection.echo()
+                // Four times the server's window, sent while nothing is read: the sender waits for credit, which
+                // the server grants only as its answers are read.
+                let sent = ChannelEchoTests.randomBytes(1 << 20, seed: 7)
+                let sender = echo.sender
+                async let sending: Void = {
+                    for start in stride(from: 0, to: sent.count, by: 10_000) {
+                        try await sender.send(ByteBuffer(bytes: sent[start..<min(start + 10_000, sent.count)]))
+                    }
+                    try await sender.finish()
+                }()
+                var received: [UInt8] = []
+                while let answer = try await echo.receive() { received += answer.readableBytesView }
+                try await sending
+                #expect(received == ChannelEchoTests.upper(sent))
+                _ = try await connection.ping()
+            }
+        }
+    }
+
+    @Test func aChannelNobodyReadsHoldsUpNoOtherChannel() async throws {
+        try await withTestServer { server in
+            try await server.withClient(version: 2) { connection in
+                let stalled = try await connection.echo()
+                let sent = ChannelEchoTests.randomBytes(2 << 20, seed: 8)
+                let stalledSender = stalled.sender
+                // Sends far more than both windows; it stops once they are full, and nobody reads yet.
+                let sending = Task {
+                    for start in stride(from: 0, to: sent.count, by: 16_384) {
+                        try await stalledSender.send(ByteBuffer(bytes: sent[start..<min(start + 16_384, sent.count)]))
+                    }
+                    try await stalledSender.finish()
+                }
+                // Meanwhile a second channel on the same connection runs to its end, and pings are answered.
+                let other = try await connection.echo()
+                for round in 0..<200 {
+                    let answer = try await other.roundTrip(ByteBuffer(string: "round \(round)"))
+                    #expect(String(buffer: answer) == "ROUND \(round)")
+                }
+                try await other.sender.finish()
+                #expect(try await other.receive() == nil)
+                _ = try await connection.ping()
+                // Reading the first releases it, exactly.
+                var received: [UInt8] = []
+                while let answer = try await stalled.receive() { received += answer.readableBytesView }
+                try await sending.value
+                #expect(received == ChannelEchoTests.upper(sent))
+            }
+        }
+    }
+
+    @Test func aRefusedChannelLeavesTheConnectionUsable() async throws {
+        try await withTestServer { server in
+            try await server.withClient(version: 2) { connection in
+                let channels = try #require(connection.channels)
+                do {
+                    _ = try await channels.open(.exec(.init(argv: ["true"])))
+                    Issue.record("exec was accepted on version 2")
+                } catch let error as PorterError {
+                    #expect(error.kind == .refused)
+                    #expect(error.code == .unknownService)
+                }
+                let echo = try await connection.echo()
+                #expect(String(buffer: try await echo.roundTrip(ByteBuffer(string: "still"))) == "STILL")
+            }
+        }
+    }
+
+    @Test func requestsNotOnChannelsYetSaySo() async throws {
+        try await withTestServer { server in
+            try await server.withClient(version: 2) { connection in
+                await #expect(throws: PorterError.self) { _ = try await connection.exec(["true"]) }
+                await #expect(throws: PorterError.self) { _ = try await connection.list(".") }
+                await #expect(throws: PorterError.self) { _ = try await connection.joinChat(room: "r", name: "n") }
+                _ = try await connection.ping()
+            }
+        }
+    }
+
+    @Test func aServerThatSpeaksOnlyVersion1RefusesAVersion2Client() async throws {
+        let onlyVersion1: (inout ServerConfiguration) -> Void = { $0.channelLimits = nil }
+        try await withTestServer(configure: onlyVersion1) { server in
+            do {
+                try await server.withClient(version: 2) { _ in }
+                Issue.record("a version 1 server accepted a version 2 client")
+            } catch let error as PorterError {
+                #expect(error.kind == .authentication)
+                #expect(error.code == .unsupportedVersion)
+            }
+        }
+    }
+
+    @Test func theConnectionsEndReachesAWaitingReader() async throws {
+        try await withTestServer { server in
+            try await server.withClient(version: 2) { connection in
+                let echo = try await connection.echo()
+                let channel = try #require(connection.channels)
+                try await channel.channel.close()
+                await #expect(throws: PorterError.self) { _ = try await echo.receive() }
+            }
+        }
+    }
+}
