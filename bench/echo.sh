@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Echo benchmark: 64-byte request/response at 1, 10 and 100 connections against Porter (TLS, and plaintext with
-# --plaintext; protocol version 1, and version 2's echo channel over plaintext), the course's Python
-# ThreadingTCPServer and a C epoll server, in one interleaved run. Prints a Markdown table with ratios.
+# --plaintext; protocol version 1, and version 2's echo channel: through Porter's client library over TLS, and
+# raw frames over plaintext), the course's Python ThreadingTCPServer and a C epoll server, in one interleaved
+# run. Prints a Markdown table with ratios.
 #   bash bench/echo.sh                    DURATION=10 CONNS="100" bash bench/echo.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +39,7 @@ for n in $conns; do
     echo "{\"server\":\"python\",\"result\":$(load --port "$python_port" --mode raw --connections "$n")}" >>"$results"
     echo "{\"server\":\"c-epoll\",\"result\":$(load --port "$c_port" --mode raw --connections "$n")}" >>"$results"
     echo "{\"server\":\"porter\",\"result\":$(load --port "$porter_port" --mode porter --connections "$n" --token-file "$tmp/token" --fingerprint "$fingerprint")}" >>"$results"
+    echo "{\"server\":\"porter2\",\"result\":$(load --port "$porter_port" --mode porter --protocol 2 --connections "$n" --token-file "$tmp/token" --fingerprint "$fingerprint")}" >>"$results"
     echo "{\"server\":\"porter-plain\",\"result\":$(load --port "$plain_port" --mode porter --connections "$n" --token-file "$tmp/token" --plaintext)}" >>"$results"
     echo "{\"server\":\"porter2-plain\",\"result\":$(load --port "$plain_port" --mode porter2 --connections "$n" --token-file "$tmp/token" --plaintext)}" >>"$results"
 done
@@ -50,7 +52,7 @@ print("|---:|---|---:|---:|---:|---:|---:|---:|")
 for n in sorted({r["result"]["connections"] for r in rows}):
     group = {r["server"]: r["result"] for r in rows if r["result"]["connections"] == n}
     porter, c = group["porter"]["rps"], group["c-epoll"]["rps"]
-    for server in ("porter", "porter-plain", "porter2-plain", "python", "c-epoll"):
+    for server in ("porter", "porter2", "porter-plain", "porter2-plain", "python", "c-epoll"):
         r = group[server]
         print(f'| {n} | {server} | {r["rps"]:,.0f} | {r["p50_us"]:.0f} | {r["p99_us"]:.0f} | {r["errors"]} | {porter / r["rps"]:.2f}× | {r["rps"] / c:.2f}× |')
 PY

@@ -17,7 +17,8 @@ struct EchoLoad: AsyncParsableCommand {
     enum Mode: String, ExpressibleByArgument {
         /// Plain TCP: send SIZE bytes, read SIZE bytes back (course-style echo servers).
         case raw
-        /// Porter's protocol: authenticate, enter echo mode, one data frame each way per request.
+        /// Porter's client library: authenticate, start echo (on `--protocol 2`, open an echo channel), one data
+        /// frame each way per request.
         case porter
         /// Protocol 2 over plaintext TCP: authenticate, open one echo channel, one data frame each way per request.
         case porter2
@@ -33,11 +34,14 @@ struct EchoLoad: AsyncParsableCommand {
     @Option(help: "The server's identity (default: trust ~/.porter's own or known_hosts).") var fingerprint: String?
     @Flag(help: "Porter modes without TLS, against a server started with --plaintext (porter2 needs it).")
     var plaintext = false
+    @Option(name: .customLong("protocol"), help: "The protocol version --mode porter offers: 1 or 2.")
+    var protocolVersion = 1
 
     func validate() throws {
         guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
         guard duration > 0, duration.isFinite else { throw ValidationError("--duration must be a positive number") }
         guard size >= 1 else { throw ValidationError("--size must be at least 1") }
+        guard protocolVersion == 1 || protocolVersion == 2 else { throw ValidationError("--protocol must be 1 or 2") }
         guard mode != .porter2 || plaintext else {
             throw ValidationError(
                 "--mode porter2 has no TLS yet: add --plaintext and start the server with --plaintext")
@@ -96,7 +100,8 @@ struct EchoLoad: AsyncParsableCommand {
     {
         let trust = fingerprint.flatMap(Fingerprint.init).map(HostTrust.pinned) ?? .knownHosts(firstContact: .refuse)
         let configuration = ClientConfiguration(
-            token: token, transport: plaintext ? .plaintext : .tls(trust), connectTimeout: 30)
+            token: token, transport: plaintext ? .plaintext : .tls(trust), connectTimeout: 30,
+            version: protocolVersion)
         return try await PorterClient.withConnection(to: .tcp(host: host, port: port), configuration: configuration) {
             connection in
             let echo = try await connection.echo()
