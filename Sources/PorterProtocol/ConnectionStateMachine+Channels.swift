@@ -29,7 +29,7 @@ extension ConnectionStateMachine {
             // Either way: its only effect, pushing the idle deadline forward, has happened.
             return
         case .ping(let ping):
-            actions.append(.write(.pong(ping)))
+            actions.append(.send(ConnectionMessage.pong(ping).frame))
             return
         default:
             break

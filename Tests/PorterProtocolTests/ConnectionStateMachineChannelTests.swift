@@ -127,7 +127,10 @@ import Testing
         var machine = try Self.ready()
         #expect(machine.received(ControlMessage.keepalive.frame, now: Self.start).isEmpty)
         let ping = ControlMessage.Ping(id: 9)
-        #expect(Array(machine.received(ControlMessage.ping(ping).frame, now: Self.start)) == [.write(.pong(ping))])
+        #expect(
+            Array(machine.received(ControlMessage.ping(ping).frame, now: Self.start)) == [
+                .send(ConnectionMessage.pong(ping).frame)
+            ])
     }
 
     @Test func anUnknownGlobalRequestIsAnsweredInPlaceAndTheConnectionGoesOn() throws {

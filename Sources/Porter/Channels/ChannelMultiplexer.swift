@@ -238,7 +238,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
             return
         }
         if case .server = role { ServerConnection.logClosing(error, logger: logger) }
-        let frame = ControlMessage.error(.init(error, fatal: true)).frame
+        let frame = ConnectionMessage.error(.init(error, fatal: true)).frame
         context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }

@@ -73,6 +73,10 @@ final class ChannelReader: Sendable {
                 case .success: return .answer(.success(nil))
                 case .failure(let error): return .answer(.failure(error))
                 case nil:
+                    guard state.waiter == nil else {
+                        return .answer(
+                            .failure(PorterError(.configuration, "a channel is read by one task at a time")))
+                    }
                     state.waiter = continuation
                     return .read
                 }
