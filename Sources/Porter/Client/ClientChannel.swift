@@ -1,6 +1,5 @@
 import NIOCore
 import PorterProtocol
-import Synchronization
 
 /// A channel this client opened on a version 2 connection, for async code: ``next()`` reads what the server sent,
 /// ``write(_:)`` sends within the server's window, ``finish()`` sends eof and ``close()`` ends the channel.
@@ -55,7 +54,7 @@ final class ChannelReader: Sendable {
     }
 
     private let channel: any Channel
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(channel: any Channel) {
         self.channel = channel
