@@ -6,7 +6,8 @@
 #   FUZZ_RUNS=10000000 bash fuzz/run.sh           # each target for a number of inputs
 #
 # Targets (Sources/PorterFuzz/Fuzz.swift): frames (the frame decoder), frames2 (the channel form of protocol 2's
-# frames and its messages), messages (every control message),
+# frames and its messages), connection2 (an authenticated protocol 2 server connection), client2 (the same for
+# a client, fed what a server could send), messages (every control message),
 # paths (the peer path checks), udp (UDP echo datagrams), classic (the classic exec, ftp and chat requests).
 # Each checks a property of what it accepts besides not crashing.
 #
@@ -20,7 +21,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scratch=.build-fuzz
-all=(frames frames2 connection2 messages paths udp classic)
+all=(frames frames2 connection2 client2 messages paths udp classic)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 for target in "${targets[@]}"; do

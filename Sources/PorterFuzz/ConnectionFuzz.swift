@@ -22,15 +22,20 @@ enum ConnectionFuzz {
         }
     }
 
-    /// A machine that has sent `ready` on version 2.
-    static func authenticated() -> ConnectionStateMachine {
+    /// A server's machine that speaks version 2, before the client's `hello`.
+    static func server() -> ConnectionStateMachine {
         let identity = ServerHandshake.Identity(
             agent: "porter/fuzz", server: "fuzz",
             limits: .init(maxControlPayload: 1024, maxDataPayload: 4096, idleTimeout: 0),
             channelLimits: .init(frames: FrameLimits(), idleTimeout: 0, channels: limits))
-        var machine = ConnectionStateMachine(
+        return ConnectionStateMachine(
             server: ServerHandshake(identity: identity, token: token, nonce: serverNonce),
             timeouts: .init(authentication: .seconds(10), idle: nil))
+    }
+
+    /// A machine that has sent `ready` on version 2.
+    static func authenticated() -> ConnectionStateMachine {
+        var machine = server()
         let hello = ControlMessage.hello(
             .init(versions: [2], agent: "fuzz", nonce: .init(clientNonce), limits: FrameLimits(maxDataPayload: 16_384)))
         _ = machine.activated(now: Driver.now)

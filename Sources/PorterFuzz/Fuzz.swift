@@ -6,7 +6,7 @@ import PorterProtocol
 #endif
 
 /// libFuzzer's entry point (see fuzz/run.sh). `PORTER_FUZZ_TARGET` picks what the input is fed to: `frames`,
-/// `frames2`, `connection2`, `messages`, `paths`, `udp` or `classic`. Besides not crashing, each target checks a property of what it
+/// `frames2`, `connection2`, `client2`, `messages`, `paths`, `udp` or `classic`. Besides not crashing, each target checks a property of what it
 /// accepts. The tests replay the seed corpus and every input that once failed through the same functions.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func porterFuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
@@ -15,7 +15,7 @@ public func porterFuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
 }
 
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case frames, frames2, connection2, messages, paths, udp, classic
+    case frames, frames2, connection2, client2, messages, paths, udp, classic
 
     static let selected: FuzzTarget = {
         guard let name = getenv("PORTER_FUZZ_TARGET").map({ String(cString: $0) }),
@@ -32,6 +32,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .frames: Self.frames(bytes)
         case .frames2: Self.channelFrames(bytes)
         case .connection2: ConnectionFuzz.run(bytes)
+        case .client2: ClientConnectionFuzz.run(bytes)
         case .messages: Self.messages(bytes)
         case .paths: Self.paths(bytes)
         case .udp: Self.udp(bytes)
