@@ -61,6 +61,29 @@ import Testing
         }
     }
 
+    @Test func anOpenBeyondTheServersChannelsWaitsForOneToFree() async throws {
+        let twoChannels: (inout ServerConfiguration) -> Void = { $0.channelLimits = ChannelLimits(maxChannels: 2) }
+        try await withTestServer(configure: twoChannels) { server in
+            try await server.withClient(version: 2) { connection in
+                let channels = try #require(connection.channels)
+                let first = try await channels.open(.echo)
+                let second = try await channels.open(.echo)
+                // The third waits rather than provoke a refusal; a channel in use still answers meanwhile.
+                let third = Task { try await channels.open(.echo) }
+                try await second.write(.data(.main, ByteBuffer(string: "two")))
+                #expect(try await second.next() == .data(.main, ByteBuffer(string: "TWO")))
+                // The first ends (eof, the server's eof, done, close), which frees its channel for the third.
+                try await first.finish()
+                #expect(try await first.next() == .eof)
+                #expect(try await first.next() == .message(.done(.empty)))
+                #expect(try await first.next() == nil)
+                let opened = try await third.value
+                try await opened.write(.data(.main, ByteBuffer(string: "three")))
+                #expect(try await opened.next() == .data(.main, ByteBuffer(string: "THREE")))
+            }
+        }
+    }
+
     @Test func aRefusedChannelLeavesTheConnectionUsable() async throws {
         try await withTestServer { server in
             try await server.withClient(version: 2) { connection in

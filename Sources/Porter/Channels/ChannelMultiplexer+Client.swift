@@ -15,6 +15,8 @@ extension ChannelMultiplexer {
         var handshake: EventLoopPromise<ControlMessage.Welcome>?
         /// Opens waiting for `accept` or `refuse`, by channel id.
         var opening: [UInt32: EventLoopPromise<Void>] = [:]
+        /// Opens waiting for a free channel, in order.
+        var queued = CircularBuffer<QueuedOpen>()
         /// Pings waiting for their `pong`, by id.
         var pings: [UInt64: EventLoopPromise<Void>] = [:]
         var nextPing: UInt64 = 1
@@ -37,48 +39,84 @@ extension ChannelMultiplexer {
         let error: ProtocolError
     }
 
+    /// An open waiting for a free channel: the server's `maxChannels` are in use.
+    struct QueuedOpen {
+        /// Tries the open again: `false` while no channel is free.
+        let attempt: () -> Bool
+        /// Fails the open: the connection ended first.
+        let fail: (any Error) -> Void
+    }
+
     /// Client: opens a channel for `parameters`, granting the server `window` bytes. `initialize` sets up the
     /// child's pipeline before the `open` is written, so that nothing the server sends after `accept` is missed.
+    /// While the server's `maxChannels` are in use the open waits, in order, for one to be free.
     ///
-    /// - Returns: `initialize`'s result once the server accepted; fails with ``OpenRefused`` if it refused, with a
-    ///   ``ProtocolError`` when the server allows no more channels at once, and with the connection's error if
-    ///   the connection ends first.
+    /// - Returns: `initialize`'s result once the server accepted; fails with ``OpenRefused`` if it refused, and
+    ///   with the connection's error if the connection ends first.
     func open<Output: Sendable>(
         _ parameters: ChannelMessage.Open.Parameters, window: Int,
-        initialize: (PorterChildChannel) throws -> Output
+        initialize: @escaping (PorterChildChannel) throws -> Output
     ) -> EventLoopFuture<Output> {
         guard case .client(let waits) = role else { preconditionFailure("a server's multiplexer opens nothing") }
         let eventLoop = waits.eventLoop
-        guard let context, !closed, machine.isReady else {
+        guard !closed, machine.isReady else {
             return eventLoop.makeFailedFuture(waits.ended ?? ChannelError.ioOnClosedChannel)
+        }
+        let promise = eventLoop.makePromise(of: Output.self)
+        let queued = QueuedOpen(
+            attempt: { [self] in attemptOpen(parameters, window: window, initialize: initialize, promise: promise) },
+            fail: { promise.fail($0) })
+        if waits.queued.isEmpty, queued.attempt() { return promise.futureResult }
+        waits.queued.append(queued)
+        return promise.futureResult
+    }
+
+    /// Opens what waits, in order, as far as free channels allow.
+    func openQueued() {
+        guard case .client(let waits) = role else { return }
+        while let first = waits.queued.first, first.attempt() {
+            waits.queued.removeFirst()
+        }
+    }
+
+    /// One try of ``open(_:window:initialize:)``: `false` if no channel is free, else `true` with `promise` on its
+    /// way to completion.
+    private func attemptOpen<Output: Sendable>(
+        _ parameters: ChannelMessage.Open.Parameters, window: Int,
+        initialize: (PorterChildChannel) throws -> Output, promise: EventLoopPromise<Output>
+    ) -> Bool {
+        guard let context, case .client(let waits) = role, !closed else {
+            promise.fail(ChannelError.ioOnClosedChannel)
+            return true
         }
         let opened: (id: UInt32, frame: Frame)
         do throws(ChannelStateMachine.Refusal) {
             opened = try machine.open(.init(window: window, parameters: parameters))
         } catch .tooManyChannels {
-            let most = machine.channelLimits?.maxChannels ?? 0
-            return eventLoop.makeFailedFuture(
-                ProtocolError(.tooManyChannels, "the server allows \(most) channels at once on a connection"))
+            return false
         } catch .notAllowed {
-            return eventLoop.makeFailedFuture(
+            promise.fail(
                 ProtocolError(.badRequest, "cannot open a '\(parameters.serviceName)' channel with this window"))
+            return true
         } catch {
-            return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+            promise.fail(waits.ended ?? ChannelError.ioOnClosedChannel)
+            return true
         }
         let child = PorterChildChannel(id: opened.id, parent: context.channel, multiplexer: self)
         children[opened.id] = child
-        let promise = eventLoop.makePromise(of: Void.self)
-        waits.opening[opened.id] = promise
+        let accepted = context.eventLoop.makePromise(of: Void.self)
+        waits.opening[opened.id] = accepted
         context.writeAndFlush(wrapOutboundOut(opened.frame), promise: nil)
         do {
             let output = try initialize(child)
-            return promise.futureResult.map { output }
+            accepted.futureResult.map { output }.cascade(to: promise)
         } catch {
             // The open is on its way: the channel closes once accepted (``accepted(_:on:)`` finds no one waiting).
             waits.opening[opened.id] = nil
+            accepted.fail(error)
             promise.fail(error)
-            return promise.futureResult.map { preconditionFailure("a failed promise") }
         }
+        return true
     }
 
     /// Client: sends a `ping`; the future completes when its `pong` arrives.
@@ -127,6 +165,7 @@ extension ChannelMultiplexer {
         guard case .client(let waits) = role else { return }
         children.removeValue(forKey: id)?.closed(error: nil)
         waits.opening.removeValue(forKey: id)?.fail(OpenRefused(error: error))
+        openQueued()
     }
 
     /// The connection ended with `error`: everything still waiting fails with it.
@@ -136,12 +175,15 @@ extension ChannelMultiplexer {
         let handshake = waits.handshake
         let opening = waits.opening.values
         let pings = waits.pings.values
+        let queued = waits.queued
         waits.handshake = nil
         waits.opening = [:]
         waits.pings = [:]
+        waits.queued = []
         handshake?.fail(error)
         for promise in opening { promise.fail(error) }
         for promise in pings { promise.fail(error) }
+        for open in queued { open.fail(error) }
     }
 
     /// The error a client's async side sees for `error`, which ended the connection: this side's own (`fromServer`

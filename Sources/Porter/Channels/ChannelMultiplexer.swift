@@ -181,8 +181,10 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         case .channelFailed(let error):
             if logger.logLevel <= .debug { logger.debug("channel \(id) failed: \(error.message)") }
             children.removeValue(forKey: id)?.closed(error: error)
+            openQueued()
         case .closed:
             children.removeValue(forKey: id)?.closed(error: nil)
+            openQueued()
         case .write, .fail:
             // What the machine hands on as connection actions.
             break
