@@ -129,9 +129,13 @@ import Testing
         try await withTestServer { server in
             try await server.withClient(version: 2) { connection in
                 let echo = try await connection.echo()
-                let channel = try #require(connection.channels)
-                try await channel.channel.close()
+                let opened = try await #require(connection.channels).open(.echo)
+                try await #require(connection.channels).channel.close()
                 await #expect(throws: PorterError.self) { _ = try await echo.receive() }
+                // A channel read directly learns of the lost connection too, rather than of a clean close.
+                await #expect(throws: PorterError(.connection, "the server closed the connection")) {
+                    _ = try await opened.next()
+                }
             }
         }
     }

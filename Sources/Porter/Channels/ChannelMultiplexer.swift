@@ -112,8 +112,14 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
         machine.closed()
-        endChannels(ChannelError.eof)
-        endWaits(PorterError(.connection, "the server closed the connection"))
+        // A server's channels simply end; a client's users learn that the connection went, not that their
+        // channel was closed.
+        let error: any Error =
+            if case .client = role { PorterError(.connection, "the server closed the connection") } else {
+                ChannelError.eof
+            }
+        endChannels(error)
+        endWaits(error)
         context.fireChannelInactive()
     }
 
