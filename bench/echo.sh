@@ -2,7 +2,9 @@
 # Echo benchmark: 64-byte request/response at 1, 10 and 100 connections against Porter (TLS, and plaintext with
 # --plaintext; protocol version 1, and version 2's echo channel: through Porter's client library over TLS, and
 # raw frames over plaintext), the course's Python ThreadingTCPServer and a C epoll server, in one interleaved
-# run. Prints a Markdown table with ratios.
+# run. Prints a Markdown table with ratios, and each server's CPU time per request (from /proc, over the run): with
+# the load generator on the same cores, req/s is shared between the two, and the CPU per request is the server's
+# own cost.
 #   bash bench/echo.sh                    DURATION=10 CONNS="100" bash bench/echo.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,35 +27,48 @@ start() {
     done
     echo "$name did not start: $(cat "$tmp/$name.err")" >&2; exit 1
 }
+# The server's CPU time so far, in clock ticks (user + system, every thread).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 serve=("$porter" serve --listen 127.0.0.1:0 --token-file "$tmp/token" --log-level error)
-start porter "${serve[@]}" --identity "$tmp/identity.pem"; porter_port=$port
-start porter-plain "${serve[@]}" --plaintext; plain_port=$port
-start python python3 bench/baselines/python_echo_server.py 127.0.0.1 0; python_port=$port
-start c "$tmp/c_echo_server" 127.0.0.1 0; c_port=$port
+start porter "${serve[@]}" --identity "$tmp/identity.pem"; porter_port=$port; porter_pid=${pids[-1]}
+start porter-plain "${serve[@]}" --plaintext; plain_port=$port; plain_pid=${pids[-1]}
+start python python3 bench/baselines/python_echo_server.py 127.0.0.1 0; python_port=$port; python_pid=${pids[-1]}
+start c "$tmp/c_echo_server" 127.0.0.1 0; c_port=$port; c_pid=${pids[-1]}
 fingerprint=$("$porter" serve --print-fingerprint --identity "$tmp/identity.pem")
 
 mkdir -p bench/results
 results=bench/results/echo-$(date +%Y%m%d-%H%M%S).jsonl
-load() { "$build/release/porter-echo-load" --host 127.0.0.1 --duration "$duration" --size 64 "$@"; }
+# One run of the load generator against the server NAME (process PID): a JSON line with the result and the
+# server's CPU ticks over it.
+load() {
+    local name=$1 pid=$2; shift 2
+    local before result
+    before=$(cpu_ticks "$pid")
+    result=$("$build/release/porter-echo-load" --host 127.0.0.1 --duration "$duration" --size 64 "$@")
+    echo "{\"server\":\"$name\",\"cpu_ticks\":$(($(cpu_ticks "$pid") - before)),\"result\":$result}" >>"$results"
+}
+porter_args=(--token-file "$tmp/token" --fingerprint "$fingerprint")
 for n in $conns; do
-    echo "{\"server\":\"python\",\"result\":$(load --port "$python_port" --mode raw --connections "$n")}" >>"$results"
-    echo "{\"server\":\"c-epoll\",\"result\":$(load --port "$c_port" --mode raw --connections "$n")}" >>"$results"
-    echo "{\"server\":\"porter\",\"result\":$(load --port "$porter_port" --mode porter --connections "$n" --token-file "$tmp/token" --fingerprint "$fingerprint")}" >>"$results"
-    echo "{\"server\":\"porter2\",\"result\":$(load --port "$porter_port" --mode porter --protocol 2 --connections "$n" --token-file "$tmp/token" --fingerprint "$fingerprint")}" >>"$results"
-    echo "{\"server\":\"porter-plain\",\"result\":$(load --port "$plain_port" --mode porter --connections "$n" --token-file "$tmp/token" --plaintext)}" >>"$results"
-    echo "{\"server\":\"porter2-plain\",\"result\":$(load --port "$plain_port" --mode porter2 --connections "$n" --token-file "$tmp/token" --plaintext)}" >>"$results"
+    load python "$python_pid" --port "$python_port" --mode raw --connections "$n"
+    load c-epoll "$c_pid" --port "$c_port" --mode raw --connections "$n"
+    load porter "$porter_pid" --port "$porter_port" --mode porter --connections "$n" "${porter_args[@]}"
+    load porter2 "$porter_pid" --port "$porter_port" --mode porter --protocol 2 --connections "$n" "${porter_args[@]}"
+    load porter-plain "$plain_pid" --port "$plain_port" --mode porter --connections "$n" --token-file "$tmp/token" --plaintext
+    load porter2-plain "$plain_pid" --port "$plain_port" --mode porter2 --connections "$n" --token-file "$tmp/token" --plaintext
 done
 
-python3 - "$results" <<'PY'
+python3 - "$results" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-print("| connections | server | req/s | p50 µs | p99 µs | errors | Porter ÷ this | this ÷ c-epoll |")
-print("|---:|---|---:|---:|---:|---:|---:|---:|")
+hz = int(sys.argv[2])
+print("| connections | server | req/s | p50 µs | p99 µs | errors | Porter ÷ this | this ÷ c-epoll | server CPU µs/req | CPU ÷ c-epoll's |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for n in sorted({r["result"]["connections"] for r in rows}):
-    group = {r["server"]: r["result"] for r in rows if r["result"]["connections"] == n}
-    porter, c = group["porter"]["rps"], group["c-epoll"]["rps"]
+    group = {r["server"]: r for r in rows if r["result"]["connections"] == n}
+    cpu = {s: g["cpu_ticks"] * 1e6 / hz / max(g["result"]["requests"], 1) for s, g in group.items()}
+    porter, c = group["porter"]["result"]["rps"], group["c-epoll"]["result"]["rps"]
     for server in ("porter", "porter2", "porter-plain", "porter2-plain", "python", "c-epoll"):
-        r = group[server]
-        print(f'| {n} | {server} | {r["rps"]:,.0f} | {r["p50_us"]:.0f} | {r["p99_us"]:.0f} | {r["errors"]} | {porter / r["rps"]:.2f}× | {r["rps"] / c:.2f}× |')
+        r = group[server]["result"]
+        print(f'| {n} | {server} | {r["rps"]:,.0f} | {r["p50_us"]:.0f} | {r["p99_us"]:.0f} | {r["errors"]} | {porter / r["rps"]:.2f}× | {r["rps"] / c:.2f}× | {cpu[server]:.1f} | {cpu[server] / cpu["c-epoll"]:.2f}× |')
 PY
 echo "raw results: $results"
