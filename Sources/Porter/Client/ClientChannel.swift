@@ -4,9 +4,10 @@ import PorterProtocol
 /// A channel this client opened on a version 2 connection, for async code: ``next()`` reads what the server sent,
 /// ``write(_:)`` sends within the server's window, ``finish()`` sends eof and ``close()`` ends the channel.
 ///
-/// Reading drives the window: the channel asks the server's data from the connection only when ``next()`` has
-/// nothing left to return, so a reader that stops holds at most two of its windows in memory and stops the server's
-/// sending on this channel alone. One task reads at a time; writing may happen from another.
+/// Reading drives the window: the channel asks the connection for the server's data only while nothing it read is
+/// waiting for ``next()``, so a reader that stops holds at most two of its windows in memory and stops the server's
+/// sending on this channel alone. While the reader keeps up, a read is always asked for ahead, so ``next()`` waits
+/// for data rather than first asking for it. One task reads at a time; writing may happen from another.
 public struct ClientChannel: Sendable {
     /// The channel's child `Channel`, on the connection's event loop.
     let channel: any Channel
@@ -29,9 +30,15 @@ public struct ClientChannel: Sendable {
         try await reader.next()
     }
 
-    /// Sends `content`, returning once it is handed to the connection (data waits for the server's credit).
+    /// Sends `content`. While the channel is writable (the server's credit exceeds what waits) it returns at once;
+    /// otherwise once `content` is handed to the connection, so that a writer never gets ahead of the credit by
+    /// more than one write. A write that fails after returning ends the channel, which the next call reports.
     public func write(_ content: ChannelContent) async throws {
-        try await channel.writeAndFlush(content).get()
+        if channel.isWritable {
+            channel.writeAndFlush(content, promise: nil)
+        } else {
+            try await channel.writeAndFlush(content).get()
+        }
     }
 
     /// Sends this side's eof: no more data follows (messages may).
@@ -51,6 +58,8 @@ final class ChannelReader: Sendable {
         var inputs = CircularBuffer<ChannelInput>()
         var waiter: CheckedContinuation<ChannelInput?, any Error>?
         var end: Result<Void, any Error>?
+        /// A read is asked of the child and nothing was delivered since.
+        var reading = false
     }
 
     private let channel: any Channel
@@ -65,6 +74,7 @@ final class ChannelReader: Sendable {
             enum Step {
                 case answer(Result<ChannelInput?, any Error>)
                 case read
+                case wait
             }
             let step = state.withLock { state -> Step in
                 if let input = state.inputs.popFirst() { return .answer(.success(input)) }
@@ -77,6 +87,8 @@ final class ChannelReader: Sendable {
                             .failure(PorterError(.configuration, "a channel is read by one task at a time")))
                     }
                     state.waiter = continuation
+                    if state.reading { return .wait }
+                    state.reading = true
                     return .read
                 }
             }
@@ -86,6 +98,8 @@ final class ChannelReader: Sendable {
             case .read:
                 let channel = self.channel
                 channel.eventLoop.execute { channel.read() }
+            case .wait:
+                break
             }
         }
     }
@@ -93,6 +107,7 @@ final class ChannelReader: Sendable {
     /// Called on the event loop.
     func deliver(_ input: ChannelInput) {
         let waiter = state.withLock { state -> CheckedContinuation<ChannelInput?, any Error>? in
+            state.reading = false
             if let waiter = state.waiter {
                 state.waiter = nil
                 return waiter
@@ -101,6 +116,16 @@ final class ChannelReader: Sendable {
             return nil
         }
         waiter?.resume(returning: input)
+    }
+
+    /// Called on the event loop after a delivery: whether to ask for the next read now, since the reader has taken
+    /// everything (it is waiting, or about to ask).
+    func readAhead() -> Bool {
+        state.withLock { state in
+            guard state.inputs.isEmpty, state.end == nil, !state.reading else { return false }
+            state.reading = true
+            return true
+        }
     }
 
     /// Called on the event loop: the channel ended, cleanly or with `error`. The first end counts.
@@ -130,6 +155,11 @@ final class ChannelReadHandler: ChannelInboundHandler {
         case .data(let stream, let bytes): reader.deliver(.data(stream, bytes))
         case .message(let message): reader.deliver(.message(message))
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if reader.readAhead() { context.read() }
+        context.fireChannelReadComplete()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
