@@ -25,7 +25,7 @@ let testSlowdown = ProcessInfo.processInfo.environment["PORTER_TEST_SLOWDOWN"].f
 func withTestServer<Result: Sendable>(
     listen: [Endpoint] = [.tcp(host: "127.0.0.1", port: 0)],
     plaintext: Bool = false,
-    authTimeout: Double = 10 * testSlowdown,
+    authTimeout: Double = 30 * testSlowdown,
     idleTimeout: Double = 300,
     maxConnections: Int = 1024,
     configure: (inout ServerConfiguration) -> Void = { _ in },
