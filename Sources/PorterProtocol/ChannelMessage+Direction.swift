@@ -32,4 +32,14 @@ extension ChannelMessage {
         default: false
         }
     }
+
+    /// Whether a sender may send this message ahead of data that waits for the peer's window: a request about the
+    /// channel (`exec.signal`, `exec.resize`) rather than a step of its stream, as SSH's channel requests are. A
+    /// result, eof and every other message stay behind the data written before them.
+    public var goesAheadOfHeldData: Bool {
+        switch self {
+        case .execSignal, .execResize: true
+        default: false
+        }
+    }
 }

@@ -132,10 +132,10 @@ import Testing
     @Test func aServiceNotYetOnChannelsIsRefusedAndTheConnectionGoesOn() async throws {
         try await withTestServer(plaintext: true) { server in
             try await Version2Connection.run(server.endpoint) { connection in
-                let exec = ChannelMessage.open(.init(window: 1024, parameters: .exec(.init(argv: ["true"]))))
-                try await connection.send(exec.frame(channel: 1))
+                let list = ChannelMessage.open(.init(window: 1024, parameters: .fileList(.init(path: "."))))
+                try await connection.send(list.frame(channel: 1))
                 let frame = try await connection.next()
-                guard case .refuse(let error) = try ChannelMessage(frame: frame, service: .exec) else {
+                guard case .refuse(let error) = try ChannelMessage(frame: frame, service: .fileList) else {
                     Issue.record("expected a refusal, got \(frame)")
                     return
                 }

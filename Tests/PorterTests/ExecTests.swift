@@ -14,9 +14,9 @@ import Testing
     /// Whether any process of group `pgid` is alive.
     private func groupAlive(_ pgid: Int) -> Bool { kill(-pid_t(pgid), 0) == 0 }
 
-    @Test func runsACommandWithSeparateStreamsAndItsStatus() async throws {
+    @Test(arguments: [1, 2]) func runsACommandWithSeparateStreamsAndItsStatus(version: Int) async throws {
         try await withTestServer { server in
-            try await server.withClient { connection in
+            try await server.withClient(version: version) { connection in
                 let result = try await connection.run(["sh", "-c", "echo out; echo err >&2; exit 3"])
                 #expect(text(result.standardOutput) == "out\n")
                 #expect(text(result.standardError) == "err\n")
@@ -25,9 +25,11 @@ import Testing
         }
     }
 
-    @Test func severalWordsAreArgvAndOneWordWithShellSyntaxGoesThroughTheShell() async throws {
+    @Test(arguments: [1, 2]) func severalWordsAreArgvAndOneWordWithShellSyntaxGoesThroughTheShell(version: Int)
+        async throws
+    {
         try await withTestServer { server in
-            try await server.withClient { connection in
+            try await server.withClient(version: version) { connection in
                 let argv = try await connection.run(["printf", "%s|", "a b", "$HOME", "c"])
                 #expect(text(argv.standardOutput) == "a b|$HOME|c|")
                 let shell = try await connection.run(["echo $((6 * 7)) | tr 4 X"])
@@ -36,9 +38,9 @@ import Testing
         }
     }
 
-    @Test func aSignalDeathAndAMissingCommandAreReportedLikeAShell() async throws {
+    @Test(arguments: [1, 2]) func aSignalDeathAndAMissingCommandAreReportedLikeAShell(version: Int) async throws {
         try await withTestServer { server in
-            try await server.withClient { connection in
+            try await server.withClient(version: version) { connection in
                 let killed = try await connection.run(["sh", "-c", "kill -TERM $$"])
                 #expect(killed.exit.signal == "TERM" && killed.exit.signalNumber == Int(SIGTERM))
                 let missing = try await connection.run(["no-such-command-\(UUID().uuidString)"])
@@ -48,7 +50,7 @@ import Testing
         }
     }
 
-    @Test func binaryOutputArrivesByteForByte() async throws {
+    @Test(arguments: [1, 2]) func binaryOutputArrivesByteForByte(version: Int) async throws {
         let path = NSTemporaryDirectory() + "porter-exec-\(UUID().uuidString)"
         var generator = SystemRandomNumberGenerator()
         var bytes = (0..<(8 * 1024 * 1024 / 8)).flatMap { _ in withUnsafeBytes(of: generator.next()) { Array($0) } }
@@ -57,7 +59,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let expected = bytes
         try await withTestServer { server in
-            try await server.withClient { connection in
+            try await server.withClient(version: version) { connection in
                 let result = try await connection.run(["cat", path])
                 #expect(Array(result.standardOutput.readableBytesView) == expected)
                 #expect(result.exit.status == 0)
@@ -65,9 +67,9 @@ import Testing
         }
     }
 
-    @Test func standardOutputAndErrorNeverMix() async throws {
+    @Test(arguments: [1, 2]) func standardOutputAndErrorNeverMix(version: Int) async throws {
         try await withTestServer { server in
-            try await server.withClient { connection in
+            try await server.withClient(version: version) { connection in
                 let script = "i=0; while [ $i -lt 2000 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done"
                 let result = try await connection.run(["sh", "-c", script])
                 #expect(text(result.standardOutput) == (0..<2000).map { "out\($0)\n" }.joined())
@@ -76,12 +78,12 @@ import Testing
         }
     }
 
-    @Test func standardInputIsStreamedToTheEnd() async throws {
+    @Test(arguments: [1, 2]) func standardInputIsStreamedToTheEnd(version: Int) async throws {
         var random = ByteBuffer()
         for _ in 0..<(3 * 1024 * 1024 / 8) { random.writeInteger(UInt64.random(in: .min ... .max)) }
         let input = random
         try await withTestServer { server in
-            try await server.withClient { connection in
+            try await server.withClient(version: version) { connection in
                 let count = try await connection.run(["wc", "-c"], input: input)
                 #expect(text(count.standardOutput).trimmingCharacters(in: .whitespacesAndNewlines) == "3145728")
                 let echoed = try await connection.run(["cat"], input: input)
@@ -90,9 +92,9 @@ import Testing
         }
     }
 
-    @Test func withoutInputTheCommandReadsDevNull() async throws {
+    @Test(arguments: [1, 2]) func withoutInputTheCommandReadsDevNull(version: Int) async throws {
         try await withTestServer { server in
-            try await server.withClient { connection in
+            try await server.withClient(version: version) { connection in
                 let result = try await connection.run(["sh", "-c", "readlink /proc/self/fd/0; cat"])
                 #expect(text(result.standardOutput) == "/dev/null\n")
                 let session = try await connection.exec(["cat"], options: ExecOptions(standardInput: false))
@@ -103,9 +105,11 @@ import Testing
         }
     }
 
-    @Test func aCommandThatNeverReadsItsInputCannotMakeTheClientBufferWithoutBound() async throws {
+    @Test(arguments: [1, 2]) func aCommandThatNeverReadsItsInputCannotMakeTheClientBufferWithoutBound(version: Int)
+        async throws
+    {
         try await withTestServer { server in
-            try await server.withClient { connection in
+            try await server.withClient(version: version) { connection in
                 let session = try await connection.exec(["sleep", "30"])
                 let input = session.input
                 let flood = Task {
@@ -123,9 +127,9 @@ import Testing
         }
     }
 
-    @Test func aTimeoutTerminatesTheCommandAndItsChildren() async throws {
+    @Test(arguments: [1, 2]) func aTimeoutTerminatesTheCommandAndItsChildren(version: Int) async throws {
         try await withTestServer { server in
-            try await server.withClient { connection in
+            try await server.withClient(version: version) { connection in
                 let session = try await connection.exec(
                     ["sh", "-c", "sleep 300 & sleep 300"], options: ExecOptions(timeout: 0.3))
                 while try await session.next() != nil {}
@@ -137,9 +141,9 @@ import Testing
         }
     }
 
-    @Test func aClientThatDisconnectsMidCommandLeavesNoProcess() async throws {
+    @Test(arguments: [1, 2]) func aClientThatDisconnectsMidCommandLeavesNoProcess(version: Int) async throws {
         try await withTestServer { server in
-            let pid = try await server.withClient { connection in
+            let pid = try await server.withClient(version: version) { connection in
                 let session = try await connection.exec(["sh", "-c", "sleep 300 & sleep 300"])
                 #expect(groupAlive(session.pid))
                 return session.pid
@@ -148,6 +152,7 @@ import Testing
         }
     }
 
+    /// Version 1 only: on version 2 another request while a command runs is simply another channel.
     @Test func aClientThatBreaksTheProtocolMidCommandLeavesNoProcess() async throws {
         try await withTestServer { server in
             let pid = try await server.withClient { connection in
@@ -161,11 +166,11 @@ import Testing
         }
     }
 
-    @Test func aWrongTokenRunsNothing() async throws {
+    @Test(arguments: [1, 2]) func aWrongTokenRunsNothing(version: Int) async throws {
         let marker = NSTemporaryDirectory() + "porter-marker-\(UUID().uuidString)"
         try await withTestServer { server in
             await #expect(throws: PorterError.self) {
-                try await server.withClient(token: "wrong") { connection in
+                try await server.withClient(token: "wrong", version: version) { connection in
                     _ = try await connection.run(["touch", marker])
                 }
             }
@@ -173,13 +178,13 @@ import Testing
         }
     }
 
-    @Test func manyCommandsRunAtOnceAndOneAfterAnother() async throws {
+    @Test(arguments: [1, 2]) func manyCommandsRunAtOnceAndOneAfterAnother(version: Int) async throws {
         try await withTestServer { server in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for client in 0..<50 {
                     group.addTask {
                         // Fifty handshakes at once take a while on a loaded machine: the server's deadline decides.
-                        try await server.withClient(connectTimeout: 30 * testSlowdown) { connection in
+                        try await server.withClient(connectTimeout: 30 * testSlowdown, version: version) { connection in
                             let result = try await connection.run(["echo", "client \(client)"])
                             #expect(text(result.standardOutput) == "client \(client)\n")
                         }
@@ -187,7 +192,7 @@ import Testing
                 }
                 try await group.waitForAll()
             }
-            try await server.withClient { connection in
+            try await server.withClient(version: version) { connection in
                 for round in 0..<100 {
                     let result = try await connection.run(["sh", "-c", "exit \(round % 7)"])
                     #expect(result.exit.status == round % 7)
@@ -199,13 +204,15 @@ import Testing
         }
     }
 
-    @Test func theWorkingDirectoryStaysInsideTheRootAndTheEnvironmentIsFiltered() async throws {
+    @Test(arguments: [1, 2]) func theWorkingDirectoryStaysInsideTheRootAndTheEnvironmentIsFiltered(version: Int)
+        async throws
+    {
         let root = NSTemporaryDirectory() + "porter-root-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: root + "/sub", withIntermediateDirectories: true)
         let resolvedRoot = URL(fileURLWithPath: root).resolvingSymlinksInPath().path
         let configure: (inout ServerConfiguration) -> Void = { $0.root = root }
         try await withTestServer(configure: configure) { server in
-            try await server.withClient { connection in
+            try await server.withClient(version: version) { connection in
                 let home = try await connection.run(["pwd"])
                 #expect(text(home.standardOutput) == resolvedRoot + "\n")
                 let sub = try await connection.run(["pwd"], options: ExecOptions(directory: "sub"))
@@ -231,9 +238,9 @@ import Testing
         }
     }
 
-    @Test func aTerminalCommandSeesATerminalOfTheRequestedSize() async throws {
+    @Test(arguments: [1, 2]) func aTerminalCommandSeesATerminalOfTheRequestedSize(version: Int) async throws {
         try await withTestServer { server in
-            try await server.withClient { connection in
+            try await server.withClient(version: version) { connection in
                 let terminal = ControlMessage.Terminal(term: "xterm", rows: 33, cols: 101)
                 let result = try await connection.run(
                     ["sh", "-c", "tty; stty size; echo $TERM"], options: ExecOptions(terminal: terminal))
@@ -242,6 +249,102 @@ import Testing
                 #expect(lines.dropFirst().first == "33 101")
                 #expect(lines.dropFirst(2).first == "xterm")
                 #expect(result.exit.status == 0)
+            }
+        }
+    }
+}
+
+/// Exec on version 2's channels: several commands on one connection, each its own channel.
+@Suite(.timeLimit(.minutes(3))) struct ExecChannelTests {
+    private func groupAlive(_ pgid: Int) -> Bool { kill(-pid_t(pgid), 0) == 0 }
+
+    /// Reads `session` to its end: its standard output and error output.
+    private func drain(_ session: ExecSession) async throws -> (output: ByteBuffer, errors: ByteBuffer) {
+        var output = ByteBuffer()
+        var errors = ByteBuffer()
+        while let next = try await session.next() {
+            switch next {
+            case .standardOutput(var bytes): output.writeBuffer(&bytes)
+            case .standardError(var bytes): errors.writeBuffer(&bytes)
+            }
+        }
+        return (output, errors)
+    }
+
+    @Test func eightCommandsRunAtOnceOnOneConnectionAndOneNobodyReadsHoldsUpNoOther() async throws {
+        try await withTestServer { server in
+            try await server.withClient(version: 2) { connection in
+                // Far more output than the channel's window and the pipe hold: it waits until it is read.
+                let unread = try await connection.exec(
+                    ["head", "-c", "4194304", "/dev/zero"], options: ExecOptions(standardInput: false))
+                var sessions: [ExecSession] = []
+                for index in 0..<7 {
+                    sessions.append(try await connection.exec(["sh", "-c", "cat; echo done \(index) >&2"]))
+                }
+                // All eight run at once: each waits for its input.
+                for session in sessions { #expect(groupAlive(session.pid)) }
+                for (index, session) in sessions.enumerated().reversed() {
+                    let input = ByteBuffer(repeating: UInt8(index), count: 100_000 + index)
+                    #expect(try await session.input.send(input))
+                    try await session.input.finish()
+                    let (output, errors) = try await drain(session)
+                    #expect(output == input)
+                    #expect(String(buffer: errors) == "done \(index)\n")
+                    #expect(session.exit?.status == 0)
+                }
+                _ = try await connection.ping()
+                let (output, _) = try await drain(unread)
+                #expect(output == ByteBuffer(repeating: 0, count: 4_194_304))
+                #expect(unread.exit?.status == 0)
+            }
+        }
+    }
+
+    @Test func closingAChannelEndsItsCommandAndTheConnectionGoesOn() async throws {
+        try await withTestServer { server in
+            try await server.withClient(version: 2) { connection in
+                let session = try await connection.exec(["sh", "-c", "sleep 300 & sleep 300"])
+                let pid = session.pid
+                #expect(groupAlive(pid))
+                session.close()
+                try await waitUntil { !groupAlive(pid) }
+                let result = try await connection.run(["echo", "still here"])
+                #expect(String(buffer: result.standardOutput) == "still here\n")
+            }
+        }
+    }
+
+    @Test(arguments: [1, 2]) func aTerminalIsResizedWhileTheCommandRuns(version: Int) async throws {
+        try await withTestServer { server in
+            try await server.withClient(version: version) { connection in
+                let options = ExecOptions(terminal: .init(term: "xterm", rows: 24, cols: 80))
+                let session = try await connection.exec(
+                    ["sh", "-c", "stty size; read line; stty size"], options: options)
+                var seen = ""
+                while !seen.contains("24 80") {
+                    guard case .standardOutput(let bytes)? = try await session.next() else { break }
+                    seen += String(buffer: bytes)
+                }
+                try await session.input.resize(rows: 50, cols: 132, term: "xterm")
+                try await session.input.send(ByteBuffer(string: "\n"))
+                let (output, _) = try await drain(session)
+                #expect(String(buffer: output).contains("50 132"))
+                #expect(session.exit?.status == 0)
+            }
+        }
+    }
+
+    @Test(arguments: [1, 2]) func aSignalTheServerDoesNotAcceptIsRefusedAndTheCommandGoesOn(version: Int)
+        async throws
+    {
+        try await withTestServer { server in
+            try await server.withClient(version: version) { connection in
+                let session = try await connection.exec(["sh", "-c", "read line; echo got $line"])
+                try await session.input.signal("SEGV")
+                await #expect(throws: PorterError.self) { _ = try await session.next() }
+                try await session.input.send(ByteBuffer(string: "it\n"))
+                let (output, _) = try await drain(session)
+                #expect(String(buffer: output) == "got it\n")
             }
         }
     }

@@ -14,7 +14,7 @@ extension ChannelMultiplexer {
         /// Completed with the server's `welcome` when the server is authenticated.
         var handshake: EventLoopPromise<ControlMessage.Welcome>?
         /// Opens waiting for `accept` or `refuse`, by channel id.
-        var opening: [UInt32: EventLoopPromise<Void>] = [:]
+        var opening: [UInt32: EventLoopPromise<ChannelMessage.Accept>] = [:]
         /// Opens waiting for a free channel, in order.
         var queued = CircularBuffer<QueuedOpen>()
         /// Pings waiting for their `pong`, by id.
@@ -51,18 +51,18 @@ extension ChannelMultiplexer {
     /// child's pipeline before the `open` is written, so that nothing the server sends after `accept` is missed.
     /// While the server's `maxChannels` are in use the open waits, in order, for one to be free.
     ///
-    /// - Returns: `initialize`'s result once the server accepted; fails with ``OpenRefused`` if it refused, and
-    ///   with the connection's error if the connection ends first.
+    /// - Returns: `initialize`'s result and the server's `accept` once the server accepted; fails with
+    ///   ``OpenRefused`` if it refused, and with the connection's error if the connection ends first.
     func open<Output: Sendable>(
         _ parameters: ChannelMessage.Open.Parameters, window: Int,
         initialize: @escaping (PorterChildChannel) throws -> Output
-    ) -> EventLoopFuture<Output> {
+    ) -> EventLoopFuture<(Output, ChannelMessage.Accept)> {
         guard case .client(let waits) = role else { preconditionFailure("a server's multiplexer opens nothing") }
         let eventLoop = waits.eventLoop
         guard !closed, machine.isReady else {
             return eventLoop.makeFailedFuture(waits.ended ?? ChannelError.ioOnClosedChannel)
         }
-        let promise = eventLoop.makePromise(of: Output.self)
+        let promise = eventLoop.makePromise(of: (Output, ChannelMessage.Accept).self)
         let queued = QueuedOpen(
             attempt: { [self] in attemptOpen(parameters, window: window, initialize: initialize, promise: promise) },
             fail: { promise.fail($0) })
@@ -83,7 +83,7 @@ extension ChannelMultiplexer {
     /// way to completion.
     private func attemptOpen<Output: Sendable>(
         _ parameters: ChannelMessage.Open.Parameters, window: Int,
-        initialize: (PorterChildChannel) throws -> Output, promise: EventLoopPromise<Output>
+        initialize: (PorterChildChannel) throws -> Output, promise: EventLoopPromise<(Output, ChannelMessage.Accept)>
     ) -> Bool {
         guard let context, case .client(let waits) = role, !closed else {
             promise.fail(ChannelError.ioOnClosedChannel)
@@ -104,12 +104,12 @@ extension ChannelMultiplexer {
         }
         let child = PorterChildChannel(id: opened.id, parent: context.channel, multiplexer: self)
         children[opened.id] = child
-        let accepted = context.eventLoop.makePromise(of: Void.self)
+        let accepted = context.eventLoop.makePromise(of: ChannelMessage.Accept.self)
         waits.opening[opened.id] = accepted
         context.writeAndFlush(wrapOutboundOut(opened.frame), promise: nil)
         do {
             let output = try initialize(child)
-            accepted.futureResult.map { output }.cascade(to: promise)
+            accepted.futureResult.map { (output, $0) }.cascade(to: promise)
         } catch {
             // The open is on its way: the channel closes once accepted (``accepted(_:on:)`` finds no one waiting).
             waits.opening[opened.id] = nil
@@ -154,7 +154,7 @@ extension ChannelMultiplexer {
         guard case .client(let waits) = role, let child = children[id] else { return }
         child.activate(credit: UInt32(clamping: accept.window))
         if let promise = waits.opening.removeValue(forKey: id) {
-            promise.succeed(())
+            promise.succeed(accept)
         } else {
             child.close(promise: nil)
         }

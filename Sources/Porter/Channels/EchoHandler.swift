@@ -47,12 +47,6 @@ final class EchoHandler: ChannelDuplexHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        let done = wrapOutboundOut(.message(.done(.empty)))
-        context.flush()
-        context.close(mode: .output).assumeIsolated().whenComplete { _ in
-            context.writeAndFlush(done).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
-            }
-        }
+        context.finishChannel(with: wrapOutboundOut(.message(.done(.empty))))
     }
 }

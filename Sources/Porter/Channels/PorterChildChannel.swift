@@ -210,6 +210,18 @@ extension PorterChildChannel: ChannelCore {
             pendingWrites.append(.data(stream, bytes, promise))
             queuedBytes += bytes.readableBytes
             updateWritability()
+        case .message(let message) where message.goesAheadOfHeldData && lifecycle == .active:
+            // A signal must not wait behind input the peer's window holds back.
+            guard let multiplexer else {
+                promise?.fail(ChannelError.ioOnClosedChannel)
+                return
+            }
+            do {
+                try multiplexer.write(channel: id, message: message).cascade(to: promise)
+                multiplexer.flushConnection()
+            } catch {
+                promise?.fail(Self.error(for: error))
+            }
         case .message(let message):
             pendingWrites.append(.message(message, promise))
         }

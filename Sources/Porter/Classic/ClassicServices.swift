@@ -43,7 +43,7 @@ enum ClassicServices {
                     group: group
                 ) { connection in
                     try await serveExec(
-                        connection, exec: exec, configuration: configuration, output: output, group: group)
+                        connection, exec: exec, configuration: configuration, output: output, logger: logger)
                 })
             doors.append(
                 try await AsyncListener.bind(
@@ -81,19 +81,19 @@ enum ClassicServices {
     /// reply has left; while the command runs, the connection does not count as idle.
     static func serveExec(
         _ connection: AsyncListener.Connection, exec: ExecService, configuration: ClassicConfiguration,
-        output: SharedByteBudget, group: any EventLoopGroup
+        output: SharedByteBudget, logger: Logger
     ) async throws {
         let channel = connection.channel
         try await connection.executeThenClose { inbound, outbound in
             for try await request in inbound {
                 let command = ClassicRequest.execCommand(request)
-                let collected: ExecService.Collected
+                let collected: CollectedOutput
                 channel.triggerUserOutboundEvent(IdleTimeoutHandler.Request.started, promise: nil)
                 defer { channel.triggerUserOutboundEvent(IdleTimeoutHandler.Request.ended, promise: nil) }
                 do {
-                    collected = try await exec.collect(
-                        command, limit: min(configuration.maxExecOutput, Int(Int32.max)),
-                        timeout: configuration.execTimeout, shared: output, group: group)
+                    collected = try await CollectedOutput.collect(
+                        command, from: exec, limit: min(configuration.maxExecOutput, Int(Int32.max)),
+                        timeout: configuration.execTimeout, shared: output, on: channel.eventLoop, logger: logger)
                 } catch let error as ProtocolError {
                     let message = ByteBuffer(string: "porter: \(error.message)\n")
                     let header = ClassicRequest.execReplyHeader(length: message.readableBytes)

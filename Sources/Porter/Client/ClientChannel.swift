@@ -12,6 +12,8 @@ public struct ClientChannel: Sendable {
     /// The channel's child `Channel`, on the connection's event loop.
     let channel: any Channel
     private let reader: ChannelReader
+    /// The write that returned before it was handed on, if it still is not.
+    private let unfinishedWrite = Locked<EventLoopFuture<Void>?>(nil)
 
     /// Sets up `child`'s pipeline to be read through the returned value; called on its event loop, before the
     /// channel is active.
@@ -23,6 +25,11 @@ public struct ClientChannel: Sendable {
         return ClientChannel(channel: child, reader: reader)
     }
 
+    private init(channel: any Channel, reader: ChannelReader) {
+        self.channel = channel
+        self.reader = reader
+    }
+
     /// The next data, message or eof from the server; `nil` once the server has closed the channel.
     ///
     /// - Throws: the error that ended the channel or its connection.
@@ -30,14 +37,34 @@ public struct ClientChannel: Sendable {
         try await reader.next()
     }
 
+    /// ``next()``, with its failure as the ``PorterError`` a session reports.
+    func receive() async throws(PorterError) -> ChannelInput? {
+        do {
+            return try await reader.next()
+        } catch {
+            throw ClientChannels.porterError(error)
+        }
+    }
+
     /// Sends `content`. While the channel is writable (the server's credit exceeds what waits) it returns at once;
-    /// otherwise once `content` is handed to the connection, so that a writer never gets ahead of the credit by
-    /// more than one write. A write that fails after returning ends the channel, which the next call reports.
+    /// otherwise once `content` is handed to the connection. Either way it first waits for the write before it
+    /// that returned at once, so that a writer never gets ahead of the credit by more than one write, however fast
+    /// it loops. A write that fails after returning ends the channel, which the next call reports.
     public func write(_ content: ChannelContent) async throws {
-        if channel.isWritable {
-            channel.writeAndFlush(content, promise: nil)
-        } else {
+        if let unfinished = unfinishedWrite.withLock({ $0 }) {
+            try await unfinished.get()
+        }
+        guard channel.isWritable else {
             try await channel.writeAndFlush(content).get()
+            return
+        }
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush(content, promise: promise)
+        let written = promise.futureResult
+        unfinishedWrite.withLock { $0 = written }
+        let unfinishedWrite = self.unfinishedWrite
+        written.whenComplete { _ in
+            unfinishedWrite.withLock { if $0 === written { $0 = nil } }
         }
     }
 

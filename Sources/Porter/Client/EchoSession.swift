@@ -53,12 +53,7 @@ public final class EchoSession {
         guard !ended else { return nil }
         var sawEOF = false
         while true {
-            let next: ChannelInput?
-            do {
-                next = try await channel?.next()
-            } catch {
-                throw ClientChannels.porterError(error)
-            }
+            let next = try await channel?.receive()
             switch next {
             case .data(_, let bytes) where !sawEOF:
                 return bytes

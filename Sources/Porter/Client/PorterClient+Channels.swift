@@ -69,6 +69,20 @@ struct ClientChannels: Sendable {
     func open(_ parameters: ChannelMessage.Open.Parameters, window: Int = ChannelLimits.defaultInitialWindow)
         async throws(PorterError) -> ClientChannel
     {
+        try await openAccepted(parameters, window: window).channel
+    }
+
+    /// ``open(_:window:)``, with the server's `accept` (its window and the service's details, such as exec's pid).
+    func openAccepted(
+        _ parameters: ChannelMessage.Open.Parameters, window: Int = ChannelLimits.defaultInitialWindow
+    ) async throws(PorterError) -> (channel: ClientChannel, accept: ChannelMessage.Accept) {
+        // As on version 1, an absurd number is the caller's error, found before anything is sent.
+        let open = ChannelMessage.open(.init(window: window, parameters: parameters))
+        do {
+            try open.validate()
+        } catch {
+            throw PorterError(.configuration, "cannot open a '\(parameters.serviceName)' channel: \(error.message)")
+        }
         let multiplexer = self.multiplexer
         let opened = channel.eventLoop.flatSubmit {
             multiplexer.value.open(parameters, window: window) { child in try ClientChannel.attach(to: child) }

@@ -10,21 +10,28 @@ import PorterProtocol
 #endif
 
 /// A command started for a client: its own process group (or session, on a terminal), and the descriptors of
-/// its standard streams as NIO channels.
+/// its standard streams as NIO channels on one event loop.
+///
+/// The channels start with `autoRead` off, and the server holds the write ends of the output pipes (on a terminal,
+/// the terminal itself) open until ``releaseOutput()``: whoever serves the command sets up the pipelines first, so
+/// that a command that exits at once cannot make its output end, and be read, before anyone takes it.
 struct ChildProcess: Sendable {
     typealias Stream = NIOAsyncChannel<ByteBuffer, ByteBuffer>
 
     /// The process id, which is also its process group id.
     let pid: pid_t
-    /// What the command writes to standard output (on a terminal: everything it writes) and reads as input.
-    let output: Stream
+    /// What the command writes to standard output (on a terminal: everything it writes; the same channel as
+    /// ``input``).
+    let output: any Channel
     /// What the command writes to standard error; `nil` on a terminal.
-    let errors: Stream?
+    let errors: (any Channel)?
     /// Where the command's standard input goes: the pipe's write end, or the terminal's master; `nil` when the
     /// command reads `/dev/null`.
-    let input: Stream?
+    let input: (any Channel)?
     /// The terminal's master descriptor, for window-size changes; `nil` with pipes.
     let terminal: Int32?
+    /// The output pipes' write ends, or the terminal's other side, until ``releaseOutput()``.
+    private let held: HeldDescriptors
 
     /// Why a command could not be started.
     struct SpawnFailure: Error {
@@ -53,8 +60,8 @@ struct ChildProcess: Sendable {
         // The parent's ends become channels on one event loop, in one go, before the command starts: a command
         // that exits at once could otherwise close its input's channel before it is set up.
         let loop = group.next()
-        let bootstrap = NIOPipeBootstrap(group: loop)
-        let streams: (output: Stream, errors: Stream, input: Stream?)
+        let bootstrap = NIOPipeBootstrap(group: loop).channelOption(.autoRead, value: false)
+        let streams: (output: any Channel, errors: any Channel, input: (any Channel)?)
         do {
             let inputChannel: EventLoopFuture<(any Channel)?> =
                 input
@@ -63,22 +70,16 @@ struct ChildProcess: Sendable {
                 .and(bootstrap.takingOwnershipOfDescriptor(input: stderr.read))
                 .and(inputChannel)
                 .flatMapThrowing { outputs, input in
-                    try outputs.0.syncOptions?.setOption(
-                        .recvAllocator,
-                        value: AdaptiveRecvByteBufferAllocator(
-                            minimum: 4096, initial: 64 * 1024, maximum: Self.outputReadSize))
-                    return (
-                        try Stream(wrappingChannelSynchronously: outputs.0, configuration: Self.outputConfiguration),
-                        try Stream(wrappingChannelSynchronously: outputs.1, configuration: Self.outputConfiguration),
-                        try input.map { try Stream(wrappingChannelSynchronously: $0) }
-                    )
+                    try outputs.0.syncOptions?.setOption(.recvAllocator, value: Self.outputAllocator)
+                    return (outputs.0, outputs.1, input)
                 }
                 .get()
         } catch {
             for fd in [stdin.read, stdout.write, stderr.write] { close(fd) }
             throw error
         }
-        defer { for fd in [stdin.read, stdout.write, stderr.write] { close(fd) } }
+        defer { close(stdin.read) }
+        let held = HeldDescriptors([stdout.write, stderr.write])
         do {
             let pid = try start(argv, environmentLines) { io in
                 io.stdin_fd = stdin.read
@@ -88,9 +89,11 @@ struct ChildProcess: Sendable {
                 return try spawnCall(&io)
             }
             return ChildProcess(
-                pid: pid, output: streams.output, errors: streams.errors, input: streams.input, terminal: nil)
+                pid: pid, output: streams.output, errors: streams.errors, input: streams.input, terminal: nil,
+                held: held)
         } catch {
-            for stream in [streams.output, streams.errors, streams.input] { stream?.channel.close(promise: nil) }
+            held.close()
+            for channel in [streams.output, streams.errors, streams.input] { channel?.close(promise: nil) }
             throw error
         }
     }
@@ -104,6 +107,14 @@ struct ChildProcess: Sendable {
         let status = porter_openpty(
             &master, &path, path.count, UInt16(clamping: size.rows), UInt16(clamping: size.cols))
         guard status == 0 else { throw SpawnFailure(errno: status) }
+        // The server's own descriptor of the terminal keeps it from hanging up before its reader is set up.
+        let side = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard side >= 0 else {
+            let failure = errno
+            close(master)
+            throw SpawnFailure(errno: failure)
+        }
+        let held = HeldDescriptors([side])
         let pid: pid_t
         do {
             pid = try start(argv, environment + ["TERM=\(size.term)"]) { io in
@@ -114,17 +125,31 @@ struct ChildProcess: Sendable {
                 }
             }
         } catch {
+            held.close()
             close(master)
             throw error
         }
         // One descriptor for reading and a duplicate for writing, so that each NIO channel owns its own.
         let writer = dup(master)
-        let channel = try await NIOPipeBootstrap(group: group)
-            .takingOwnershipOfDescriptors(input: master, output: writer) { wrap($0) }
-        return ChildProcess(pid: pid, output: channel, errors: nil, input: channel, terminal: master)
+        let channel: any Channel
+        do {
+            channel = try await NIOPipeBootstrap(group: group).channelOption(.autoRead, value: false)
+                .takingOwnershipOfDescriptors(input: master, output: writer)
+                .flatMapThrowing { channel in
+                    try channel.syncOptions?.setOption(.recvAllocator, value: Self.outputAllocator)
+                    return channel
+                }
+                .get()
+        } catch {
+            held.close()
+            kill(-pid, SIGKILL)
+            throw error
+        }
+        return ChildProcess(pid: pid, output: channel, errors: nil, input: channel, terminal: master, held: held)
     }
 
-    /// Runs `body` with the command's output and error output (`nil` on a terminal), closing every stream after.
+    /// Runs `body` with the command's output and error output (`nil` on a terminal) as async sequences, closing
+    /// every stream after.
     ///
     /// Input is written through ``input``'s channel directly, whose write futures say when bytes have reached the
     /// command (an async writer only says they were queued).
@@ -132,27 +157,44 @@ struct ChildProcess: Sendable {
         _ body: (NIOAsyncChannelInboundStream<ByteBuffer>, NIOAsyncChannelInboundStream<ByteBuffer>?) async throws
             -> Result
     ) async throws -> Result {
+        let (output, errors) = try await self.output.eventLoop.submit { [self] in
+            let streams = (
+                try Stream(wrappingChannelSynchronously: self.output, configuration: Self.outputConfiguration),
+                try self.errors.map {
+                    try Stream(wrappingChannelSynchronously: $0, configuration: Self.outputConfiguration)
+                }
+            )
+            for channel in [self.output, self.errors] { try channel?.syncOptions?.setOption(.autoRead, value: true) }
+            self.releaseOutput()
+            return streams
+        }.get()
         guard let errors else {
             return try await output.executeThenClose { output, _ in try await body(output, nil) }
         }
         return try await output.executeThenClose { output, _ in
             try await errors.executeThenClose { errors, _ in
-                defer { input?.channel.close(promise: nil) }
+                defer { input?.close(promise: nil) }
                 return try await body(output, errors)
             }
         }
     }
 
+    /// Lets the command's output end: closes the server's own copies of its write ends, once the output's
+    /// pipelines are set up. Safe to call more than once.
+    func releaseOutput() {
+        held.close()
+    }
+
     /// Writes `bytes` to the command's input, returning once they are in the pipe or terminal.
     func write(_ bytes: ByteBuffer) async throws {
         guard let input else { throw ChannelError.ioOnClosedChannel }
-        try await input.channel.writeAndFlush(bytes).get()
+        try await input.writeAndFlush(bytes).get()
     }
 
     /// Closes the command's input, which then reads end-of-file; a terminal stays open.
     func closeInput() async {
         guard terminal == nil, let input else { return }
-        try? await input.channel.close(mode: .output).get()
+        try? await input.close(mode: .output).get()
     }
 
     /// Sends `signal` to the command's whole process group.
@@ -177,14 +219,9 @@ struct ChildProcess: Sendable {
     static let outputConfiguration = Stream.Configuration(
         backPressureStrategy: .init(lowWatermark: 1, highWatermark: 1))
 
-    private static func wrap(_ channel: any Channel) -> EventLoopFuture<Stream> {
-        channel.eventLoop.makeCompletedFuture {
-            try channel.syncOptions?.setOption(
-                .recvAllocator,
-                value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 64 * 1024, maximum: outputReadSize))
-            return try Stream(wrappingChannelSynchronously: channel, configuration: outputConfiguration)
-        }
-    }
+    /// Reads of a command's output: up to one data frame at a time.
+    static let outputAllocator = AdaptiveRecvByteBufferAllocator(
+        minimum: 4096, initial: 64 * 1024, maximum: outputReadSize)
 
     /// `/dev/null` for reading, in the shape of a pipe without a write end.
     private static func openNull() throws -> (read: Int32, write: Int32) {
@@ -226,4 +263,24 @@ struct ChildProcess: Sendable {
         guard status == 0 else { throw SpawnFailure(errno: status) }
         return pid
     }
+}
+
+/// Descriptors the server holds open for a while, closed once (by ``close()``, or when the last reference goes).
+final class HeldDescriptors: Sendable {
+    private let descriptors: Locked<[Int32]>
+
+    init(_ descriptors: [Int32]) {
+        self.descriptors = Locked(descriptors)
+    }
+
+    func close() {
+        for fd in descriptors.withLock({ descriptors in
+            defer { descriptors = [] }
+            return descriptors
+        }) {
+            _ = Glibc.close(fd)
+        }
+    }
+
+    deinit { close() }
 }

@@ -26,7 +26,7 @@ final class ChildReaper: Sendable {
     private struct Waiter {
         let pid: pid_t
         let beforeReaping: @Sendable () -> Void
-        let continuation: CheckedContinuation<ExitStatus, Never>
+        let exited: @Sendable (ExitStatus) -> Void
     }
 
     private let epoll: Int32
@@ -44,20 +44,29 @@ final class ChildReaper: Sendable {
     ///   process group id) cannot be reused.
     func wait(for pid: pid_t, beforeReaping: @escaping @Sendable () -> Void = {}) async -> ExitStatus {
         await withCheckedContinuation { continuation in
-            let fd = porter_pidfd_open(pid)
-            guard fd >= 0 else {
-                // Only a kernel older than 5.3 lacks pidfd_open: reap from a thread of its own then.
-                DetachedThread.start(name: "porter-wait") {
-                    var info = siginfo_t()
-                    waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT)
-                    beforeReaping()
-                    continuation.resume(returning: Self.reap(pid))
-                }
-                return
-            }
-            waiters.withLock { $0[fd] = Waiter(pid: pid, beforeReaping: beforeReaping, continuation: continuation) }
-            porter_epoll_add(epoll, fd)
+            watch(pid, beforeReaping: beforeReaping) { continuation.resume(returning: $0) }
         }
+    }
+
+    /// Calls `exited` (on the reaper's thread) once `pid`, a child of this process, has exited and is reaped; see
+    /// ``wait(for:beforeReaping:)``.
+    func watch(
+        _ pid: pid_t, beforeReaping: @escaping @Sendable () -> Void = {},
+        exited: @escaping @Sendable (ExitStatus) -> Void
+    ) {
+        let fd = porter_pidfd_open(pid)
+        guard fd >= 0 else {
+            // Only a kernel older than 5.3 lacks pidfd_open: reap from a thread of its own then.
+            DetachedThread.start(name: "porter-wait") {
+                var info = siginfo_t()
+                waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT)
+                beforeReaping()
+                exited(Self.reap(pid))
+            }
+            return
+        }
+        waiters.withLock { $0[fd] = Waiter(pid: pid, beforeReaping: beforeReaping, exited: exited) }
+        porter_epoll_add(epoll, fd)
     }
 
     private func run() {
@@ -69,7 +78,7 @@ final class ChildReaper: Sendable {
                 porter_epoll_remove(epoll, fd)
                 close(fd)
                 waiter.beforeReaping()
-                waiter.continuation.resume(returning: Self.reap(waiter.pid))
+                waiter.exited(Self.reap(waiter.pid))
             }
         }
     }

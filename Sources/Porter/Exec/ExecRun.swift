@@ -9,22 +9,22 @@ import Synchronization
     import Darwin
 #endif
 
-/// One running command and the tasks that serve it; see ``ExecService``.
+/// Version 1: one running command and the tasks that serve it; see ``ExecService``.
 struct ExecRun: Sendable {
     typealias Frames = ExecService.Frames
     typealias Outbound = ExecService.Outbound
 
-    let child: ChildProcess
-    let configuration: ExecConfiguration
+    let command: RunningCommand
     let outbound: Outbound
-    let started: ContinuousClock.Instant
     /// The standard-input window granted in `exec.started`.
     let window: Int
+
+    private var child: ChildProcess { command.child }
+    private var configuration: ExecConfiguration { command.configuration }
 
     /// Shared between the task reading the client and the tasks serving the command.
     private final class Progress: Sendable {
         let exited = Atomic<Bool>(false)
-        let timedOut = Atomic<Bool>(false)
         /// Standard-input bytes the client may still send.
         let credit: Atomic<Int>
         init(credit: Int) { self.credit = Atomic(credit) }
@@ -34,35 +34,24 @@ struct ExecRun: Sendable {
     ///
     /// - Returns: the first frame of the next request, or `nil` if the client left (the command is then
     ///   terminated).
-    func serve(_ frames: Frames, timeout: Double?, logger: Logger) async throws -> DeliveredFrame? {
+    func serve(_ frames: Frames) async throws -> DeliveredFrame? {
         let progress = Progress(credit: window)
         let (stdinData, stdinFeed) = AsyncStream.makeStream(of: ByteBuffer.self)
         return try await child.withStreams { output, errors in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    let status = try await runToExit(output: output, errors: errors)
-                    let exit = ControlMessage.ExecExit(
-                        status, timedOut: progress.timedOut.load(ordering: .relaxed), since: started)
-                    logger.info(
-                        "exec ended",
-                        metadata: [
-                            "exec.pid": "\(child.pid)", "exec.status": "\(exit.status.map(String.init) ?? "-")",
-                            "exec.signal": "\(exit.signal ?? "-")",
-                        ])
+                    let exit = try await runToExit(output: output, errors: errors)
                     progress.exited.store(true, ordering: .releasing)
-                    try await outbound.write(ControlMessage.execExit(exit).frame)
+                    try await outbound.write(ControlMessage.execExit(exit.report).frame)
                 }
                 group.addTask {
                     try await feedInput(stdinData, progress: progress)
-                }
-                if let timeout {
-                    group.addTask { try await enforce(timeout: timeout, progress: progress) }
                 }
                 var handedBack = false
                 defer {
                     // However the client's side ended — it left, broke the protocol, or the connection failed —
                     // a command still running is terminated; only a next request lets it finish on its own.
-                    if !handedBack { terminate(progress: progress) }
+                    if !handedBack { command.terminate() }
                     stdinFeed.finish()
                     group.cancelAll()
                 }
@@ -76,16 +65,13 @@ struct ExecRun: Sendable {
                     case .execEOF:
                         stdinFeed.finish()
                     case .execSignal(let request):
-                        guard !progress.exited.load(ordering: .acquiring) else { continue }
-                        guard ExecSignalName.accepted.contains(request.name), let number = Signals.number(request.name)
-                        else {
-                            let error = ProtocolError(.badRequest, "signal \(request.name.prefix(16)) is not accepted")
+                        do throws(ProtocolError) {
+                            try command.signal(request.name)
+                        } catch {
                             try await outbound.write(ControlMessage.error(.init(error, fatal: false)).frame)
-                            continue
                         }
-                        child.signal(number)
                     case .execResize(let size):
-                        child.resize(rows: size.rows, cols: size.cols)
+                        command.resize(rows: size.rows, cols: size.cols)
                     case let other:
                         guard progress.exited.load(ordering: .acquiring) else {
                             throw ProtocolError(.unexpectedMessage, "'\(other.type)' while a command runs")
@@ -137,10 +123,10 @@ struct ExecRun: Sendable {
     /// Streams output until the command has exited and its output has ended (or the drain grace has passed).
     private func runToExit(
         output: NIOAsyncChannelInboundStream<ByteBuffer>, errors: NIOAsyncChannelInboundStream<ByteBuffer>?
-    ) async throws -> ExitStatus {
+    ) async throws -> CommandExit {
         enum Event {
             case drained
-            case exited(ExitStatus)
+            case exited(CommandExit)
             case drainExpired
         }
         return try await withThrowingTaskGroup(of: Event.self) { group in
@@ -154,12 +140,9 @@ struct ExecRun: Sendable {
                     return .drained
                 }
             }
-            let pid = child.pid
-            group.addTask {
-                // Whatever the command left running in its group is killed while its pid still holds the group.
-                .exited(await ChildReaper.shared.wait(for: pid) { kill(-pid, SIGKILL) })
-            }
-            var status: ExitStatus?
+            let exit = command.exit
+            group.addTask { .exited(try await exit.get()) }
+            var status: CommandExit?
             var streams = errors == nil ? 1 : 2
             while let event = try await group.next() {
                 switch event {
@@ -183,7 +166,7 @@ struct ExecRun: Sendable {
                     return status
                 }
             }
-            return status ?? .exited(255)
+            return status ?? CommandExit(status: .exited(255), timedOut: false, duration: 0)
         }
     }
 
@@ -200,45 +183,6 @@ struct ExecRun: Sendable {
             }
             guard let chunk else { return }
             try await outbound.write(.data(chunk, stream: kind))
-        }
-    }
-
-    private func enforce(timeout: Double, progress: Progress) async throws {
-        try await Task.sleep(for: TimeLimit.duration(seconds: timeout))
-        guard !progress.exited.load(ordering: .acquiring) else { return }
-        progress.timedOut.store(true, ordering: .relaxed)
-        child.signal(SIGTERM)
-        try await Task.sleep(for: TimeLimit.duration(seconds: configuration.terminationGrace))
-        guard !progress.exited.load(ordering: .acquiring) else { return }
-        child.signal(SIGKILL)
-    }
-
-    /// Terminates the command's group: SIGHUP and SIGTERM now, SIGKILL after the grace period unless it has
-    /// exited (when it exits, the reaper kills what is left of its group).
-    private func terminate(progress: Progress) {
-        guard !progress.exited.load(ordering: .acquiring) else { return }
-        child.signal(SIGHUP)
-        child.signal(SIGTERM)
-        let child = self.child
-        let grace = configuration.terminationGrace
-        Task {
-            try? await Task.sleep(for: TimeLimit.duration(seconds: grace))
-            if !progress.exited.load(ordering: .acquiring) { child.signal(SIGKILL) }
-        }
-    }
-}
-
-extension ControlMessage.ExecExit {
-    /// The report of a command that ended with `status`, started at `started`.
-    init(_ status: ExitStatus, timedOut: Bool, since started: ContinuousClock.Instant) {
-        let duration = (ContinuousClock.now - started) / .seconds(1)
-        switch status {
-        case .exited(let code):
-            self.init(status: Int(code), signal: nil, signalNumber: nil, timedOut: timedOut, duration: duration)
-        case .signaled(let number):
-            self.init(
-                status: nil, signal: Signals.name(number), signalNumber: Int(number), timedOut: timedOut,
-                duration: duration)
         }
     }
 }

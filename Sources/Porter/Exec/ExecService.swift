@@ -45,8 +45,53 @@ struct ExecService: Sendable {
     typealias Frames = RequestInbox
     typealias Outbound = FrameOutbound
 
-    /// Runs `request`, answering on `outbound` and reading the client's input, signals and size changes from
-    /// `frames`, until the command has exited and the client sends its next request.
+    /// Starts `request` under the server's policies, its streams on `eventLoop`.
+    ///
+    /// - Returns: the running command, or what to report if its program could not be started (as a shell would).
+    /// - Throws: ``ProtocolError`` `bad-request` if a policy refuses the request (argv, environment, working
+    ///   directory), `internal` if the server could not set the command up.
+    /// - Parameter program: what the status page shows for the command; its program by default.
+    func start(
+        _ request: ControlMessage.Exec, program: String? = nil, on eventLoop: any EventLoop, logger: Logger
+    ) async throws(ProtocolError) -> CommandStart {
+        let prepared = try prepare(request)
+        let child: ChildProcess
+        do {
+            child = try await ChildProcess.spawn(
+                argv: prepared.argv, environment: prepared.environment, directory: prepared.directory,
+                terminal: request.pty, input: request.stdin != false || request.pty != nil, group: eventLoop)
+        } catch let failure as ChildProcess.SpawnFailure {
+            let notFound = failure.errno == ENOENT
+            let reason = notFound ? "command not found" : String(cString: strerror(failure.errno))
+            return .couldNotStart(
+                message: "porter: \(prepared.argv[0]): \(reason)\n", status: notFound ? 127 : 126)
+        } catch {
+            throw ProtocolError(.internal, "cannot set up the command's pipes: \(error)")
+        }
+        let pid = child.pid
+        logger.info(
+            "exec started",
+            metadata: [
+                "exec.pid": "\(pid)", "exec.argv0": "\(prepared.argv[0])", "exec.pty": "\(request.pty != nil)",
+            ])
+        let registration = activity.commandStarted(pid: pid, program: program ?? prepared.argv[0])
+        let activity = self.activity
+        let command = RunningCommand(
+            child: child, timeout: request.timeout, configuration: configuration
+        ) { activity.commandEnded(registration) }
+        command.exit.whenSuccess { exit in
+            logger.info(
+                "exec ended",
+                metadata: [
+                    "exec.pid": "\(pid)", "exec.status": "\(exit.report.status.map(String.init) ?? "-")",
+                    "exec.signal": "\(exit.report.signal ?? "-")",
+                ])
+        }
+        return .started(command)
+    }
+
+    /// Version 1: runs `request`, answering on `outbound` and reading the client's input, signals and size changes
+    /// from `frames`, until the command has exited and the client sends its next request.
     ///
     /// - Parameter eventLoop: the connection's event loop, which also serves the command's pipes.
     /// - Returns: the frame that starts the client's next request, or `nil` if the client left.
@@ -54,42 +99,26 @@ struct ExecService: Sendable {
         _ request: ControlMessage.Exec, _ frames: Frames, _ outbound: Outbound, eventLoop: any EventLoop,
         logger: Logger
     ) async throws -> DeliveredFrame? {
-        let prepared: Prepared
+        let started: CommandStart
         do {
-            prepared = try prepare(request)
+            started = try await start(request, on: eventLoop, logger: logger)
         } catch {
             try await outbound.write(ControlMessage.error(.init(error, fatal: false)).frame)
             return try await frames.next()
         }
-        let started = ContinuousClock.now
-        let child: ChildProcess
-        do {
-            child = try await ChildProcess.spawn(
-                argv: prepared.argv, environment: prepared.environment, directory: prepared.directory,
-                terminal: request.pty, input: request.stdin != false || request.pty != nil, group: eventLoop)
-        } catch let failure as ChildProcess.SpawnFailure {
-            // As a shell would: the reason on standard error and status 127 (not found) or 126 (not runnable).
-            let notFound = failure.errno == ENOENT
-            let reason = notFound ? "command not found" : String(cString: strerror(failure.errno))
+        switch started {
+        case .couldNotStart(let message, let status):
             try await outbound.write(ControlMessage.execStarted(.init(pid: 0, window: 0)).frame)
-            try await outbound.write(
-                .data(ByteBuffer(string: "porter: \(prepared.argv[0]): \(reason)\n"), stream: .error))
-            let exit = ControlMessage.ExecExit(.exited(notFound ? 127 : 126), timedOut: false, since: started)
-            try await outbound.write(ControlMessage.execExit(exit).frame)
+            try await outbound.write(.data(ByteBuffer(string: message), stream: .error))
+            let exit = CommandExit(status: .exited(status), timedOut: false, duration: 0)
+            try await outbound.write(ControlMessage.execExit(exit.report).frame)
             return try await Self.nextRequest(frames)
+        case .started(let command):
+            let window = command.input == nil ? 0 : configuration.stdinWindow
+            try await outbound.write(ControlMessage.execStarted(.init(pid: Int(command.pid), window: window)).frame)
+            let run = ExecRun(command: command, outbound: outbound, window: window)
+            return try await run.serve(frames)
         }
-        logger.info(
-            "exec started",
-            metadata: [
-                "exec.pid": "\(child.pid)", "exec.argv0": "\(prepared.argv[0])", "exec.pty": "\(request.pty != nil)",
-            ])
-        let window = child.input == nil ? 0 : configuration.stdinWindow
-        try await outbound.write(ControlMessage.execStarted(.init(pid: Int(child.pid), window: window)).frame)
-        let run = ExecRun(
-            child: child, configuration: configuration, outbound: outbound, started: started, window: window)
-        let registration = activity.commandStarted(pid: child.pid, program: prepared.argv[0])
-        defer { activity.commandEnded(registration) }
-        return try await run.serve(frames, timeout: request.timeout, logger: logger)
     }
 
     /// A request checked against the server's policies.

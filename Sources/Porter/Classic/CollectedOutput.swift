@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import PorterProtocol
 import Synchronization
@@ -6,49 +7,42 @@ import Synchronization
     import Glibc
 #endif
 
-extension ExecService {
-    /// What a command printed, for front doors that answer with all of it at once (the classic exec).
-    struct Collected: Sendable {
-        var output: ByteBuffer
-        var errors: ByteBuffer
-        var status: ExitStatus
-        /// Bytes of output taken from the shared budget, to give back once the reply has been sent.
-        var budgeted: Int
-    }
+/// What a command printed, for a front door that answers with all of it at once: the classic exec.
+struct CollectedOutput: Sendable {
+    var output: ByteBuffer
+    var errors: ByteBuffer
+    var status: ExitStatus
+    /// Bytes of output taken from the shared budget, to give back once the reply has been sent.
+    var budgeted: Int
 
-    /// Runs `command` through `/bin/sh -c` with `/dev/null` as input, under the same policies as `exec`, and
+    /// Runs `command` through `/bin/sh -c` with `/dev/null` as input, started by `exec` under its policies, and
     /// returns its output and error output once it has exited.
     ///
-    /// A command that runs longer than `timeout` seconds, or writes more than `limit` bytes in all, is killed
-    /// with its process group; what it wrote up to the limit is returned. With `shared`, every byte kept is taken
-    /// from that budget too (the caller gives ``Collected/budgeted`` back once it is done with the output), and a
-    /// command whose output finds it spent is killed the same way.
-    func collect(
-        _ command: String, limit: Int, timeout: Double, shared: SharedByteBudget? = nil, group: any EventLoopGroup
-    ) async throws -> Collected {
-        let prepared = try prepare(.init(argv: ["/bin/sh", "-c", command], stdin: false))
-        let child = try await ChildProcess.spawn(
-            argv: prepared.argv, environment: prepared.environment, directory: prepared.directory, terminal: nil,
-            input: false, group: group)
-        let pid = child.pid
-        let registration = activity.commandStarted(pid: pid, program: command)
-        defer { activity.commandEnded(registration) }
-        return try await child.withStreams { output, errors in
-            let budget = ByteBudget(limit, shared: shared) { kill(-pid, SIGKILL) }
-            return try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask {
-                    try await Task.sleep(for: TimeLimit.duration(seconds: timeout))
-                    kill(-pid, SIGKILL)
-                }
+    /// A command that runs longer than `timeout` seconds is ended by the service (SIGTERM, then SIGKILL); one that
+    /// writes more than `limit` bytes in all is killed with its process group, and what it wrote up to the limit
+    /// is returned. With `shared`, every byte kept is taken from that budget too (the caller gives ``budgeted``
+    /// back once it is done with the output), and a command whose output finds it spent is killed the same way.
+    static func collect(
+        _ command: String, from exec: ExecService, limit: Int, timeout: Double, shared: SharedByteBudget? = nil,
+        on eventLoop: any EventLoop, logger: Logger
+    ) async throws -> CollectedOutput {
+        let request = ControlMessage.Exec(argv: ["/bin/sh", "-c", command], timeout: timeout, stdin: false)
+        switch try await exec.start(request, program: command, on: eventLoop, logger: logger) {
+        case .couldNotStart(let message, let status):
+            return CollectedOutput(
+                output: ByteBuffer(), errors: ByteBuffer(string: message), status: .exited(status), budgeted: 0)
+        case .started(let running):
+            let pid = running.pid
+            return try await running.child.withStreams { output, errors in
+                let budget = ByteBudget(limit, shared: shared) { kill(-pid, SIGKILL) }
                 async let collectedOutput = budget.read(output)
                 async let collectedErrors = budget.read(errors ?? output)
-                let status = await ChildReaper.shared.wait(for: pid) { kill(-pid, SIGKILL) }
+                let exit = try await running.exit.get()
                 // Both reads end before anything is decided, so that nothing is taken after a give-back.
                 let (keptOutput, keptErrors) = await (collectedOutput, collectedErrors)
-                tasks.cancelAll()
                 do {
-                    return Collected(
-                        output: try keptOutput.get(), errors: try keptErrors.get(), status: status,
+                    return CollectedOutput(
+                        output: try keptOutput.get(), errors: try keptErrors.get(), status: exit.status,
                         budgeted: budget.taken)
                 } catch {
                     budget.giveBack()
