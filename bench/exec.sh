@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Remote execution benchmark, every row in one run (a fresh `porter exec H -- true` against ssh is in
 # bench/startup.sh, beside the binary's start-up):
-#   1. commands per second over one persistent Porter session against spawning `sh -c true` locally;
+#   1. commands per second over one persistent Porter connection (protocol versions 1 and 2) against spawning
+#      `sh -c true` locally;
 #   2. a command printing 100 MB, through Porter and through ssh with ControlMaster (aes128-gcm).
 # Prints Markdown tables with ratios.      bash bench/exec.sh          RUNS=50 COUNT=2000 bash bench/exec.sh
 set -euo pipefail
@@ -23,14 +24,16 @@ hyperfine --warmup 1 --runs 5 --export-json "$tmp/output.json" \
 
 load="$build/release/porter-exec-load"
 session=$("$load" --mode porter --port "${endpoint##*:}" --count "$count" $PORTER_ARGS)
+session2=$("$load" --mode porter --protocol 2 --port "${endpoint##*:}" --count "$count" $PORTER_ARGS)
 local_rate=$("$load" --mode local --count "$count")
 
 ratio_table "$tmp/output.json" "porter exec: 100 MB of output"
-python3 - "$session" "$local_rate" <<'PY'
+python3 - "$session" "$session2" "$local_rate" <<'PY'
 import json, sys
-session, local = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print("| commands one after another | per second | porter ÷ this |")
+session, session2, local = (json.loads(arg) for arg in sys.argv[1:4])
+print("| commands one after another | per second | ÷ local spawn |")
 print("|---|---:|---:|")
-print(f'| porter: `sh -c true` over one session ({session["count"]}) | {session["per_second"]:,.0f} | 1.00× |')
-print(f'| local posix_spawn of `sh -c true` ({local["count"]}) | {local["per_second"]:,.0f} | {session["per_second"] / local["per_second"]:.2f}× |')
+for run, name in ((session, "version 1"), (session2, "version 2, a channel per command")):
+    print(f'| porter {name}: `sh -c true` over one connection ({run["count"]}) | {run["per_second"]:,.0f} | {run["per_second"] / local["per_second"]:.2f}× |')
+print(f'| local posix_spawn of `sh -c true` ({local["count"]}) | {local["per_second"]:,.0f} | 1.00× |')
 PY

@@ -24,10 +24,13 @@ struct ExecLoad: AsyncParsableCommand {
     @Option var port = Endpoint.defaultPort
     @Option var count = 1000
     @Option(name: .customLong("token-file")) var tokenFile: String?
+    @Option(name: .customLong("protocol"), help: "The protocol version --mode porter offers: 1 or 2.")
+    var protocolVersion = 1
     @Option var fingerprint: String?
     @Argument(parsing: .postTerminator) var command: [String] = ["sh", "-c", "true"]
 
     func run() async throws {
+        guard protocolVersion == 1 || protocolVersion == 2 else { throw ValidationError("--protocol must be 1 or 2") }
         let clock = ContinuousClock()
         let start = clock.now
         switch mode {
@@ -37,7 +40,7 @@ struct ExecLoad: AsyncParsableCommand {
             let token = try TokenFile.load(at: tokenFile ?? TokenFile.defaultPath)
             let trust =
                 fingerprint.flatMap(Fingerprint.init).map(HostTrust.pinned) ?? .knownHosts(firstContact: .refuse)
-            let configuration = ClientConfiguration(token: token, transport: .tls(trust))
+            let configuration = ClientConfiguration(token: token, transport: .tls(trust), version: protocolVersion)
             let argv = command
             try await PorterClient.withConnection(to: .tcp(host: host, port: port), configuration: configuration) {
                 connection in
@@ -50,7 +53,8 @@ struct ExecLoad: AsyncParsableCommand {
         let elapsed = clock.now - start
         let seconds = elapsed / .seconds(1)
         let summary: [String: Any] = [
-            "mode": mode.rawValue, "count": count, "seconds": (seconds * 1000).rounded() / 1000,
+            "mode": mode.rawValue, "protocol": protocolVersion, "count": count,
+            "seconds": (seconds * 1000).rounded() / 1000,
             "per_second": (Double(count) / seconds).rounded(),
         ]
         let json = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
