@@ -7,9 +7,10 @@ import Testing
 /// A connection is served by a task only while it has requests: between them it is the event loop's alone. These
 /// tests send frames as any client may — back to back, without waiting for answers — and watch the server.
 @Suite struct IdleConnectionTests {
-    @Test func aConnectionIsBusyOnlyWhileARequestIsServed() async throws {
+    /// On version 2 a connection is busy while a channel is open.
+    @Test(arguments: [1, 2]) func aConnectionIsBusyOnlyWhileARequestIsServed(version: Int) async throws {
         try await withTestServer { server in
-            try await server.withClient { connection in
+            try await server.withClient(version: version) { connection in
                 _ = try await connection.ping()
                 #expect(server.server.busyConnectionCount == 0)
                 let echo = try await connection.echo()

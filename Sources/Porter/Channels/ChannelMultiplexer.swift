@@ -31,6 +31,8 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     var role: Role
     private let logger: Logger
     var children: [UInt32: PorterChildChannel] = [:]
+    /// A server's: whether the connection counts as busy (a channel is open), as last reported.
+    private var busy = false
     var context: ChannelHandlerContext?
     private var timer: Scheduled<Void>?
     private(set) var closed = false
@@ -168,6 +170,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
             guard case .server(let services) = role else { return }
             let child = PorterChildChannel(id: id, parent: context.channel, multiplexer: self)
             children[id] = child
+            reportBusy()
             let decision = services.open(open, on: child, limits: machine.channelLimits)
             decision.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
                 decided(result, open: open, child: child, context: context)
@@ -187,9 +190,11 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         case .channelFailed(let error):
             if logger.logLevel <= .debug { logger.debug("channel \(id) failed: \(error.message)") }
             children.removeValue(forKey: id)?.closed(error: error)
+            reportBusy()
             openQueued()
         case .closed:
             children.removeValue(forKey: id)?.closed(error: nil)
+            reportBusy()
             openQueued()
         case .write, .fail:
             // What the machine hands on as connection actions.
@@ -211,6 +216,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
                 }
             } catch {
                 children.removeValue(forKey: child.id)
+                reportBusy()
                 child.closed(error: ChannelError.ioOnClosedChannel)
                 return
             }
@@ -220,6 +226,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
             let refusal =
                 error as? ProtocolError ?? ProtocolError(.internal, "the server could not open the channel")
             children.removeValue(forKey: child.id)
+            reportBusy()
             if let frame = try? machine.refuse(channel: child.id, refusal) {
                 context.write(wrapOutboundOut(frame), promise: nil)
             }
@@ -234,7 +241,15 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         timer = nil
         let ended = children.values
         children = [:]
+        reportBusy()
         for child in ended { child.closed(error: error) }
+    }
+
+    /// A server's: tells the services when the connection gets its first channel or loses its last.
+    private func reportBusy() {
+        guard case .server(let services) = role, busy == children.isEmpty else { return }
+        busy = !children.isEmpty
+        services.connection(busy: busy)
     }
 
     /// Sends `error` as a fatal `error` message if it is a protocol error, and closes the connection.

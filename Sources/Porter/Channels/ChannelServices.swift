@@ -10,6 +10,11 @@ struct ChannelServices: Sendable {
     /// The server's services and settings.
     let connection: ServerConnection
 
+    /// The connection opened its first channel (`busy`), or closed its last.
+    func connection(busy: Bool) {
+        connection.exec.activity.channelConnection(busy: busy)
+    }
+
     /// Sets up `child` for `open` and decides: the `accept` to send, or a ``ProtocolError`` to refuse with.
     /// `limits` are those announced in `welcome`.
     func open(_ open: ChannelMessage.Open, on child: PorterChildChannel, limits: ChannelLimits?)

@@ -116,8 +116,11 @@ public final class PorterServer: Service {
     /// The number of connections in TLS or authentication now.
     public var unauthenticatedCount: Int { admission.unauthenticatedCount }
 
-    /// The number of connections with a request being served now: the others are idle, and no task serves them.
-    public var busyConnectionCount: Int { busyConnections.load(ordering: .relaxed) }
+    /// The number of connections with a request being served now (on protocol version 2, with a channel open): the
+    /// others are idle, and no task serves them.
+    public var busyConnectionCount: Int {
+        busyConnections.load(ordering: .relaxed) + activity.busyChannelConnectionCount
+    }
 
     /// The number of connections waiting for a handshake slot now.
     public var waitingCount: Int { admission.waitingCount }

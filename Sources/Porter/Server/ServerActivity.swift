@@ -48,6 +48,8 @@ public final class ServerActivity: Sendable {
     }
 
     private let live = Locked(Live())
+    /// Version 2 connections with at least one channel open.
+    private let busyChannelConnections = Atomic<Int>(0)
 
     /// A running command.
     public struct Command: Sendable, Codable, Equatable {
@@ -126,6 +128,18 @@ public final class ServerActivity: Sendable {
     func commandEnded(_ id: UInt64) {
         _ = live.withLock { $0.commands.removeValue(forKey: id) }
     }
+
+    /// A version 2 connection opened its first channel (`busy`), or closed its last.
+    func channelConnection(busy: Bool) {
+        if busy {
+            busyChannelConnections.add(1, ordering: .relaxed)
+        } else {
+            busyChannelConnections.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    /// Version 2 connections with a channel open now: each channel is a request being served.
+    var busyChannelConnectionCount: Int { busyChannelConnections.load(ordering: .relaxed) }
 
     /// Registers a transfer; call the returned function when it ends.
     func transferStarted(path: String, direction: String, size: Int64) -> (Transfer, @Sendable (Bool) -> Void) {
