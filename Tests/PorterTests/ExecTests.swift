@@ -300,6 +300,30 @@ import Testing
         }
     }
 
+    @Test func tasksShareOneConnectionToRunCommandsAtOnce() async throws {
+        try await withTestServer { server in
+            try await server.withClient(version: 2) { connection in
+                // Each command waits until all eight have started: they can only finish if they run at once.
+                let directory = NSTemporaryDirectory() + "porter-at-once-\(UUID().uuidString)"
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                defer { try? FileManager.default.removeItem(atPath: directory) }
+                let script =
+                    "touch \"$0/$1\"; while [ $(ls \"$0\" | wc -l) -lt 8 ]; do sleep 0.05; done; echo \"command $1\""
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for index in 0..<8 {
+                        group.addTask {
+                            let result = try await connection.run(["sh", "-c", script, directory, "\(index)"])
+                            #expect(String(buffer: result.standardOutput) == "command \(index)\n")
+                        }
+                    }
+                    async let echo = connection.echo()
+                    #expect(try await echo.roundTrip(ByteBuffer(string: "beside")) == ByteBuffer(string: "BESIDE"))
+                    try await group.waitForAll()
+                }
+            }
+        }
+    }
+
     @Test func closingAChannelEndsItsCommandAndTheConnectionGoesOn() async throws {
         try await withTestServer { server in
             try await server.withClient(version: 2) { connection in

@@ -3,13 +3,13 @@ import Foundation
 import Porter
 import PorterProtocol
 
-/// Commands per second: N runs of one command over one Porter session, or spawned locally, one after another.
-/// Prints one JSON line.
+/// Commands per second: N runs of one command over one Porter connection, or spawned locally, one after another
+/// or `--parallel` at once. Prints one JSON line.
 @main
 struct ExecLoad: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "porter-exec-load",
-        abstract: "Run a command COUNT times, one after another, over one Porter session or locally."
+        abstract: "Run a command COUNT times over one Porter connection or locally, PARALLEL at a time."
     )
 
     enum Mode: String, ExpressibleByArgument {
@@ -23,6 +23,8 @@ struct ExecLoad: AsyncParsableCommand {
     @Option var host = "127.0.0.1"
     @Option var port = Endpoint.defaultPort
     @Option var count = 1000
+    @Option(help: "Commands at once: tasks sharing the connection (protocol 2), or spawns before each wait.")
+    var parallel = 1
     @Option(name: .customLong("token-file")) var tokenFile: String?
     @Option(name: .customLong("protocol"), help: "The protocol version --mode porter offers: 1 or 2.")
     var protocolVersion = 1
@@ -31,29 +33,45 @@ struct ExecLoad: AsyncParsableCommand {
 
     func run() async throws {
         guard protocolVersion == 1 || protocolVersion == 2 else { throw ValidationError("--protocol must be 1 or 2") }
+        guard (1...1024).contains(parallel), count % parallel == 0 else {
+            throw ValidationError("--parallel must be 1 to 1024 and divide --count")
+        }
+        guard parallel == 1 || mode == .local || protocolVersion == 2 else {
+            throw ValidationError("--parallel above 1 needs --protocol 2: version 1 runs one command at a time")
+        }
         let clock = ContinuousClock()
         let start = clock.now
         switch mode {
         case .local:
-            for _ in 0..<count { try spawnAndWait(command) }
+            for _ in 0..<(count / parallel) { try spawnAndWait(command, times: parallel) }
         case .porter:
             let token = try TokenFile.load(at: tokenFile ?? TokenFile.defaultPath)
             let trust =
                 fingerprint.flatMap(Fingerprint.init).map(HostTrust.pinned) ?? .knownHosts(firstContact: .refuse)
             let configuration = ClientConfiguration(token: token, transport: .tls(trust), version: protocolVersion)
             let argv = command
+            let (tasks, each) = (parallel, count / parallel)
             try await PorterClient.withConnection(to: .tcp(host: host, port: port), configuration: configuration) {
                 connection in
-                for _ in 0..<count {
-                    let result = try await connection.run(argv)
-                    guard result.exit.status == 0 else { throw ValidationError("the command failed: \(result.exit)") }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<tasks {
+                        group.addTask {
+                            for _ in 0..<each {
+                                let result = try await connection.run(argv)
+                                guard result.exit.status == 0 else {
+                                    throw ValidationError("the command failed: \(result.exit)")
+                                }
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
                 }
             }
         }
         let elapsed = clock.now - start
         let seconds = elapsed / .seconds(1)
         let summary: [String: Any] = [
-            "mode": mode.rawValue, "protocol": protocolVersion, "count": count,
+            "mode": mode.rawValue, "protocol": protocolVersion, "count": count, "parallel": parallel,
             "seconds": (seconds * 1000).rounded() / 1000,
             "per_second": (Double(count) / seconds).rounded(),
         ]
@@ -61,15 +79,22 @@ struct ExecLoad: AsyncParsableCommand {
         print(String(decoding: json, as: UTF8.self))
     }
 
-    private func spawnAndWait(_ argv: [String]) throws {
+    /// Spawns `argv` `times` times, then waits for them all.
+    private func spawnAndWait(_ argv: [String], times: Int) throws {
         var arguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for argument in arguments { free(argument) } }
-        var pid: pid_t = 0
-        let status = posix_spawnp(&pid, argv[0], nil, nil, &arguments, environ)
-        guard status == 0 else {
-            throw ValidationError("cannot start \(argv[0]): \(String(cString: strerror(status)))")
+        var pids: [pid_t] = []
+        for _ in 0..<times {
+            var pid: pid_t = 0
+            let status = posix_spawnp(&pid, argv[0], nil, nil, &arguments, environ)
+            guard status == 0 else {
+                throw ValidationError("cannot start \(argv[0]): \(String(cString: strerror(status)))")
+            }
+            pids.append(pid)
         }
-        var exit: Int32 = 0
-        while waitpid(pid, &exit, 0) < 0, errno == EINTR {}
+        for pid in pids {
+            var exit: Int32 = 0
+            while waitpid(pid, &exit, 0) < 0, errno == EINTR {}
+        }
     }
 }

@@ -4,9 +4,10 @@ import PorterProtocol
 /// An authenticated connection to a Porter server, made by ``PorterClient/withConnection(to:configuration:group:_:)``.
 ///
 /// On protocol version 1 (``ClientConfiguration/version``) requests run one after another: start one, finish it,
-/// start the next. On version 2 each request is a channel of its own; so far ``echo()`` and ``ping()`` run there,
-/// and the other requests say they need version 1.
-public final class ClientConnection {
+/// start the next. On version 2 each request is a channel of its own, and tasks may share the connection to run
+/// several at once (`async let` two commands); so far ``exec(_:options:)``, ``run(_:options:input:outputLimit:)``,
+/// ``echo()`` and ``ping()`` run there, and the other requests say they need version 1.
+public final class ClientConnection: Sendable {
     /// The endpoint connected to.
     public let endpoint: Endpoint
     /// What the server said about itself in the handshake.
@@ -17,7 +18,7 @@ public final class ClientConnection {
     private let requests: (frames: FrameReader, writer: FrameWriter)?
     /// Version 2: the channels.
     let channels: ClientChannels?
-    private var nextPingID: UInt64 = 1
+    private let nextPingID = Locked<UInt64>(1)
 
     /// A version 1 connection.
     init(
@@ -73,8 +74,10 @@ public final class ClientConnection {
             try await channels.ping()
             return clock.now - start
         }
-        let id = nextPingID
-        nextPingID += 1
+        let id = nextPingID.withLock { id in
+            defer { id += 1 }
+            return id
+        }
         try await writer.send(ControlMessage.ping(.init(id: id)))
         guard case .pong(let pong) = try await frames.nextMessage(), pong.id == id else {
             throw PorterError(.protocolViolation, "the server answered ping with something else")

@@ -1,11 +1,14 @@
 import NIOCore
 import PorterProtocol
 
-/// Reads frames from the server for one connection, turning failures into ``PorterError``s.
+/// Reads frames from the server for one version 1 connection, turning failures into ``PorterError``s.
 ///
-/// Used by one task at a time: whoever is reading the connection's answers.
-final class FrameReader {
+/// Version 1 runs one request at a time, so one task reads at a time: whoever is reading the connection's
+/// answers. Being an actor makes the connection safe to share between tasks, whatever they do with it.
+actor FrameReader {
     private var iterator: NIOAsyncChannelInboundStream<Frame>.AsyncIterator
+    /// A task is waiting for the next frame.
+    private var reading = false
 
     init(_ iterator: NIOAsyncChannelInboundStream<Frame>.AsyncIterator) {
         self.iterator = iterator
@@ -15,9 +18,17 @@ final class FrameReader {
     ///
     /// - Throws: ``PorterError`` when the connection closes or the server sends a malformed frame.
     func next() async throws -> Frame {
+        guard !reading else {
+            throw PorterError(
+                .configuration, "protocol version 1 runs one request at a time on a connection; use version 2")
+        }
+        reading = true
+        defer { reading = false }
+        // The iterator's state lives in NIO's sequence: a copy reads the same frames.
+        var frames = iterator
         let frame: Frame?
         do {
-            frame = try await iterator.next()
+            frame = try await frames.next(isolation: self)
         } catch let error as ProtocolError {
             throw PorterError(.protocolViolation, "bad frame from the server: \(error.message)", code: error.code)
         } catch {
@@ -35,7 +46,7 @@ final class FrameReader {
     }
 
     /// The control message in `frame`, which must be a control frame.
-    func message(in frame: Frame) throws(PorterError) -> ControlMessage {
+    nonisolated func message(in frame: Frame) throws(PorterError) -> ControlMessage {
         do {
             return try ControlMessage(frame: frame)
         } catch {
