@@ -39,32 +39,24 @@ struct ChannelServices: Sendable {
         }
     }
 
-    /// Exec: starts the command (policies and spawn, in async code), then glues its pipes to `child` on the event
-    /// loop. A program that cannot be started is still accepted, with pid 0: its channel carries the reason on
-    /// standard error and status 127 or 126.
+    /// Exec: starts the command (policies, then the spawn on the event loop) and glues its pipes to `child`. A
+    /// program that cannot be started is still accepted, with pid 0: its channel carries the reason on standard
+    /// error and status 127 or 126.
     private func startCommand(_ request: ControlMessage.Exec, on child: PorterChildChannel, limits: ChannelLimits)
         -> EventLoopFuture<ChannelMessage.Accept>
     {
-        let exec = connection.exec
-        let logger = connection.logger
-        let eventLoop = child.eventLoop
-        let promise = eventLoop.makePromise(of: ChannelMessage.Accept.self)
-        promise.completeWithTask {
-            let started = try await exec.start(request, on: eventLoop, logger: logger)
-            return try await eventLoop.submit {
-                switch started {
-                case .started(let command):
-                    try CommandGlue.attach(command, to: child)
-                    let window = command.input == nil ? 0 : limits.initialWindow
-                    return ChannelMessage.Accept(window: window, details: .exec(pid: Int(command.pid)))
-                case .couldNotStart(let message, let status):
-                    let exit = CommandExit(status: .exited(status), timedOut: false, duration: 0)
-                    try child.pipeline.syncOperations.addHandler(
-                        CommandNotStartedHandler(message: ByteBuffer(string: message), exit: exit.report))
-                    return ChannelMessage.Accept(window: 0, details: .exec(pid: 0))
-                }
-            }.get()
+        connection.exec.start(request, on: child.eventLoop, logger: connection.logger).flatMapThrowing { started in
+            switch started {
+            case .started(let command):
+                try CommandGlue.attach(command, to: child)
+                let window = command.input == nil ? 0 : limits.initialWindow
+                return ChannelMessage.Accept(window: window, details: .exec(pid: Int(command.pid)))
+            case .couldNotStart(let message, let status):
+                let exit = CommandExit(status: .exited(status), timedOut: false, duration: 0)
+                try child.pipeline.syncOperations.addHandler(
+                    CommandNotStartedHandler(message: ByteBuffer(string: message), exit: exit.report))
+                return ChannelMessage.Accept(window: 0, details: .exec(pid: 0))
+            }
         }
-        return promise.futureResult
     }
 }

@@ -1,14 +1,18 @@
 import NIOCore
 import PorterProtocol
+import Synchronization
 
 /// Reads frames from the server for one version 1 connection, turning failures into ``PorterError``s.
 ///
 /// Version 1 runs one request at a time, so one task reads at a time: whoever is reading the connection's
-/// answers. Being an actor makes the connection safe to share between tasks, whatever they do with it.
-actor FrameReader {
+/// answers. A second task that tries while one reads is refused, which keeps the connection safe to share.
+///
+/// `@unchecked Sendable`: `iterator`, the only mutable state, is touched only inside ``next()`` by the one task
+/// that won `reading`'s compare-and-exchange; every other task is refused before it touches it.
+final class FrameReader: @unchecked Sendable {
     private var iterator: NIOAsyncChannelInboundStream<Frame>.AsyncIterator
-    /// A task is waiting for the next frame.
-    private var reading = false
+    /// A task is reading the next frame.
+    private let reading = Atomic<Bool>(false)
 
     init(_ iterator: NIOAsyncChannelInboundStream<Frame>.AsyncIterator) {
         self.iterator = iterator
@@ -18,17 +22,14 @@ actor FrameReader {
     ///
     /// - Throws: ``PorterError`` when the connection closes or the server sends a malformed frame.
     func next() async throws -> Frame {
-        guard !reading else {
+        guard reading.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             throw PorterError(
                 .configuration, "protocol version 1 runs one request at a time on a connection; use version 2")
         }
-        reading = true
-        defer { reading = false }
-        // The iterator's state lives in NIO's sequence: a copy reads the same frames.
-        var frames = iterator
+        defer { reading.store(false, ordering: .releasing) }
         let frame: Frame?
         do {
-            frame = try await frames.next(isolation: self)
+            frame = try await iterator.next()
         } catch let error as ProtocolError {
             throw PorterError(.protocolViolation, "bad frame from the server: \(error.message)", code: error.code)
         } catch {
@@ -46,7 +47,7 @@ actor FrameReader {
     }
 
     /// The control message in `frame`, which must be a control frame.
-    nonisolated func message(in frame: Frame) throws(PorterError) -> ControlMessage {
+    func message(in frame: Frame) throws(PorterError) -> ControlMessage {
         do {
             return try ControlMessage(frame: frame)
         } catch {

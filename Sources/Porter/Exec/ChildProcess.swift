@@ -38,81 +38,88 @@ struct ChildProcess: Sendable {
         let errno: Int32
     }
 
-    /// Starts `argv` with `environment` in `directory`, on pipes, or on a new pseudo-terminal of `size`.
+    /// Starts `argv` with `environment` in `directory`, on pipes, or on a new pseudo-terminal of `size`, all on
+    /// `eventLoop`: the pipes become its channels, then `posix_spawn` (a `vfork`, which holds the loop for a
+    /// fraction of a millisecond) starts the command, with no task in between.
     ///
     /// - Parameter input: whether the command gets an input pipe; without one it reads `/dev/null`.
+    /// - Returns: the command, or a failure: ``SpawnFailure`` if it could not be started.
     static func spawn(
         argv: [String],
         environment: [String: String],
         directory: WorkingDirectory,
         terminal size: ControlMessage.Terminal?,
         input: Bool,
-        group: any EventLoopGroup
-    ) async throws -> ChildProcess {
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<ChildProcess> {
         let environmentLines = environment.map { "\($0.key)=\($0.value)" }
-        if let size { return try await spawnOnTerminal(argv, environmentLines, directory, size, group) }
-        let stdin = try input ? makePipe() : openNull()
-        let stdout = try makePipe()
-        let stderr = try makePipe()
+        if let size { return spawnOnTerminal(argv, environmentLines, directory, size, eventLoop) }
+        let pipes:
+            (
+                stdin: (read: Int32, write: Int32), stdout: (read: Int32, write: Int32),
+                stderr: (read: Int32, write: Int32)
+            )
+        do {
+            pipes = (try input ? makePipe() : openNull(), try makePipe(), try makePipe())
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+        let (stdin, stdout, stderr) = pipes
         // Bigger output pipes mean fewer, larger reads and frames for a command that writes a lot; the kernel
         // may grant less (see /proc/sys/fs/pipe-max-size), which only costs speed.
         _ = porter_set_pipe_size(stdout.write, Int32(Self.outputPipeSize))
-        // The parent's ends become channels on one event loop, in one go, before the command starts: a command
-        // that exits at once could otherwise close its input's channel before it is set up.
-        let loop = group.next()
-        let bootstrap = NIOPipeBootstrap(group: loop).channelOption(.autoRead, value: false)
-        let streams: (output: any Channel, errors: any Channel, input: (any Channel)?)
-        do {
-            let inputChannel: EventLoopFuture<(any Channel)?> =
-                input
-                ? bootstrap.takingOwnershipOfDescriptor(output: stdin.write).map { $0 } : loop.makeSucceededFuture(nil)
-            streams = try await bootstrap.takingOwnershipOfDescriptor(input: stdout.read)
-                .and(bootstrap.takingOwnershipOfDescriptor(input: stderr.read))
-                .and(inputChannel)
-                .flatMapThrowing { outputs, input in
-                    try outputs.0.syncOptions?.setOption(.recvAllocator, value: Self.outputAllocator)
-                    return (outputs.0, outputs.1, input)
-                }
-                .get()
-        } catch {
-            for fd in [stdin.read, stdout.write, stderr.write] { close(fd) }
-            throw error
-        }
-        defer { close(stdin.read) }
-        let held = HeldDescriptors([stdout.write, stderr.write])
-        do {
-            let pid = try start(argv, environmentLines) { io in
-                io.stdin_fd = stdin.read
-                io.stdout_fd = stdout.write
-                io.stderr_fd = stderr.write
-                io.cwd_fd = directory.descriptor
-                return try spawnCall(&io)
+        // The parent's ends become channels on one event loop before the command starts: a command that exits at
+        // once could otherwise close its input's channel before it is set up.
+        let bootstrap = NIOPipeBootstrap(group: eventLoop).channelOption(.autoRead, value: false)
+        let inputChannel: EventLoopFuture<(any Channel)?> =
+            input
+            ? bootstrap.takingOwnershipOfDescriptor(output: stdin.write).map { $0 }
+            : eventLoop.makeSucceededFuture(nil)
+        return bootstrap.takingOwnershipOfDescriptor(input: stdout.read)
+            .and(bootstrap.takingOwnershipOfDescriptor(input: stderr.read))
+            .and(inputChannel)
+            .flatMapErrorThrowing { error in
+                for fd in [stdin.read, stdout.write, stderr.write] { close(fd) }
+                throw error
             }
-            return ChildProcess(
-                pid: pid, output: streams.output, errors: streams.errors, input: streams.input, terminal: nil,
-                held: held)
-        } catch {
-            held.close()
-            for channel in [streams.output, streams.errors, streams.input] { channel?.close(promise: nil) }
-            throw error
-        }
+            .flatMapThrowing { outputs, input in
+                let (output, errors) = outputs
+                defer { close(stdin.read) }
+                let held = HeldDescriptors([stdout.write, stderr.write])
+                do {
+                    try output.syncOptions?.setOption(.recvAllocator, value: Self.outputAllocator)
+                    let pid = try start(argv, environmentLines) { io in
+                        io.stdin_fd = stdin.read
+                        io.stdout_fd = stdout.write
+                        io.stderr_fd = stderr.write
+                        io.cwd_fd = directory.descriptor
+                        return try spawnCall(&io)
+                    }
+                    return ChildProcess(
+                        pid: pid, output: output, errors: errors, input: input, terminal: nil, held: held)
+                } catch {
+                    held.close()
+                    for channel in [output, errors, input] { channel?.close(promise: nil) }
+                    throw error
+                }
+            }
     }
 
     private static func spawnOnTerminal(
         _ argv: [String], _ environment: [String], _ directory: WorkingDirectory, _ size: ControlMessage.Terminal,
-        _ group: any EventLoopGroup
-    ) async throws -> ChildProcess {
+        _ eventLoop: any EventLoop
+    ) -> EventLoopFuture<ChildProcess> {
         var master: Int32 = -1
         var path = [CChar](repeating: 0, count: 128)
         let status = porter_openpty(
             &master, &path, path.count, UInt16(clamping: size.rows), UInt16(clamping: size.cols))
-        guard status == 0 else { throw SpawnFailure(errno: status) }
+        guard status == 0 else { return eventLoop.makeFailedFuture(SpawnFailure(errno: status)) }
         // The server's own descriptor of the terminal keeps it from hanging up before its reader is set up.
         let side = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)
         guard side >= 0 else {
             let failure = errno
             close(master)
-            throw SpawnFailure(errno: failure)
+            return eventLoop.makeFailedFuture(SpawnFailure(errno: failure))
         }
         let held = HeldDescriptors([side])
         let pid: pid_t
@@ -127,25 +134,22 @@ struct ChildProcess: Sendable {
         } catch {
             held.close()
             close(master)
-            throw error
+            return eventLoop.makeFailedFuture(error)
         }
         // One descriptor for reading and a duplicate for writing, so that each NIO channel owns its own.
-        let writer = dup(master)
-        let channel: any Channel
-        do {
-            channel = try await NIOPipeBootstrap(group: group).channelOption(.autoRead, value: false)
-                .takingOwnershipOfDescriptors(input: master, output: writer)
-                .flatMapThrowing { channel in
-                    try channel.syncOptions?.setOption(.recvAllocator, value: Self.outputAllocator)
-                    return channel
-                }
-                .get()
-        } catch {
-            held.close()
-            kill(-pid, SIGKILL)
-            throw error
-        }
-        return ChildProcess(pid: pid, output: channel, errors: nil, input: channel, terminal: master, held: held)
+        let (reader, writer) = (master, dup(master))
+        return NIOPipeBootstrap(group: eventLoop).channelOption(.autoRead, value: false)
+            .takingOwnershipOfDescriptors(input: reader, output: writer)
+            .flatMapThrowing { channel in
+                try channel.syncOptions?.setOption(.recvAllocator, value: Self.outputAllocator)
+                return ChildProcess(
+                    pid: pid, output: channel, errors: nil, input: channel, terminal: reader, held: held)
+            }
+            .flatMapErrorThrowing { error in
+                held.close()
+                kill(-pid, SIGKILL)
+                throw error
+            }
     }
 
     /// Runs `body` with the command's output and error output (`nil` on a terminal) as async sequences, closing

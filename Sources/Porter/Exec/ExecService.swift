@@ -45,40 +45,64 @@ struct ExecService: Sendable {
     typealias Frames = RequestInbox
     typealias Outbound = FrameOutbound
 
-    /// Starts `request` under the server's policies, its streams on `eventLoop`.
+    /// Starts `request` under the server's policies, its streams on `eventLoop`: the policies where it is called,
+    /// the spawn on `eventLoop` (``ChildProcess/spawn(argv:environment:directory:terminal:input:on:)``).
     ///
-    /// - Returns: the running command, or what to report if its program could not be started (as a shell would).
-    /// - Throws: ``ProtocolError`` `bad-request` if a policy refuses the request (argv, environment, working
-    ///   directory), `internal` if the server could not set the command up.
     /// - Parameter program: what the status page shows for the command; its program by default.
+    /// - Returns: the running command, or what to report if its program could not be started (as a shell would);
+    ///   fails with ``ProtocolError`` `bad-request` if a policy refuses the request (argv, environment, working
+    ///   directory), `internal` if the server could not set the command up.
+    func start(
+        _ request: ControlMessage.Exec, program: String? = nil, on eventLoop: any EventLoop, logger: Logger
+    ) -> EventLoopFuture<CommandStart> {
+        let prepared: Prepared
+        do {
+            prepared = try prepare(request)
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+        let argv0 = prepared.argv[0]
+        let spawned = ChildProcess.spawn(
+            argv: prepared.argv, environment: prepared.environment, directory: prepared.directory,
+            terminal: request.pty, input: request.stdin != false || request.pty != nil, on: eventLoop)
+        return spawned.map { child in
+            .started(running(child, request: request, program: program ?? argv0, logger: logger))
+        }.flatMapErrorThrowing { error in
+            guard let failure = error as? ChildProcess.SpawnFailure else {
+                throw ProtocolError(.internal, "cannot set up the command's pipes: \(error)")
+            }
+            let notFound = failure.errno == ENOENT
+            let reason = notFound ? "command not found" : String(cString: strerror(failure.errno))
+            return .couldNotStart(message: "porter: \(argv0): \(reason)\n", status: notFound ? 127 : 126)
+        }
+    }
+
+    /// ``start(_:program:on:logger:)`` from async code.
     func start(
         _ request: ControlMessage.Exec, program: String? = nil, on eventLoop: any EventLoop, logger: Logger
     ) async throws(ProtocolError) -> CommandStart {
-        let prepared = try prepare(request)
-        let child: ChildProcess
         do {
-            child = try await ChildProcess.spawn(
-                argv: prepared.argv, environment: prepared.environment, directory: prepared.directory,
-                terminal: request.pty, input: request.stdin != false || request.pty != nil, group: eventLoop)
-        } catch let failure as ChildProcess.SpawnFailure {
-            let notFound = failure.errno == ENOENT
-            let reason = notFound ? "command not found" : String(cString: strerror(failure.errno))
-            return .couldNotStart(
-                message: "porter: \(prepared.argv[0]): \(reason)\n", status: notFound ? 127 : 126)
+            return try await start(request, program: program, on: eventLoop, logger: logger).get()
+        } catch let error as ProtocolError {
+            throw error
         } catch {
-            throw ProtocolError(.internal, "cannot set up the command's pipes: \(error)")
+            throw ProtocolError(.internal, "cannot start the command: \(error)")
         }
+    }
+
+    /// Registers a command that started, and watches it until it exits.
+    private func running(_ child: ChildProcess, request: ControlMessage.Exec, program: String, logger: Logger)
+        -> RunningCommand
+    {
         let pid = child.pid
         logger.info(
             "exec started",
-            metadata: [
-                "exec.pid": "\(pid)", "exec.argv0": "\(prepared.argv[0])", "exec.pty": "\(request.pty != nil)",
-            ])
-        let registration = activity.commandStarted(pid: pid, program: program ?? prepared.argv[0])
+            metadata: ["exec.pid": "\(pid)", "exec.argv0": "\(program)", "exec.pty": "\(request.pty != nil)"])
+        let registration = activity.commandStarted(pid: pid, program: program)
         let activity = self.activity
-        let command = RunningCommand(
-            child: child, timeout: request.timeout, configuration: configuration
-        ) { activity.commandEnded(registration) }
+        let command = RunningCommand(child: child, timeout: request.timeout, configuration: configuration) {
+            activity.commandEnded(registration)
+        }
         command.exit.whenSuccess { exit in
             logger.info(
                 "exec ended",
@@ -87,7 +111,7 @@ struct ExecService: Sendable {
                     "exec.signal": "\(exit.report.signal ?? "-")",
                 ])
         }
-        return .started(command)
+        return command
     }
 
     /// Version 1: runs `request`, answering on `outbound` and reading the client's input, signals and size changes
