@@ -57,6 +57,11 @@ int porter_spawn(pid_t *pid, const porter_spawn_io *io) {
         if (status == 0) status = posix_spawn_file_actions_adddup2(&actions, io->stderr_fd, 2);
     }
     if (status == 0 && io->cwd_fd >= 0) status = posix_spawn_file_actions_addfchdir_np(&actions, io->cwd_fd);
+    // The command inherits its three standard streams and nothing else, even a descriptor that a program using
+    // Porter as a library opened without O_CLOEXEC (a lock held through it would otherwise outlive its owner).
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
+    if (status == 0) status = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+#endif
     if (status == 0) status = posix_spawnattr_setflags(&attributes, flags);
     if (status == 0) status = posix_spawnp(pid, io->argv[0], &actions, &attributes, io->argv, io->envp);
 

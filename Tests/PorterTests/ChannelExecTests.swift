@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import Porter
 import PorterProtocol
@@ -75,6 +76,23 @@ import Testing
                 #expect(run.output == "out" && run.errors == "err")
                 #expect(run.order == ["data", "eof", "exec.exit", "close"])
                 #expect(run.exit?.status == 7 && run.exit?.signal == nil)
+            }
+        }
+    }
+
+    @Test func inputHeldBackByAFullPipeAndItsEofAllReachTheCommand() async throws {
+        try await withTestServer(plaintext: true) { server in
+            try await Version2Connection.run(server.endpoint) { connection in
+                // More than the pipe and NIO's high-water mark hold while the command does not read yet, within
+                // the window: the server stops reading, and the rest arrives with the eof in one delivery.
+                let size = 250_000
+                let accept = try await open(.init(argv: ["sh", "-c", "sleep 0.5; wc -c"]), on: 1, &connection)
+                #expect(accept.window >= size)
+                let pieces = (0..<10).map { _ in Frame.data(ByteBuffer(repeating: 0x61, count: size / 10), channel: 1) }
+                try await connection.outbound.write(contentsOf: pieces + [.eof(channel: 1)])
+                let run = try await transcript(of: 1, on: &connection)
+                #expect(run.output.trimmingCharacters(in: .whitespacesAndNewlines) == "\(size)")
+                #expect(run.exit?.status == 0)
             }
         }
     }

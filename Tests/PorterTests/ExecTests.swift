@@ -92,6 +92,19 @@ import Testing
         }
     }
 
+    @Test(arguments: [1, 2]) func aCommandInheritsOnlyItsStandardStreams(version: Int) async throws {
+        // A descriptor the program around the server opened without O_CLOEXEC.
+        let inheritable = open("/dev/null", O_RDONLY)
+        #expect(inheritable >= 3)
+        defer { close(inheritable) }
+        try await withTestServer { server in
+            try await server.withClient(version: version) { connection in
+                let result = try await connection.run(["sh", "-c", "ls /proc/$$/fd"])
+                #expect(text(result.standardOutput) == "0\n1\n2\n")
+            }
+        }
+    }
+
     @Test(arguments: [1, 2]) func withoutInputTheCommandReadsDevNull(version: Int) async throws {
         try await withTestServer { server in
             try await server.withClient(version: version) { connection in

@@ -95,12 +95,19 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    /// Reads only while the connection is writable. Channel data is held back by the peer's windows, but what
-    /// the connection answers by itself (pongs, window frames, refusals, global answers) is not: a client that
-    /// sends and never reads stops being read once the socket's buffer and NIO's high-water mark are full,
+    /// A server reads only while the connection is writable. Channel data is held back by the peer's windows, but
+    /// what the connection answers by itself (pongs, window frames, refusals, global answers) is not: a client
+    /// that sends and never reads stops being read once the socket's buffer and NIO's high-water mark are full,
     /// rather than making the server queue answers without end.
+    ///
+    /// A client always reads. If both ends held their reads while their own writes waited, a channel carrying
+    /// data both ways at once (`cat` with a large input) would stop both: each end's writes would wait for the
+    /// other to read. What a server sends a client is bounded by the windows the client granted and by the
+    /// requests it made.
     func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
+        if case .client = role {
+            context.read()
+        } else if context.channel.isWritable {
             context.read()
         } else {
             readPending = true

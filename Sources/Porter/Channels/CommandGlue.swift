@@ -132,7 +132,9 @@ final class CommandGlue: ChannelDuplexHandler {
         // On a terminal the client ends input with the terminal's EOF character; the terminal stays open.
         guard !command.onTerminal, inputOpen, let input = command.input else { return }
         inputOpen = false
-        // NIO fails writes still queued when output closes: the eof waits for the last one.
+        // The eof may come in the same burst as the last data, before the burst's flush: flush now. NIO fails
+        // writes still queued when output closes, so the eof waits for the last one.
+        input.flush()
         let close = { input.close(mode: .output, promise: nil) }
         if let lastInputWrite {
             lastInputWrite.assumeIsolated().whenComplete { _ in close() }
