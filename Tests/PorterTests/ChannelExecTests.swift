@@ -45,8 +45,6 @@ import Testing
                 transcript.order.append("close")
                 try await connection.send(.close(channel: id))
                 return transcript
-            default:
-                Issue.record("unexpected \(frame)")
             }
         }
     }

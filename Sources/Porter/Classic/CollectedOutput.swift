@@ -33,23 +33,82 @@ struct CollectedOutput: Sendable {
                 output: ByteBuffer(), errors: ByteBuffer(string: message), status: .exited(status), budgeted: 0)
         case .started(let running):
             let pid = running.pid
-            return try await running.child.withStreams { output, errors in
-                let budget = ByteBudget(limit, shared: shared) { kill(-pid, SIGKILL) }
-                async let collectedOutput = budget.read(output)
-                async let collectedErrors = budget.read(errors ?? output)
-                let exit = try await running.exit.get()
-                // Both reads end before anything is decided, so that nothing is taken after a give-back.
-                let (keptOutput, keptErrors) = await (collectedOutput, collectedErrors)
-                do {
-                    return CollectedOutput(
-                        output: try keptOutput.get(), errors: try keptErrors.get(), status: exit.status,
-                        budgeted: budget.taken)
-                } catch {
-                    budget.giveBack()
-                    throw error
-                }
+            let budget = ByteBudget(limit, shared: shared) { kill(-pid, SIGKILL) }
+            let streams: (output: EventLoopFuture<ByteBuffer>, errors: EventLoopFuture<ByteBuffer>)
+            do {
+                streams = try await eventLoop.submit { try OutputCollector.collect(running, budget: budget) }.get()
+            } catch {
+                running.terminate()
+                budget.giveBack()
+                throw error
             }
+            let exit = try await running.exit.get()
+            // Both streams end before anything is decided, so that nothing is taken after a give-back.
+            let output = try await streams.output.get()
+            let errors = try await streams.errors.get()
+            return CollectedOutput(output: output, errors: errors, status: exit.status, budgeted: budget.taken)
         }
+    }
+}
+
+/// Reads one of a command's output streams to its end on the event loop, keeping what the budget allows: the
+/// classic exec's data path, with no task.
+private final class OutputCollector: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let budget: ByteBudget
+    private let done: EventLoopPromise<ByteBuffer>
+    private var kept = ByteBuffer()
+
+    private init(budget: ByteBudget, done: EventLoopPromise<ByteBuffer>) {
+        self.budget = budget
+        self.done = done
+    }
+
+    /// Sets up collectors on `command`'s output and error output, on their event loop, and starts reading.
+    ///
+    /// - Returns: what each stream kept, once it has ended.
+    static func collect(_ command: RunningCommand, budget: ByteBudget) throws -> (
+        output: EventLoopFuture<ByteBuffer>, errors: EventLoopFuture<ByteBuffer>
+    ) {
+        let eventLoop = command.output.eventLoop
+        var ends: [EventLoopFuture<ByteBuffer>] = []
+        for stream in [command.output, command.errors] {
+            guard let stream else {
+                ends.append(eventLoop.makeSucceededFuture(ByteBuffer()))
+                continue
+            }
+            let done = eventLoop.makePromise(of: ByteBuffer.self)
+            try stream.pipeline.syncOperations.addHandler(OutputCollector(budget: budget, done: done))
+            stream.read()
+            ends.append(done.futureResult)
+        }
+        command.child.releaseOutput()
+        return (ends[0], ends[1])
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var chunk = unwrapInboundIn(data)
+        budget.keep(&chunk, into: &kept)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // What is kept is bounded by the budget, and the command is killed once it is spent: read on.
+        context.read()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        done.succeed(kept)
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // A pipeline torn down without going inactive ends the stream too (completing twice is a no-op).
+        done.succeed(kept)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A read error closes the pipe's channel, which ends the stream.
     }
 }
 
@@ -74,33 +133,25 @@ private final class ByteBudget: Sendable {
     /// Gives back to the shared budget what was taken from it.
     func giveBack() { shared?.giveBack(sharedTaken.exchange(0, ordering: .relaxed)) }
 
-    /// Reads `stream` to its end, keeping what the budget allows.
-    func read(_ stream: NIOAsyncChannelInboundStream<ByteBuffer>) async -> Result<ByteBuffer, any Error> {
-        do { return .success(try await keep(stream)) } catch { return .failure(error) }
-    }
-
-    private func keep(_ stream: NIOAsyncChannelInboundStream<ByteBuffer>) async throws -> ByteBuffer {
-        var kept = ByteBuffer()
-        for try await var chunk in stream {
-            var allowed = 0
-            if !stopped.load(ordering: .relaxed) {
-                allowed = min(
-                    chunk.readableBytes,
-                    max(left.subtract(chunk.readableBytes, ordering: .relaxed).newValue + chunk.readableBytes, 0))
-                if let shared, allowed > 0 {
-                    allowed = shared.take(upTo: allowed)
-                    sharedTaken.add(allowed, ordering: .relaxed)
-                }
-            }
-            if allowed < chunk.readableBytes {
-                stopped.store(true, ordering: .relaxed)
-                exhausted()
-            }
-            if allowed > 0, let slice = chunk.readSlice(length: allowed) {
-                var slice = slice
-                kept.writeBuffer(&slice)
+    /// Keeps what the budget allows of `chunk` in `kept`; once it is spent, the command is stopped and the rest
+    /// dropped.
+    func keep(_ chunk: inout ByteBuffer, into kept: inout ByteBuffer) {
+        var allowed = 0
+        if !stopped.load(ordering: .relaxed) {
+            allowed = min(
+                chunk.readableBytes,
+                max(left.subtract(chunk.readableBytes, ordering: .relaxed).newValue + chunk.readableBytes, 0))
+            if let shared, allowed > 0 {
+                allowed = shared.take(upTo: allowed)
+                sharedTaken.add(allowed, ordering: .relaxed)
             }
         }
-        return kept
+        if allowed < chunk.readableBytes {
+            stopped.store(true, ordering: .relaxed)
+            exhausted()
+        }
+        if allowed > 0, var slice = chunk.readSlice(length: allowed) {
+            kept.writeBuffer(&slice)
+        }
     }
 }
