@@ -67,7 +67,9 @@ enum ClientConnectionFuzz {
                 case .send(let frame): Self.written(frame)
                 case .fail, .end: precondition(machine.isClosed, "a fatal error left the machine open")
                 case .channel(let id, let event): handle(event, on: id)
-                case .switchForm, .authenticated, .deliver, .scheduleTimer, .cancelTimer, .pong: break
+                case .switchForm, .authenticated, .deliver, .scheduleTimer, .cancelTimer, .pong, .global,
+                    .globalAnswered:
+                    break
                 }
             }
         }

@@ -59,7 +59,12 @@ enum ConnectionFuzz {
                 case .send(let frame): written(frame)
                 case .fail, .end: precondition(machine.isClosed, "a fatal error left the machine open")
                 case .channel(let id, let event): handle(event, on: id)
-                case .switchForm, .authenticated, .deliver, .scheduleTimer, .cancelTimer, .pong: break
+                case .global(let request):
+                    // Answered at once, every other one refused, so the count of unanswered ones stays right.
+                    acceptNext.toggle()
+                    let error = acceptNext ? nil : ProtocolError(.fileError, "fuzz")
+                    if let frame = machine.answer(global: request.id, error: error) { written(frame) }
+                case .switchForm, .authenticated, .deliver, .scheduleTimer, .cancelTimer, .pong, .globalAnswered: break
                 }
             }
         }

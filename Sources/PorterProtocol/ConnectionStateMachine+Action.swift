@@ -29,5 +29,10 @@ extension ConnectionStateMachine {
         case end(ProtocolError)
         /// Client: the server answered the `ping` with this id.
         case pong(UInt64)
+        /// Server: run this global request, after those delivered before it, and answer it with
+        /// ``ConnectionStateMachine/answer(global:error:)``.
+        case global(ConnectionMessage.GlobalRequest)
+        /// Client: the server answered the global request with this id: `global.ok` (`nil`) or `global.fail`.
+        case globalAnswered(UInt64, ProtocolError?)
     }
 }

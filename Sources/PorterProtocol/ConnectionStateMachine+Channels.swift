@@ -42,10 +42,18 @@ extension ConnectionStateMachine {
         case .keepalive, .ping:
             break
         case .global(let request):
-            // Answered at once, so never more than one is unanswered. The file requests of section 4.4 come with
-            // the file channels.
-            let error = ProtocolError(.unknownRequest, "this server has no global request '\(request.request.name)'")
-            actions.append(.send(ConnectionMessage.globalFail(.init(id: request.id, error: error)).frame))
+            // Section 4.4: local code answers each, in order; an unknown one too, so that answers keep the order.
+            let limit = announced?.channels.maxGlobalRequests ?? ChannelLimits.defaultMaxGlobalRequests
+            guard unansweredGlobals < limit else {
+                fail(
+                    ProtocolError(
+                        .limitExceeded,
+                        "more than \(limit) global requests unanswered at once, the most this server allows"),
+                    &actions)
+                return
+            }
+            unansweredGlobals += 1
+            actions.append(.global(request))
         case .error(let body):
             // The client is closing the connection.
             fail(
@@ -71,12 +79,54 @@ extension ConnectionStateMachine {
             // The server lets the channels in use finish within the grace, then closes the connection; the
             // client opens nothing new meanwhile (section 4.5), which the refusals of its opens tell it anyway.
             break
-        case .hello, .welcome, .auth, .ready, .global, .globalOK, .globalFail:
-            // This client sends no global requests, so no answer to one is expected either.
+        case .globalOK(let answer):
+            answered(global: answer.id, nil, &actions)
+        case .globalFail(let answer):
+            answered(global: answer.id, answer.error, &actions)
+        case .hello, .welcome, .auth, .ready, .global:
             fail(
                 ProtocolError(.unexpectedMessage, "'\(message.type)' is not a message a server sends after ready"),
                 &actions)
         }
+    }
+
+    /// Client: the answer to a global request, which must be the oldest unanswered one.
+    private mutating func answered(global id: UInt64, _ error: ProtocolError?, _ actions: inout Actions) {
+        guard sentGlobals.first == id else {
+            fail(
+                ProtocolError(
+                    .unexpectedMessage,
+                    sentGlobals.isEmpty
+                        ? "an answer to global request \(id), and none is unanswered"
+                        : "an answer to global request \(id) before the one to \(sentGlobals.first!)"),
+                &actions)
+            return
+        }
+        sentGlobals.removeFirst()
+        actions.append(.globalAnswered(id, error))
+    }
+
+    /// Client: a global request; the `global` frame to write. Its answer comes as ``Action/globalAnswered(_:_:)``.
+    ///
+    /// - Throws: ``ChannelStateMachine/Refusal/closed`` unless ready; ``ChannelStateMachine/Refusal/notAllowed``
+    ///   on a server, or with the server's `maxGlobalRequests` unanswered (wait for an answer).
+    public mutating func send(global request: ConnectionMessage.GlobalRequest) throws(ChannelStateMachine.Refusal)
+        -> Frame
+    {
+        guard isReady, channels != nil else { throw .closed }
+        let limit = announced?.channels.maxGlobalRequests ?? ChannelLimits.defaultMaxGlobalRequests
+        guard role == .client, sentGlobals.count < limit else { throw .notAllowed }
+        sentGlobals.append(request.id)
+        return ConnectionMessage.global(request).frame
+    }
+
+    /// Server: the answer to the oldest global request delivered (``Action/global(_:)``): `global.ok` without an
+    /// `error`, else `global.fail`. `nil` once the connection is closed.
+    public mutating func answer(global id: UInt64, error: ProtocolError?) -> Frame? {
+        guard isReady, role == .server, unansweredGlobals > 0 else { return nil }
+        unansweredGlobals -= 1
+        if let error { return ConnectionMessage.globalFail(.init(id: id, error: error)).frame }
+        return ConnectionMessage.globalOK(.init(id: id)).frame
     }
 
     // MARK: - What the client sends

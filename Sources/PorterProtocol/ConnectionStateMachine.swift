@@ -52,6 +52,10 @@ public struct ConnectionStateMachine: Sendable {
     var announced: ConnectionMessage.Limits?
     /// Version 2: the channels, from `ready` on.
     var channels: ChannelTable?
+    /// Version 2, server: global requests delivered and not yet answered.
+    var unansweredGlobals = 0
+    /// Version 2, client: the ids of the global requests sent and not yet answered, in order.
+    var sentGlobals = CircularBuffer<UInt64>()
 
     /// A server's connection, authenticated by `handshake`.
     public init(server handshake: ServerHandshake, timeouts: Timeouts) {
@@ -76,6 +80,9 @@ public struct ConnectionStateMachine: Sendable {
 
     /// Client: the server's limits, once `welcome` has arrived.
     public var serverLimits: ConnectionMessage.Limits? { role == .client ? announced : nil }
+
+    /// Server: the frame limits the client announced in `hello` (the defaults if it announced none).
+    public var clientFrameLimits: FrameLimits? { serverHandshake?.clientLimits }
 
     /// Client: the binding of the secure channel, needed before `welcome` arrives (see
     /// ``ClientHandshake/binding``).

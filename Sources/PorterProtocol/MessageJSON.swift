@@ -49,12 +49,17 @@ enum MessageJSON {
 
     /// `message` as version 2 writes it: compact, `/` unescaped, members sorted by name so that one message always
     /// has one encoding (receivers take members in any order).
-    static func encode(_ message: some Encodable) -> ByteBuffer {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+    static func encode(_ message: some Encodable, with encoder: JSONEncoder = makeEncoder()) -> ByteBuffer {
         // Every payload type encodes plain strings, numbers, booleans, arrays and objects: encoding cannot fail.
         let data = (try? encoder.encode(message)) ?? Data()
         return ByteBuffer(bytes: data)
+    }
+
+    /// The encoder of ``encode(_:with:)``.
+    static func makeEncoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        return encoder
     }
 
     /// The members that hold integers in version 2 (section 6.2); every other number member is a duration.

@@ -133,18 +133,36 @@ import Testing
             ])
     }
 
-    @Test func anUnknownGlobalRequestIsAnsweredInPlaceAndTheConnectionGoesOn() throws {
+    @Test func globalRequestsAreHandedOnInOrderAndAnsweredOneEach() throws {
         var machine = try Self.ready()
-        let request = ConnectionMessage.global(.init(id: 42, request: .unknown(name: "reboot")))
-        let actions = Array(machine.received(request.frame, now: Self.start))
-        guard actions.count == 1, case .send(let frame) = actions[0],
-            case .globalFail(let answer) = try ConnectionMessage(frame: frame)
-        else {
-            Issue.record("expected global.fail, got \(actions)")
-            return
-        }
-        #expect(answer.id == 42 && answer.error.code == .unknownRequest)
+        let first = ConnectionMessage.GlobalRequest(id: 42, request: .unknown(name: "reboot"))
+        let second = ConnectionMessage.GlobalRequest(id: 7, request: .fileMkdir(.init(path: "d")))
+        #expect(Array(machine.received(ConnectionMessage.global(first).frame, now: Self.start)) == [.global(first)])
+        #expect(Array(machine.received(ConnectionMessage.global(second).frame, now: Self.start)) == [.global(second)])
+        let refusal = ProtocolError(.unknownRequest, "no")
+        let failed = machine.answer(global: 42, error: refusal)
+        let answer = try #require(failed)
+        #expect(try ConnectionMessage(frame: answer) == .globalFail(.init(id: 42, error: refusal)))
+        let succeeded = machine.answer(global: 7, error: nil)
+        let ok = try #require(succeeded)
+        #expect(try ConnectionMessage(frame: ok) == .globalOK(.init(id: 7)))
+        #expect(machine.answer(global: 8, error: nil) == nil, "nothing is unanswered")
         #expect(!machine.isClosed)
+    }
+
+    @Test func moreUnansweredGlobalRequestsThanTheLimitAreFatal() throws {
+        var machine = try Self.ready()
+        let limit = try #require(machine.channelLimits).maxGlobalRequests
+        for id in 0..<UInt64(limit) {
+            let request = ConnectionMessage.global(.init(id: id, request: .fileMkdir(.init(path: "d"))))
+            #expect(Self.failure(machine.received(request.frame, now: Self.start)) == nil)
+        }
+        // One answered makes room for one more.
+        _ = machine.answer(global: 0, error: nil)
+        let more = ConnectionMessage.global(.init(id: 99, request: .fileMkdir(.init(path: "d"))))
+        #expect(Self.failure(machine.received(more.frame, now: Self.start)) == nil)
+        #expect(Self.failure(machine.received(more.frame, now: Self.start)) == .limitExceeded)
+        #expect(machine.isClosed)
     }
 
     @Test(arguments: [

@@ -244,6 +244,28 @@ import Testing
         #expect(client.isClosed)
     }
 
+    @Test func globalRequestsTravelBothWaysAndTheirAnswersComeInOrder() throws {
+        var (client, server) = try Self.connected()
+        let mkdir = ConnectionMessage.GlobalRequest(id: 1, request: .fileMkdir(.init(path: "d")))
+        let link = ConnectionMessage.GlobalRequest(id: 2, request: .fileSymlink(.init(path: "l", target: "d")))
+        for request in [mkdir, link] {
+            let frame = try client.send(global: request)
+            #expect(Array(server.received(frame, now: Self.start)) == [.global(request)])
+        }
+        let refusal = ProtocolError(.badPath, "no")
+        let answered = [server.answer(global: 1, error: nil), server.answer(global: 2, error: refusal)]
+        let answers = try answered.map { try #require($0) }
+        #expect(Array(client.received(answers[0], now: Self.start)) == [.globalAnswered(1, nil)])
+        #expect(Array(client.received(answers[1], now: Self.start)) == [.globalAnswered(2, refusal)])
+        // An answer to nothing, or out of order, is fatal.
+        _ = try client.send(global: .init(id: 3, request: .fileMkdir(.init(path: "e"))))
+        let wrong = ConnectionMessage.globalOK(.init(id: 4)).frame
+        #expect(
+            client.received(wrong, now: Self.start).contains {
+                if case .fail(let error) = $0 { error.code == .unexpectedMessage } else { false }
+            })
+    }
+
     @Test func messagesOnlyAClientSendsAreFatalFromTheServer() throws {
         for message in [
             ConnectionMessage.global(.init(id: 1, request: .fileMkdir(.init(path: "x")))),

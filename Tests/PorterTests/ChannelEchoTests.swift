@@ -132,10 +132,10 @@ import Testing
     @Test func aServiceNotYetOnChannelsIsRefusedAndTheConnectionGoesOn() async throws {
         try await withTestServer(plaintext: true) { server in
             try await Version2Connection.run(server.endpoint) { connection in
-                let list = ChannelMessage.open(.init(window: 1024, parameters: .fileList(.init(path: "."))))
-                try await connection.send(list.frame(channel: 1))
+                let chat = ChannelMessage.open(.init(window: 1024, parameters: .chat(.init(room: "r", name: "n"))))
+                try await connection.send(chat.frame(channel: 1))
                 let frame = try await connection.next()
-                guard case .refuse(let error) = try ChannelMessage(frame: frame, service: .fileList) else {
+                guard case .refuse(let error) = try ChannelMessage(frame: frame, service: .chat) else {
                     Issue.record("expected a refusal, got \(frame)")
                     return
                 }

@@ -104,7 +104,6 @@ import Testing
     @Test func requestsNotOnChannelsYetSaySo() async throws {
         try await withTestServer { server in
             try await server.withClient(version: 2) { connection in
-                await #expect(throws: PorterError.self) { _ = try await connection.list(".") }
                 await #expect(throws: PorterError.self) { _ = try await connection.joinChat(room: "r", name: "n") }
                 _ = try await connection.ping()
             }

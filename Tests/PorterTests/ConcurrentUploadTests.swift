@@ -32,7 +32,9 @@ import Testing
     /// The race behind a corrupted file: an upload waits for the lock of a partial file that another transfer
     /// holds, and that transfer then renames the partial file into place. The waiting upload must start over on
     /// a new partial file rather than write into the finished one.
-    @Test func anUploadThatWaitedForThePartialFileNeverWritesIntoTheFinishedFile() async throws {
+    @Test(arguments: [1, 2]) func anUploadThatWaitedForThePartialFileNeverWritesIntoTheFinishedFile(version: Int)
+        async throws
+    {
         try await withTemporaryDirectory { base in
             let (served, local) = try makeServedAndLocal(in: base)
             let part = served + "/" + IncomingFile.partName(for: "r.bin")
@@ -52,7 +54,7 @@ import Testing
             try await withTestServer(configure: configure) { server in
                 try await withThrowingTaskGroup(of: Int64.self) { group in
                     group.addTask {
-                        try await server.withClient { connection in
+                        try await server.withClient(version: version) { connection in
                             try await connection.upload(local + "/second.bin", to: "r.bin").bytes
                         }
                     }
@@ -71,7 +73,7 @@ import Testing
 
     /// Five uploads of different files to one name at once: each succeeds or is refused as busy, and the file
     /// under the name is whole and is one that a client was told was stored.
-    @Test func fiveUploadsToOneNameLeaveOneWholeVerifiedFile() async throws {
+    @Test(arguments: [1, 2]) func fiveUploadsToOneNameLeaveOneWholeVerifiedFile(version: Int) async throws {
         try await withTemporaryDirectory { base in
             let (served, local) = try makeServedAndLocal(in: base)
             for index in 0..<5 { try writeRandomFile(local + "/\(index).bin", count: 2_000_000 + index * 100_000) }
@@ -79,7 +81,7 @@ import Testing
                 try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
                     for index in 0..<5 {
                         group.addTask {
-                            try await server.withClient { connection in
+                            try await server.withClient(version: version) { connection in
                                 do {
                                     _ = try await connection.upload(local + "/\(index).bin", to: "r.bin")
                                     return (index, true)
@@ -98,6 +100,46 @@ import Testing
             let final = sha256(of: served + "/r.bin")
             #expect(stored.contains { sha256(of: local + "/\($0).bin") == final })
             #expect(tree(served) == ["r.bin"])
+        }
+    }
+
+    /// Uploads waiting for a partial file that another transfer holds hold no thread meanwhile: more of them than
+    /// the thread pool has threads, and a download and an upload of other files still go ahead.
+    @Test(arguments: [1, 2]) func uploadsWaitingForAHeldPartialFileStopNoOtherTransfer(version: Int) async throws {
+        try await withTemporaryDirectory { base in
+            let (served, local) = try makeServedAndLocal(in: base)
+            let part = served + "/" + IncomingFile.partName(for: "held.bin")
+            let holder = open(part, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+            #expect(flock(holder, LOCK_EX) == 0)
+            try writeRandomFile(local + "/up.bin", count: 300_000)
+            try writeRandomFile(served + "/down.bin", count: 300_000)
+            let waiters = 2 * System.coreCount + 2
+            let configure: (inout ServerConfiguration) -> Void = {
+                $0.root = served
+                $0.files.busyWait = 120
+            }
+            try await withTestServer(configure: configure) { server in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<waiters {
+                        group.addTask {
+                            try await server.withClient(version: version) { connection in
+                                _ = try await connection.upload(local + "/up.bin", to: "held.bin")
+                            }
+                        }
+                    }
+                    // Every waiting upload has asked for the partial file.
+                    try await waitUntil(seconds: 60) { server.server.busyConnectionCount >= waiters }
+                    try await server.withClient(version: version) { connection in
+                        _ = try await connection.download("down.bin", to: local + "/down.bin")
+                        _ = try await connection.upload(local + "/up.bin", to: "other.bin")
+                    }
+                    close(holder)
+                    try await group.waitForAll()
+                }
+            }
+            #expect(sha256(of: local + "/down.bin") == sha256(of: served + "/down.bin"))
+            #expect(sha256(of: served + "/other.bin") == sha256(of: local + "/up.bin"))
+            #expect(sha256(of: served + "/held.bin") == sha256(of: local + "/up.bin"))
         }
     }
 }

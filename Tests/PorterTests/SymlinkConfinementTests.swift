@@ -158,7 +158,7 @@ import Testing
 
     /// The server side over the network: raw `file.symlink` requests (which the client would not send) and a
     /// `put -r` of a local tree holding the corpus.
-    @Test func rawRequestsAndPutRNeverPlantALinkThatLeadsOut() async throws {
+    @Test(arguments: [1, 2]) func rawRequestsAndPutRNeverPlantALinkThatLeadsOut(version: Int) async throws {
         try await withTemporaryDirectory { base in
             let root = base + "/served"
             let local = base + "/local"
@@ -170,7 +170,7 @@ import Testing
             }
             #expect(!Self.escapingLinks(in: local).isEmpty, "the local corpus does lead out")
             try await withTestServer(plaintext: true, configure: { $0.root = root }) { server in
-                try await server.withClient { connection in
+                try await server.withClient(version: version) { connection in
                     for (path, target) in corpus {
                         do {
                             try await connection.request(.fileSymlink(.init(path: path, target: target)))
@@ -190,7 +190,7 @@ import Testing
 
     /// The client side: `get -r` from a server whose tree holds the report's chain (made by hand, as an
     /// administrator could), and from a hostile server that sends corpora of chains in random orders.
-    @Test func getRNeverPlantsALinkThatLeadsOut() async throws {
+    @Test(arguments: [1, 2]) func getRNeverPlantsALinkThatLeadsOut(version: Int) async throws {
         try await withTemporaryDirectory { base in
             let root = base + "/served"
             try makeTree(base, root: root + "/T2")
@@ -199,7 +199,7 @@ import Testing
             }
             try FileManager.default.createDirectory(atPath: base + "/dl", withIntermediateDirectories: true)
             try await withTestServer(plaintext: true, configure: { $0.root = root }) { server in
-                try await server.withClient { connection in
+                try await server.withClient(version: version) { connection in
                     let summary = try await connection.downloadTree("T2", to: base + "/dl/T2")
                     #expect(summary.files == Self.directories.count, "the rest of the tree is copied")
                     #expect(summary.symlinks == 2, "a/up and notes.txt, which now leads nowhere")

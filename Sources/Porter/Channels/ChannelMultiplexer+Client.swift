@@ -20,6 +20,9 @@ extension ChannelMultiplexer {
         /// Pings waiting for their `pong`, by id.
         var pings: [UInt64: EventLoopPromise<Void>] = [:]
         var nextPing: UInt64 = 1
+        /// Global requests waiting for their answer, in the order sent (the server answers in that order).
+        var globals = CircularBuffer<EventLoopPromise<Void>>()
+        var nextGlobal: UInt64 = 1
         /// Why the connection ended, for whoever asks after it did.
         var ended: (any Error)?
 
@@ -134,7 +137,43 @@ extension ChannelMultiplexer {
         return promise.futureResult
     }
 
+    /// Client: sends a global request; the future completes when the server answers `global.ok`, and fails with
+    /// ``OpenRefused`` on `global.fail` (the connection goes on).
+    func global(_ request: ConnectionMessage.GlobalRequest.Request) -> EventLoopFuture<Void> {
+        guard case .client(let waits) = role else { preconditionFailure("a server's multiplexer sends no requests") }
+        let eventLoop = waits.eventLoop
+        guard let context, !closed else {
+            return eventLoop.makeFailedFuture(waits.ended ?? ChannelError.ioOnClosedChannel)
+        }
+        let frame: Frame
+        do throws(ChannelStateMachine.Refusal) {
+            frame = try machine.send(global: .init(id: waits.nextGlobal, request: request))
+        } catch .notAllowed {
+            // The server's maxGlobalRequests are unanswered: wait for the newest, then try again.
+            guard let oldest = waits.globals.last else {
+                return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+            }
+            return oldest.futureResult.flatMapErrorThrowing { error in
+                if error is OpenRefused { return }
+                throw error
+            }.assumeIsolated().flatMap { [self] in global(request) }.nonisolated()
+        } catch {
+            return eventLoop.makeFailedFuture(waits.ended ?? ChannelError.ioOnClosedChannel)
+        }
+        waits.nextGlobal += 1
+        let promise = eventLoop.makePromise(of: Void.self)
+        waits.globals.append(promise)
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        return promise.futureResult
+    }
+
     // MARK: - The machine's client actions
+
+    /// The server answered the oldest global request.
+    func globalAnswered(_ id: UInt64, _ error: ProtocolError?) {
+        guard case .client(let waits) = role, let promise = waits.globals.popFirst() else { return }
+        if let error { promise.fail(OpenRefused(error: error)) } else { promise.succeed(()) }
+    }
 
     /// The server is authenticated.
     func authenticated() {
@@ -176,6 +215,8 @@ extension ChannelMultiplexer {
         let opening = waits.opening.values
         let pings = waits.pings.values
         let queued = waits.queued
+        let globals = waits.globals
+        waits.globals = []
         waits.handshake = nil
         waits.opening = [:]
         waits.pings = [:]
@@ -184,6 +225,7 @@ extension ChannelMultiplexer {
         for promise in opening { promise.fail(error) }
         for promise in pings { promise.fail(error) }
         for open in queued { open.fail(error) }
+        for promise in globals { promise.fail(error) }
     }
 
     /// The error a client's async side sees for `error`, which ended the connection: this side's own (`fromServer`

@@ -38,6 +38,8 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     private(set) var closed = false
     /// A read held back while the connection is not writable.
     private var readPending = false
+    /// A server's: the last global request delivered, which the next one runs after.
+    private var lastGlobal: EventLoopFuture<Void>?
 
     /// A multiplexer that takes over `machine`, authenticated on version 2; `services` answer the client's opens.
     init(machine: ConnectionStateMachine, services: ChannelServices, logger: Logger) {
@@ -146,6 +148,10 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
                 authenticated()
             case .pong(let id):
                 pong(id)
+            case .global(let request):
+                runGlobal(request, context: context)
+            case .globalAnswered(let id, let error):
+                globalAnswered(id, error)
             case .channel(let id, let event):
                 handle(event, on: id, context: context)
             case .scheduleTimer(let at):
@@ -178,7 +184,8 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
             let child = PorterChildChannel(id: id, parent: context.channel, multiplexer: self)
             children[id] = child
             reportBusy()
-            let decision = services.open(open, on: child, limits: machine.channelLimits)
+            let decision = services.open(
+                open, on: child, limits: machine.channelLimits, client: machine.clientFrameLimits)
             decision.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
                 decided(result, open: open, child: child, context: context)
             }
@@ -207,6 +214,26 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
             // What the machine hands on as connection actions.
             break
         }
+    }
+
+    /// A server's: runs a global request after those before it, then answers it (section 4.4: in order, one at a
+    /// time).
+    private func runGlobal(_ request: ConnectionMessage.GlobalRequest, context: ChannelHandlerContext) {
+        guard case .server(let services) = role else { return }
+        let eventLoop = context.eventLoop
+        let before = lastGlobal ?? eventLoop.makeSucceededVoidFuture()
+        let done = before.flatMap { services.global(request.request, on: eventLoop) }
+            .hop(to: eventLoop).assumeIsolated()
+            .map { nil as ProtocolError? }
+            .recover { error in
+                error as? ProtocolError ?? ProtocolError(.internal, "the server could not carry out the request")
+            }
+            .map { [self] error -> Void in
+                guard !closed, let frame = machine.answer(global: request.id, error: error) else { return }
+                context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+            }
+            .nonisolated()
+        lastGlobal = done
     }
 
     /// A service's answer to the open of `child`'s channel.

@@ -9,6 +9,15 @@ import PorterProtocol
 struct ChannelServices: Sendable {
     /// The server's services and settings.
     let connection: ServerConnection
+    /// Uploads of this connection that hold the large window (`maxWindow`); at most
+    /// ``FileConfiguration/maxLargeWindows``.
+    let largeWindows: NIOLoopBoundBox<Int>
+
+    /// The services of one connection, on `eventLoop`.
+    init(connection: ServerConnection, eventLoop: any EventLoop) {
+        self.connection = connection
+        self.largeWindows = NIOLoopBoundBox(0, eventLoop: eventLoop)
+    }
 
     /// The connection opened its first channel (`busy`), or closed its last.
     func connection(busy: Bool) {
@@ -16,10 +25,10 @@ struct ChannelServices: Sendable {
     }
 
     /// Sets up `child` for `open` and decides: the `accept` to send, or a ``ProtocolError`` to refuse with.
-    /// `limits` are those announced in `welcome`.
-    func open(_ open: ChannelMessage.Open, on child: PorterChildChannel, limits: ChannelLimits?)
-        -> EventLoopFuture<ChannelMessage.Accept>
-    {
+    /// `limits` are those announced in `welcome`, `client` those the client announced in `hello`.
+    func open(
+        _ open: ChannelMessage.Open, on child: PorterChildChannel, limits: ChannelLimits?, client: FrameLimits?
+    ) -> EventLoopFuture<ChannelMessage.Accept> {
         let limits = limits ?? ChannelLimits()
         switch open.parameters {
         case .echo:
@@ -30,6 +39,12 @@ struct ChannelServices: Sendable {
             }
         case .exec(let request):
             return startCommand(request, on: child, limits: limits)
+        case .fileGet(let request):
+            return sendFile(request, on: child)
+        case .filePut(let request):
+            return receiveFile(request, on: child, limits: limits)
+        case .fileList(let request):
+            return sendListing(request, on: child, maxPayload: (client ?? FrameLimits()).maxControlPayload)
         default:
             let name = open.parameters.serviceName
             return child.eventLoop.makeFailedFuture(

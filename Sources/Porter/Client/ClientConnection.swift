@@ -5,8 +5,8 @@ import PorterProtocol
 ///
 /// On protocol version 1 (``ClientConfiguration/version``) requests run one after another: start one, finish it,
 /// start the next. On version 2 each request is a channel of its own, and tasks may share the connection to run
-/// several at once (`async let` two commands); so far ``exec(_:options:)``, ``run(_:options:input:outputLimit:)``,
-/// ``echo()`` and ``ping()`` run there, and the other requests say they need version 1.
+/// several at once (`async let` a command and a download); every request but ``joinChat(room:name:)`` runs there,
+/// and that one says it needs version 1.
 public final class ClientConnection: Sendable {
     /// The endpoint connected to.
     public let endpoint: Endpoint

@@ -63,6 +63,30 @@ public struct TransferSummary: Sendable {
     public var checksum: ControlMessage.Checksum = .default
     /// Entries left out, one line each, with the reason (names escaped for a terminal).
     public var skipped: [String] = []
+
+    /// Counts a file of `size` bytes transferred and verified, of which the first `resumedFrom` were already there.
+    mutating func add(size: Int64, resumedFrom: Int64, digest: String, checksum: ControlMessage.Checksum) {
+        files += 1
+        bytes += size
+        bytesSent += size - resumedFrom
+        self.digest = digest
+        self.checksum = checksum
+    }
+}
+
+extension TransferOptions {
+    /// What reports the progress of one file: called with the bytes in place and, once finished, its digest.
+    func reporter(
+        _ shown: String, size: Int64, resumedFrom: Int64, mode: UInt32, mtime: ControlMessage.FileTime
+    ) -> (_ bytes: Int64, _ digest: String?) -> Void {
+        let progress = self.progress
+        return { bytes, digest in
+            progress?(
+                TransferProgress(
+                    path: shown, bytes: bytes, size: size, resumedFrom: resumedFrom, finished: digest != nil,
+                    digest: digest, mode: mode, mtime: mtime))
+        }
+    }
 }
 
 /// A listing from the server.
@@ -92,7 +116,7 @@ public struct RemoteListing: Sendable {
 extension ClientConnection {
     /// Lists `path` on the server (relative to its root), its whole tree if `recursive`.
     public func list(_ path: String, recursive: Bool = false) async throws -> RemoteListing {
-        try requireVersion1("file listing")
+        if let channels { return try await listOnChannel(path, recursive: recursive, channels) }
         try await writer.send(ControlMessage.fileList(.init(path: path, recursive: recursive ? true : nil)))
         var listing = RemoteListing(type: .other, entries: [], skipped: 0)
         while true {
@@ -113,7 +137,6 @@ extension ClientConnection {
     public func download(_ remote: String, to local: String, options: TransferOptions = .init()) async throws
         -> TransferSummary
     {
-        try requireVersion1("file transfer")
         let (directory, name) = try LocalPath.split(local)
         let target = try await LocalPath.confined(directory)
         var summary = TransferSummary()
@@ -125,7 +148,6 @@ extension ClientConnection {
     public func upload(_ local: String, to remote: String, options: TransferOptions = .init()) async throws
         -> TransferSummary
     {
-        try requireVersion1("file transfer")
         let file = try await LocalPath.run { try OutgoingFile(path: local, algorithm: options.checksum) }
         var summary = TransferSummary()
         try await upload(file, to: remote, shown: local, options: options, summary: &summary)
@@ -143,7 +165,6 @@ extension ClientConnection {
     public func downloadTree(_ remote: String, to local: String, options: TransferOptions = .init()) async throws
         -> TransferSummary
     {
-        try requireVersion1("file transfer")
         let listing = try await list(remote, recursive: true)
         guard listing.type == .directory else {
             throw PorterError(.refused, "\(TerminalText.escaped(remote)) is not a directory on the server")
@@ -204,7 +225,6 @@ extension ClientConnection {
     public func uploadTree(_ local: String, to remote: String, options: TransferOptions = .init()) async throws
         -> TransferSummary
     {
-        try requireVersion1("file transfer")
         let (source, listing) = try await LocalPath.run {
             () throws -> (ConfinedDirectory, (ControlMessage.FileType, [ControlMessage.FileEntry], [String])) in
             let source = try ConfinedDirectory(path: local)
@@ -266,6 +286,7 @@ extension ClientConnection {
     /// Sends a request answered by `file.done` (internal so that tests can send requests a well-behaved client
     /// never would).
     func request(_ message: ControlMessage) async throws {
+        if let channels { return try await requestOnChannels(message, channels) }
         try await writer.send(message)
         guard case .fileDone = try await frames.nextMessage() else {
             throw PorterError(.protocolViolation, "the server answered \(message.type) with something else")
@@ -280,6 +301,10 @@ extension ClientConnection {
             try IncomingFile(in: target, components, size: .max, resume: options.resume, algorithm: options.checksum)
         }
         defer { file.close() }
+        if let channels {
+            try await downloadOnChannel(remote, into: file, shown: shown, options: options, channels, summary: &summary)
+            return
+        }
         try await writer.send(
             ControlMessage.fileGet(
                 .init(
@@ -297,12 +322,8 @@ extension ClientConnection {
             throw PorterError(.protocolViolation, "the server answered file.get with something else")
         }
         try await LocalPath.run { try file.begin(at: header.offset) }
-        let report = { (bytes: Int64, digest: String?) in
-            options.progress?(
-                TransferProgress(
-                    path: shown, bytes: bytes, size: header.size, resumedFrom: header.offset, finished: digest != nil,
-                    digest: digest, mode: header.mode, mtime: header.mtime))
-        }
+        let report = options.reporter(
+            shown, size: header.size, resumedFrom: header.offset, mode: header.mode, mtime: header.mtime)
         report(header.offset, nil)
         let digest: String
         do {
@@ -316,17 +337,17 @@ extension ClientConnection {
         }
         try await LocalPath.run { try file.finish(expected: digest, mode: header.mode, mtime: header.mtime) }
         report(header.size, digest)
-        summary.files += 1
-        summary.bytes += header.size
-        summary.bytesSent += header.size - header.offset
-        summary.digest = digest
-        summary.checksum = options.checksum
+        summary.add(size: header.size, resumedFrom: header.offset, digest: digest, checksum: options.checksum)
     }
 
     private func upload(
         _ file: OutgoingFile, to remote: String, shown: String, options: TransferOptions,
         summary: inout TransferSummary
     ) async throws {
+        if let channels {
+            try await uploadOnChannel(file, to: remote, shown: shown, options: options, channels, summary: &summary)
+            return
+        }
         let entry = file.entry
         try await writer.send(
             ControlMessage.filePut(
@@ -338,12 +359,8 @@ extension ClientConnection {
         }
         let offset = try await LocalPath.run { try file.resume(at: ready.offset, prefix: ready.prefix) }
         try await writer.send(ControlMessage.fileBegin(.init(offset: offset)))
-        let report = { (bytes: Int64, digest: String?) in
-            options.progress?(
-                TransferProgress(
-                    path: shown, bytes: bytes, size: entry.size, resumedFrom: offset, finished: digest != nil,
-                    digest: digest, mode: entry.mode, mtime: entry.mtime))
-        }
+        let report = options.reporter(
+            shown, size: entry.size, resumedFrom: offset, mode: entry.mode, mtime: entry.mtime)
         report(offset, nil)
         let chunkSize = min(1 << 20, welcome.limits.maxDataPayload)
         do {
@@ -360,11 +377,7 @@ extension ClientConnection {
             throw PorterError(.protocolViolation, "the server answered file.end with something else")
         }
         report(entry.size, file.hex)
-        summary.files += 1
-        summary.bytes += entry.size
-        summary.bytesSent += entry.size - offset
-        summary.digest = file.hex
-        summary.checksum = options.checksum
+        summary.add(size: entry.size, resumedFrom: offset, digest: file.hex, checksum: options.checksum)
     }
 }
 

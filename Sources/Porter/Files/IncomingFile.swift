@@ -1,5 +1,6 @@
 import CPorterSystem
 import NIOCore
+import NIOPosix
 import PorterProtocol
 
 #if canImport(Glibc)
@@ -52,32 +53,40 @@ final class IncomingFile: @unchecked Sendable {
     let shownPath: String
 
     /// Opens the partial file for `components` beneath `root`, keeping its content for a resume if `resume`
-    /// (and it is no longer than `size`), else emptying it.
-    init(
+    /// (and it is no longer than `size`), else emptying it; waits up to `busyWait` on this thread for another
+    /// transfer that holds it. (A server waits with ``open(in:_:size:resume:algorithm:busyWait:on:)`` instead.)
+    convenience init(
         in root: ConfinedDirectory, _ components: [String], size: Int64, resume: Bool,
         algorithm: ControlMessage.Checksum = .default, busyWait: Duration = IncomingFile.busyWait
     ) throws(ProtocolError) {
-        let (directory, name) = try root.openParent(of: components)
-        shownPath = components.joined(separator: "/")
-        var status = stat()
-        if fstatat(directory, name, &status, AT_SYMLINK_NOFOLLOW) == 0, status.st_mode & S_IFMT == S_IFDIR {
-            Glibc.close(directory)
-            throw ProtocolError(.fileError, "'\(TerminalText.escaped(shownPath))' is a directory")
+        let opening = try PartFileOpening(root, components)
+        let deadline = ContinuousClock.now + busyWait
+        while true {
+            try opening.openByName()
+            var locked = opening.tryLock()
+            while !locked, ContinuousClock.now < deadline {
+                usleep(UInt32(Self.retryInterval.nanoseconds / 1000))
+                locked = opening.tryLock()
+            }
+            guard locked else { throw opening.busy }
+            if opening.isStillNamed { break }
         }
-        let partName = Self.partName(for: name)
-        let descriptor: CInt
-        do {
-            descriptor = try Self.openLocked(directory, partName, waitingUpTo: busyWait, shownPath: shownPath)
-        } catch {
-            Glibc.close(directory)
-            throw error
-        }
-        self.directory = directory
-        self.name = name
-        self.partName = partName
-        self.descriptor = descriptor
+        try self.init(opening, size: size, resume: resume, algorithm: algorithm)
+    }
+
+    /// Takes over `opening`, whose partial file is locked and still under its name.
+    private init(_ opening: PartFileOpening, size: Int64, resume: Bool, algorithm: ControlMessage.Checksum)
+        throws(ProtocolError)
+    {
+        opening.handedOver = true
+        self.directory = opening.directory
+        self.name = opening.name
+        self.partName = opening.partName
+        self.descriptor = opening.descriptor
+        self.shownPath = opening.shownPath
         self.algorithm = algorithm
         self.digest = FileDigest(algorithm)
+        var status = stat()
         if resume, fstat(descriptor, &status) == 0, status.st_size > 0, Int64(status.st_size) <= size {
             offered = Int64(status.st_size)
             offeredDigest = try hashPrefix(offered)
@@ -87,47 +96,51 @@ final class IncomingFile: @unchecked Sendable {
 
     deinit { close() }
 
+    /// Opens the partial file as ``init(in:_:size:resume:algorithm:busyWait:)`` does, waiting up to `busyWait` for
+    /// another transfer that holds it without holding a thread meanwhile: the opens run on NIO's thread pool, and
+    /// the lock is tried (`flock` with `LOCK_NB`, which never blocks) on `eventLoop` every ``retryInterval``. A wait
+    /// on the pool would stop every file operation of the process once a few uploads waited at once.
+    static func open(
+        in root: ConfinedDirectory, _ components: [String], size: Int64, resume: Bool,
+        algorithm: ControlMessage.Checksum, busyWait: Duration, on eventLoop: any EventLoop
+    ) -> EventLoopFuture<IncomingFile> {
+        let deadline = NIODeadline.now() + TimeAmount(busyWait)
+        let pool = NIOThreadPool.singleton
+        let opened = pool.runIfActive(eventLoop: eventLoop) { () throws -> PartFileOpening in
+            let opening = try PartFileOpening(root, components)
+            try opening.openByName()
+            return opening
+        }
+        return opened.flatMap { opening in
+            @Sendable func attempt() -> EventLoopFuture<IncomingFile> {
+                guard opening.tryLock() else {
+                    guard NIODeadline.now() < deadline else { return eventLoop.makeFailedFuture(opening.busy) }
+                    return eventLoop.scheduleTask(in: retryInterval) {}.futureResult.flatMap { attempt() }
+                }
+                return pool.runIfActive(eventLoop: eventLoop) { () throws -> IncomingFile? in
+                    guard opening.isStillNamed else {
+                        // The holder renamed or removed the file meanwhile: wait for whatever is under the name now.
+                        try opening.openByName()
+                        return nil
+                    }
+                    return try IncomingFile(opening, size: size, resume: resume, algorithm: algorithm)
+                }.flatMap { file in file.map { eventLoop.makeSucceededFuture($0) } ?? attempt() }
+            }
+            return attempt()
+        }
+    }
+
+    /// The pause between tries of a partial file that another transfer holds.
+    static let retryInterval = TimeAmount.milliseconds(20)
+
     /// How long an upload waits, by default, for a partial file that another transfer holds before it is refused
     /// as busy.
     /// The usual holder is a transfer whose client has just died: its connection is still being closed when the
     /// client, restarted with `--resume`, asks again.
     static let busyWait: Duration = .seconds(2)
 
-    /// Opens the partial file `partName` in `directory` and takes its exclusive lock, waiting up to `wait` for
-    /// another transfer that holds it.
-    ///
-    /// The lock belongs to the file, not to the name: while one transfer waited, the holder may have renamed the
-    /// file into place (it finished) or removed it (its digest did not match). The lock is only good if the
-    /// file locked is still the one under the partial name; otherwise the name is opened again, so a waiting
-    /// transfer never writes into a finished file.
-    private static func openLocked(
-        _ directory: CInt, _ partName: String, waitingUpTo wait: Duration, shownPath: String
-    ) throws(ProtocolError) -> CInt {
-        let deadline = ContinuousClock.now + wait
-        while true {
-            let descriptor = openPartFile(directory, partName)
-            guard descriptor >= 0 else { throw ConfinedDirectory.failure(errno, shownPath) }
-            var locked = false
-            while true {
-                if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
-                    locked = true
-                    break
-                }
-                guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else { break }
-                usleep(20_000)
-            }
-            guard locked else {
-                Glibc.close(descriptor)
-                throw ProtocolError(
-                    .fileBusy, "another transfer to '\(TerminalText.escaped(shownPath))' is in progress; try again")
-            }
-            if isStillNamed(descriptor, partName, in: directory) { return descriptor }
-            Glibc.close(descriptor)
-        }
-    }
-
     /// Whether `partName` in `directory` still names the file open as `descriptor`.
-    private static func isStillNamed(_ descriptor: CInt, _ partName: String, in directory: CInt) -> Bool {
+    fileprivate static func isStillNamed(_ descriptor: CInt, _ partName: String, in directory: CInt) -> Bool {
         var open = stat()
         var named = stat()
         guard fstat(descriptor, &open) == 0, fstatat(directory, partName, &named, AT_SYMLINK_NOFOLLOW) == 0 else {
@@ -231,6 +244,69 @@ final class IncomingFile: @unchecked Sendable {
         closed = true
         Glibc.close(descriptor)
         Glibc.close(directory)
+    }
+}
+
+/// The first steps of opening an ``IncomingFile``: the directory opened beneath the root, and the partial file
+/// opened by name, not yet locked.
+///
+/// The lock belongs to the file, not to the name: while an upload waited, the transfer holding the file may have
+/// renamed it into place (it finished) or removed it (its digest did not match). The lock is only good if the file
+/// locked is still the one under the partial name (``isStillNamed``); otherwise the name is opened again, so a
+/// waiting upload never writes into a finished file.
+///
+/// `@unchecked Sendable`: one opening uses it, each step after the one before (the thread pool's hand-offs and the
+/// event loop's timers order them), and ``IncomingFile`` takes its descriptors over at the end.
+final class PartFileOpening: @unchecked Sendable {
+    let directory: CInt
+    let name: String
+    let partName: String
+    let shownPath: String
+    private(set) var descriptor: CInt = -1
+    /// The descriptors now belong to an ``IncomingFile``.
+    var handedOver = false
+
+    /// Opens the directory of `components` beneath `root`. Blocks.
+    init(_ root: ConfinedDirectory, _ components: [String]) throws(ProtocolError) {
+        let (directory, name) = try root.openParent(of: components)
+        shownPath = components.joined(separator: "/")
+        var status = stat()
+        if fstatat(directory, name, &status, AT_SYMLINK_NOFOLLOW) == 0, status.st_mode & S_IFMT == S_IFDIR {
+            Glibc.close(directory)
+            throw ProtocolError(.fileError, "'\(TerminalText.escaped(shownPath))' is a directory")
+        }
+        self.directory = directory
+        self.name = name
+        self.partName = IncomingFile.partName(for: name)
+    }
+
+    deinit {
+        guard !handedOver else { return }
+        if descriptor >= 0 { Glibc.close(descriptor) }
+        Glibc.close(directory)
+    }
+
+    /// Opens (again) whatever is under the partial name, creating it if missing. Blocks.
+    func openByName() throws(ProtocolError) {
+        if descriptor >= 0 { Glibc.close(descriptor) }
+        descriptor = openPartFile(directory, partName)
+        guard descriptor >= 0 else { throw ConfinedDirectory.failure(errno, shownPath) }
+    }
+
+    /// Tries to take the file's exclusive lock, without waiting.
+    func tryLock() -> Bool {
+        while true {
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return true }
+            if errno != EINTR { return false }
+        }
+    }
+
+    /// Whether the partial name still names the file open.
+    var isStillNamed: Bool { IncomingFile.isStillNamed(descriptor, partName, in: directory) }
+
+    /// The refusal of an upload that waited in vain.
+    var busy: ProtocolError {
+        ProtocolError(.fileBusy, "another transfer to '\(TerminalText.escaped(shownPath))' is in progress; try again")
     }
 }
 

@@ -127,7 +127,7 @@ final class ConnectionDispatcher: ChannelDuplexHandler, RemovableChannelHandler 
                     handOver(context: context)
                     return
                 }
-            case .channel, .pong:
+            case .channel, .pong, .global, .globalAnswered:
                 // Only after a hand-over, which leaves this handler, and on a client.
                 break
             case .end:
@@ -167,7 +167,8 @@ final class ConnectionDispatcher: ChannelDuplexHandler, RemovableChannelHandler 
         timer = nil
         closed = true
         let multiplexer = ChannelMultiplexer(
-            machine: machine, services: ChannelServices(connection: connection), logger: logger(context))
+            machine: machine, services: ChannelServices(connection: connection, eventLoop: context.eventLoop),
+            logger: logger(context))
         do {
             try context.pipeline.syncOperations.addHandler(multiplexer, position: .after(self))
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)

@@ -1,0 +1,106 @@
+import Logging
+import NIOCore
+import PorterProtocol
+
+/// The file service on channels (docs/design/protocol-2.md sections 4.4 and 5.4.2–5.4.4): each open is decided on
+/// the thread pool (the path checked and opened beneath the root), and the data then moves in handlers on the event
+/// loop: ``FileSender``, ``FileReceiver``, ``ListingSender``.
+extension ChannelServices {
+    private var files: FileService { connection.files }
+
+    /// A global request: `file.mkdir`, `file.symlink`, `file.attrs`, on the thread pool; any other is
+    /// `unknown-request`.
+    func global(_ request: ConnectionMessage.GlobalRequest.Request, on eventLoop: any EventLoop)
+        -> EventLoopFuture<Void>
+    {
+        let files = self.files
+        return FileService.onPool(eventLoop) { () throws(ProtocolError) in try files.change(request) }
+    }
+
+    /// `file.get`: opens the file, skipping a prefix the client has, and sends it.
+    func sendFile(_ request: ControlMessage.FileGet, on child: PorterChildChannel)
+        -> EventLoopFuture<ChannelMessage.Accept>
+    {
+        let files = self.files
+        let logger = connection.logger
+        return FileService.onPool(child.eventLoop) { () throws(ProtocolError) in try files.openForSending(request) }
+            .flatMapThrowing { file, start in
+                let entry = file.entry
+                let reporting = Self.reporting(
+                    "file sent", request.path, direction: "get", size: entry.size,
+                    files: files, logger: logger)
+                try child.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+                try child.pipeline.syncOperations.addHandler(
+                    FileSender(file: file, chunkSize: files.configuration.chunkSize, reporting: reporting))
+                let header = ControlMessage.FileHeader(
+                    size: entry.size, offset: start, mode: entry.mode, mtime: entry.mtime)
+                return ChannelMessage.Accept(window: 0, details: .fileGet(header))
+            }
+    }
+
+    /// `file.put`: opens the partial file and receives into it. The accept grants `maxWindow` while fewer than
+    /// ``FileConfiguration/maxLargeWindows`` uploads of the connection hold it, else `initialWindow`.
+    func receiveFile(_ request: ControlMessage.FilePut, on child: PorterChildChannel, limits: ChannelLimits)
+        -> EventLoopFuture<ChannelMessage.Accept>
+    {
+        let files = self.files
+        let logger = connection.logger
+        let largeWindows = self.largeWindows
+        return files.openForReceiving(request, on: child.eventLoop)
+            .flatMapThrowing { file in
+                var window = limits.initialWindow
+                if largeWindows.value < files.configuration.maxLargeWindows {
+                    largeWindows.value += 1
+                    window = limits.maxWindow
+                    child.closeFuture.whenComplete { _ in largeWindows.value -= 1 }
+                }
+                let reporting = Self.reporting(
+                    "file received", request.path, direction: "put", size: request.size,
+                    files: files, logger: logger)
+                do {
+                    try child.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+                    try child.pipeline.syncOperations.addHandler(
+                        FileReceiver(file: file, request: request, reporting: reporting))
+                } catch {
+                    file.close()
+                    throw error
+                }
+                return ChannelMessage.Accept(
+                    window: window, details: .filePut(.init(offset: file.offered, prefix: file.offeredDigest)))
+            }
+    }
+
+    /// `file.list`: lists the path, then sends the listing cut to the client's `maxControlPayload`.
+    func sendListing(_ request: ControlMessage.FileList, on child: PorterChildChannel, maxPayload: Int)
+        -> EventLoopFuture<ChannelMessage.Accept>
+    {
+        let files = self.files
+        return FileService.onPool(child.eventLoop) { () throws(ProtocolError) in try files.list(request) }
+            .flatMapThrowing { listing in
+                try child.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+                try child.pipeline.syncOperations.addHandler(ListingSender(listing, maxPayload: maxPayload))
+                return ChannelMessage.Accept(window: 0, details: .fileList(kind: listing.type))
+            }
+    }
+
+    /// What a transfer of `path` reports: its progress on the status page and in the metrics, and a log line
+    /// when it completes.
+    private static func reporting(
+        _ event: Logger.Message, _ path: String, direction: String, size: Int64, files: FileService, logger: Logger
+    ) -> FileSender.Reporting {
+        let (transfer, ended) = files.activity.transferStarted(path: path, direction: direction, size: size)
+        let started = ContinuousClock.now
+        var moved: Int64 = 0
+        return FileSender.Reporting(
+            progress: { bytes in
+                moved = bytes
+                transfer.progress(to: bytes)
+            },
+            ended: { completed in
+                ended(completed)
+                if completed {
+                    FileService.log(event, path, bytes: moved, since: started, logger: logger)
+                }
+            })
+    }
+}

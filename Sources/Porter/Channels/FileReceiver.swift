@@ -1,0 +1,163 @@
+import NIOCore
+import NIOPosix
+import PorterProtocol
+
+/// An upload on a channel (`file.put`, docs/design/protocol-2.md section 5.4.3): after the client's `file.begin`,
+/// writes the data of stream 0 into the partial file, and on `file.end` verifies the digest, flushes and renames
+/// the file into place, then sends `done {size}`; `fail` `digest-mismatch` (the partial file is deleted),
+/// `bad-request` or `file-error` otherwise. A client that closes first leaves the partial file for a resume.
+///
+/// Every file operation runs on NIO's thread pool, one after another in the order the frames came. The channel is
+/// read only while none is waiting: what arrives meanwhile stays in the channel, within the window the server
+/// granted, so the disk's pace sets the client's.
+final class FileReceiver: ChannelDuplexHandler {
+    typealias InboundIn = ChannelContent
+    typealias OutboundIn = ChannelContent
+    typealias OutboundOut = ChannelContent
+
+    private let file: IncomingFile
+    private let request: ControlMessage.FilePut
+    private let reporting: FileSender.Reporting
+    /// Where the data starts, once `file.begin` has come.
+    private var offset: Int64?
+    /// Bytes of the file from 0, written or on their way.
+    private var received: Int64 = 0
+    /// The last file operation asked for; the next runs after it.
+    private var last: EventLoopFuture<Void>?
+    /// File operations asked for and not yet done.
+    private var outstanding = 0
+    /// A read held back while an operation waits.
+    private var readPending = false
+    /// The result is sent, or the channel closed: nothing more happens.
+    private var finished = false
+
+    init(file: IncomingFile, request: ControlMessage.FilePut, reporting: FileSender.Reporting) {
+        self.file = file
+        self.request = request
+        self.reporting = reporting
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !finished else { return }
+        switch unwrapInboundIn(data) {
+        case .data(_, let bytes):
+            guard let offset else {
+                fail(ProtocolError(.badRequest, "file data before 'file.begin'"), context: context)
+                return
+            }
+            received += Int64(bytes.readableBytes)
+            guard received <= request.size else {
+                fail(
+                    ProtocolError(.badRequest, "file data beyond the announced size of \(request.size) bytes"),
+                    context: context)
+                return
+            }
+            let file = self.file
+            let progress = received - offset
+            run(context: context) {
+                try file.write(bytes)
+            } then: { [self] in
+                reporting.progress(progress)
+            }
+        case .message(.fileBegin(let begin)):
+            guard offset == nil else {
+                fail(ProtocolError(.badRequest, "a second 'file.begin'"), context: context)
+                return
+            }
+            offset = begin.offset
+            received = begin.offset
+            let file = self.file
+            run(context: context) {
+                try file.begin(at: begin.offset)
+            } then: {
+            }
+        case .message(.fileEnd(let end)):
+            guard offset != nil, received == request.size else {
+                fail(
+                    ProtocolError(
+                        .badRequest,
+                        offset == nil
+                            ? "'file.end' before 'file.begin'"
+                            : "'file.end' after \(received) of \(request.size) bytes"),
+                    context: context)
+                return
+            }
+            let file = self.file
+            let request = self.request
+            run(context: context) {
+                try file.finish(expected: end.digest, mode: request.mode, mtime: request.mtime)
+            } then: { [self] in
+                finished = true
+                reporting.ended(true)
+                context.finishChannel(with: wrapOutboundOut(.message(.done(.filePut(.init(size: request.size))))))
+            }
+        case .message:
+            // The state machine lets no other message of the client's reach a file.put channel.
+            break
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The client's eof ends the data; `file.end` follows it.
+        guard case .inputClosed = event as? ChannelEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if outstanding > 0 {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !finished {
+            finished = true
+            reporting.ended(false)
+        }
+        // After whatever is under way: the partial file stays for a resume.
+        let file = self.file
+        (last ?? context.eventLoop.makeSucceededVoidFuture()).whenComplete { _ in file.close() }
+        context.fireChannelInactive()
+    }
+
+    /// Runs `work` on the thread pool after the operations before it, then `then` on the event loop; a failure
+    /// ends the channel with `fail`.
+    private func run(
+        context: ChannelHandlerContext, _ work: @escaping @Sendable () throws -> Void,
+        then: @escaping () -> Void
+    ) {
+        outstanding += 1
+        let eventLoop = context.eventLoop
+        let before = last ?? eventLoop.makeSucceededVoidFuture()
+        let done = before.flatMap {
+            NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { try work() }
+        }
+        last = done
+        done.assumeIsolated().whenComplete { [self] result in
+            outstanding -= 1
+            guard !finished else { return }
+            switch result {
+            case .success:
+                then()
+                if outstanding == 0, readPending, !finished {
+                    readPending = false
+                    context.read()
+                }
+            case .failure(let error):
+                fail(
+                    error as? ProtocolError ?? ProtocolError(.fileError, "the file could not be written"),
+                    context: context)
+            }
+        }
+    }
+
+    private func fail(_ error: ProtocolError, context: ChannelHandlerContext) {
+        finished = true
+        reporting.ended(false)
+        context.finishChannel(with: wrapOutboundOut(.message(.fail(error))))
+    }
+}
