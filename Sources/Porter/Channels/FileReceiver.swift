@@ -30,6 +30,8 @@ final class FileReceiver: ChannelDuplexHandler {
     private var readPending = false
     /// The result is sent, or the channel closed: nothing more happens.
     private var finished = false
+    /// `file.end` has come: anything after it is ignored, so the file is finished once.
+    private var ended = false
 
     init(file: IncomingFile, request: ControlMessage.FilePut, reporting: FileSender.Reporting) {
         self.file = file
@@ -38,7 +40,7 @@ final class FileReceiver: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !finished else { return }
+        guard !finished, !ended else { return }
         switch unwrapInboundIn(data) {
         case .data(_, let bytes):
             guard let offset else {
@@ -82,6 +84,7 @@ final class FileReceiver: ChannelDuplexHandler {
                     context: context)
                 return
             }
+            ended = true
             let file = self.file
             let request = self.request
             run(context: context) {

@@ -183,6 +183,9 @@ final class IncomingFile: @unchecked Sendable {
 
     /// Writes and hashes `buffer` after what was written so far.
     func write(_ buffer: ByteBuffer) throws(ProtocolError) {
+        guard !closed else {
+            throw ProtocolError(.badRequest, "'\(TerminalText.escaped(shownPath))' is already finished")
+        }
         var failure: CInt = 0
         buffer.withUnsafeReadableBytes { bytes in
             var done = 0
@@ -210,6 +213,9 @@ final class IncomingFile: @unchecked Sendable {
     /// Verifies the data against `expected`, flushes it, sets `mode` and `mtime`, and renames the file into
     /// place. On a mismatch the partial file is removed and ``ProtocolError/Code/digestMismatch`` thrown.
     func finish(expected: String, mode: UInt32?, mtime: ControlMessage.FileTime?) throws(ProtocolError) {
+        guard !closed else {
+            throw ProtocolError(.badRequest, "'\(TerminalText.escaped(shownPath))' is already finished")
+        }
         guard digest.hex == expected else {
             discard()
             throw ProtocolError(
