@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import PorterProtocol
 import Testing
@@ -81,6 +82,33 @@ import Testing
                 try await opened.write(.data(.main, ByteBuffer(string: "three")))
                 #expect(try await opened.next() == .data(.main, ByteBuffer(string: "THREE")))
             }
+        }
+    }
+
+    @Test func globalRequestsBeyondTheServersLimitWaitAndAllAreAnswered() async throws {
+        try await withTemporaryDirectory { root in
+            let oneAtATime: (inout ServerConfiguration) -> Void = {
+                $0.root = root
+                $0.channelLimits = ChannelLimits(maxGlobalRequests: 1)
+            }
+            try await withTestServer(configure: oneAtATime) { server in
+                try await server.withClient(version: 2) { connection in
+                    let channels = try #require(connection.channels)
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for index in 0..<20 {
+                            group.addTask { try await channels.global(.fileMkdir(.init(path: "d\(index)"))) }
+                        }
+                        try await group.waitForAll()
+                    }
+                    // One refused in its turn, the connection still there.
+                    await #expect(throws: PorterError.self) {
+                        try await channels.global(.fileMkdir(.init(path: "../out")))
+                    }
+                    _ = try await connection.ping()
+                }
+            }
+            let made = try FileManager.default.contentsOfDirectory(atPath: root)
+            #expect(Set(made) == Set((0..<20).map { "d\($0)" }))
         }
     }
 

@@ -142,4 +142,56 @@ import Testing
             #expect(sha256(of: served + "/held.bin") == sha256(of: local + "/up.bin"))
         }
     }
+
+    /// An upload on a channel whose connection ended while it waited for a held partial file: when the file is
+    /// free at last, the open finds the channel gone, and neither the transfer (on the status page and in the
+    /// metrics) nor the file stays open.
+    @Test func anUploadWhoseConnectionEndedWhileItWaitedLeavesNothingOpen() async throws {
+        try await withTemporaryDirectory { root in
+            let part = root + "/" + IncomingFile.partName(for: "w.bin")
+            #expect(FileManager.default.createFile(atPath: part, contents: Data()))
+            let holder = open(part, O_RDWR)
+            #expect(holder >= 0)
+            #expect(flock(holder, LOCK_EX) == 0)
+            let configure: (inout ServerConfiguration) -> Void = {
+                $0.root = root
+                $0.files.busyWait = 120
+            }
+            try await withTestServer(plaintext: true, configure: configure) { server in
+                try await Version2Connection.run(server.endpoint) { connection in
+                    let put = ControlMessage.FilePut(path: "w.bin", size: 4)
+                    try await connection.send(
+                        ChannelMessage.open(.init(window: 0, parameters: .filePut(put))).frame(channel: 1))
+                    // The server has the partial file open and waits for its lock.
+                    try await waitUntil { descriptorsOpen(on: part) >= 2 }
+                }
+                close(holder)
+                try await waitUntil { descriptorsOpen(on: part) == 0 }
+                #expect(server.server.activity.transfers.isEmpty)
+            }
+        }
+    }
+
+    /// A finished file refuses further writes and a second finish: its descriptors are closed, and may already
+    /// belong to another file.
+    @Test func aFinishedIncomingFileRefusesFurtherWrites() async throws {
+        try await withTemporaryDirectory { root in
+            let directory = try ConfinedDirectory(path: root)
+            let file = try IncomingFile(in: directory, ["done.txt"], size: 4, resume: false)
+            try file.begin(at: 0)
+            try file.write(ByteBuffer(string: "abcd"))
+            var digest = FileDigest(.default)
+            ByteBuffer(string: "abcd").withUnsafeReadableBytes { digest.update($0) }
+            try file.finish(expected: digest.hex, mode: nil, mtime: nil)
+            // Whatever is opened now may get the numbers the file's descriptors had.
+            let other = open(root + "/other", O_RDWR | O_CREAT, 0o600)
+            defer { close(other) }
+            #expect(throws: ProtocolError.self) { try file.write(ByteBuffer(string: "more")) }
+            #expect(throws: ProtocolError.self) { try file.finish(expected: digest.hex, mode: 0o777, mtime: nil) }
+            #expect(try String(contentsOfFile: root + "/done.txt", encoding: .utf8) == "abcd")
+            #expect(try FileManager.default.attributesOfItem(atPath: root + "/other")[.size] as? Int == 0)
+            let mode = try FileManager.default.attributesOfItem(atPath: root + "/other")[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+        }
+    }
 }

@@ -114,6 +114,31 @@ import Testing
         }
     }
 
+    @Test func anythingAfterAnUploadsFileEndIsIgnored() async throws {
+        try await withServedDirectory { server, root in
+            try await Version2Connection.run(server.endpoint) { connection in
+                let content = ByteBuffer(string: "once\n")
+                var digest = FileDigest(.xxh128)
+                content.withUnsafeReadableBytes { digest.update($0) }
+                let put = ControlMessage.FilePut(path: "once.txt", size: Int64(content.readableBytes))
+                _ = try await accept(.filePut(put), window: 0, on: 1, &connection)
+                let end = ChannelMessage.fileEnd(.init(digest: digest.hex)).frame(channel: 1)
+                try await connection.send(
+                    ChannelMessage.fileBegin(.init(offset: 0)).frame(channel: 1), .data(content, channel: 1),
+                    .eof(channel: 1), end, end, ChannelMessage.fileBegin(.init(offset: 0)).frame(channel: 1))
+                let result = try await transcript(of: 1, service: .filePut, on: &connection)
+                #expect(result.messages == [.done(.filePut(.init(size: Int64(content.readableBytes))))])
+
+                // The connection goes on.
+                _ = try await connection.openEcho(2, window: 1024)
+                try await connection.send(.data(ByteBuffer(string: "ok"), channel: 2))
+                #expect(String(buffer: try await connection.next().payload) == "OK")
+            }
+            #expect(try String(contentsOfFile: root + "/once.txt", encoding: .utf8) == "once\n")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: root) == ["once.txt"])
+        }
+    }
+
     @Test func aListingIsCutToFitTheClientsControlPayloadLimit() async throws {
         try await withServedDirectory { server, root in
             let count = 1_500

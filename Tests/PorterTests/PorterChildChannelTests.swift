@@ -98,6 +98,40 @@ import Testing
         #expect(recorder.events == [.active, .read(data("held")), .readComplete])
     }
 
+    @Test func withReportedConsumptionOnlyWhatTheHandlerReportsIsConsumed() throws {
+        try set(PorterChildChannel.ConsumptionOption(), .reported)
+        #expect(try #require(child.syncOptions).getOption(PorterChildChannel.ConsumptionOption()) == .reported)
+        child.activate(credit: 100)
+        child.receive(data("hello"))
+        child.receive(data("abc"))
+        #expect(recorder.events.contains(.read(data("abc"))))
+        #expect(parent.consumed.isEmpty, "delivered is not consumed")
+
+        #expect(FutureOutcome(child.triggerUserOutboundEvent(PorterChildChannel.Consumed(bytes: 5))).succeeded)
+        #expect(parent.consumed == [5])
+        // More than was delivered counts only what was.
+        child.triggerUserOutboundEvent(PorterChildChannel.Consumed(bytes: 50), promise: nil)
+        #expect(parent.consumed == [5, 3])
+        child.triggerUserOutboundEvent(PorterChildChannel.Consumed(bytes: 1), promise: nil)
+        #expect(parent.consumed == [5, 3])
+
+        // Back to consumption on delivery: what was delivered and not reported counts at once.
+        child.receive(data("four"))
+        try set(PorterChildChannel.ConsumptionOption(), .onDelivery)
+        #expect(parent.consumed == [5, 3, 4])
+        child.receive(data("xy"))
+        #expect(parent.consumed == [5, 3, 4, 2])
+    }
+
+    @Test func consumptionReportedAfterTheCloseRenewsNoCredit() throws {
+        try set(PorterChildChannel.ConsumptionOption(), .reported)
+        child.activate(credit: 100)
+        child.receive(data("hello"))
+        child.close(promise: nil)
+        child.triggerUserOutboundEvent(PorterChildChannel.Consumed(bytes: 5), promise: nil)
+        #expect(parent.consumed.isEmpty)
+    }
+
     // MARK: Writes and credit
 
     @Test func writesBeyondCreditWaitForItInOrder() {

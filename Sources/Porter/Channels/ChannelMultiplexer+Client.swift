@@ -22,6 +22,8 @@ extension ChannelMultiplexer {
         var nextPing: UInt64 = 1
         /// Global requests waiting for their answer, in the order sent (the server answers in that order).
         var globals = CircularBuffer<EventLoopPromise<Void>>()
+        /// Global requests not sent yet while the server's `maxGlobalRequests` are unanswered, in order.
+        var waitingGlobals = CircularBuffer<(ConnectionMessage.GlobalRequest.Request, EventLoopPromise<Void>)>()
         var nextGlobal: UInt64 = 1
         /// Why the connection ended, for whoever asks after it did.
         var ended: (any Error)?
@@ -138,33 +140,39 @@ extension ChannelMultiplexer {
     }
 
     /// Client: sends a global request; the future completes when the server answers `global.ok`, and fails with
-    /// ``OpenRefused`` on `global.fail` (the connection goes on).
+    /// ``OpenRefused`` on `global.fail` (the connection goes on). While the server's `maxGlobalRequests` are
+    /// unanswered, requests wait here and go in the order they were made.
     func global(_ request: ConnectionMessage.GlobalRequest.Request) -> EventLoopFuture<Void> {
         guard case .client(let waits) = role else { preconditionFailure("a server's multiplexer sends no requests") }
-        let eventLoop = waits.eventLoop
-        guard let context, !closed else {
-            return eventLoop.makeFailedFuture(waits.ended ?? ChannelError.ioOnClosedChannel)
+        guard context != nil, !closed else {
+            return waits.eventLoop.makeFailedFuture(waits.ended ?? ChannelError.ioOnClosedChannel)
         }
-        let frame: Frame
-        do throws(ChannelStateMachine.Refusal) {
-            frame = try machine.send(global: .init(id: waits.nextGlobal, request: request))
-        } catch .notAllowed {
-            // The server's maxGlobalRequests are unanswered: wait for the newest, then try again.
-            guard let oldest = waits.globals.last else {
-                return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
-            }
-            return oldest.futureResult.flatMapErrorThrowing { error in
-                if error is OpenRefused { return }
-                throw error
-            }.assumeIsolated().flatMap { [self] in global(request) }.nonisolated()
-        } catch {
-            return eventLoop.makeFailedFuture(waits.ended ?? ChannelError.ioOnClosedChannel)
-        }
-        waits.nextGlobal += 1
-        let promise = eventLoop.makePromise(of: Void.self)
-        waits.globals.append(promise)
-        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        let promise = waits.eventLoop.makePromise(of: Void.self)
+        waits.waitingGlobals.append((request, promise))
+        sendWaitingGlobals()
         return promise.futureResult
+    }
+
+    /// Sends the waiting global requests, in order, as far as the server's `maxGlobalRequests` allow.
+    private func sendWaitingGlobals() {
+        guard case .client(let waits) = role, let context else { return }
+        var sent = false
+        while let (request, promise) = waits.waitingGlobals.first {
+            do throws(ChannelStateMachine.Refusal) {
+                let frame = try machine.send(global: .init(id: waits.nextGlobal, request: request))
+                waits.waitingGlobals.removeFirst()
+                waits.nextGlobal += 1
+                waits.globals.append(promise)
+                context.write(wrapOutboundOut(frame), promise: nil)
+                sent = true
+            } catch .notAllowed {
+                break  // until an answer comes
+            } catch {
+                waits.waitingGlobals.removeFirst()
+                promise.fail(waits.ended ?? ChannelError.ioOnClosedChannel)
+            }
+        }
+        if sent { context.flush() }
     }
 
     // MARK: - The machine's client actions
@@ -173,6 +181,7 @@ extension ChannelMultiplexer {
     func globalAnswered(_ id: UInt64, _ error: ProtocolError?) {
         guard case .client(let waits) = role, let promise = waits.globals.popFirst() else { return }
         if let error { promise.fail(OpenRefused(error: error)) } else { promise.succeed(()) }
+        sendWaitingGlobals()
     }
 
     /// The server is authenticated.
@@ -215,8 +224,9 @@ extension ChannelMultiplexer {
         let opening = waits.opening.values
         let pings = waits.pings.values
         let queued = waits.queued
-        let globals = waits.globals
+        let globals = waits.globals + waits.waitingGlobals.map(\.1)
         waits.globals = []
+        waits.waitingGlobals = []
         waits.handshake = nil
         waits.opening = [:]
         waits.pings = [:]

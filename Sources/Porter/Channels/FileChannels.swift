@@ -29,9 +29,10 @@ extension ChannelServices {
                 let reporting = Self.reporting(
                     "file sent", request.path, direction: "get", size: entry.size,
                     files: files, logger: logger)
-                try child.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-                try child.pipeline.syncOperations.addHandler(
-                    FileSender(file: file, chunkSize: files.configuration.chunkSize, reporting: reporting))
+                try Self.start(
+                    FileSender(file: file, chunkSize: files.configuration.chunkSize, reporting: reporting),
+                    on: child
+                ) { reporting.ended(false) }
                 let header = ControlMessage.FileHeader(
                     size: entry.size, offset: start, mode: entry.mode, mtime: entry.mtime)
                 return ChannelMessage.Accept(window: 0, details: .fileGet(header))
@@ -57,30 +58,43 @@ extension ChannelServices {
                 let reporting = Self.reporting(
                     "file received", request.path, direction: "put", size: request.size,
                     files: files, logger: logger)
-                do {
-                    try child.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-                    try child.pipeline.syncOperations.addHandler(
-                        FileReceiver(file: file, request: request, reporting: reporting))
-                } catch {
+                try Self.start(FileReceiver(file: file, request: request, reporting: reporting), on: child) {
+                    reporting.ended(false)
                     file.close()
-                    throw error
                 }
                 return ChannelMessage.Accept(
                     window: window, details: .filePut(.init(offset: file.offered, prefix: file.offeredDigest)))
             }
     }
 
-    /// `file.list`: lists the path, then sends the listing cut to the client's `maxControlPayload`.
+    /// `file.list`: lists the path and cuts the listing to the client's `maxControlPayload` on the thread pool,
+    /// then sends it.
     func sendListing(_ request: ControlMessage.FileList, on child: PorterChildChannel, maxPayload: Int)
         -> EventLoopFuture<ChannelMessage.Accept>
     {
         let files = self.files
-        return FileService.onPool(child.eventLoop) { () throws(ProtocolError) in try files.list(request) }
-            .flatMapThrowing { listing in
-                try child.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-                try child.pipeline.syncOperations.addHandler(ListingSender(listing, maxPayload: maxPayload))
-                return ChannelMessage.Accept(window: 0, details: .fileList(kind: listing.type))
-            }
+        return FileService.onPool(child.eventLoop) { () throws(ProtocolError) in
+            ListingSender.Messages(try files.list(request), maxPayload: maxPayload)
+        }
+        .flatMapThrowing { messages in
+            try Self.start(ListingSender(messages), on: child) {}
+            return ChannelMessage.Accept(window: 0, details: .fileList(kind: messages.kind))
+        }
+    }
+
+    /// Adds `handler` to the channel, which lets the client send eof and still hear the result. If the channel has
+    /// closed meanwhile (the client gave up, or the connection ended, while the open was decided), runs `undo`
+    /// (the transfer ended, the file closed) and throws: the handler, never added, cannot.
+    private static func start(
+        _ handler: some ChannelHandler, on child: PorterChildChannel, undo: () -> Void
+    ) throws {
+        do {
+            try child.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            try child.pipeline.syncOperations.addHandler(handler)
+        } catch {
+            undo()
+            throw error
+        }
     }
 
     /// What a transfer of `path` reports: its progress on the status page and in the metrics, and a log line

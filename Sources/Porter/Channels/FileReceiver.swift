@@ -7,9 +7,10 @@ import PorterProtocol
 /// the file into place, then sends `done {size}`; `fail` `digest-mismatch` (the partial file is deleted),
 /// `bad-request` or `file-error` otherwise. A client that closes first leaves the partial file for a resume.
 ///
-/// Every file operation runs on NIO's thread pool, one after another in the order the frames came. The channel is
-/// read only while none is waiting: what arrives meanwhile stays in the channel, within the window the server
-/// granted, so the disk's pace sets the client's.
+/// Every file operation runs on NIO's thread pool, one after another in the order the frames came. The channel's
+/// data counts as consumed (``PorterChildChannel/Consumption/reported``) only once it is written, so the client's
+/// credit is renewed at the disk's pace, and what the server holds for an upload, queued for the disk or not yet
+/// read, stays within the window it granted.
 final class FileReceiver: ChannelDuplexHandler {
     typealias InboundIn = ChannelContent
     typealias OutboundIn = ChannelContent
@@ -24,10 +25,6 @@ final class FileReceiver: ChannelDuplexHandler {
     private var received: Int64 = 0
     /// The last file operation asked for; the next runs after it.
     private var last: EventLoopFuture<Void>?
-    /// File operations asked for and not yet done.
-    private var outstanding = 0
-    /// A read held back while an operation waits.
-    private var readPending = false
     /// The result is sent, or the channel closed: nothing more happens.
     private var finished = false
     /// `file.end` has come: anything after it is ignored, so the file is finished once.
@@ -60,6 +57,7 @@ final class FileReceiver: ChannelDuplexHandler {
                 try file.write(bytes)
             } then: { [self] in
                 reporting.progress(progress)
+                context.triggerUserOutboundEvent(PorterChildChannel.Consumed(bytes: bytes.readableBytes), promise: nil)
             }
         case .message(.fileBegin(let begin)):
             guard offset == nil else {
@@ -108,23 +106,21 @@ final class FileReceiver: ChannelDuplexHandler {
         }
     }
 
-    func read(context: ChannelHandlerContext) {
-        if outstanding > 0 {
-            readPending = true
-        } else {
-            context.read()
-        }
+    func handlerAdded(context: ChannelHandlerContext) {
+        // Set here so that no data is delivered before it holds; a closed channel refuses the option, and the
+        // channel's close then removes this handler.
+        try? context.channel.syncOptions?.setOption(PorterChildChannel.ConsumptionOption(), value: .reported)
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    /// The channel closed, before the transfer ended or after: the partial file stays for a resume, and is
+    /// closed after whatever operation is under way.
+    func handlerRemoved(context: ChannelHandlerContext) {
         if !finished {
             finished = true
             reporting.ended(false)
         }
-        // After whatever is under way: the partial file stays for a resume.
         let file = self.file
         (last ?? context.eventLoop.makeSucceededVoidFuture()).whenComplete { _ in file.close() }
-        context.fireChannelInactive()
     }
 
     /// Runs `work` on the thread pool after the operations before it, then `then` on the event loop; a failure
@@ -133,7 +129,6 @@ final class FileReceiver: ChannelDuplexHandler {
         context: ChannelHandlerContext, _ work: @escaping @Sendable () throws -> Void,
         then: @escaping () -> Void
     ) {
-        outstanding += 1
         let eventLoop = context.eventLoop
         let before = last ?? eventLoop.makeSucceededVoidFuture()
         let done = before.flatMap {
@@ -141,15 +136,10 @@ final class FileReceiver: ChannelDuplexHandler {
         }
         last = done
         done.assumeIsolated().whenComplete { [self] result in
-            outstanding -= 1
             guard !finished else { return }
             switch result {
             case .success:
                 then()
-                if outstanding == 0, readPending, !finished {
-                    readPending = false
-                    context.read()
-                }
             case .failure(let error):
                 fail(
                     error as? ProtocolError ?? ProtocolError(.fileError, "the file could not be written"),

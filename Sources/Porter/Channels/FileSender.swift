@@ -62,12 +62,12 @@ final class FileSender: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    /// The channel closed, before the transfer ended or after (the file closes with this handler).
+    func handlerRemoved(context: ChannelHandlerContext) {
         if !finished {
             finished = true
             reporting.ended(false)
         }
-        context.fireChannelInactive()
     }
 
     /// Reads the next chunk on the thread pool. The file is not touched here until that read completes.

@@ -15,25 +15,40 @@ final class ListingSender: ChannelDuplexHandler {
     /// The most names that are not UTF-8 a `done` lists (the others are only counted).
     static let maxSkippedNames = 20
 
+    /// A listing cut into its messages: work in proportion to the listing's size, so done on the thread pool
+    /// with the listing itself, never on the event loop.
+    struct Messages: Sendable {
+        let kind: ControlMessage.FileType
+        fileprivate let listings: [ChannelMessage.Listing]
+        fileprivate let end: ChannelMessage.ListingEnd
+
+        /// The messages of `listing` for a client that accepts control payloads of `maxPayload` bytes.
+        init(_ listing: FileService.Listing, maxPayload: Int) {
+            kind = listing.type
+            var entries = listing.entries[...]
+            var directory: ControlMessage.FileEntry?
+            if listing.type == .directory, let first = entries.first, first.path == "." {
+                directory = first
+                entries = entries.dropFirst()
+            }
+            let (listings, tooLarge) = ChannelMessage.Listing.cut(entries, maxPayload: maxPayload)
+            self.listings = listings
+            let skipped = listing.skipped.count + tooLarge
+            let names = Array(listing.skipped.prefix(ListingSender.maxSkippedNames))
+            // At most 20 names of at most 255 bytes, each byte written at most as `\\xFF` in JSON: about 26 KB,
+            // within the 65,536 bytes every client accepts.
+            end = ChannelMessage.ListingEnd(
+                directory: directory, skipped: skipped == 0 ? nil : skipped,
+                skippedNames: names.isEmpty ? nil : names)
+        }
+    }
+
     private var listings: ArraySlice<ChannelMessage.Listing>
     private let end: ChannelMessage.ListingEnd
 
-    /// The listing `listing` found, for a client that accepts control payloads of `maxPayload` bytes.
-    init(_ listing: FileService.Listing, maxPayload: Int) {
-        var entries = listing.entries[...]
-        var directory: ControlMessage.FileEntry?
-        if listing.type == .directory, let first = entries.first, first.path == "." {
-            directory = first
-            entries = entries.dropFirst()
-        }
-        let (listings, tooLarge) = ChannelMessage.Listing.cut(entries, maxPayload: maxPayload)
-        self.listings = listings[...]
-        let skipped = listing.skipped.count + tooLarge
-        let names = Array(listing.skipped.prefix(Self.maxSkippedNames))
-        // At most 20 names of at most 255 bytes, each byte written at most as `\\xFF` in JSON: about 26 KB, within
-        // the 65,536 bytes every client accepts.
-        self.end = ChannelMessage.ListingEnd(
-            directory: directory, skipped: skipped == 0 ? nil : skipped, skippedNames: names.isEmpty ? nil : names)
+    init(_ messages: Messages) {
+        listings = messages.listings[...]
+        end = messages.end
     }
 
     func channelActive(context: ChannelHandlerContext) {

@@ -13,7 +13,9 @@ import Synchronization
 ///
 /// - **Reads** honour `autoRead` and `read()`. The peer's data is reported ``ChildChannelParent/consumed(channel:bytes:)``
 ///   when it is delivered to the pipeline, so the peer's credit is renewed only as fast as the pipeline reads: a
-///   handler that turns `autoRead` off stops its channel alone, and what waits here stays within the window.
+///   handler that turns `autoRead` off stops its channel alone, and what waits here stays within the window. A
+///   handler that hands data on to slower work reports it consumed itself when that work is done
+///   (``ConsumptionOption``, ``Consumed``).
 /// - **Writes** wait here until flushed and the channel is active, then go to the multiplexer in order; data beyond
 ///   the credit (and anything written after it) waits for ``creditChanged(_:)``. A write's promise completes when
 ///   its last frame is handed to the connection.
@@ -40,6 +42,9 @@ final class PorterChildChannel {
     private var lifecycle = Lifecycle.registered
     private var autoRead = true
     private var allowRemoteHalfClosure = false
+    private var consumption = Consumption.onDelivery
+    /// Data delivered to the pipeline and not yet reported consumed, while ``Consumption`` is `.reported`.
+    private var unreported = 0
 
     /// What the peer sent that the pipeline has not read yet.
     private var inbound = CircularBuffer<Inbound>()
@@ -129,7 +134,8 @@ extension PorterChildChannel: Channel {
         return eventLoop.submit { try self.getOption0(option) }
     }
 
-    /// Sets `autoRead` or `allowRemoteHalfClosure`; any other option is `ChannelError.operationUnsupported`.
+    /// Sets `autoRead`, `allowRemoteHalfClosure` or ``ConsumptionOption``; any other option is
+    /// `ChannelError.operationUnsupported`.
     func setOption0<Option: ChannelOption>(_ option: Option, value: Option.Value) throws {
         eventLoop.preconditionInEventLoop()
         switch option {
@@ -142,12 +148,19 @@ extension PorterChildChannel: Channel {
             }
         case is ChannelOptions.Types.AllowRemoteHalfClosureOption:
             allowRemoteHalfClosure = value as! Bool
+        case is ConsumptionOption:
+            consumption = value as! Consumption
+            if consumption == .onDelivery, unreported > 0 {
+                if lifecycle != .closed { report(consumed: unreported) }
+                unreported = 0
+            }
         default:
             throw ChannelError.operationUnsupported
         }
     }
 
-    /// Reads `autoRead` or `allowRemoteHalfClosure`; any other option is `ChannelError.operationUnsupported`.
+    /// Reads `autoRead`, `allowRemoteHalfClosure` or ``ConsumptionOption``; any other option is
+    /// `ChannelError.operationUnsupported`.
     func getOption0<Option: ChannelOption>(_ option: Option) throws -> Option.Value {
         eventLoop.preconditionInEventLoop()
         switch option {
@@ -155,6 +168,8 @@ extension PorterChildChannel: Channel {
             return autoRead as! Option.Value
         case is ChannelOptions.Types.AllowRemoteHalfClosureOption:
             return allowRemoteHalfClosure as! Option.Value
+        case is ConsumptionOption:
+            return consumption as! Option.Value
         default:
             throw ChannelError.operationUnsupported
         }
@@ -263,8 +278,24 @@ extension PorterChildChannel: ChannelCore {
         }
     }
 
+    /// Takes ``Consumed``; any other event is `ChannelError.operationUnsupported`.
     func triggerUserOutboundEvent0(_ event: Any, promise: EventLoopPromise<Void>?) {
-        promise?.fail(ChannelError.operationUnsupported)
+        eventLoop.preconditionInEventLoop()
+        guard let consumed = event as? Consumed else {
+            promise?.fail(ChannelError.operationUnsupported)
+            return
+        }
+        let bytes = min(max(consumed.bytes, 0), unreported)
+        unreported -= bytes
+        if lifecycle != .closed, bytes > 0 {
+            report(consumed: bytes)
+        }
+        promise?.succeed()
+    }
+
+    /// Tells the multiplexer `bytes` of the peer's data are consumed.
+    private func report(consumed bytes: Int) {
+        multiplexer?.consumed(channel: id, bytes: bytes)
     }
 
     func channelRead0(_ data: NIOAny) {
@@ -376,7 +407,10 @@ extension PorterChildChannel {
             switch next {
             case .content(let content):
                 if case .data(_, let bytes) = content, lifecycle != .closed {
-                    multiplexer?.consumed(channel: id, bytes: bytes.readableBytes)
+                    switch consumption {
+                    case .onDelivery: report(consumed: bytes.readableBytes)
+                    case .reported: unreported += bytes.readableBytes
+                    }
                 }
                 delivered = true
                 pipeline.syncOperations.fireChannelRead(NIOAny(content))

@@ -16,11 +16,12 @@ import PorterProtocol
 /// for the first (up to ``busyWait``, then it is refused as busy) and then starts from whatever is under the
 /// partial name by then, never from the file the first renamed into place.
 ///
-/// Used by one task at a time; its methods block (see ``BlockingIO``).
+/// Used by one transfer at a time; its methods block (see ``BlockingIO``).
 ///
 /// `@unchecked Sendable`: its state (a descriptor, a digest) is not safe to touch from two threads at once, and it
-/// never is: the one task serving the transfer owns it and calls its methods one after another, each awaited on
-/// the blocking pool, whose hand-off orders every use after the one before.
+/// never is: one transfer owns it (a task on version 1 and on the client, a ``FileReceiver`` on version 2's
+/// channels) and calls its methods one after another, each on the thread pool after the one before has completed,
+/// whose hand-offs order every use after the one before.
 final class IncomingFile: @unchecked Sendable {
     /// The suffix of partial files.
     static let partSuffix = ".porter-part"
@@ -63,10 +64,10 @@ final class IncomingFile: @unchecked Sendable {
         let deadline = ContinuousClock.now + busyWait
         while true {
             try opening.openByName()
-            var locked = opening.tryLock()
+            var locked = try opening.tryLock()
             while !locked, ContinuousClock.now < deadline {
                 usleep(UInt32(Self.retryInterval.nanoseconds / 1000))
-                locked = opening.tryLock()
+                locked = try opening.tryLock()
             }
             guard locked else { throw opening.busy }
             if opening.isStillNamed { break }
@@ -113,7 +114,9 @@ final class IncomingFile: @unchecked Sendable {
         }
         return opened.flatMap { opening in
             @Sendable func attempt() -> EventLoopFuture<IncomingFile> {
-                guard opening.tryLock() else {
+                let locked: Bool
+                do { locked = try opening.tryLock() } catch { return eventLoop.makeFailedFuture(error) }
+                guard locked else {
                     guard NIODeadline.now() < deadline else { return eventLoop.makeFailedFuture(opening.busy) }
                     return eventLoop.scheduleTask(in: retryInterval) {}.futureResult.flatMap { attempt() }
                 }
@@ -299,11 +302,16 @@ final class PartFileOpening: @unchecked Sendable {
         guard descriptor >= 0 else { throw ConfinedDirectory.failure(errno, shownPath) }
     }
 
-    /// Tries to take the file's exclusive lock, without waiting.
-    func tryLock() -> Bool {
+    /// Tries to take the file's exclusive lock, without waiting: false while another transfer holds it; any other
+    /// failure (`ENOLCK`: the kernel has no lock to give) is thrown, not waited out.
+    func tryLock() throws(ProtocolError) -> Bool {
         while true {
             if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return true }
-            if errno != EINTR { return false }
+            switch errno {
+            case EINTR: continue
+            case EWOULDBLOCK: return false
+            case let code: throw ConfinedDirectory.failure(code, shownPath)
+            }
         }
     }
 

@@ -8,11 +8,12 @@ import PorterProtocol
 
 /// A regular file being sent: read in order from an offset, hashed from byte 0.
 ///
-/// Used by one task at a time; its methods block (see ``BlockingIO``).
+/// Used by one transfer at a time; its methods block (see ``BlockingIO``).
 ///
 /// `@unchecked Sendable`: its state (a descriptor, a digest) is not safe to touch from two threads at once, and it
-/// never is: the one task serving the transfer owns it and calls its methods one after another, each awaited on
-/// the blocking pool, whose hand-off orders every use after the one before.
+/// never is: one transfer owns it (a task on version 1 and on the client, a ``FileSender`` on version 2's
+/// channels) and calls its methods one after another, each on the thread pool after the one before has completed,
+/// whose hand-offs order every use after the one before.
 final class OutgoingFile: @unchecked Sendable {
     /// The file's attributes when opened; `size` is what will be sent, even if the file grows meanwhile.
     let entry: ControlMessage.FileEntry
