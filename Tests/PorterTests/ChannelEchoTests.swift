@@ -132,10 +132,11 @@ import Testing
     @Test func aServiceNotYetOnChannelsIsRefusedAndTheConnectionGoesOn() async throws {
         try await withTestServer(plaintext: true) { server in
             try await Version2Connection.run(server.endpoint) { connection in
-                let chat = ChannelMessage.open(.init(window: 1024, parameters: .chat(.init(room: "r", name: "n"))))
-                try await connection.send(chat.frame(channel: 1))
+                let forward = ChannelMessage.open(
+                    .init(window: 1024, parameters: .forward(.init(host: "127.0.0.1", port: 9))))
+                try await connection.send(forward.frame(channel: 1))
                 let frame = try await connection.next()
-                guard case .refuse(let error) = try ChannelMessage(frame: frame, service: .chat) else {
+                guard case .refuse(let error) = try ChannelMessage(frame: frame, service: .forward) else {
                     Issue.record("expected a refusal, got \(frame)")
                     return
                 }

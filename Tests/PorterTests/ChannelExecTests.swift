@@ -111,4 +111,21 @@ import Testing
             }
         }
     }
+
+    /// A signal reaches a command whose input is full at once: it does not wait behind the input the channel holds
+    /// unread (section 5.2), as SSH's channel requests do not.
+    @Test func aSignalOvertakesInputTheCommandHasNotRead() async throws {
+        try await withTestServer(plaintext: true) { server in
+            try await Version2Connection.run(server.endpoint) { connection in
+                let accept = try await open(ControlMessage.Exec(argv: ["sleep", "60"]), on: 1, &connection)
+                // The whole window: more than the pipe and its channel's buffer take, so the rest waits unread.
+                try await connection.send(
+                    .data(ByteBuffer(repeating: 0x61, count: accept.window), channel: 1),
+                    ChannelMessage.execResize(.init(rows: 24, cols: 80)).frame(channel: 1),
+                    ChannelMessage.execSignal(.init(name: "TERM")).frame(channel: 1))
+                let run = try await transcript(of: 1, on: &connection)
+                #expect(run.exit?.signal == "TERM")
+            }
+        }
+    }
 }

@@ -10,16 +10,16 @@ import Testing
         return event
     }
 
-    @Test func threeClientsChat() async throws {
+    @Test(arguments: [1, 2]) func threeClientsChat(version: Int) async throws {
         try await withTestServer { server in
-            try await server.withClient { ann in
+            try await server.withClient(version: version) { ann in
                 let annChat = try await ann.joinChat(room: "lobby", name: "ann")
                 #expect(annChat.members == ["ann"])
-                try await server.withClient { bob in
+                try await server.withClient(version: version) { bob in
                     let bobChat = try await bob.joinChat(room: "lobby", name: "bob")
                     #expect(bobChat.members == ["ann", "bob"])
                     #expect(try await nextChatEvent(annChat) == .chat(.joined(name: "bob")))
-                    try await server.withClient { cat in
+                    try await server.withClient(version: version) { cat in
                         let catChat = try await cat.joinChat(room: "lobby", name: "cat")
                         #expect(try await nextChatEvent(annChat) == .chat(.joined(name: "cat")))
                         #expect(try await nextChatEvent(bobChat) == .chat(.joined(name: "cat")))
@@ -66,11 +66,13 @@ import Testing
         }
     }
 
-    @Test func aTakenNameIsRefusedAndTheConnectionGoesOn() async throws {
+    @Test(arguments: [1, 2]) func aTakenNameIsRefusedAndTheConnectionGoesOn(version: Int) async throws {
         try await withTestServer { server in
-            try await server.withClient { first in
-                _ = try await first.joinChat(room: "ops", name: "dup")
-                try await server.withClient { second in
+            try await server.withClient(version: version) { first in
+                // Kept: on version 2 a session given up leaves its room.
+                let held = try await first.joinChat(room: "ops", name: "dup")
+                defer { withExtendedLifetime(held) {} }
+                try await server.withClient(version: version) { second in
                     do {
                         _ = try await second.joinChat(room: "ops", name: "dup")
                         Issue.record("duplicate name accepted")
@@ -85,11 +87,11 @@ import Testing
         }
     }
 
-    @Test func roomsAreSeparate() async throws {
+    @Test(arguments: [1, 2]) func roomsAreSeparate(version: Int) async throws {
         try await withTestServer { server in
-            try await server.withClient { a in
+            try await server.withClient(version: version) { a in
                 let one = try await a.joinChat(room: "one", name: "x")
-                try await server.withClient { b in
+                try await server.withClient(version: version) { b in
                     let two = try await b.joinChat(room: "two", name: "x")
                     try await two.sender.say("only in two")
                     try await one.sender.requestMembers()
@@ -97,6 +99,46 @@ import Testing
                     #expect(try await one.nextEvent() == .chat(.members(room: "one", names: ["x"])))
                 }
             }
+        }
+    }
+
+    /// On version 2 a member that stops reading loses its channel, with `fail` `slow-consumer`, and nothing else:
+    /// the others are told it left, and its connection goes on.
+    @Test func aMemberThatStopsReadingLosesOnlyItsChannel() async throws {
+        let shallow: (inout ServerConfiguration) -> Void = { $0.chat = .init(queueDepth: 8) }
+        try await withTestServer(plaintext: true, configure: shallow) { server in
+            try await Version2Connection.run(server.endpoint) { slow in
+                let join = ChannelMessage.open(.init(window: 0, parameters: .chat(.init(room: "r", name: "slow"))))
+                try await slow.send(join.frame(channel: 1))
+                guard case .accept = try ChannelMessage(frame: try await slow.next(), service: .chat) else {
+                    throw TestFailure("the join was not accepted")
+                }
+                // slow reads nothing more until the server has removed it.
+                try await server.withClient(version: 2) { talker in
+                    let session = try await talker.joinChat(room: "r", name: "talker")
+                    let (sender, line) = (session.sender, String(repeating: "x", count: 4000))
+                    let talking = Task {
+                        while !Task.isCancelled { try await sender.say(line) }
+                    }
+                    defer { talking.cancel() }
+                    #expect(try await nextChatEvent(session) == .chat(.left(name: "slow")))
+                }
+                // What had reached slow's socket, then the channel's end: eof, the failure, close.
+                var failure: ProtocolError?
+                while true {
+                    let frame = try await slow.next()
+                    #expect(frame.channel == 1)
+                    if frame.kind == .close { break }
+                    guard frame.kind == .control else { continue }
+                    if case .fail(let error) = try ChannelMessage(frame: frame, service: .chat) { failure = error }
+                }
+                #expect(failure?.code == .slowConsumer)
+                try await slow.send(.close(channel: 1))
+                _ = try await slow.openEcho(2, window: 1024)
+                try await slow.send(.data(ByteBuffer(string: "still here"), channel: 2))
+                #expect(String(buffer: try await slow.next().payload) == "STILL HERE")
+            }
+            #expect(server.server.chat.snapshot().isEmpty)
         }
     }
 }

@@ -129,15 +129,6 @@ import Testing
         }
     }
 
-    @Test func requestsNotOnChannelsYetSaySo() async throws {
-        try await withTestServer { server in
-            try await server.withClient(version: 2) { connection in
-                await #expect(throws: PorterError.self) { _ = try await connection.joinChat(room: "r", name: "n") }
-                _ = try await connection.ping()
-            }
-        }
-    }
-
     @Test func aServerThatSpeaksOnlyVersion1RefusesAVersion2Client() async throws {
         let onlyVersion1: (inout ServerConfiguration) -> Void = { $0.channelLimits = nil }
         try await withTestServer(configure: onlyVersion1) { server in

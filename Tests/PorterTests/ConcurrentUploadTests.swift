@@ -180,14 +180,13 @@ import Testing
             let file = try IncomingFile(in: directory, ["done.txt"], size: 4, resume: false)
             try file.begin(at: 0)
             try file.write(ByteBuffer(string: "abcd"))
-            var digest = FileDigest(.default)
-            ByteBuffer(string: "abcd").withUnsafeReadableBytes { digest.update($0) }
-            try file.finish(expected: digest.hex, mode: nil, mtime: nil)
+            let digest = FileDigest.hex(of: ByteBuffer(string: "abcd"))
+            try file.finish(expected: digest, mode: nil, mtime: nil)
             // Whatever is opened now may get the numbers the file's descriptors had.
             let other = open(root + "/other", O_RDWR | O_CREAT, 0o600)
             defer { close(other) }
             #expect(throws: ProtocolError.self) { try file.write(ByteBuffer(string: "more")) }
-            #expect(throws: ProtocolError.self) { try file.finish(expected: digest.hex, mode: 0o777, mtime: nil) }
+            #expect(throws: ProtocolError.self) { try file.finish(expected: digest, mode: 0o777, mtime: nil) }
             #expect(try String(contentsOfFile: root + "/done.txt", encoding: .utf8) == "abcd")
             #expect(try FileManager.default.attributesOfItem(atPath: root + "/other")[.size] as? Int == 0)
             let mode = try FileManager.default.attributesOfItem(atPath: root + "/other")[.posixPermissions] as? Int

@@ -96,14 +96,13 @@ import Testing
         try await withServedDirectory { server, root in
             try await Version2Connection.run(server.endpoint) { connection in
                 let content = ByteBuffer(string: "hello, channels\n")
-                var digest = FileDigest(.xxh128)
-                content.withUnsafeReadableBytes { digest.update($0) }
+                let digest = FileDigest.hex(of: content, .xxh128)
                 let put = ControlMessage.FilePut(path: "hello.txt", size: Int64(content.readableBytes), mode: 0o600)
                 let accepted = try await accept(.filePut(put), window: 0, on: 1, &connection)
                 #expect(accepted.details == .filePut(.init(offset: 0, prefix: nil)))
                 try await connection.send(
                     ChannelMessage.fileBegin(.init(offset: 0)).frame(channel: 1), .data(content, channel: 1),
-                    .eof(channel: 1), ChannelMessage.fileEnd(.init(digest: digest.hex)).frame(channel: 1))
+                    .eof(channel: 1), ChannelMessage.fileEnd(.init(digest: digest)).frame(channel: 1))
                 let result = try await transcript(of: 1, service: .filePut, on: &connection)
                 #expect(result.eof)
                 #expect(result.messages == [.done(.filePut(.init(size: Int64(content.readableBytes))))])
@@ -118,11 +117,10 @@ import Testing
         try await withServedDirectory { server, root in
             try await Version2Connection.run(server.endpoint) { connection in
                 let content = ByteBuffer(string: "once\n")
-                var digest = FileDigest(.xxh128)
-                content.withUnsafeReadableBytes { digest.update($0) }
+                let digest = FileDigest.hex(of: content, .xxh128)
                 let put = ControlMessage.FilePut(path: "once.txt", size: Int64(content.readableBytes))
                 _ = try await accept(.filePut(put), window: 0, on: 1, &connection)
-                let end = ChannelMessage.fileEnd(.init(digest: digest.hex)).frame(channel: 1)
+                let end = ChannelMessage.fileEnd(.init(digest: digest)).frame(channel: 1)
                 try await connection.send(
                     ChannelMessage.fileBegin(.init(offset: 0)).frame(channel: 1), .data(content, channel: 1),
                     .eof(channel: 1), end, end, ChannelMessage.fileBegin(.init(offset: 0)).frame(channel: 1))

@@ -180,3 +180,12 @@ func treeAnswers(
         }
     }
 }
+
+extension FileDigest {
+    /// The digest of `content` with `algorithm`, in hex.
+    static func hex(of content: ByteBuffer, _ algorithm: ControlMessage.Checksum = .default) -> String {
+        var digest = FileDigest(algorithm)
+        content.withUnsafeReadableBytes { digest.update($0) }
+        return digest.hex
+    }
+}

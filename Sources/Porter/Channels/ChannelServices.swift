@@ -45,6 +45,12 @@ struct ChannelServices: Sendable {
             return receiveFile(request, on: child, limits: limits)
         case .fileList(let request):
             return sendListing(request, on: child, maxPayload: (client ?? FrameLimits()).maxControlPayload)
+        case .chat(let join):
+            let (chat, logger) = (connection.chat, connection.logger)
+            return child.eventLoop.makeCompletedFuture {
+                let joined = try ChatBridge.join(join, chat: chat, logger: logger, on: child)
+                return ChannelMessage.Accept(window: 0, details: .chat(joined))
+            }
         default:
             let name = open.parameters.serviceName
             return child.eventLoop.makeFailedFuture(

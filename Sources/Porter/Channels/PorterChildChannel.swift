@@ -333,6 +333,13 @@ extension PorterChildChannel {
     func receive(_ content: ChannelContent) {
         eventLoop.preconditionInEventLoop()
         guard lifecycle != .closed else { return }
+        if case .message(let message) = content, message.goesAheadOfHeldData, lifecycle == .active, !delivering {
+            // A signal or a resize reaches the pipeline at once, not behind data it has not read (input waiting
+            // for a command that does not read it), as SSH's channel requests do; it needs no read.
+            pipeline.syncOperations.fireChannelRead(NIOAny(content))
+            pipeline.syncOperations.fireChannelReadComplete()
+            return
+        }
         inbound.append(.content(content))
         deliverIfRead()
     }

@@ -3,7 +3,9 @@ import PorterProtocol
 
 /// Membership of a chat room, made by ``ClientConnection/joinChat(room:name:)``.
 ///
-/// Hand ``sender`` to the task that sends; read events with ``nextEvent()`` in one other task.
+/// Hand ``sender`` to the task that sends; read events with ``nextEvent()`` in one other task. On protocol version 2
+/// the membership is a channel of its own, and a session let go of before it has left closes it, which leaves the
+/// room.
 public final class ChatSession {
     /// What a member is told.
     public enum Event: Sendable, Equatable {
@@ -21,62 +23,140 @@ public final class ChatSession {
     public let members: [String]
     /// Sends requests; safe to use from another task.
     public let sender: ChatSender
-    private let connection: ClientConnection
+    private let connection: ClientConnection?
+    private let channel: ClientChannel?
+    /// Version 2: the server's `done` came (the member left).
+    private var done = false
 
-    init(connection: ClientConnection, joined: ControlMessage.ChatJoined) {
+    convenience init(connection: ClientConnection, joined: ControlMessage.ChatJoined) {
+        self.init(joined, connection: connection, channel: nil, route: .frames(connection.writer))
+    }
+
+    /// Version 2: the membership on an accepted `chat` channel.
+    convenience init(channel: ClientChannel, joined: ControlMessage.ChatJoined) {
+        self.init(joined, connection: nil, channel: channel, route: .channel(channel))
+    }
+
+    private init(
+        _ joined: ControlMessage.ChatJoined, connection: ClientConnection?, channel: ClientChannel?,
+        route: ChatSender.Route
+    ) {
         self.connection = connection
+        self.channel = channel
         self.room = joined.room
         self.name = joined.name
         self.members = joined.members
-        self.sender = ChatSender(writer: connection.writer)
+        self.sender = ChatSender(route: route)
+    }
+
+    deinit {
+        // A session given up before leaving closes its channel, which leaves the room.
+        if !done { channel?.close() }
     }
 
     /// The next event, or `nil` once the server has confirmed ``ChatSender/leave()``.
+    ///
+    /// - Throws: ``PorterError`` if the connection ends, or on protocol version 2 if the server removed this member
+    ///   for reading too slowly (code `slow-consumer`; the connection goes on).
     public func nextEvent() async throws -> Event? {
+        guard let connection else { return try await nextOnChannel() }
         switch try await connection.frames.nextMessage(allowingErrors: true) {
-        case .chatMessage(let message):
-            return .chat(.message(from: message.from, text: message.text, isPrivate: message.private))
-        case .chatPresence(let presence):
-            switch presence.event {
-            case .joined: return .chat(.joined(name: presence.name))
-            case .left: return .chat(.left(name: presence.name))
-            case .renamed: return .chat(.renamed(from: presence.name, to: presence.newName ?? presence.name))
-            }
-        case .chatMembers(let members): return .chat(.members(room: members.room, names: members.members))
+        case .chatMessage(let message): return Self.event(message)
+        case .chatPresence(let presence): return Self.event(presence)
+        case .chatMembers(let members): return Self.event(members)
         case .error(let body) where !body.fatal: return .refused(body.message)
         case .error(let body): throw PorterError(remote: body)
         case .end: return nil
         case let other: throw PorterError(.protocolViolation, "unexpected \(other.type) from the server during chat")
         }
     }
+
+    /// Version 2: events until the server's eof and `done`, which answer this side's eof.
+    private func nextOnChannel() async throws -> Event? {
+        while let next = try await channel?.receive() {
+            switch next {
+            case .message(.chatMessage(let message)): return Self.event(message)
+            case .message(.chatPresence(let presence)): return Self.event(presence)
+            case .message(.chatMembers(let members)): return Self.event(members)
+            case .message(.reject(let error)): return .refused(error.message)
+            case .eof: continue
+            case .message(.done):
+                done = true
+            case .message(.fail(let error)):
+                done = true
+                throw PorterError(.refused, "server: \(TerminalText.escaped(error.message))", code: error.code)
+            case let other:
+                throw PorterError(.protocolViolation, "unexpected \(other) from the server on a chat channel")
+            }
+        }
+        guard done else { throw PorterError(.connection, "the server closed the chat channel") }
+        return nil
+    }
+
+    private static func event(_ message: ControlMessage.ChatMessage) -> Event {
+        .chat(.message(from: message.from, text: message.text, isPrivate: message.private))
+    }
+
+    private static func event(_ presence: ControlMessage.ChatPresence) -> Event {
+        switch presence.event {
+        case .joined: .chat(.joined(name: presence.name))
+        case .left: .chat(.left(name: presence.name))
+        case .renamed: .chat(.renamed(from: presence.name, to: presence.newName ?? presence.name))
+        }
+    }
+
+    private static func event(_ members: ControlMessage.ChatMembers) -> Event {
+        .chat(.members(room: members.room, names: members.members))
+    }
 }
 
 /// The sending half of a ``ChatSession``.
 public struct ChatSender: Sendable {
-    let writer: FrameWriter
+    enum Route: Sendable {
+        /// Version 1: the connection.
+        case frames(FrameWriter)
+        /// Version 2: the member's channel.
+        case channel(ClientChannel)
+    }
+
+    let route: Route
 
     /// Says `text` to the room.
     public func say(_ text: String) async throws {
-        try await writer.send(ControlMessage.chatSay(.init(text: text)))
+        let say = ControlMessage.ChatSay(text: text)
+        try await send(.chatSay(say), .chatSay(say))
     }
 
     /// Says `text` to `member` only.
     public func sendPrivate(to member: String, _ text: String) async throws {
-        try await writer.send(ControlMessage.chatPrivate(.init(to: member, text: text)))
+        let message = ControlMessage.ChatPrivate(to: member, text: text)
+        try await send(.chatPrivate(message), .chatPrivate(message))
     }
 
     /// Asks to be called `name` from now on.
     public func rename(to name: String) async throws {
-        try await writer.send(ControlMessage.chatNick(.init(name: name)))
+        let nick = ControlMessage.ChatNick(name: name)
+        try await send(.chatNick(nick), .chatNick(nick))
     }
 
     /// Asks for the member list; it arrives as a ``ChatEvent/members(room:names:)`` event.
     public func requestMembers() async throws {
-        try await writer.send(ControlMessage.chatWho)
+        try await send(.chatWho, .chatWho)
     }
 
     /// Leaves the room; ``ChatSession/nextEvent()`` returns `nil` once the server confirms.
     public func leave() async throws {
-        try await writer.send(ControlMessage.chatLeave)
+        switch route {
+        case .frames(let writer): try await writer.send(ControlMessage.chatLeave)
+        case .channel(let channel): try await channel.finish()
+        }
+    }
+
+    /// Sends a request as version 1's message or version 2's.
+    private func send(_ version1: ControlMessage, _ version2: ChannelMessage) async throws {
+        switch route {
+        case .frames(let writer): try await writer.send(version1)
+        case .channel(let channel): try await channel.write(.message(version2))
+        }
     }
 }

@@ -5,8 +5,7 @@ import PorterProtocol
 ///
 /// On protocol version 1 (``ClientConfiguration/version``) requests run one after another: start one, finish it,
 /// start the next. On version 2 each request is a channel of its own, and tasks may share the connection to run
-/// several at once (`async let` a command and a download); every request but ``joinChat(room:name:)`` runs there,
-/// and that one says it needs version 1.
+/// several at once (`async let` a command, a download and a chat membership).
 public final class ClientConnection: Sendable {
     /// The endpoint connected to.
     public let endpoint: Endpoint
@@ -47,7 +46,7 @@ public final class ClientConnection: Sendable {
     /// The protocol version the connection speaks.
     public var version: Int { welcome.version }
 
-    /// Version 1: the server's frames. Only requests that checked ``requireVersion1(_:)`` reach it.
+    /// Version 1: the server's frames.
     var frames: FrameReader {
         guard let requests else { preconditionFailure("a version 1 request on a version 2 connection") }
         return requests.frames
@@ -57,13 +56,6 @@ public final class ClientConnection: Sendable {
     var writer: FrameWriter {
         guard let requests else { preconditionFailure("a version 1 request on a version 2 connection") }
         return requests.writer
-    }
-
-    /// Throws unless the connection speaks version 1, which `request` still needs.
-    func requireVersion1(_ request: String) throws(PorterError) {
-        guard requests == nil else { return }
-        throw PorterError(
-            .configuration, "\(request) does not run on protocol version 2 yet; connect with protocol version 1")
     }
 
     /// Measures one round trip to the server.
@@ -102,11 +94,18 @@ public final class ClientConnection: Sendable {
     /// - Throws: ``PorterError`` of kind ``PorterError/Kind/refused`` if the server refuses (name taken, room
     ///   full, bad name); the connection stays usable.
     public func joinChat(room: String, name: String) async throws -> ChatSession {
-        try requireVersion1("chat")
         for (value, what) in [(room, "room name"), (name, "name")] {
             if let problem = ChatName.problem(with: value, what: what) {
                 throw PorterError(.configuration, problem.message)
             }
+        }
+        if let channels {
+            let opened = try await channels.openAccepted(.chat(.init(room: room, name: name)), window: 0)
+            guard case .chat(let joined) = opened.accept.details else {
+                opened.channel.close()
+                throw PorterError(.protocolViolation, "the server accepted a chat channel without its room")
+            }
+            return ChatSession(channel: opened.channel, joined: joined)
         }
         try await writer.send(ControlMessage.chatJoin(.init(room: room, name: name)))
         switch try await frames.nextMessage() {

@@ -163,13 +163,11 @@ extension ProtocolError {
 extension ChatEvent {
     /// The control message that tells a native client about this event.
     var message: ControlMessage {
-        switch self {
-        case .message(let from, let text, let isPrivate):
-            .chatMessage(.init(from: from, text: text, private: isPrivate))
-        case .joined(let name): .chatPresence(.init(event: .joined, name: name))
-        case .left(let name): .chatPresence(.init(event: .left, name: name))
-        case .renamed(let from, let to): .chatPresence(.init(event: .renamed, name: from, newName: to))
-        case .members(let room, let names): .chatMembers(.init(room: room, members: names))
+        switch channelMessage {
+        case .chatMessage(let body): .chatMessage(body)
+        case .chatPresence(let body): .chatPresence(body)
+        case .chatMembers(let body): .chatMembers(body)
+        case let other: preconditionFailure("a chat event became '\(other.type)'")
         }
     }
 }
