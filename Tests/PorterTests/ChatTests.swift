@@ -102,6 +102,36 @@ import Testing
         }
     }
 
+    /// On version 2 the client bounds the events that wait for a program that stopped reading: past
+    /// ``ChatSession/maxWaitingEvents`` it closes the membership's channel, the others are told it left, and the
+    /// program learns why once it reads again.
+    @Test func aClientThatStopsReadingItsEventsLeavesTheRoom() async throws {
+        try await withTestServer { server in
+            try await server.withClient(version: 2) { idle in
+                let unread = try await idle.joinChat(room: "r", name: "idle")
+                try await server.withClient(version: 2) { talker in
+                    let session = try await talker.joinChat(room: "r", name: "talker")
+                    let sender = session.sender
+                    let talking = Task {
+                        for number in 0..<(ChatSession.maxWaitingEvents * 4) { try await sender.say("\(number)") }
+                    }
+                    defer { talking.cancel() }
+                    #expect(try await nextChatEvent(session) == .chat(.left(name: "idle")))
+                }
+                var events = 0
+                do {
+                    while try await unread.nextEvent() != nil { events += 1 }
+                    Issue.record("the membership ended without an error")
+                } catch let error as PorterError {
+                    #expect(error.code == .slowConsumer)
+                }
+                // Those that waited, and one the channel may have read ahead before the program stopped.
+                #expect((ChatSession.maxWaitingEvents...ChatSession.maxWaitingEvents + 1).contains(events))
+                _ = try await idle.ping()
+            }
+        }
+    }
+
     /// On version 2 a member that stops reading loses its channel, with `fail` `slow-consumer`, and nothing else:
     /// the others are told it left, and its connection goes on.
     @Test func aMemberThatStopsReadingLosesOnlyItsChannel() async throws {

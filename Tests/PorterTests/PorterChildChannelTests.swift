@@ -132,6 +132,23 @@ import Testing
         #expect(parent.consumed.isEmpty)
     }
 
+    @Test func messagesBeyondTheHeldLimitAreDeliveredThenTheChannelCloses() throws {
+        try set(ChannelOptions.autoRead, false)
+        try set(PorterChildChannel.MaxHeldMessagesOption(), 2)
+        child.activate(credit: 100)
+        child.receive(done)
+        child.receive(data("bytes"))
+        child.receive(done)
+        #expect(recorder.events == [.active], "two messages and data wait within the limit")
+        child.receive(done)
+        let error = String(describing: PorterChildChannel.TooManyHeldMessages(limit: 2))
+        #expect(
+            recorder.events == [
+                .active, .read(done), .read(data("bytes")), .read(done), .readComplete, .error(error), .inactive,
+            ])
+        #expect(parent.closes == 1)
+    }
+
     // MARK: Writes and credit
 
     @Test func writesBeyondCreditWaitForItInOrder() {

@@ -20,4 +20,18 @@ extension PorterChildChannel {
     struct Consumed: Sendable {
         let bytes: Int
     }
+
+    /// The channel option that bounds the peer's messages the pipeline has not read yet: one more closes the
+    /// channel after ``TooManyHeldMessages`` is fired into the pipeline. `nil` (unless set): no bound.
+    ///
+    /// Data waiting unread is bounded by the window this side granted, but messages need no credit. A client sets
+    /// it for a chat membership, whose events arrive whether or not the program reads them.
+    struct MaxHeldMessagesOption: ChannelOption, Sendable {
+        typealias Value = Int?
+    }
+
+    /// The peer sent more messages than ``MaxHeldMessagesOption`` allows to wait unread; the channel closes.
+    struct TooManyHeldMessages: Error, Sendable {
+        let limit: Int
+    }
 }

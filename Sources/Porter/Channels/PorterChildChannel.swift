@@ -43,6 +43,9 @@ final class PorterChildChannel {
     private var autoRead = true
     private var allowRemoteHalfClosure = false
     private var consumption = Consumption.onDelivery
+    private var maxHeldMessages: Int?
+    /// The messages in `inbound`.
+    private var heldMessages = 0
     /// Data delivered to the pipeline and not yet reported consumed, while ``Consumption`` is `.reported`.
     private var unreported = 0
 
@@ -134,8 +137,8 @@ extension PorterChildChannel: Channel {
         return eventLoop.submit { try self.getOption0(option) }
     }
 
-    /// Sets `autoRead`, `allowRemoteHalfClosure` or ``ConsumptionOption``; any other option is
-    /// `ChannelError.operationUnsupported`.
+    /// Sets `autoRead`, `allowRemoteHalfClosure`, ``ConsumptionOption`` or ``MaxHeldMessagesOption``; any other
+    /// option is `ChannelError.operationUnsupported`.
     func setOption0<Option: ChannelOption>(_ option: Option, value: Option.Value) throws {
         eventLoop.preconditionInEventLoop()
         switch option {
@@ -148,6 +151,8 @@ extension PorterChildChannel: Channel {
             }
         case is ChannelOptions.Types.AllowRemoteHalfClosureOption:
             allowRemoteHalfClosure = value as! Bool
+        case is MaxHeldMessagesOption:
+            maxHeldMessages = value as! Int?
         case is ConsumptionOption:
             consumption = value as! Consumption
             if consumption == .onDelivery, unreported > 0 {
@@ -159,8 +164,8 @@ extension PorterChildChannel: Channel {
         }
     }
 
-    /// Reads `autoRead`, `allowRemoteHalfClosure` or ``ConsumptionOption``; any other option is
-    /// `ChannelError.operationUnsupported`.
+    /// Reads `autoRead`, `allowRemoteHalfClosure`, ``ConsumptionOption`` or ``MaxHeldMessagesOption``; any other
+    /// option is `ChannelError.operationUnsupported`.
     func getOption0<Option: ChannelOption>(_ option: Option) throws -> Option.Value {
         eventLoop.preconditionInEventLoop()
         switch option {
@@ -170,6 +175,8 @@ extension PorterChildChannel: Channel {
             return allowRemoteHalfClosure as! Option.Value
         case is ConsumptionOption:
             return consumption as! Option.Value
+        case is MaxHeldMessagesOption:
+            return maxHeldMessages as! Option.Value
         default:
             throw ChannelError.operationUnsupported
         }
@@ -340,6 +347,16 @@ extension PorterChildChannel {
             pipeline.syncOperations.fireChannelReadComplete()
             return
         }
+        if case .message = content {
+            if let maxHeldMessages, heldMessages >= maxHeldMessages {
+                // What waited goes to the pipeline first, then why the channel ends.
+                if !delivering { deliverInbound() }
+                pipeline.syncOperations.fireErrorCaught(TooManyHeldMessages(limit: maxHeldMessages))
+                close0(error: TooManyHeldMessages(limit: maxHeldMessages), mode: .all, promise: nil)
+                return
+            }
+            heldMessages += 1
+        }
         inbound.append(.content(content))
         deliverIfRead()
     }
@@ -413,11 +430,14 @@ extension PorterChildChannel {
         delivery: while let next = inbound.popFirst() {
             switch next {
             case .content(let content):
-                if case .data(_, let bytes) = content, lifecycle != .closed {
+                switch content {
+                case .data(_, let bytes) where lifecycle != .closed:
                     switch consumption {
                     case .onDelivery: report(consumed: bytes.readableBytes)
                     case .reported: unreported += bytes.readableBytes
                     }
+                case .data: break
+                case .message: heldMessages -= 1
                 }
                 delivered = true
                 pipeline.syncOperations.fireChannelRead(NIOAny(content))

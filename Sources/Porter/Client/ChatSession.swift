@@ -15,6 +15,12 @@ public final class ChatSession {
         case refused(String)
     }
 
+    /// Protocol version 2: the most events that wait for ``nextEvent()``. The server sends a member's events
+    /// whether or not the program reads them; one more closes the membership's channel, which leaves the room, and
+    /// ``nextEvent()`` throws (code `slow-consumer`) after the events before it, as the server removes a member
+    /// whose own queue overflows.
+    public static let maxWaitingEvents = 256
+
     /// The room joined.
     public let room: String
     /// The name joined with.

@@ -16,11 +16,15 @@ public struct ClientChannel: Sendable {
     private let unfinishedWrite = Locked<EventLoopFuture<Void>?>(nil)
 
     /// Sets up `child`'s pipeline to be read through the returned value; called on its event loop, before the
-    /// channel is active.
-    static func attach(to child: any Channel) throws -> ClientChannel {
+    /// channel is active. With `maxHeldMessages`, the server's messages waiting unread are bounded: one more
+    /// closes the channel, and ``next()`` throws once it has returned what came before.
+    static func attach(to child: any Channel, maxHeldMessages: Int? = nil) throws -> ClientChannel {
         let reader = ChannelReader(channel: child)
         try child.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
         try child.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+        if let maxHeldMessages {
+            try child.syncOptions?.setOption(PorterChildChannel.MaxHeldMessagesOption(), value: maxHeldMessages)
+        }
         try child.pipeline.syncOperations.addHandler(ChannelReadHandler(reader: reader))
         return ClientChannel(channel: child, reader: reader)
     }

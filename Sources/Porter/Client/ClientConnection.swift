@@ -100,7 +100,8 @@ public final class ClientConnection: Sendable {
             }
         }
         if let channels {
-            let opened = try await channels.openAccepted(.chat(.init(room: room, name: name)), window: 0)
+            let opened = try await channels.openAccepted(
+                .chat(.init(room: room, name: name)), window: 0, maxHeldMessages: ChatSession.maxWaitingEvents)
             guard case .chat(let joined) = opened.accept.details else {
                 opened.channel.close()
                 throw PorterError(.protocolViolation, "the server accepted a chat channel without its room")

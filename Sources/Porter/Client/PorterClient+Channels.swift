@@ -73,8 +73,10 @@ struct ClientChannels: Sendable {
     }
 
     /// ``open(_:window:)``, with the server's `accept` (its window and the service's details, such as exec's pid).
+    /// `maxHeldMessages` bounds the server's messages that wait unread (``ClientChannel/attach(to:maxHeldMessages:)``).
     func openAccepted(
-        _ parameters: ChannelMessage.Open.Parameters, window: Int = ChannelLimits.defaultInitialWindow
+        _ parameters: ChannelMessage.Open.Parameters, window: Int = ChannelLimits.defaultInitialWindow,
+        maxHeldMessages: Int? = nil
     ) async throws(PorterError) -> (channel: ClientChannel, accept: ChannelMessage.Accept) {
         // As on version 1, an absurd number is the caller's error, found before anything is sent.
         let open = ChannelMessage.open(.init(window: window, parameters: parameters))
@@ -85,7 +87,9 @@ struct ClientChannels: Sendable {
         }
         let multiplexer = self.multiplexer
         let opened = channel.eventLoop.flatSubmit {
-            multiplexer.value.open(parameters, window: window) { child in try ClientChannel.attach(to: child) }
+            multiplexer.value.open(parameters, window: window) { child in
+                try ClientChannel.attach(to: child, maxHeldMessages: maxHeldMessages)
+            }
         }
         do {
             return try await opened.get()
@@ -114,6 +118,10 @@ struct ClientChannels: Sendable {
                 .refused, "server: \(TerminalText.escaped(refused.error.message))", code: refused.error.code)
         case let error as ProtocolError:
             return PorterError(.configuration, error.message, code: error.code)
+        case let unread as PorterChildChannel.TooManyHeldMessages:
+            return PorterError(
+                .refused, "more than \(unread.limit) messages from the server waited unread; the channel was closed",
+                code: .slowConsumer)
         case ChannelError.ioOnClosedChannel, ChannelError.eof:
             return PorterError(.connection, "the connection is closed")
         default:
