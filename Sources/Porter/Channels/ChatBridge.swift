@@ -70,6 +70,8 @@ final class ChatBridge: ChannelDuplexHandler {
         let channel = context.channel
         relay = Task {
             for await event in events {
+                // Evicted: the failure is the channel's last word, not the events still buffered.
+                guard !Task.isCancelled else { break }
                 do {
                     try await channel.writeAndFlush(ChannelContent.message(event.channelMessage)).get()
                 } catch {

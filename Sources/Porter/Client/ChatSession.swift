@@ -3,9 +3,9 @@ import PorterProtocol
 
 /// Membership of a chat room, made by ``ClientConnection/joinChat(room:name:)``.
 ///
-/// Hand ``sender`` to the task that sends; read events with ``nextEvent()`` in one other task. On protocol version 2
-/// the membership is a channel of its own, and a session let go of before it has left closes it, which leaves the
-/// room.
+/// Hand ``sender`` to the task that sends; read events with ``nextEvent()`` in one other task. The member leaves with
+/// ``ChatSender/leave()`` or when the connection ends; on protocol version 2 the membership is a channel of its own,
+/// which the client also closes when a program stops reading (``maxWaitingEvents``).
 public final class ChatSession {
     /// What a member is told.
     public enum Event: Sendable, Equatable {
@@ -15,10 +15,11 @@ public final class ChatSession {
         case refused(String)
     }
 
-    /// Protocol version 2: the most events that wait for ``nextEvent()``. The server sends a member's events
-    /// whether or not the program reads them; one more closes the membership's channel, which leaves the room, and
-    /// ``nextEvent()`` throws (code `slow-consumer`) after the events before it, as the server removes a member
-    /// whose own queue overflows.
+    /// Protocol version 2: the most events that wait in the membership's channel for ``nextEvent()`` (beside at
+    /// most as many the session read before the program stopped). The server sends a member's events whether or
+    /// not the program reads them; one more closes the channel, which leaves the room, and ``nextEvent()`` throws
+    /// (code `slow-consumer`) after the events before it, as the server removes a member whose own queue
+    /// overflows.
     public static let maxWaitingEvents = 256
 
     /// The room joined.
@@ -31,7 +32,7 @@ public final class ChatSession {
     public let sender: ChatSender
     private let connection: ClientConnection?
     private let channel: ClientChannel?
-    /// Version 2: the server's `done` came (the member left).
+    /// Version 2: the server's `done` or `fail` came (the member left).
     private var done = false
 
     convenience init(connection: ClientConnection, joined: ControlMessage.ChatJoined) {
@@ -53,11 +54,6 @@ public final class ChatSession {
         self.name = joined.name
         self.members = joined.members
         self.sender = ChatSender(route: route)
-    }
-
-    deinit {
-        // A session given up before leaving closes its channel, which leaves the room.
-        if !done { channel?.close() }
     }
 
     /// The next event, or `nil` once the server has confirmed ``ChatSender/leave()``.
