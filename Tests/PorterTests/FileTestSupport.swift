@@ -168,13 +168,11 @@ func treeAnswers(
             try await outbound.write(
                 ControlMessage.fileListing(.init(kind: .directory, entries: listing, more: false)).frame)
         case .fileGet:
-            var digest = FileDigest()
-            digest.update(payload)
             let header = ControlMessage.FileHeader(
                 size: Int64(payload.readableBytes), offset: 0, mode: mode, mtime: .init(seconds: 0, nanoseconds: 0))
             try await outbound.write(ControlMessage.fileHeader(header).frame)
             try await outbound.write(.data(payload))
-            try await outbound.write(ControlMessage.fileEnd(.init(digest: digest.hex)).frame)
+            try await outbound.write(ControlMessage.fileEnd(.init(digest: FileDigest.hex(of: payload))).frame)
         default:
             try await outbound.write(ControlMessage.fileDone(.init()).frame)
         }
@@ -185,7 +183,7 @@ extension FileDigest {
     /// The digest of `content` with `algorithm`, in hex.
     static func hex(of content: ByteBuffer, _ algorithm: ControlMessage.Checksum = .default) -> String {
         var digest = FileDigest(algorithm)
-        content.withUnsafeReadableBytes { digest.update($0) }
+        digest.update(content)
         return digest.hex
     }
 }

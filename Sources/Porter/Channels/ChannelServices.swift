@@ -33,8 +33,7 @@ struct ChannelServices: Sendable {
         switch open.parameters {
         case .echo:
             return child.eventLoop.makeCompletedFuture {
-                try child.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-                try child.pipeline.syncOperations.addHandler(EchoHandler())
+                try Self.start(EchoHandler(), on: child) {}
                 return ChannelMessage.Accept(window: limits.initialWindow, details: .echo)
             }
         case .exec(let request):

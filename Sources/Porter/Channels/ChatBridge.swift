@@ -52,12 +52,8 @@ final class ChatBridge: ChannelDuplexHandler {
         let membership = try chat.join(room: join.room, name: join.name) {
             child.eventLoop.execute { child.pipeline.syncOperations.fireUserInboundEventTriggered(Evicted()) }
         }
-        do {
-            try child.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-            try child.pipeline.syncOperations.addHandler(ChatBridge(chat: chat, membership: membership))
-        } catch {
+        try ChannelServices.start(ChatBridge(chat: chat, membership: membership), on: child) {
             chat.leave(membership.id)
-            throw error
         }
         logger.info(
             "joined chat",

@@ -82,10 +82,11 @@ extension ChannelServices {
         }
     }
 
-    /// Adds `handler` to the channel, which lets the client send eof and still hear the result. If the channel has
+    /// Adds `handler` to the channel, which lets the client send eof and still hear the result (every service's
+    /// channel does). If the channel has
     /// closed meanwhile (the client gave up, or the connection ended, while the open was decided), runs `undo`
     /// (the transfer ended, the file closed) and throws: the handler, never added, cannot.
-    private static func start(
+    static func start(
         _ handler: some ChannelHandler, on child: PorterChildChannel, undo: () -> Void
     ) throws {
         do {

@@ -351,8 +351,9 @@ extension PorterChildChannel {
             if let maxHeldMessages, heldMessages >= maxHeldMessages {
                 // What waited goes to the pipeline first, then why the channel ends.
                 if !delivering { deliverInbound() }
-                pipeline.syncOperations.fireErrorCaught(TooManyHeldMessages(limit: maxHeldMessages))
-                close0(error: TooManyHeldMessages(limit: maxHeldMessages), mode: .all, promise: nil)
+                let error = TooManyHeldMessages(limit: maxHeldMessages)
+                pipeline.syncOperations.fireErrorCaught(error)
+                close0(error: error, mode: .all, promise: nil)
                 return
             }
             heldMessages += 1
@@ -528,6 +529,7 @@ extension PorterChildChannel {
         let wasActive = lifecycle == .active
         lifecycle = .closed
         inbound.removeAll()
+        heldMessages = 0
         failPendingWrites(error)
         if let multiplexer {
             multiplexer.writeClose(channel: id)

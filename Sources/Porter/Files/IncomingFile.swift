@@ -186,9 +186,7 @@ final class IncomingFile: @unchecked Sendable {
 
     /// Writes and hashes `buffer` after what was written so far.
     func write(_ buffer: ByteBuffer) throws(ProtocolError) {
-        guard !closed else {
-            throw ProtocolError(.badRequest, "'\(TerminalText.escaped(shownPath))' is already finished")
-        }
+        try checkOpen()
         var failure: CInt = 0
         buffer.withUnsafeReadableBytes { bytes in
             var done = 0
@@ -216,9 +214,7 @@ final class IncomingFile: @unchecked Sendable {
     /// Verifies the data against `expected`, flushes it, sets `mode` and `mtime`, and renames the file into
     /// place. On a mismatch the partial file is removed and ``ProtocolError/Code/digestMismatch`` thrown.
     func finish(expected: String, mode: UInt32?, mtime: ControlMessage.FileTime?) throws(ProtocolError) {
-        guard !closed else {
-            throw ProtocolError(.badRequest, "'\(TerminalText.escaped(shownPath))' is already finished")
-        }
+        try checkOpen()
         guard digest.hex == expected else {
             discard()
             throw ProtocolError(
@@ -238,6 +234,13 @@ final class IncomingFile: @unchecked Sendable {
             Glibc.close(flushed)
         }
         close()
+    }
+
+    /// Throws once the file is finished or closed: its descriptors may already belong to another file.
+    private func checkOpen() throws(ProtocolError) {
+        guard !closed else {
+            throw ProtocolError(.badRequest, "'\(TerminalText.escaped(shownPath))' is already finished")
+        }
     }
 
     /// Removes the partial file.
