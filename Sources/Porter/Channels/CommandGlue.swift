@@ -11,8 +11,9 @@ import PorterProtocol
 ///   channel is writable, so a client that stops reading leaves the rest in the pipe, where it stops the command.
 /// - `exec.signal` and `exec.resize` reach the command; a signal the server does not accept is answered `reject`.
 /// - When the command has exited and both outputs have ended (or ``ExecConfiguration/outputDrainGrace`` has
-///   passed since the exit), the channel sends eof, `exec.exit` and close. Input is no longer read after the exit:
-///   what the client sends then waits within its window until the close, and is dropped with the channel.
+///   passed after the exit with no output read and none held back for the client), the channel sends eof,
+///   `exec.exit` and close. Input is no longer read after the exit: what the client sends then waits within its
+///   window until the close, and is dropped with the channel.
 /// - If the channel closes first (the client closed it, or the connection ended), the command is terminated.
 final class CommandGlue: ChannelDuplexHandler {
     typealias InboundIn = ChannelContent
@@ -33,6 +34,8 @@ final class CommandGlue: ChannelDuplexHandler {
     private var openOutputs: Int
     private var exit: CommandExit?
     private var drainTimer: Scheduled<Void>?
+    /// Output was read since the drain timer was last set.
+    private var outputSinceDrainCheck = false
     /// Eof, `exec.exit` and close are on their way, or the channel has closed.
     private var finished = false
 
@@ -157,6 +160,7 @@ final class CommandGlue: ChannelDuplexHandler {
     /// Output from the command, on `stream`.
     fileprivate func output(_ bytes: ByteBuffer, on stream: Frame.Stream) {
         guard let context, !finished else { return }
+        outputSinceDrainCheck = true
         context.write(wrapOutboundOut(.data(stream, bytes)), promise: nil)
     }
 
@@ -193,14 +197,24 @@ final class CommandGlue: ChannelDuplexHandler {
         self.exit = exit
         if !command.onTerminal { command.input?.close(promise: nil) }
         inputOpen = false
-        if openOutputs > 0, !finished {
-            // Something outside the group may hold the output open: stop waiting for it after the grace period.
-            let grace = TimeLimit.timeAmount(seconds: command.configuration.outputDrainGrace)
-            drainTimer = command.output.eventLoop.assumeIsolated().scheduleTask(in: grace) { [self] in
+        if openOutputs > 0, !finished { scheduleDrainCheck() }
+        finishIfDone()
+    }
+
+    /// Something outside the group may hold the output open after the exit: stop waiting for it once a grace
+    /// period passes with no output read and none held back for the client, so a slow client never loses the end
+    /// of the output.
+    private func scheduleDrainCheck() {
+        outputSinceDrainCheck = false
+        let grace = TimeLimit.timeAmount(seconds: command.configuration.outputDrainGrace)
+        drainTimer = command.output.eventLoop.assumeIsolated().scheduleTask(in: grace) { [self] in
+            guard !finished else { return }
+            if outputSinceDrainCheck || !heldOutputs.isEmpty {
+                scheduleDrainCheck()
+            } else {
                 closeStreams()
             }
         }
-        finishIfDone()
     }
 
     /// Sends eof, the exit and close once the command has exited and its output has ended.

@@ -120,7 +120,16 @@ struct ExecRun: Sendable {
         await child.closeInput()
     }
 
-    /// Streams output until the command has exited and its output has ended (or the drain grace has passed).
+    /// How the output streams are getting on, for the drain grace: it runs out only while no output moves and
+    /// none waits for the client, so a slow client never loses the end of the output.
+    private final class OutputProgress: Sendable {
+        /// Chunks read from the command so far.
+        let chunks = Atomic<Int>(0)
+        /// Streams whose chunk is being written to the client now.
+        let writing = Atomic<Int>(0)
+    }
+
+    /// Streams output until the command has exited and its output has ended (or nothing came for the drain grace).
     private func runToExit(
         output: NIOAsyncChannelInboundStream<ByteBuffer>, errors: NIOAsyncChannelInboundStream<ByteBuffer>?
     ) async throws -> CommandExit {
@@ -129,14 +138,15 @@ struct ExecRun: Sendable {
             case exited(CommandExit)
             case drainExpired
         }
+        let progress = OutputProgress()
         return try await withThrowingTaskGroup(of: Event.self) { group in
             group.addTask {
-                try await pump(output, to: .output)
+                try await pump(output, to: .output, progress: progress)
                 return .drained
             }
             if let errors {
                 group.addTask {
-                    try await pump(errors, to: .error)
+                    try await pump(errors, to: .error, progress: progress)
                     return .drained
                 }
             }
@@ -153,12 +163,20 @@ struct ExecRun: Sendable {
                     if streams > 0 {
                         let grace = configuration.outputDrainGrace
                         group.addTask {
-                            try await Task.sleep(for: TimeLimit.duration(seconds: grace))
-                            return .drainExpired
+                            while true {
+                                let seen = progress.chunks.load(ordering: .relaxed)
+                                try await Task.sleep(for: TimeLimit.duration(seconds: grace))
+                                if progress.chunks.load(ordering: .relaxed) == seen,
+                                    progress.writing.load(ordering: .relaxed) == 0
+                                {
+                                    return .drainExpired
+                                }
+                            }
                         }
                     }
                 case .drainExpired:
-                    // Something outside the group still holds the output open: stop reading it.
+                    // Nothing came for the grace period: something outside the group still holds the output
+                    // open. Stop reading it.
                     streams = 0
                 }
                 if let status, streams == 0 {
@@ -171,7 +189,9 @@ struct ExecRun: Sendable {
     }
 
     /// Sends one stream of the command's output to the client as data frames.
-    private func pump(_ stream: NIOAsyncChannelInboundStream<ByteBuffer>, to kind: Frame.Stream) async throws {
+    private func pump(
+        _ stream: NIOAsyncChannelInboundStream<ByteBuffer>, to kind: Frame.Stream, progress: OutputProgress
+    ) async throws {
         var chunks = stream.makeAsyncIterator()
         while true {
             let chunk: ByteBuffer?
@@ -182,6 +202,9 @@ struct ExecRun: Sendable {
                 return
             }
             guard let chunk else { return }
+            progress.chunks.add(1, ordering: .relaxed)
+            progress.writing.add(1, ordering: .relaxed)
+            defer { progress.writing.subtract(1, ordering: .relaxed) }
             try await outbound.write(.data(chunk, stream: kind))
         }
     }

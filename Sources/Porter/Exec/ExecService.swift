@@ -255,7 +255,8 @@ public struct ExecConfiguration: Sendable {
     public var stdinWindow: Int
     /// Seconds between SIGTERM and SIGKILL when the server terminates a command.
     public var terminationGrace: Double
-    /// Seconds the server waits for output to end after the command exits, before it stops reading.
+    /// Seconds without output after the command exits (none read, none waiting for a slow client) before the
+    /// server stops waiting for the output to end: a background process may hold it open.
     public var outputDrainGrace: Double
     /// The program `porter shell` starts when no command is given; `nil` for the server user's login shell.
     public var shell: String?
