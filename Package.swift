@@ -122,6 +122,7 @@ let package = Package(
             name: "PorterTests",
             dependencies: [
                 "Porter",
+                "CPorterSystem",
                 "PorterProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

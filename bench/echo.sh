@@ -51,9 +51,9 @@ porter_args=(--token-file "$tmp/token" --fingerprint "$fingerprint")
 for n in $conns; do
     load python "$python_pid" --port "$python_port" --mode raw --connections "$n"
     load c-epoll "$c_pid" --port "$c_port" --mode raw --connections "$n"
-    load porter "$porter_pid" --port "$porter_port" --mode porter --connections "$n" "${porter_args[@]}"
+    load porter "$porter_pid" --port "$porter_port" --mode porter --protocol 1 --connections "$n" "${porter_args[@]}"
     load porter2 "$porter_pid" --port "$porter_port" --mode porter --protocol 2 --connections "$n" "${porter_args[@]}"
-    load porter-plain "$plain_pid" --port "$plain_port" --mode porter --connections "$n" --token-file "$tmp/token" --plaintext
+    load porter-plain "$plain_pid" --port "$plain_port" --mode porter --protocol 1 --connections "$n" --token-file "$tmp/token" --plaintext
     load porter2-plain "$plain_pid" --port "$plain_port" --mode porter2 --connections "$n" --token-file "$tmp/token" --plaintext
 done
 

@@ -20,10 +20,11 @@ $pexec true
 
 hyperfine --warmup 1 --runs 5 --export-json "$tmp/output.json" \
     -n "porter exec: 100 MB of output" "$pexec head -c 100000000 /dev/zero >/dev/null" \
+    -n "porter exec (protocol 1): 100 MB of output" "env PORTER_PROTOCOL=1 $pexec head -c 100000000 /dev/zero >/dev/null" \
     -n "ssh (ControlMaster): 100 MB of output" "$SSH_MASTER head -c 100000000 /dev/zero >/dev/null" >/dev/null
 
 load="$build/release/porter-exec-load"
-session=$("$load" --mode porter --port "${endpoint##*:}" --count "$count" $PORTER_ARGS)
+session=$("$load" --mode porter --protocol 1 --port "${endpoint##*:}" --count "$count" $PORTER_ARGS)
 session2=$("$load" --mode porter --protocol 2 --port "${endpoint##*:}" --count "$count" $PORTER_ARGS)
 local_rate=$("$load" --mode local --count "$count")
 at_once=$((count / 16 * 16))

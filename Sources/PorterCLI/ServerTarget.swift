@@ -52,12 +52,12 @@ struct ServerTarget: Sendable {
         }
     }
 
-    /// The protocol version to offer: `PORTER_PROTOCOL` (1 or 2) while the commands move onto version 2's
-    /// channels (docs/design/protocol-2.md section 11), 1 if unset.
+    /// The protocol version to offer: `PORTER_PROTOCOL` (1 or 2), 2 if unset. Version 1 stays reachable until it is
+    /// dropped (docs/design/protocol-2.md section 11).
     static func protocolVersion(_ environment: [String: String]) throws(PorterError) -> Int {
         switch environment["PORTER_PROTOCOL"] {
-        case nil, "", "1": return 1
-        case "2": return 2
+        case "1": return 1
+        case nil, "", "2": return 2
         case let other?:
             throw PorterError(
                 .configuration, "PORTER_PROTOCOL is '\(TerminalText.escaped(String(other.prefix(16))))'; use 1 or 2")

@@ -31,7 +31,7 @@ import Testing
 
     /// Sends `json` as the first request of a new connection and reads until the server answers it or closes.
     private func send(_ json: String, to server: TestServer) async throws {
-        try await server.withClient { connection in
+        try await server.withClient(version: 1) { connection in
             try await connection.writer.send(Frame(kind: .control, payload: ByteBuffer(string: json)))
             while true {
                 let frame: Frame
@@ -70,7 +70,7 @@ import Testing
     @Test func absurdResizesDuringACommand() async throws {
         try await withTestServer { server in
             for value in Self.extremes {
-                try await server.withClient { connection in
+                try await server.withClient(version: 1) { connection in
                     let terminal = ControlMessage.Terminal(term: "xterm", rows: 24, cols: 80)
                     try await connection.writer.send(ControlMessage.exec(.init(argv: ["sleep", "0.2"], pty: terminal)))
                     _ = try await connection.frames.nextMessage()

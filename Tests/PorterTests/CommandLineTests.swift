@@ -173,12 +173,15 @@ import Testing
             _ = try await TestProcess.run(tmux + ["resize-window", "-t", session, "-x", "90", "-y", "20"])
             try await keys("stty size", "Enter")
             try await waitFor("20 90")
-            try await keys("sleep 60", "Enter")
+            // Each key goes only once the command runs: the terminal discards input queued before an interrupt.
+            try await keys("echo sleeping-$((1 + 1)); sleep 60", "Enter")
+            try await waitFor("sleeping-2")
             try await keys("C-c")
             try await keys("echo after-$((40 + 2))", "Enter")
             try await waitFor("after-42")
             // Ctrl-Z stops a job in the remote shell, which then has job control.
-            try await keys("sleep 70", "Enter")
+            try await keys("echo sleeping-$((3 + 4)); sleep 70", "Enter")
+            try await waitFor("sleeping-7")
             try await keys("C-z")
             try await waitFor("Stopped")
             try await keys("kill -9 %1; echo killed-$((6 * 7))", "Enter")

@@ -42,7 +42,7 @@ import Testing
             // The first transfer: its partial file, locked, holding the complete first file.
             let first = Data(repeating: 0x41, count: 300_000)
             try first.write(to: URL(fileURLWithPath: part))
-            let holder = open(part, O_RDWR)
+            let holder = open(part, O_RDWR | O_CLOEXEC)
             #expect(holder >= 0)
             #expect(flock(holder, LOCK_EX) == 0)
             try writeRandomFile(local + "/second.bin", count: 200_000)
@@ -150,7 +150,7 @@ import Testing
         try await withTemporaryDirectory { root in
             let part = root + "/" + IncomingFile.partName(for: "w.bin")
             #expect(FileManager.default.createFile(atPath: part, contents: Data()))
-            let holder = open(part, O_RDWR)
+            let holder = open(part, O_RDWR | O_CLOEXEC)
             #expect(holder >= 0)
             #expect(flock(holder, LOCK_EX) == 0)
             let configure: (inout ServerConfiguration) -> Void = {
@@ -183,7 +183,7 @@ import Testing
             let digest = FileDigest.hex(of: ByteBuffer(string: "abcd"))
             try file.finish(expected: digest, mode: nil, mtime: nil)
             // Whatever is opened now may get the numbers the file's descriptors had.
-            let other = open(root + "/other", O_RDWR | O_CREAT, 0o600)
+            let other = open(root + "/other", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
             defer { close(other) }
             #expect(throws: ProtocolError.self) { try file.write(ByteBuffer(string: "more")) }
             #expect(throws: ProtocolError.self) { try file.finish(expected: digest, mode: 0o777, mtime: nil) }

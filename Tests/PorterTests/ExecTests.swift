@@ -168,7 +168,7 @@ import Testing
     /// Version 1 only: on version 2 another request while a command runs is simply another channel.
     @Test func aClientThatBreaksTheProtocolMidCommandLeavesNoProcess() async throws {
         try await withTestServer { server in
-            let pid = try await server.withClient { connection in
+            let pid = try await server.withClient(version: 1) { connection in
                 let session = try await connection.exec(["sh", "-c", "sleep 300 & sleep 300"])
                 // Another request while the command runs is a protocol violation: the server closes.
                 _ = try? await connection.echo()

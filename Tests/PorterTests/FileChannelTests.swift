@@ -194,40 +194,6 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: root + "/l"))
         }
     }
-
-    @Test func downloadsAnUploadAnEchoAndACommandShareOneConnection() async throws {
-        try await withTemporaryDirectory { base in
-            let served = base + "/served"
-            let local = base + "/local"
-            for directory in [served, local] {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            }
-            try writeRandomFile(served + "/one", count: 6_000_000)
-            try writeRandomFile(served + "/two", count: 3_000_000)
-            try writeRandomFile(local + "/three", count: 5_000_000)
-            try await withTestServer(configure: { $0.root = served }) { server in
-                try await server.withClient(version: 2) { connection in
-                    async let one = connection.download("one", to: local + "/one")
-                    async let two = connection.download("two", to: local + "/two")
-                    async let three = connection.upload(local + "/three", to: "three")
-                    async let command = connection.run(["sh", "-c", "head -c 2000000 /dev/zero | wc -c"])
-                    let echo = try await connection.echo()
-                    let answer = try await echo.roundTrip(ByteBuffer(string: "beside the files"))
-                    #expect(String(buffer: answer) == "BESIDE THE FILES")
-                    try await echo.sender.finish()
-                    let summaries = try await [one, two, three]
-                    #expect(summaries.map(\.files) == [1, 1, 1])
-                    let result = try await command
-                    #expect(
-                        String(buffer: result.standardOutput).trimmingCharacters(in: .whitespacesAndNewlines)
-                            == "2000000")
-                }
-            }
-            #expect(sha256(of: local + "/one") == sha256(of: served + "/one"))
-            #expect(sha256(of: local + "/two") == sha256(of: served + "/two"))
-            #expect(sha256(of: served + "/three") == sha256(of: local + "/three"))
-        }
-    }
 }
 
 extension ChannelMessage {

@@ -33,6 +33,36 @@ import Testing
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
     }
 
+    /// Waits until `file` is larger than `size` while `client` runs; a client that ends first fails the test with
+    /// what it wrote to `errors`, rather than leaving the wait to time out.
+    private func waitFor(_ file: String, growsBeyond size: Int, while client: TestProcess, errors: String)
+        async throws
+    {
+        let pid = client.pid
+        let exited = Locked<Int32?>(nil)
+        try await waitUntil(seconds: 90) {
+            if fileSize(file) > size { return true }
+            var status: Int32 = 0
+            guard waitpid(pid, &status, WNOHANG) == pid else { return false }
+            exited.withLock { $0 = status }
+            return true
+        }
+        if let status = exited.withLock({ $0 }) {
+            let text = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
+            throw TestFailure(
+                "the client ended (wait status \(status)) before \(file) grew past \(size) bytes: \(text)")
+        }
+    }
+
+    /// Runs `body` with the endpoint of a relay to `endpoint` that passes on one read at a time, 10 ms apart
+    /// (about 6 MB/s): a transfer through it is still running when the test kills one end, however fast the
+    /// machine is.
+    private func withSlowLink(to endpoint: String, _ body: (String) async throws -> Void) async throws {
+        try await withRelay(to: try Endpoint(parsing: endpoint), pause: .milliseconds(10)) { relay in
+            try await body("\(relay)")
+        }
+    }
+
     /// Starts `porter serve` on a free port with `root`; returns it and its endpoint once it listens.
     private func startServer(root: String, log: String) async throws -> (TestProcess, String) {
         let server = try TestProcess.start(
@@ -59,10 +89,13 @@ import Testing
                 _ = try? awaitExit(server)
             }
             let part = base + "/" + IncomingFile.partName(for: "big")
-            let client = try TestProcess.start(porter("get", endpoint, ["big", base + "/big"]))
-            try await waitUntil(seconds: 90) { fileSize(part) > 1_000_000 }
-            client.signal(SIGKILL)
-            _ = try await client.wait()
+            try await withSlowLink(to: endpoint) { slow in
+                let client = try TestProcess.start(
+                    porter("get", slow, ["big", base + "/big"]), errors: base + "/get.errors")
+                try await waitFor(part, growsBeyond: 1_000_000, while: client, errors: base + "/get.errors")
+                client.signal(SIGKILL)
+                _ = try await client.wait()
+            }
             #expect(!FileManager.default.fileExists(atPath: base + "/big"))
             let kept = fileSize(part)
             #expect(kept > 0 && kept < Self.size)
@@ -81,20 +114,24 @@ import Testing
             let part = base + "/root/" + IncomingFile.partName(for: "big")
             var (server, endpoint) = try await startServer(root: base + "/root", log: base + "/serve1.log")
 
-            // The client dies mid-upload: the server keeps the partial file, and nothing under the final name.
-            let client = try TestProcess.start(porter("put", endpoint, [base + "/big"]))
-            try await waitUntil(seconds: 90) { fileSize(part) > 1_000_000 }
-            client.signal(SIGKILL)
-            _ = try await client.wait()
+            try await withSlowLink(to: endpoint) { slow in
+                // The client dies mid-upload: the server keeps the partial file, and nothing under the final name.
+                let client = try TestProcess.start(porter("put", slow, [base + "/big"]), errors: base + "/put.errors")
+                try await waitFor(part, growsBeyond: 1_000_000, while: client, errors: base + "/put.errors")
+                client.signal(SIGKILL)
+                _ = try await client.wait()
 
-            // The server dies mid-upload, during a resumed upload. (Resuming first hashes the part already there,
-            // which takes a debug build a while on a loaded machine: the waits are generous.)
-            let second = try TestProcess.start(porter("put", endpoint, [base + "/big", "--resume"]))
-            let before = fileSize(part)
-            try await waitUntil(seconds: 90) { fileSize(part) > before + 1_000_000 }
-            server.signal(SIGKILL)
-            _ = try await server.wait()
-            #expect(try await second.wait() == 255)
+                // The server dies mid-upload, during a resumed upload. (Resuming first hashes the part already
+                // there, which takes a debug build a while on a loaded machine: the waits are generous.)
+                let second = try TestProcess.start(
+                    porter("put", slow, [base + "/big", "--resume"]), errors: base + "/resume.errors")
+                let before = fileSize(part)
+                try await waitFor(
+                    part, growsBeyond: before + 1_000_000, while: second, errors: base + "/resume.errors")
+                server.signal(SIGKILL)
+                _ = try await server.wait()
+                #expect(try await second.wait() == 255)
+            }
             #expect(!FileManager.default.fileExists(atPath: base + "/root/big"))
 
             (server, endpoint) = try await startServer(root: base + "/root", log: base + "/serve2.log")

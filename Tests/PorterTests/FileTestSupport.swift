@@ -34,10 +34,13 @@ func tree(_ directory: String) -> [String] {
 
 /// Runs a plaintext TCP relay to `target` while `body` runs; `corrupt` may change each chunk that flows from
 /// the server to the client (`toClient`) or the other way, given the offset of its first byte in that direction.
+/// With a `pause`, each direction waits that long after every chunk it passes on: a slow link, so that a transfer
+/// is still running when the test acts on it.
 @discardableResult
 func withRelay<Result: Sendable>(
     to target: Endpoint,
-    corrupt: @escaping @Sendable (_ toClient: Bool, _ offset: Int, _ chunk: inout ByteBuffer) -> Void,
+    corrupt: @escaping @Sendable (_ toClient: Bool, _ offset: Int, _ chunk: inout ByteBuffer) -> Void = { _, _, _ in },
+    pause: Duration = .zero,
     _ body: (Endpoint) async throws -> Result
 ) async throws -> Result {
     guard case .tcp(let host, let port) = target else { throw TestFailure("relays use TCP") }
@@ -51,8 +54,13 @@ func withRelay<Result: Sendable>(
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
             try await listener.executeThenClose { inbound in
-                for try await client in inbound {
-                    try await pipe(client, to: host, port: port, corrupt: corrupt)
+                // Each connection is relayed on its own; one that fails (a client killed mid-transfer) ends alone.
+                try await withThrowingTaskGroup(of: Void.self) { connections in
+                    for try await client in inbound {
+                        connections.addTask {
+                            try? await pipe(client, to: host, port: port, corrupt: corrupt, pause: pause)
+                        }
+                    }
                 }
             }
         }
@@ -65,7 +73,7 @@ func withRelay<Result: Sendable>(
 /// `executeThenClose`, whatever fails, as NIO requires.
 private func pipe(
     _ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, to host: String, port: Int,
-    corrupt: @escaping @Sendable (Bool, Int, inout ByteBuffer) -> Void
+    corrupt: @escaping @Sendable (Bool, Int, inout ByteBuffer) -> Void, pause: Duration
 ) async throws {
     try await client.executeThenClose { clientIn, clientOut in
         let server = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -76,8 +84,12 @@ private func pipe(
             }
         try await server.executeThenClose { serverIn, serverOut in
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await forward(clientIn, to: serverOut, toClient: false, corrupt: corrupt) }
-                group.addTask { try await forward(serverIn, to: clientOut, toClient: true, corrupt: corrupt) }
+                group.addTask {
+                    try await forward(clientIn, to: serverOut, toClient: false, corrupt: corrupt, pause: pause)
+                }
+                group.addTask {
+                    try await forward(serverIn, to: clientOut, toClient: true, corrupt: corrupt, pause: pause)
+                }
                 try await group.next()
                 group.cancelAll()
             }
@@ -87,7 +99,7 @@ private func pipe(
 
 private func forward(
     _ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-    toClient: Bool, corrupt: @escaping @Sendable (Bool, Int, inout ByteBuffer) -> Void
+    toClient: Bool, corrupt: @escaping @Sendable (Bool, Int, inout ByteBuffer) -> Void, pause: Duration
 ) async throws {
     var offset = 0
     for try await var chunk in inbound {
@@ -95,6 +107,7 @@ private func forward(
         corrupt(toClient, offset, &chunk)
         offset += count
         try await outbound.write(chunk)
+        if pause > .zero { try await Task.sleep(for: pause) }
     }
 }
 

@@ -389,8 +389,9 @@ import Testing
             ]
             try await withFakeServer(answer: treeAnswers(listing: entries, payload: payload, mode: 0o4755)) {
                 endpoint in
+                // The fake server speaks version 1.
                 let configuration = ClientConfiguration(
-                    token: testToken, transport: .plaintext, connectTimeout: 30 * testSlowdown)
+                    token: testToken, transport: .plaintext, connectTimeout: 30 * testSlowdown, version: 1)
                 try await PorterClient.withConnection(to: endpoint, configuration: configuration) { connection in
                     // The unsafe name is skipped with a warning; the rest of the tree is copied.
                     let summary = try await connection.downloadTree("x", to: target)

@@ -89,7 +89,7 @@ import Testing
             #expect(connected["fingerprint"] as? String == "\(testIdentity.fingerprint)")
             #expect(connected["server"] as? String == "test-host")
             #expect(connected["endpoint"] as? String == "\(server.endpoint)")
-            #expect(connected["protocolVersion"] as? Int == 1)
+            #expect(connected["protocolVersion"] as? Int == 2)
             #expect(try bytes("stdout", in: run.events) == Array("out\n".utf8))
             #expect(try bytes("stderr", in: run.events) == Array("err\n".utf8))
             #expect(

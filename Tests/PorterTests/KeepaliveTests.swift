@@ -58,7 +58,7 @@ import Testing
 
     @Test func betweenRequestsAndDuringEcho() async throws {
         try await withTestServer { server in
-            try await server.withClient { connection in
+            try await server.withClient(version: 1) { connection in
                 try await interject(connection, id: 1)
                 #expect(try await awaitPongs(connection, [1]).isEmpty)
                 try await connection.writer.send(ControlMessage.echo)
@@ -76,7 +76,7 @@ import Testing
 
     @Test func duringChat() async throws {
         try await withTestServer { server in
-            try await server.withClient { connection in
+            try await server.withClient(version: 1) { connection in
                 try await connection.writer.send(ControlMessage.chatJoin(.init(room: "r", name: "ann")))
                 try await interject(connection, id: 1)
                 try await connection.writer.send(ControlMessage.chatSay(.init(text: "hi")))
@@ -99,7 +99,7 @@ import Testing
 
     @Test func whileACommandRunsAndAfterItExits() async throws {
         try await withTestServer { server in
-            try await server.withClient { connection in
+            try await server.withClient(version: 1) { connection in
                 try await connection.writer.send(ControlMessage.exec(.init(argv: ["cat"])))
                 try await interject(connection, id: 1)
                 try await connection.writer.send(.data(ByteBuffer(string: "input\n")))
@@ -129,7 +129,7 @@ import Testing
     @Test func betweenEveryStepOfAnUploadAndADownload() async throws {
         try await withTemporaryDirectory { root in
             try await withTestServer(configure: { $0.root = root }) { server in
-                try await server.withClient { connection in
+                try await server.withClient(version: 1) { connection in
                     let chunks = [ByteBuffer(repeating: 0x61, count: 70_000), ByteBuffer(repeating: 0x62, count: 5)]
                     var digest = FileDigest()
                     for chunk in chunks { digest.update(chunk) }

@@ -226,8 +226,9 @@ import Testing
                 }
                 let listing = entries
                 try await withFakeServer(answer: treeAnswers(listing: listing)) { endpoint in
+                    // The fake server speaks version 1.
                     let configuration = ClientConfiguration(
-                        token: testToken, transport: .plaintext, connectTimeout: 30 * testSlowdown)
+                        token: testToken, transport: .plaintext, connectTimeout: 30 * testSlowdown, version: 1)
                     try await PorterClient.withConnection(to: endpoint, configuration: configuration) { connection in
                         let summary = try await connection.downloadTree("x", to: target)
                         #expect(summary.files == Self.directories.count)

@@ -1,3 +1,4 @@
+import CPorterSystem
 import Foundation
 import Porter
 import Testing
@@ -15,9 +16,9 @@ func toolAvailable(_ name: String) -> Bool {
 
 /// A program started for a test, with its standard streams on files.
 ///
-/// Spawned directly rather than with Foundation's `Process`: a child inherits the signal mask of the thread that
-/// starts it, and the threads async code runs on block nearly every signal, so the child would never see a
-/// SIGINT sent to it.
+/// Spawned with the server's own `porter_spawn` rather than Foundation's `Process`: a child inherits the signal
+/// mask of the thread that starts it, and the threads async code runs on block nearly every signal, so the child
+/// would never see a SIGINT sent to it.
 struct TestProcess: Sendable {
     let pid: pid_t
 
@@ -28,27 +29,29 @@ struct TestProcess: Sendable {
     }
 
     /// Starts `arguments` (searched in `PATH`) with standard input from `input` and output to `output` and
-    /// `errors` (files, created if missing).
+    /// `errors` (files, created if missing), in a process group of its own. It inherits those three streams and
+    /// no other descriptor: one another test holds open (a locked file, a socket) must not outlive that test in
+    /// a process this one started, such as a tmux server.
     static func start(
         _ arguments: [String], input: String = "/dev/null", output: String = "/dev/null", errors: String = "/dev/null"
     ) throws -> TestProcess {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, input, O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        let streams = [
+            open(input, O_RDONLY | O_CLOEXEC), open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644),
+            open(errors, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644),
+        ]
+        defer { for stream in streams where stream >= 0 { close(stream) } }
+        guard streams.allSatisfy({ $0 >= 0 }) else {
+            throw TestFailure("cannot open the streams of \(arguments[0]): \(String(cString: strerror(errno)))")
+        }
         var argv = arguments.map { strdup($0) } + [nil]
         defer { for argument in argv { free(argument) } }
         var pid: pid_t = 0
-        let status = posix_spawnp(&pid, arguments[0], &actions, &attributes, &argv, environ)
+        let status = argv.withUnsafeMutableBufferPointer { argv in
+            var io = porter_spawn_io(
+                stdin_fd: streams[0], stdout_fd: streams[1], stderr_fd: streams[2], tty_path: nil, cwd_fd: -1,
+                argv: argv.baseAddress, envp: environ)
+            return porter_spawn(&pid, &io)
+        }
         guard status == 0 else {
             throw TestFailure("cannot start \(arguments[0]): \(String(cString: strerror(status)))")
         }

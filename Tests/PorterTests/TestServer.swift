@@ -94,7 +94,7 @@ struct TestServer: Sendable {
         token: String = testToken,
         transport: ClientTransport? = nil,
         connectTimeout: Double = 30 * testSlowdown,
-        version: Int = 1,
+        version: Int = 2,
         _ body: (ClientConnection) async throws -> Result
     ) async throws -> Result {
         var configuration = ClientConfiguration(

@@ -238,7 +238,7 @@ import Testing
                 mkfifo(base + "/input", 0o600)
                 // Opened read-write first, so that neither end's open waits for the other (posix_spawn returns only
                 // once the child has opened its standard input).
-                let input = open(base + "/input", O_RDWR)
+                let input = open(base + "/input", O_RDWR | O_CLOEXEC)
                 let chat = try TestProcess.start(
                     [
                         TestProcess.porter, "udp", "chat", "--listen", "127.0.0.1:0", "--name", "ann", "--contacts",

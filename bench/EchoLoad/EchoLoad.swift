@@ -35,7 +35,7 @@ struct EchoLoad: AsyncParsableCommand {
     @Flag(help: "Porter modes without TLS, against a server started with --plaintext (porter2 needs it).")
     var plaintext = false
     @Option(name: .customLong("protocol"), help: "The protocol version --mode porter offers: 1 or 2.")
-    var protocolVersion = 1
+    var protocolVersion = 2
 
     func validate() throws {
         guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }

@@ -27,7 +27,7 @@ struct ExecLoad: AsyncParsableCommand {
     var parallel = 1
     @Option(name: .customLong("token-file")) var tokenFile: String?
     @Option(name: .customLong("protocol"), help: "The protocol version --mode porter offers: 1 or 2.")
-    var protocolVersion = 1
+    var protocolVersion = 2
     @Option var fingerprint: String?
     @Argument(parsing: .postTerminator) var command: [String] = ["sh", "-c", "true"]
 

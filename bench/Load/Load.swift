@@ -25,7 +25,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "The server's identity (default: trust ~/.porter's own or known_hosts).") var fingerprint: String?
     @Flag(help: "Connect without TLS, to a server started with --plaintext.") var plaintext = false
     @Option(name: .customLong("protocol"), help: "The protocol version to offer: 1 or 2 (channels).")
-    var version = 1
+    var version = 2
 
     func validate() throws {
         guard [1, 2].contains(version) else { throw ValidationError("--protocol is 1 or 2") }

@@ -13,9 +13,8 @@ public struct ClientConfiguration: Sendable {
     public var frameLimits: FrameLimits
     /// The agent string sent in `hello`.
     public var agent: String
-    /// The protocol version to offer: 1, or 2 for channels (docs/design/protocol-2.md). A version 2 connection
-    /// runs ``ClientConnection/echo()`` and ``ClientConnection/ping()`` on channels so far; the other requests
-    /// still need version 1.
+    /// The protocol version to offer: 2 (the default), where every operation runs on its own channel and several
+    /// run at once on one connection, or 1, one request at a time (docs/PROTOCOL.md).
     public var version: Int
 
     /// Creates a configuration.
@@ -25,7 +24,7 @@ public struct ClientConfiguration: Sendable {
         connectTimeout: Double = 10,
         frameLimits: FrameLimits = FrameLimits(),
         agent: String = PorterVersion.agent,
-        version: Int = 1
+        version: Int = 2
     ) {
         self.token = token
         self.transport = transport
