@@ -165,6 +165,18 @@ extension PorterCommand {
             transform: Seconds.parse)
         var httpHeadTimeout = Self.defaultHTTPHeadTimeout
 
+        @Flag(
+            name: .customLong("allow-forward"),
+            help: "Let clients forward TCP connections (`porter forward`) to any host this server reaches.")
+        var allowForward = false
+
+        @Option(
+            name: .customLong("allow-forward-to"),
+            help: ArgumentHelp(
+                "With --allow-forward, forward only to this HOST, [IPV6] or HOST:PORT (repeatable).",
+                valueName: "target"))
+        var allowForwardTo: [String] = []
+
         @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
         var logLevel: String = "info"
 
@@ -176,6 +188,17 @@ extension PorterCommand {
             ] where !(1...Self.maxConnectionsLimit).contains(value) {
                 throw ValidationError("\(option) must be from 1 to \(Self.maxConnectionsLimit)")
             }
+            if !allowForwardTo.isEmpty, !allowForward {
+                throw ValidationError(
+                    "--allow-forward-to narrows forwarding, which is off without --allow-forward: add --allow-forward")
+            }
+            for target in allowForwardTo {
+                do {
+                    _ = try ForwardTarget(parsing: target)
+                } catch {
+                    throw ValidationError("--allow-forward-to \(error.message)")
+                }
+            }
             if !classicPorts.isEmpty, !classic {
                 throw ValidationError("--classic-port moves a classic listener: add --classic, or drop --classic-port")
             }
@@ -183,6 +206,13 @@ extension PorterCommand {
                 throw ValidationError(
                     "--log-level must be one of: trace, debug, info, notice, warning, error, critical")
             }
+        }
+
+        /// Where clients may forward to: nowhere without --allow-forward, else the --allow-forward-to list if any.
+        private func forwardTargets() throws(PorterError) -> ForwardConfiguration.Targets {
+            guard allowForward else { return .none }
+            guard !allowForwardTo.isEmpty else { return .any }
+            return .only(try allowForwardTo.map { target throws(PorterError) in try ForwardTarget(parsing: target) })
         }
 
         /// The classic listeners' configuration: on the first TCP listen address's host, ports from --classic-port.
@@ -293,7 +323,8 @@ extension PorterCommand {
                     },
                     classic: classic ? try classicConfiguration(endpoints) : nil,
                     root: root ?? FileManager.default.currentDirectoryPath,
-                    exec: exec
+                    exec: exec,
+                    forward: ForwardConfiguration(targets: try forwardTargets())
                 )
                 let printDoors: @Sendable ([BoundFrontDoor]) async -> Void = { doors in
                     for door in doors { Terminal.line("\(door.name) on \(door.address)") }

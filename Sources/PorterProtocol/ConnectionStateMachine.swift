@@ -52,6 +52,9 @@ public struct ConnectionStateMachine: Sendable {
     var announced: ConnectionMessage.Limits?
     /// Version 2: the channels, from `ready` on.
     var channels: ChannelTable?
+
+    /// Version 2: the channels the client may have in use at once, from `ready` on.
+    public var maxChannels: Int? { channels?.maxChannels }
     /// Version 2, server: global requests delivered and not yet answered.
     var unansweredGlobals = 0
     /// Version 2, client: the ids of the global requests sent and not yet answered, in order.

@@ -129,19 +129,25 @@ import Testing
         }
     }
 
-    @Test func aServiceNotYetOnChannelsIsRefusedAndTheConnectionGoesOn() async throws {
+    /// A forward the server does not allow (no `--allow-forward`) and a service it does not know are refused; the
+    /// ids are free again and the connection goes on.
+    @Test func refusedOpensLeaveTheConnectionServing() async throws {
         try await withTestServer(plaintext: true) { server in
             try await Version2Connection.run(server.endpoint) { connection in
-                let forward = ChannelMessage.open(
-                    .init(window: 1024, parameters: .forward(.init(host: "127.0.0.1", port: 9))))
-                try await connection.send(forward.frame(channel: 1))
-                let frame = try await connection.next()
-                guard case .refuse(let error) = try ChannelMessage(frame: frame, service: .forward) else {
-                    Issue.record("expected a refusal, got \(frame)")
-                    return
+                let opens: [(ChannelMessage.Open.Parameters, ChannelService, ProtocolError.Code)] = [
+                    (.forward(.init(host: "127.0.0.1", port: 9)), .forward, .notPermitted),
+                    (.unknown(service: "teleport"), .forward, .unknownService),
+                ]
+                for (parameters, service, code) in opens {
+                    try await connection.send(
+                        ChannelMessage.open(.init(window: 1024, parameters: parameters)).frame(channel: 1))
+                    let frame = try await connection.next()
+                    guard case .refuse(let error) = try ChannelMessage(frame: frame, service: service) else {
+                        Issue.record("expected a refusal, got \(frame)")
+                        return
+                    }
+                    #expect(error.code == code)
                 }
-                #expect(error.code == .unknownService)
-                // The id is free again, and the connection still serves.
                 _ = try await connection.openEcho(1, window: 1024)
                 try await connection.send(.data(ByteBuffer(string: "hi"), channel: 1))
                 let answer = try await connection.next()

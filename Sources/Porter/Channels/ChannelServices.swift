@@ -3,9 +3,7 @@ import PorterProtocol
 
 /// Answers a version 2 client's opens: the service of each channel type sets up the channel's child pipeline
 /// and decides to accept or refuse (docs/design/protocol-2.md section 5.4).
-///
-/// The services move onto channels one at a time; until a service has, its open is refused `unknown-service`
-/// and a client reaches it on protocol version 1.
+/// A service this server does not know is refused `unknown-service`.
 struct ChannelServices: Sendable {
     /// The server's services and settings.
     let connection: ServerConnection
@@ -44,6 +42,8 @@ struct ChannelServices: Sendable {
             return receiveFile(request, on: child, limits: limits)
         case .fileList(let request):
             return sendListing(request, on: child, maxPayload: (client ?? FrameLimits()).maxControlPayload)
+        case .forward(let request):
+            return startForward(request, on: child, limits: limits)
         case .chat(let join):
             let (chat, logger) = (connection.chat, connection.logger)
             return child.eventLoop.makeCompletedFuture {
@@ -55,7 +55,39 @@ struct ChannelServices: Sendable {
             return child.eventLoop.makeFailedFuture(
                 ProtocolError(
                     .unknownService,
-                    "this server does not serve '\(name)' channels on protocol version 2 yet; use version 1"))
+                    "this server does not serve '\(name)' channels"))
+        }
+    }
+
+    /// Forward: connects to the target (after the configuration's checks) and glues the two together; the target's
+    /// connection is registered with the server's activity until both are closed.
+    private func startForward(
+        _ request: ChannelMessage.Forward, on child: PorterChildChannel, limits: ChannelLimits
+    ) -> EventLoopFuture<ChannelMessage.Accept> {
+        let (forward, logger) = (connection.forward, connection.logger)
+        return forward.connect(request, on: child.eventLoop).flatMapThrowing { socket in
+            let origin = request.originHost.map { ForwardRule.address($0, request.originPort ?? 0) } ?? "?"
+            let target = ForwardRule.address(request.host, request.port)
+            let registered = forward.activity.forwardStarted(target: target, origin: origin)
+            do {
+                try ForwardGlue.join(
+                    channel: child, socket: socket, role: .server, moved: registered.progress
+                ) { report in
+                    registered.ended()
+                    logger.info(
+                        "forward ended",
+                        metadata: [
+                            "forward.target": "\(target)", "forward.origin": "\(origin)",
+                            "forward.to_target": "\(report.toSocket)", "forward.from_target": "\(report.toChannel)",
+                            "forward.failure": "\(report.failure ?? "none")",
+                        ])
+                }
+            } catch {
+                registered.ended()
+                socket.close(promise: nil)
+                throw error
+            }
+            return ChannelMessage.Accept(window: limits.initialWindow, details: .forward)
         }
     }
 

@@ -33,6 +33,7 @@ enum StatusPage {
         <div class="card"><b id="command-count">–</b>commands running</div>
         <div class="card"><b id="transfer-count">–</b>transfers</div>
         <div class="card"><b id="room-count">–</b>chat rooms</div>
+        <div class="card"><b id="forward-count">–</b>forwards</div>
         </div>
         <h2>Commands running</h2>
         <table id="commands"><thead><tr><th>pid</th><th>program</th><th class="num">running for</th></tr></thead><tbody></tbody></table>
@@ -40,6 +41,8 @@ enum StatusPage {
         <table id="transfers"><thead><tr><th>path</th><th>direction</th><th class="num">done</th><th class="num">rate</th></tr></thead><tbody></tbody></table>
         <h2>Chat rooms</h2>
         <table id="rooms"><thead><tr><th>room</th><th>members</th></tr></thead><tbody></tbody></table>
+        <h2>Forwarded connections</h2>
+        <table id="forwards"><thead><tr><th>target</th><th>from</th><th class="num">to target</th><th class="num">from target</th></tr></thead><tbody></tbody></table>
         <script>
         "use strict";
         function text(id, value) { document.getElementById(id).textContent = value; }
@@ -85,10 +88,12 @@ enum StatusPage {
             text("command-count", status.commands.length);
             text("transfer-count", status.transfers.length);
             text("room-count", status.rooms.length);
+            text("forward-count", status.forwards.length);
             text("stamp", "· updated " + new Date().toLocaleTimeString());
             rows("commands", status.commands, c => [[c.pid, true], [c.program], [duration((now - Date.parse(c.started)) / 1000), true]], 3);
             rows("transfers", status.transfers, t => [[t.path], [t.direction], [bytes(t.bytes) + " of " + bytes(t.size), true], [bytes(t.bytesPerSecond) + "/s", true]], 4);
             rows("rooms", status.rooms, r => [[r.room], [r.members.join(", ")]], 2);
+            rows("forwards", status.forwards, f => [[f.target], [f.origin], [bytes(f.toTarget), true], [bytes(f.fromTarget), true]], 4);
           } catch (error) {
             text("stamp", "· server unreachable");
           }

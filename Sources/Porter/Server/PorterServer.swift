@@ -106,6 +106,7 @@ public final class PorterServer: Service {
             chat: chat,
             exec: ExecService(configuration: configuration.exec, root: configuration.root, activity: activity),
             files: try FileService(configuration: configuration.files, root: configuration.root, activity: activity),
+            forward: ForwardService(configuration: configuration.forward, activity: activity),
             logger: logger
         )
     }
@@ -345,7 +346,12 @@ public final class PorterServer: Service {
                     path: transfer.path, direction: transfer.direction, bytes: transfer.bytes, size: transfer.size,
                     bytesPerSecond: Double(transfer.bytes) / seconds)
             },
-            rooms: chat.snapshot().map { .init(room: $0.room, members: $0.members) })
+            rooms: chat.snapshot().map { .init(room: $0.room, members: $0.members) },
+            forwards: activity.forwards.map { forward in
+                .init(
+                    target: forward.target, origin: forward.origin, toTarget: forward.toTarget,
+                    fromTarget: forward.fromTarget)
+            })
     }
 
     private static func describe(_ error: any Error) -> String {

@@ -26,6 +26,9 @@ public final class ServerActivity: Sendable {
     let bytesSent: Counter
     let bytesReceived: Counter
     let httpRequests: Counter
+    let forwardsOpened: Counter
+    let forwardBytesSent: Counter
+    let forwardBytesReceived: Counter
     /// Set from the live state each time metrics are read.
     private let gauges: [String: Gauge]
 
@@ -39,12 +42,14 @@ public final class ServerActivity: Sendable {
         "porter_transfers_active": "File transfers in progress now.",
         "porter_chat_rooms": "Chat rooms with at least one member.",
         "porter_chat_members": "Members of all chat rooms together.",
+        "porter_forwards_open": "TCP connections being forwarded now.",
     ]
 
     private struct Live {
         var nextID: UInt64 = 0
         var commands: [UInt64: Command] = [:]
         var transfers: [UInt64: Transfer] = [:]
+        var forwards: [UInt64: Forward] = [:]
     }
 
     private let live = Locked(Live())
@@ -87,6 +92,34 @@ public final class ServerActivity: Sendable {
         func progress(to bytes: Int64) { moved.store(bytes, ordering: .relaxed) }
     }
 
+    /// A TCP connection being forwarded (`porter forward`).
+    public final class Forward: Sendable {
+        /// `host:port` the server connected to.
+        public let target: String
+        /// The client's local peer whose connection it carries, as the client said.
+        public let origin: String
+        /// When it started.
+        public let started: Date
+        private let sent = Atomic<Int>(0)
+        private let received = Atomic<Int>(0)
+
+        init(target: String, origin: String) {
+            self.target = target
+            self.origin = origin
+            self.started = Date()
+        }
+
+        /// Bytes written to the target so far, and read from it.
+        public var toTarget: Int { sent.load(ordering: .relaxed) }
+        public var fromTarget: Int { received.load(ordering: .relaxed) }
+
+        /// Records bytes moved: `toTarget` to the target, `fromTarget` from it.
+        func moved(toTarget: Int, fromTarget: Int) {
+            if toTarget > 0 { sent.add(toTarget, ordering: .relaxed) }
+            if fromTarget > 0 { received.add(fromTarget, ordering: .relaxed) }
+        }
+    }
+
     init() {
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
@@ -105,6 +138,11 @@ public final class ServerActivity: Sendable {
         bytesReceived = counter(
             "file_bytes_received", "File bytes received from clients, added as each transfer ends, completed or not.")
         httpRequests = counter("http_requests", "Requests answered on the HTTP endpoint.")
+        forwardsOpened = counter("forwards_opened", "TCP connections forwarded since the server started.")
+        forwardBytesSent = counter(
+            "forward_bytes_sent", "Bytes forwarded to targets, added as each forwarded connection ends.")
+        forwardBytesReceived = counter(
+            "forward_bytes_received", "Bytes forwarded from targets, added as each forwarded connection ends.")
         // The gauges' names are whole already; the descriptor's unit is only for counters' `total`.
         gauges = Dictionary(
             uniqueKeysWithValues: Self.gaugeHelp.map { name, help in
@@ -160,6 +198,30 @@ public final class ServerActivity: Sendable {
         )
     }
 
+    /// Registers a forwarded connection: `progress` records bytes moved, `ended` removes it.
+    func forwardStarted(target: String, origin: String) -> (
+        progress: @Sendable (_ toTarget: Int, _ fromTarget: Int) -> Void, ended: @Sendable () -> Void
+    ) {
+        forwardsOpened.increment()
+        let forward = Forward(target: target, origin: origin)
+        let id = live.withLock { live in
+            live.nextID += 1
+            live.forwards[live.nextID] = forward
+            return live.nextID
+        }
+        return (
+            { forward.moved(toTarget: $0, fromTarget: $1) },
+            { [self] in
+                guard live.withLock({ $0.forwards.removeValue(forKey: id) }) != nil else { return }
+                forwardBytesSent.increment(by: Int64(forward.toTarget))
+                forwardBytesReceived.increment(by: Int64(forward.fromTarget))
+            }
+        )
+    }
+
+    /// The forwarded connections now.
+    var forwards: [Forward] { live.withLock { Array($0.forwards.values) }.sorted { $0.started < $1.started } }
+
     /// The commands running now.
     var commands: [Command] { live.withLock { Array($0.commands.values) }.sorted { $0.started < $1.started } }
 
@@ -177,6 +239,7 @@ public final class ServerActivity: Sendable {
             "porter_transfers_active": Double(status.transfers.count),
             "porter_chat_rooms": Double(status.rooms.count),
             "porter_chat_members": Double(status.rooms.reduce(0) { $0 + $1.members.count }),
+            "porter_forwards_open": Double(status.forwards.count),
         ]
         for (name, value) in values { gauges[name]?.set(value) }
         return registry.emitToString()
@@ -198,6 +261,13 @@ struct ServerStatus: Codable, Sendable {
         var members: [String]
     }
 
+    struct Forward: Codable, Sendable {
+        var target: String
+        var origin: String
+        var toTarget: Int
+        var fromTarget: Int
+    }
+
     var version: String
     var server: String
     var uptimeSeconds: Double
@@ -208,4 +278,5 @@ struct ServerStatus: Codable, Sendable {
     var commands: [ServerActivity.Command]
     var transfers: [Transfer]
     var rooms: [Room]
+    var forwards: [Forward]
 }

@@ -67,6 +67,8 @@ public struct ServerConfiguration: Sendable {
     public var files: FileConfiguration
     /// Command execution: accepted environment variables, windows and grace periods.
     public var exec: ExecConfiguration
+    /// TCP forwarding (`porter forward`): off unless allowed, and to which targets.
+    public var forward: ForwardConfiguration
 
     /// Creates a configuration.
     public init(
@@ -91,8 +93,10 @@ public struct ServerConfiguration: Sendable {
         classic: ClassicConfiguration? = nil,
         root: String = FileManager.default.currentDirectoryPath,
         files: FileConfiguration = FileConfiguration(),
-        exec: ExecConfiguration = ExecConfiguration()
+        exec: ExecConfiguration = ExecConfiguration(),
+        forward: ForwardConfiguration = ForwardConfiguration()
     ) {
+        self.forward = forward
         self.udp = udp
         self.http = http
         self.classic = classic

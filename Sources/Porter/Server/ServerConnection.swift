@@ -13,6 +13,7 @@ struct ServerConnection: Sendable {
     let chat: ChatService
     let exec: ExecService
     let files: FileService
+    let forward: ForwardService
     let logger: Logger
 
     /// Serves the requests queued in `inbox` until, between two requests, nothing more is queued, the client
