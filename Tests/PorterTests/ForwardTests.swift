@@ -104,6 +104,58 @@ import Testing
         }
     }
 
+    /// A local connection that sends its request and ends its input while its open waits for a free channel (a
+    /// command holds the only one): what it sent, and its end, reach the target once the channel frees.
+    @Test func whatALocalConnectionSendsWhileItsOpenWaitsReachesTheTarget() async throws {
+        let oneChannel: @Sendable (inout ServerConfiguration) -> Void = {
+            $0.forward.targets = .any
+            $0.channelLimits = ChannelLimits(maxChannels: 1)
+        }
+        try await withTarget(.answerAtEnd) { target in
+            try await withTestServer(configure: oneChannel) { server in
+                try await server.withClient { connection in
+                    let command = try await connection.exec(["sleep", "30"])
+                    try await withForwarding(connection, [ForwardRule(bindPort: 0, host: "127.0.0.1", port: target)]) {
+                        listeners, _ in
+                        try await withLocalConnection(to: listeners[0]) { inbound, outbound in
+                            // The request and its end go while the command holds the channel; it then frees.
+                            try await outbound.write(ByteBuffer(string: "waited"))
+                            outbound.finish()
+                            command.close()
+                            var received: [UInt8] = []
+                            for try await chunk in inbound { received += chunk.readableBytesView }
+                            #expect(String(decoding: received, as: UTF8.self) == "WAITED")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A target that resets its connection: the forward ends with the server's `fail forward-error`, and the local
+    /// connection is closed.
+    @Test func aTargetThatResetsEndsTheForwardWithAFailure() async throws {
+        try await withTarget(.resetOnFirstRead) { target in
+            try await withTestServer(configure: Self.anyTarget) { server in
+                try await server.withClient { connection in
+                    try await withForwarding(connection, [ForwardRule(bindPort: 0, host: "127.0.0.1", port: target)]) {
+                        listeners, events in
+                        _ = try await exchange(with: listeners[0], sending: Array("reset me".utf8))
+                        try await waitUntil {
+                            events.withLock { $0 }.contains { if case .closed = $0 { true } else { false } }
+                        }
+                        let failures = events.withLock { $0 }.compactMap { event -> String? in
+                            guard case .closed(_, _, _, _, let failure) = event else { return nil }
+                            return failure
+                        }
+                        #expect(failures.count == 1)
+                        #expect(failures.first?.contains("the target's connection failed") == true, "\(failures)")
+                    }
+                }
+            }
+        }
+    }
+
     /// A target nobody listens on: the local connection is closed and the refusal reported; the same listener
     /// and another go on.
     @Test func aRefusedTargetClosesOnlyItsLocalConnection() async throws {
@@ -345,6 +397,8 @@ private enum TargetBehaviour: Sendable {
     case answerAtEnd
     /// Says `hello` and ends its output at once; then keeps what it hears until its input ends.
     case greetThenListen(Locked<[UInt8]?>)
+    /// Resets the connection (SO_LINGER 0, then close) on its first read.
+    case resetOnFirstRead
 }
 
 /// Runs a TCP target on 127.0.0.1 while `body` runs, with its port.
@@ -383,6 +437,10 @@ private final class TargetHandler: ChannelInboundHandler {
         switch behaviour {
         case .echoUntilEnd: context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
         case .answerAtEnd, .greetThenListen: heard += bytes.readableBytesView
+        case .resetOnFirstRead:
+            let channel = context.channel
+            (channel as? any SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+                .whenComplete { _ in channel.close(promise: nil) }
         }
     }
 
@@ -405,7 +463,7 @@ private final class TargetHandler: ChannelInboundHandler {
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: answer))).assumeIsolated().whenComplete { _ in
                 channel.close(promise: nil)
             }
-        case .greetThenListen:
+        case .greetThenListen, .resetOnFirstRead:
             context.close(promise: nil)
         }
     }

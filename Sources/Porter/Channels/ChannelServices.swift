@@ -67,7 +67,7 @@ struct ChannelServices: Sendable {
         let (forward, logger) = (connection.forward, connection.logger)
         return forward.connect(request, on: child.eventLoop).flatMapThrowing { socket in
             let origin = request.originHost.map { ForwardRule.address($0, request.originPort ?? 0) } ?? "?"
-            let target = ForwardRule.address(request.host, request.port)
+            let target = TerminalText.escaped(ForwardRule.address(request.host, request.port))
             let registered = forward.activity.forwardStarted(target: target, origin: origin)
             do {
                 try ForwardGlue.join(

@@ -8,12 +8,13 @@ import PorterProtocol
 /// Each side is read only while the other is writable, so each forwarded connection has its own back-pressure:
 /// a socket that stops reading fills only its channel's window. End of input on either side is a half-close of
 /// the other (eof on the channel, `shutdown(SHUT_WR)` on the socket, once what was written before has gone).
+/// Once one side is closed, what the other still reads is discarded, so that neither waits for the other.
 /// How the channel's result ends it differs by ``Role``.
 enum ForwardGlue {
     /// Which end of the forward the glue is.
     enum Role {
         /// The server: once both directions have ended the channel gets `done {}` and closes; a failure of the
-        /// target's connection is eof, `fail forward-error`, close.
+        /// target's connection (a reset, a failed write) is eof, `fail forward-error`, close.
         case server
         /// The client: the server ends the channel; its close closes the socket, once written.
         case client
@@ -28,25 +29,60 @@ enum ForwardGlue {
         var failure: String?
     }
 
-    /// Adds the two handlers: `channel` (a Porter child channel) and `socket` must be on the same event loop, and
-    /// `socket` must have `autoRead` off, half-closure allowed, and not have been read yet. The socket is read
-    /// once the channel is active. `moved` is told of the bytes each read passes on (to the socket, to the
-    /// channel); `ended` is called once, on the event loop, when both are closed.
+    /// The socket's half of a forward, added as soon as the socket exists: what the socket brings in before the
+    /// channel is there (a peer that sends and closes while an open waits for a free channel, which NIO reads
+    /// to its end even unasked) is kept for the channel.
+    final class Pending {
+        fileprivate let state: State
+
+        fileprivate init(state: State) {
+            self.state = state
+        }
+
+        /// The channel never came (the server refused it): the socket's half lets go of it.
+        func abandon() {
+            state.channelEnd = nil
+            state.socketEnd = nil
+        }
+    }
+
+    /// Adds the socket's handler. `socket` must have `autoRead` off and half-closure allowed; it is read once
+    /// the channel given to ``attach(_:to:)`` is active. `moved` is told of the bytes each read passes on (to the
+    /// socket, to the channel); `ended` is called once, on the event loop, when both are closed.
+    static func prepare(
+        socket: any Channel, role: Role,
+        moved: @escaping (_ toSocket: Int, _ toChannel: Int) -> Void = { _, _ in },
+        ended: @escaping (Report) -> Void = { _ in }
+    ) throws -> Pending {
+        socket.eventLoop.preconditionInEventLoop()
+        let state = State(role: role, moved: moved, ended: ended)
+        let socketEnd = SocketEnd(state: state)
+        state.socketEnd = socketEnd
+        try socket.pipeline.syncOperations.addHandler(socketEnd)
+        return Pending(state: state)
+    }
+
+    /// Adds the channel's handler to `channel` (a Porter child channel on the socket's event loop).
+    static func attach(_ pending: Pending, to channel: any Channel) throws {
+        channel.eventLoop.preconditionInEventLoop()
+        let state = pending.state
+        try channel.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+        let channelEnd = ChannelEnd(state: state)
+        state.channelEnd = channelEnd
+        try channel.pipeline.syncOperations.addHandler(channelEnd)
+        // A channel that closes without ever being active fires no channelInactive; its close future always
+        // completes.
+        channel.closeFuture.assumeIsolated().whenComplete { _ in channelEnd.gone() }
+    }
+
+    /// ``prepare(socket:role:moved:ended:)`` and ``attach(_:to:)`` at once, for a socket and channel both there.
     static func join(
         channel: any Channel, socket: any Channel, role: Role,
         moved: @escaping (_ toSocket: Int, _ toChannel: Int) -> Void = { _, _ in },
         ended: @escaping (Report) -> Void = { _ in }
     ) throws {
-        channel.eventLoop.preconditionInEventLoop()
         precondition(channel.eventLoop === socket.eventLoop, "a forward's two ends share an event loop")
-        try channel.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-        let state = State(role: role, moved: moved, ended: ended)
-        let channelEnd = ChannelEnd(state: state)
-        let socketEnd = SocketEnd(state: state)
-        state.channelEnd = channelEnd
-        state.socketEnd = socketEnd
-        try socket.pipeline.syncOperations.addHandler(socketEnd)
-        try channel.pipeline.syncOperations.addHandler(channelEnd)
+        try attach(prepare(socket: socket, role: role, moved: moved, ended: ended), to: channel)
     }
 
     /// What both handlers share; used on the event loop only.
@@ -70,16 +106,18 @@ enum ForwardGlue {
             self.ended = ended
         }
 
+        var bothEnded: Bool { channelInputEnded && socketInputEnded }
+
         /// Both directions have ended: on the server the channel's result; the client waits for the server's close.
         func checkBothEnded() {
-            guard channelInputEnded, socketInputEnded, role == .server else { return }
+            guard bothEnded, role == .server else { return }
             channelEnd?.finish(with: .done(.empty))
             socketEnd?.closeWhenWritten()
         }
 
-        /// The socket failed (a reset, a failed write) before both directions ended.
+        /// The socket failed (a reset, a failed write).
         func socketFailed(_ error: any Error) {
-            guard report.failure == nil else { return }
+            guard report.failure == nil, !channelClosed else { return }
             report.failure = "\(error)"
             switch role {
             case .server:
@@ -87,6 +125,25 @@ enum ForwardGlue {
                     with: .fail(ProtocolError(.forwardError, "the target's connection failed: \(error)")))
             case .client:
                 channelEnd?.close()
+            }
+        }
+
+        /// The socket closed without an error, before or after the channel came.
+        func socketClosedCleanly() {
+            guard report.failure == nil, !channelClosed, let channelEnd else { return }
+            switch role {
+            case .server:
+                // The target has gone: eof, `done`, close (its input counts as ended).
+                channelEnd.finish(with: .done(.empty))
+            case .client where channelInputEnded:
+                // NIO closes a socket whose input ends after its output without an inputClosed event: this is
+                // that end of input. The server then ends the channel.
+                if !socketInputEnded {
+                    socketInputEnded = true
+                    channelEnd.endOutput()
+                }
+            case .client:
+                channelEnd.close()
             }
         }
 
@@ -102,6 +159,7 @@ enum ForwardGlue {
 
     /// What one end asks of the other.
     fileprivate protocol Partner: AnyObject {
+        /// Whether it takes more now; a closed end takes (and discards) everything.
         var isWritable: Bool { get }
         func resumeReading()
         func flush()
@@ -130,7 +188,7 @@ enum ForwardGlue {
         /// This side's input ended.
         func inputEnded() {}
 
-        var isWritable: Bool { context?.channel.isWritable ?? false }
+        var isWritable: Bool { context?.channel.isWritable ?? true }
 
         func handlerAdded(context: ChannelHandlerContext) {
             self.context = context
@@ -138,6 +196,7 @@ enum ForwardGlue {
 
         func handlerRemoved(context: ChannelHandlerContext) {
             self.context = nil
+            other?.resumeReading()
         }
 
         func read(context: ChannelHandlerContext) {
@@ -149,7 +208,7 @@ enum ForwardGlue {
             }
         }
 
-        /// The other side became writable again.
+        /// The other side became writable again, or closed.
         func resumeReading() {
             guard let context, readPending else { return }
             readPending = false
@@ -234,13 +293,24 @@ enum ForwardGlue {
         }
 
         override func channelInactive(context: ChannelHandlerContext) {
-            state.channelClosed = true
-            state.socketEnd?.closeWhenWritten()
-            state.closed()
+            gone()
             context.fireChannelInactive()
         }
 
-        /// Writes socket bytes on the channel (flushed by ``flush()``).
+        /// The channel is closed, active or not: the socket closes too, at once unless both directions ended
+        /// (then once what was written to it has gone).
+        func gone() {
+            guard !state.channelClosed else { return }
+            state.channelClosed = true
+            if state.bothEnded {
+                state.socketEnd?.closeWhenWritten()
+            } else {
+                state.socketEnd?.close()
+            }
+            state.closed()
+        }
+
+        /// Writes socket bytes on the channel (flushed by ``flush()``); dropped once the channel is closed.
         func write(_ bytes: ByteBuffer) {
             state.report.toChannel += bytes.readableBytes
             state.moved(0, bytes.readableBytes)
@@ -275,6 +345,11 @@ enum ForwardGlue {
     /// The handler on the TCP socket.
     fileprivate final class SocketEnd: End<ByteBuffer> {
         private var started = false
+        /// What the socket brought in before the channel was active: NIO reads a socket to its end when its peer
+        /// closes, asked or not.
+        private var held: [ByteBuffer] = []
+        private var inputEndedEarly = false
+        private var closedEarly = false
         /// The last write, so that a half-close or a close waits for what was written before.
         private var lastWrite: EventLoopFuture<Void>?
         private var outputEnded = false
@@ -284,11 +359,19 @@ enum ForwardGlue {
 
         /// The channel is active: reading may begin, once the socket is active too. (A connection a listener
         /// accepted may still wait to be registered when the server's `accept` arrives; a read asked for before
-        /// then would be lost.)
+        /// then would be lost.) What came in before is passed on first.
         func start() {
-            guard let context, !started else { return }
+            guard !started else { return }
             started = true
-            if context.channel.isActive { beginReading(context) }
+            for bytes in held { state.channelEnd?.write(bytes) }
+            held = []
+            state.channelEnd?.flush()
+            if inputEndedEarly { inputEnded() }
+            if closedEarly {
+                finishClose()
+            } else if let context, context.channel.isActive {
+                beginReading(context)
+            }
         }
 
         override func channelActive(context: ChannelHandlerContext) {
@@ -302,28 +385,44 @@ enum ForwardGlue {
         }
 
         override func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            state.channelEnd?.write(unwrapInboundIn(data))
+            let bytes = unwrapInboundIn(data)
+            if started {
+                state.channelEnd?.write(bytes)
+            } else {
+                held.append(bytes)
+            }
         }
 
         override func inputEnded() {
+            guard started else {
+                inputEndedEarly = true
+                return
+            }
             state.socketInputEnded = true
             state.channelEnd?.endOutput()
             state.checkBothEnded()
         }
 
         override func channelInactive(context: ChannelHandlerContext) {
-            // A socket closed without an error ended as its peer meant it to (NIO closes a socket whose input ends
-            // after its output, without an inputClosed event): on the server the channel gets its eof and `done`,
-            // on the client the channel closes, since nobody is left to read it.
+            if started {
+                finishClose()
+            } else {
+                closedEarly = true
+            }
+            context.fireChannelInactive()
+        }
+
+        /// The socket is closed: the channel ends as the way it closed says. (A failure before the channel came
+        /// could not close it then.)
+        private func finishClose() {
+            guard !state.socketClosed else { return }
             state.socketClosed = true
-            if state.report.failure == nil, !state.channelClosed {
-                switch state.role {
-                case .server: state.channelEnd?.finish(with: .done(.empty))
-                case .client: state.channelEnd?.close()
-                }
+            if state.report.failure == nil {
+                state.socketClosedCleanly()
+            } else if state.role == .client {
+                state.channelEnd?.close()
             }
             state.closed()
-            context.fireChannelInactive()
         }
 
         override func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -331,11 +430,14 @@ enum ForwardGlue {
             context.close(promise: nil)
         }
 
-        /// Writes channel bytes to the socket (flushed by ``flush()``).
+        /// Writes channel bytes to the socket (flushed by ``flush()``); dropped once it is closed or its output
+        /// ended. A failed write fails the forward.
         func write(_ bytes: ByteBuffer) {
             guard let context, !outputEnded else { return }
             let promise = context.eventLoop.makePromise(of: Void.self)
             context.write(wrapOutboundOut(bytes), promise: promise)
+            let state = self.state
+            promise.futureResult.assumeIsolated().whenFailure { error in state.socketFailed(error) }
             lastWrite = promise.futureResult
         }
 
@@ -354,6 +456,11 @@ enum ForwardGlue {
             context.flush()
             let channel = context.channel
             afterWrites { channel.close(promise: nil) }
+        }
+
+        /// Closes the socket now, whatever is still to be written.
+        func close() {
+            context?.close(promise: nil)
         }
 
         private func afterWrites(_ body: @escaping () -> Void) {

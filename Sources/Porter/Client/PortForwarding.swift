@@ -145,6 +145,8 @@ extension ClientConnection {
             let port = listener.localAddress?.port ?? rule.bindPort
             events(.listening(rule, address: ForwardRule.address(rule.bindHost, port)))
         }
+        // Every listener is announced before any of them takes a connection.
+        try await eventLoop.submit { forwarder.startAccepting() }.get()
         let stop = eventLoop.makePromise(of: Void.self)
         channels.channel.closeFuture.whenComplete { _ in
             stop.fail(PorterError(.connection, "the connection to the server was lost"))
@@ -167,7 +169,10 @@ private final class Forwarder: @unchecked Sendable {
     private var listeners: [any Channel] = []
     /// Forwarded connections open or waiting for the server's answer.
     private var active = 0
-    private var accepting = true
+    /// Whether the listeners take connections: from ``startAccepting()`` on, while fewer than `maxChannels` are
+    /// open.
+    private var started = false
+    private var accepting: Bool { started && active < maxChannels }
 
     init(channels: ClientChannels, maxChannels: Int, events: @escaping @Sendable (ForwardEvent) -> Void) {
         self.channels = channels
@@ -179,6 +184,7 @@ private final class Forwarder: @unchecked Sendable {
     func listen(_ rule: ForwardRule, on eventLoop: any EventLoop) async throws -> any Channel {
         let bootstrap = ServerBootstrap(group: eventLoop)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(ChannelOptions.autoRead, value: false)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .childChannelOption(ChannelOptions.autoRead, value: false)
@@ -209,7 +215,6 @@ private final class Forwarder: @unchecked Sendable {
         let origin = ForwardRule.address(remote?.ipAddress ?? "?", remote?.port ?? 0)
         let request = ChannelMessage.Forward(
             host: rule.host, port: rule.port, originHost: remote?.ipAddress, originPort: remote?.port)
-        changeActive(by: 1)
         let events = self.events
         let accepted = NIOLoopBoundBox(false, eventLoop: socket.eventLoop)
         // Counted off once, however the forward ends: refused, or its glue closed.
@@ -219,10 +224,11 @@ private final class Forwarder: @unchecked Sendable {
             counted.value = false
             changeActive(by: -1)
         }
-        let opened = channels.multiplexer.value.open(.forward(request), window: ClientConnection.forwardWindow) {
-            child in
-            try ForwardGlue.join(
-                channel: child, socket: socket, role: .client,
+        // The socket's half first: what the peer sends while the open waits for a free channel is kept.
+        let pending: ForwardGlue.Pending
+        do {
+            pending = try ForwardGlue.prepare(
+                socket: socket, role: .client,
                 ended: { report in
                     end()
                     guard accepted.value else { return }
@@ -231,13 +237,23 @@ private final class Forwarder: @unchecked Sendable {
                             rule, origin: origin, sent: report.toChannel, received: report.toSocket,
                             failure: report.failure))
                 })
+        } catch {
+            socket.close(promise: nil)
+            return
+        }
+        changeActive(by: 1)
+        let opened = channels.multiplexer.value.open(.forward(request), window: ClientConnection.forwardWindow) {
+            child in try ForwardGlue.attach(pending, to: child)
         }
         opened.assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success:
+                // A forward that has already ended (its socket reset first) reports nothing.
+                guard counted.value else { return }
                 accepted.value = true
                 events(.opened(rule, origin: origin))
             case .failure(let error):
+                pending.abandon()
                 socket.close(promise: nil)
                 end()
                 events(.refused(rule, origin: origin, message: ClientChannels.porterError(error).message))
@@ -245,15 +261,23 @@ private final class Forwarder: @unchecked Sendable {
         }
     }
 
+    /// The listeners may take connections now.
+    func startAccepting() {
+        started = true
+        applyAccepting()
+    }
+
     /// Stops the listeners from accepting while `maxChannels` forwards are open, and starts them again once fewer
     /// are.
     private func changeActive(by change: Int) {
+        let before = accepting
         active += change
-        let accept = active < maxChannels
-        guard accept != accepting else { return }
-        accepting = accept
+        if accepting != before { applyAccepting() }
+    }
+
+    private func applyAccepting() {
         for listener in listeners {
-            try? listener.syncOptions?.setOption(ChannelOptions.autoRead, value: accept)
+            try? listener.syncOptions?.setOption(ChannelOptions.autoRead, value: accepting)
         }
     }
 }

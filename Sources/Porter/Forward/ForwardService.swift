@@ -97,6 +97,12 @@ public struct ForwardTarget: Sendable, Hashable, CustomStringConvertible {
         return port.map { "\(host):\($0)" } ?? host
     }
 
+    /// Whether `host` is an IPv4 or IPv6 address.
+    static func isIPAddress(_ host: String) -> Bool {
+        var address = [UInt8](repeating: 0, count: 16)
+        return inet_pton(AF_INET, host, &address) == 1 || inet_pton(AF_INET6, host, &address) == 1
+    }
+
     /// An IP address in its canonical form (`inet_ntop` of `inet_pton`), a name in lower case.
     static func canonical(_ host: String) -> String {
         for family in [AF_INET, AF_INET6] {
@@ -122,6 +128,15 @@ struct ForwardService: Sendable {
     ///
     /// - Returns: the target's connection, or fails with the ``ProtocolError`` to refuse the open with.
     func connect(_ request: ChannelMessage.Forward, on eventLoop: any EventLoop) -> EventLoopFuture<any Channel> {
+        // The message's own checks allow any byte but NUL; a host name or address has no space or control
+        // character, and the origin is the address the client accepted from.
+        guard request.host.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) else {
+            return eventLoop.makeFailedFuture(
+                ProtocolError(.badRequest, "'host' must be a name or an address, without spaces or control characters"))
+        }
+        if let origin = request.originHost, !ForwardTarget.isIPAddress(origin) {
+            return eventLoop.makeFailedFuture(ProtocolError(.badRequest, "'originHost' must be an IP address"))
+        }
         switch configuration.targets {
         case .none:
             return eventLoop.makeFailedFuture(
