@@ -156,34 +156,50 @@ import Testing
         }
     }
 
+    /// A target that never reads stops its own forward, and only that one: another forward on the same
+    /// connection carries a megabyte both ways meanwhile, exactly.
+    @Test func aTargetThatNeverReadsHoldsUpNoOtherForward() async throws {
+        try await withTarget(.neverRead) { stalledTarget in
+            try await withTarget(.echoUntilEnd) { echoTarget in
+                try await forwarding(to: [stalledTarget, echoTarget]) { connection, listeners, _ in
+                    try await withLocalConnection(to: listeners[0]) { _, stalledOutbound in
+                        // Far more than every buffer and window on the way; it stops once they are full.
+                        let flood = Task {
+                            for _ in 0..<256 {
+                                try await stalledOutbound.write(ByteBuffer(repeating: 0x61, count: 1 << 16))
+                            }
+                        }
+                        let sent = ChannelEchoTests.randomBytes(1 << 20, seed: 9)
+                        let received = try await exchange(with: listeners[1], sending: sent)
+                        #expect(received == sent)
+                        _ = try await connection.ping()
+                        flood.cancel()
+                    }
+                }
+            }
+        }
+    }
+
     /// A target nobody listens on: the local connection is closed and the refusal reported; the same listener
     /// and another go on.
     @Test func aRefusedTargetClosesOnlyItsLocalConnection() async throws {
         let closedPort = try await freePort()
         try await withTarget(.echoUntilEnd) { target in
-            try await withTestServer(configure: Self.anyTarget) { server in
-                try await server.withClient { connection in
-                    let rules = [
-                        ForwardRule(bindPort: 0, host: "127.0.0.1", port: closedPort),
-                        ForwardRule(bindPort: 0, host: "127.0.0.1", port: target),
-                    ]
-                    try await withForwarding(connection, rules) { listeners, events in
-                        for _ in 0..<2 {
-                            let received = try await exchange(with: listeners[0], sending: Array("lost".utf8))
-                            #expect(received.isEmpty)
-                        }
-                        try await waitUntil { events.withLock { $0 }.count == 2 }
-                        let refusals = events.withLock { $0 }.compactMap { event -> String? in
-                            guard case .refused(_, _, let message) = event else { return nil }
-                            return message
-                        }
-                        #expect(refusals.count == 2)
-                        #expect(refusals.allSatisfy { $0.contains("connection refused") }, "\(refusals)")
-                        let received = try await exchange(with: listeners[1], sending: Array("kept".utf8))
-                        #expect(received == Array("kept".utf8))
-                        _ = try await connection.ping()
-                    }
+            try await forwarding(to: [closedPort, target]) { connection, listeners, events in
+                for _ in 0..<2 {
+                    let received = try await exchange(with: listeners[0], sending: Array("lost".utf8))
+                    #expect(received.isEmpty)
                 }
+                try await waitUntil { events.withLock { $0 }.count == 2 }
+                let refusals = events.withLock { $0 }.compactMap { event -> String? in
+                    guard case .refused(_, _, let message) = event else { return nil }
+                    return message
+                }
+                #expect(refusals.count == 2)
+                #expect(refusals.allSatisfy { $0.contains("connection refused") }, "\(refusals)")
+                let received = try await exchange(with: listeners[1], sending: Array("kept".utf8))
+                #expect(received == Array("kept".utf8))
+                _ = try await connection.ping()
             }
         }
     }
@@ -314,6 +330,23 @@ import Testing
     }
 }
 
+/// Runs a server that forwards anywhere, a client connected to it, and a forward to each of `ports` on 127.0.0.1
+/// while `body` runs.
+private func forwarding(
+    to ports: [Int],
+    _ body: @escaping @Sendable (ClientConnection, [Endpoint], Locked<[ForwardEvent]>) async throws -> Void
+) async throws {
+    let anyTarget: @Sendable (inout ServerConfiguration) -> Void = { $0.forward.targets = .any }
+    try await withTestServer(configure: anyTarget) { server in
+        try await server.withClient { connection in
+            let rules = ports.map { ForwardRule(bindPort: 0, host: "127.0.0.1", port: $0) }
+            try await withForwarding(connection, rules) { listeners, events in
+                try await body(connection, listeners, events)
+            }
+        }
+    }
+}
+
 /// Forwards `rules` over `connection` while `body` runs, with the listeners' bound endpoints and the events so far.
 private func withForwarding(
     _ connection: ClientConnection, _ rules: [ForwardRule],
@@ -399,6 +432,8 @@ private enum TargetBehaviour: Sendable {
     case greetThenListen(Locked<[UInt8]?>)
     /// Resets the connection (SO_LINGER 0, then close) on its first read.
     case resetOnFirstRead
+    /// Never reads.
+    case neverRead
 }
 
 /// Runs a TCP target on 127.0.0.1 while `body` runs, with its port.
@@ -406,11 +441,23 @@ private func withTarget(_ behaviour: TargetBehaviour, _ body: (Int) async throws
     let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
         .childChannelInitializer { channel in
-            channel.pipeline.addHandler(TargetHandler(behaviour))
+            channel.eventLoop.makeCompletedFuture {
+                if case .neverRead = behaviour {
+                    try channel.pipeline.syncOperations.addHandler(NeverReads())
+                }
+                try channel.pipeline.syncOperations.addHandler(TargetHandler(behaviour))
+            }
         }
         .bind(host: "127.0.0.1", port: 0).get()
     defer { listener.close(promise: nil) }
     try await body(listener.localAddress?.port ?? 0)
+}
+
+/// Swallows every read the pipeline asks for, so that the socket is never read.
+private final class NeverReads: ChannelOutboundHandler {
+    typealias OutboundIn = Any
+
+    func read(context: ChannelHandlerContext) {}
 }
 
 private final class TargetHandler: ChannelInboundHandler {
@@ -436,7 +483,7 @@ private final class TargetHandler: ChannelInboundHandler {
         let bytes = unwrapInboundIn(data)
         switch behaviour {
         case .echoUntilEnd: context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
-        case .answerAtEnd, .greetThenListen: heard += bytes.readableBytesView
+        case .answerAtEnd, .greetThenListen, .neverRead: heard += bytes.readableBytesView
         case .resetOnFirstRead:
             let channel = context.channel
             (channel as? any SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0))
@@ -463,7 +510,7 @@ private final class TargetHandler: ChannelInboundHandler {
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: answer))).assumeIsolated().whenComplete { _ in
                 channel.close(promise: nil)
             }
-        case .greetThenListen, .resetOnFirstRead:
+        case .greetThenListen, .resetOnFirstRead, .neverRead:
             context.close(promise: nil)
         }
     }
