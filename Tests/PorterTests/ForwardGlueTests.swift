@@ -5,6 +5,10 @@ import Testing
 
 @testable import Porter
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// ``ForwardGlue`` on embedded channels: what it reads and writes, whatever the order its two ends become active in.
 @Suite struct ForwardGlueTests {
     /// Counts the reads asked of a channel while it is active: a real socket drops a read asked for before it is
@@ -36,6 +40,24 @@ import Testing
         #expect(try channel.readOutbound(as: ChannelContent.self) == .data(.main, ByteBuffer(string: "to the target")))
         try channel.writeInbound(ChannelContent.data(.main, ByteBuffer(string: "back")))
         #expect(try socket.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "back"))
+        _ = try? channel.finish()
+        _ = try? socket.finish()
+    }
+
+    /// The local peer resets its connection while the server has not yet accepted the channel: the channel is
+    /// closed before it was ever active (which fires no channelInactive), and the forward still ends, its socket
+    /// closed, so that the client counts it gone.
+    @Test func aForwardWhoseChannelClosesBeforeItWasActiveStillEnds() throws {
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(loop: loop)
+        let socket = EmbeddedChannel(loop: loop)
+        try socket.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        let ended = NIOLoopBoundBox(false, eventLoop: loop)
+        try ForwardGlue.join(channel: channel, socket: socket, role: .client, ended: { _ in ended.value = true })
+        socket.pipeline.fireErrorCaught(IOError(errnoCode: ECONNRESET, reason: "read"))
+        loop.run()
+        #expect(ended.value)
+        #expect(!socket.isActive)
         _ = try? channel.finish()
         _ = try? socket.finish()
     }

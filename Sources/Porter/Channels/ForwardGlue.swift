@@ -307,6 +307,7 @@ enum ForwardGlue {
             } else {
                 state.socketEnd?.close()
             }
+            state.socketEnd?.channelGone()
             state.closed()
         }
 
@@ -404,12 +405,18 @@ enum ForwardGlue {
         }
 
         override func channelInactive(context: ChannelHandlerContext) {
-            if started {
+            // Before the channel is active, the close waits for it, unless there is no channel to wait for.
+            if started || state.channelClosed {
                 finishClose()
             } else {
                 closedEarly = true
             }
             context.fireChannelInactive()
+        }
+
+        /// The channel closed; a close that waited for it is finished now.
+        func channelGone() {
+            if closedEarly { finishClose() }
         }
 
         /// The socket is closed: the channel ends as the way it closed says. (A failure before the channel came
