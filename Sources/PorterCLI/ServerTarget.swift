@@ -40,6 +40,11 @@ struct ServerTarget: Sendable {
                 events.report(Self.connected(connection))
                 return try await body(connection)
             }
+        } catch let error as PorterError where error.code == .unsupportedVersion && configuration.version == 2 {
+            // A server from before protocol version 2 speaks only version 1.
+            throw PorterError(
+                error.kind, error.message + "; PORTER_PROTOCOL=1 reaches a server that speaks only version 1",
+                code: error.code)
         } catch let error as PorterError where error.kind == .connection {
             // Resolved again only after a failure, so that a working connection costs no second lookup.
             guard let file = unknownNameFile, !name.contains(":"), case .tcp(let host, _) = endpoint,
