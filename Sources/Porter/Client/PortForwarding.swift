@@ -55,10 +55,10 @@ public struct ForwardRule: Sendable, Hashable, CustomStringConvertible {
             throw Self.bad(text, "the target's port must be 1 to 65535")
         }
         for host in [parts[0], parts[2]] {
-            guard (1...MessageRanges.maxHostLength).contains(host.utf8.count), !host.contains("\0"),
-                !host.contains(where: \.isWhitespace)
-            else {
-                throw Self.bad(text, "a host must be 1 to \(MessageRanges.maxHostLength) bytes, without spaces")
+            guard ForwardTarget.isValidHost(host) else {
+                throw Self.bad(
+                    text,
+                    "a host must be 1 to \(MessageRanges.maxHostLength) bytes, without spaces or control characters")
             }
         }
         self.init(bindHost: parts[0], bindPort: bindPort, host: parts[2], port: port)

@@ -68,9 +68,7 @@ public struct ForwardTarget: Sendable, Hashable, CustomStringConvertible {
             // No colon, or an IPv6 address without brackets and so without a port.
             host = Substring(text)
         }
-        guard (1...MessageRanges.maxHostLength).contains(host.utf8.count), !host.contains("\0"),
-            !host.contains(where: \.isWhitespace)
-        else {
+        guard Self.isValidHost(String(host)) else {
             throw PorterError(
                 .configuration,
                 "'\(TerminalText.escaped(text))' needs a host of 1 to \(MessageRanges.maxHostLength) bytes, without spaces"
@@ -95,6 +93,13 @@ public struct ForwardTarget: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         let host = self.host.contains(":") ? "[\(self.host)]" : self.host
         return port.map { "\(host):\($0)" } ?? host
+    }
+
+    /// Whether `host` can name a host: 1 to 255 bytes, without spaces or control characters. (A forward open's own
+    /// checks allow any byte but NUL.)
+    static func isValidHost(_ host: String) -> Bool {
+        (1...MessageRanges.maxHostLength).contains(host.utf8.count)
+            && host.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value != 0x7F }
     }
 
     /// Whether `host` is an IPv4 or IPv6 address.
@@ -128,9 +133,8 @@ struct ForwardService: Sendable {
     ///
     /// - Returns: the target's connection, or fails with the ``ProtocolError`` to refuse the open with.
     func connect(_ request: ChannelMessage.Forward, on eventLoop: any EventLoop) -> EventLoopFuture<any Channel> {
-        // The message's own checks allow any byte but NUL; a host name or address has no space or control
-        // character, and the origin is the address the client accepted from.
-        guard request.host.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) else {
+        // The origin is the address the client accepted from.
+        guard ForwardTarget.isValidHost(request.host) else {
             return eventLoop.makeFailedFuture(
                 ProtocolError(.badRequest, "'host' must be a name or an address, without spaces or control characters"))
         }
