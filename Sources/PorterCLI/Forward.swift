@@ -22,7 +22,8 @@ extension PorterCommand {
                 error. A connection the server refuses (it forwards only with --allow-forward, and only to the \
                 targets of --allow-forward-to if any are given; a target that cannot be reached) is closed with one \
                 line saying why, and the listeners go on. Runs until interrupted (exit 0) or the connection is lost \
-                (exit 255).
+                (exit 255). When the server shuts down, the listeners close at once and the connections forwarded \
+                then go on for the grace the server gives them.
                 """
         )
 
@@ -54,7 +55,7 @@ extension PorterCommand {
                 let forwarding = Task {
                     try await connection.forward(rules) { event in Self.report(event, via: via, to: events) }
                 }
-                let stop = StopSignals { forwarding.cancel() }
+                let stop = CaughtSignals.stopping { _ in forwarding.cancel() }
                 defer { stop.stop() }
                 try await forwarding.value
             }
@@ -93,6 +94,12 @@ extension PorterCommand {
                             "target": .string(target(rule)), "sent": .integer(sent), "received": .integer(received),
                             "failure": failure.map(JSONValue.string),
                         ]))
+            case .serverShuttingDown(let grace):
+                events.report(JSONEvent("shutdown", ["grace": .seconds(grace)])) {
+                    Terminal.error(
+                        "the server is shutting down: the listeners are closed, and the connections forwarded now have \(FixedPoint.text(grace, places: grace == grace.rounded() ? 0 : 1)) s to finish"
+                    )
+                }
             }
         }
 
@@ -103,27 +110,5 @@ extension PorterCommand {
         private static func target(_ rule: ForwardRule) -> String {
             TerminalText.escaped(rule.targetAddress)
         }
-    }
-}
-
-/// Runs `stop` on the first SIGINT or SIGTERM, instead of the process ending at once.
-private final class StopSignals {
-    private let sources: [any DispatchSourceSignal]
-
-    init(_ stop: @escaping @Sendable () -> Void) {
-        var sources: [any DispatchSourceSignal] = []
-        for number in [SIGINT, SIGTERM] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { stop() }
-            source.resume()
-            sources.append(source)
-        }
-        self.sources = sources
-    }
-
-    func stop() {
-        for source in sources { source.cancel() }
-        for number in [SIGINT, SIGTERM] { signal(number, SIG_DFL) }
     }
 }

@@ -105,38 +105,37 @@ enum RemoteCommand {
 /// Forwards this process's signals to the remote command while it runs: the first Ctrl-C as SIGINT, a second
 /// as SIGKILL; SIGTERM, SIGHUP and SIGQUIT as themselves; and, on a terminal, window-size changes.
 final class SignalForwarding {
-    private let sources: [any DispatchSourceSignal]
+    private let caught: CaughtSignals
 
     init(input: ExecInput, terminal: Bool) {
         let interrupts = Atomic<Int>(0)
-        var sources: [any DispatchSourceSignal] = []
         var forwarded: [(Int32, @Sendable () -> String)] = [
             (SIGINT, { interrupts.add(1, ordering: .relaxed).newValue > 1 ? "KILL" : "INT" }),
             (SIGTERM, { "TERM" }), (SIGHUP, { "HUP" }), (SIGQUIT, { "QUIT" }),
         ]
         if terminal { forwarded.append((SIGWINCH, { "WINCH" })) }
-        for (number, name) in forwarded {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                Task {
-                    if number == SIGWINCH {
-                        let size = RawTerminal.current()
-                        try? await input.resize(rows: size.rows, cols: size.cols, term: size.term)
-                    } else {
-                        try? await input.signal(name())
-                    }
+        caught = CaughtSignals(forwarded.map { number, name in (number, Self.handler(number, name, input: input)) })
+    }
+
+    /// What signal `number` does: a window-size change resizes the remote terminal, any other signal is sent as
+    /// `name` says.
+    private static func handler(_ number: Int32, _ name: @escaping @Sendable () -> String, input: ExecInput)
+        -> @Sendable () -> Void
+    {
+        {
+            Task {
+                if number == SIGWINCH {
+                    let size = RawTerminal.current()
+                    try? await input.resize(rows: size.rows, cols: size.cols, term: size.term)
+                } else {
+                    try? await input.signal(name())
                 }
             }
-            source.resume()
-            sources.append(source)
         }
-        self.sources = sources
     }
 
     /// Stops forwarding and restores the default handling.
     func stop() {
-        for source in sources { source.cancel() }
-        for number in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH] { signal(number, SIG_DFL) }
+        caught.stop()
     }
 }

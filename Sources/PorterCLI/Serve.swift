@@ -53,6 +53,8 @@ extension PorterCommand {
 
         /// The default of `--idle-timeout`.
         static let defaultIdleTimeout: Seconds = 300
+        /// The default of `--shutdown-grace`.
+        static let defaultShutdownGrace = Seconds(integerLiteral: Int(ServerConfiguration.defaultShutdownGrace))
         /// The default of `--auth-timeout`.
         static let defaultAuthTimeout: Seconds = 10
         /// The default of `--classic-idle-timeout`.
@@ -92,6 +94,15 @@ extension PorterCommand {
                 "Seconds of client silence before a connection is closed (0: never).", default: Self.defaultIdleTimeout),
             transform: Seconds.parseAllowingZero)
         var idleTimeout = Self.defaultIdleTimeout
+
+        @Option(
+            name: .customLong("shutdown-grace"),
+            parsing: .unconditional,
+            help: Seconds.help(
+                "Seconds that running commands, transfers and forwards get to finish after SIGTERM or Ctrl-C (0: none); a second signal stops at once.",
+                default: Self.defaultShutdownGrace),
+            transform: Seconds.parseAllowingZero)
+        var shutdownGrace = Self.defaultShutdownGrace
 
         @Option(
             name: .customLong("auth-timeout"),
@@ -315,6 +326,7 @@ extension PorterCommand {
                     maxUnauthenticatedPerSource: maxUnauthenticatedPerSource,
                     authTimeout: authTimeout.value,
                     idleTimeout: idleTimeout.value,
+                    shutdownGrace: shutdownGrace.value,
                     udp: try udp.map { try Endpoint(parsing: $0) },
                     http: try http.map {
                         HTTPConfiguration(
@@ -348,11 +360,7 @@ extension PorterCommand {
                 let server = try PorterServer(
                     configuration: configuration, logger: logger, onListening: printListening,
                     onFrontDoors: printDoors)
-                let group = ServiceGroup(
-                    configuration: .init(
-                        services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-                )
-                try await group.run()
+                try await Self.run(server, logger: logger)
             } catch let error as PorterError {
                 Terminal.error(error.message)
                 throw ExitCode(1)
@@ -363,5 +371,26 @@ extension PorterCommand {
         }
 
         private var identityPath: String { identityFile ?? ServerIdentity.defaultPath }
+
+        /// Runs `server` until a signal: the first SIGTERM or SIGINT shuts it down gracefully (within
+        /// `--shutdown-grace`), a second closes every connection at once.
+        private static func run(_ server: PorterServer, logger: Logger) async throws {
+            let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
+            let running = Task { try await group.run() }
+            let signals = CaughtSignals.stopping { count in
+                if count == 1 {
+                    Task { await group.triggerGracefulShutdown() }
+                } else if count == 2 {
+                    logger.notice("a second signal: closing every connection now")
+                    running.cancel()
+                }
+            }
+            defer { signals.stop() }
+            do {
+                try await running.value
+            } catch is CancellationError {
+                // The second signal's: the server has stopped, as asked.
+            }
+        }
     }
 }

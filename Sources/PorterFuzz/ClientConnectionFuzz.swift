@@ -68,7 +68,7 @@ enum ClientConnectionFuzz {
                 case .fail, .end: precondition(machine.isClosed, "a fatal error left the machine open")
                 case .channel(let id, let event): handle(event, on: id)
                 case .switchForm, .authenticated, .deliver, .scheduleTimer, .cancelTimer, .pong, .global,
-                    .globalAnswered:
+                    .globalAnswered, .shutdownAnnounced:
                     break
                 }
             }

@@ -4,8 +4,9 @@ import PorterProtocol
 /// The `connection2` fuzz target: a version 2 server connection, authenticated, fed the channel-form frames
 /// decoded from the input, with a driver that does what Porter's multiplexer does with every action — accepts
 /// or refuses each open in turn, consumes and answers the data it is given, ends a channel after the client's
-/// eof. Whatever the frames, nothing traps; the machine never holds more channels than it announced, stops at
-/// its first fatal error, and every frame it asks to write encodes in the channel form.
+/// eof. For one input in five the server starts shutting down after the second frame. Whatever the frames,
+/// nothing traps; the machine never holds more channels than it announced, stops at its first fatal error, hands
+/// on no open once shutting down, and every frame it asks to write encodes in the channel form.
 enum ConnectionFuzz {
     static let limits = ChannelLimits(maxChannels: 4, initialWindow: 64, maxWindow: 256, maxGlobalRequests: 2)
     static let token = "fuzz-token"
@@ -16,9 +17,13 @@ enum ConnectionFuzz {
         var driver = Driver(machine: authenticated())
         var decoder = FrameDecoder(limits: FrameLimits(maxControlPayload: 1024, maxDataPayload: 4096), form: .channels)
         var buffer = ByteBuffer(bytes: bytes)
+        var frames = 0
+        let shutDownAfter = bytes.count % 5 == 0 ? 2 : nil
         while !driver.machine.isClosed, let frame = try? decoder.decode(buffer: &buffer) {
             driver.perform(driver.machine.received(frame, now: Driver.now))
             precondition(driver.machine.channelCount <= limits.maxChannels, "more channels than announced")
+            frames += 1
+            if frames == shutDownAfter { driver.perform(driver.machine.shutDown(grace: .seconds(1), now: Driver.now)) }
         }
     }
 
@@ -64,7 +69,9 @@ enum ConnectionFuzz {
                     acceptNext.toggle()
                     let error = acceptNext ? nil : ProtocolError(.fileError, "fuzz")
                     if let frame = machine.answer(global: request.id, error: error) { written(frame) }
-                case .switchForm, .authenticated, .deliver, .scheduleTimer, .cancelTimer, .pong, .globalAnswered: break
+                case .switchForm, .authenticated, .deliver, .scheduleTimer, .cancelTimer, .pong, .globalAnswered,
+                    .shutdownAnnounced:
+                    break
                 }
             }
         }
@@ -72,11 +79,10 @@ enum ConnectionFuzz {
         private mutating func handle(_ event: ChannelStateMachine.Action, on id: UInt32) {
             switch event {
             case .openRequested(let open):
+                precondition(!machine.isShuttingDown, "an open handed on while shutting down")
                 acceptNext.toggle()
                 guard !acceptNext, let service = open.parameters.service else {
-                    if let frame = try? machine.refuse(channel: id, ProtocolError(.notPermitted, "fuzz")) {
-                        written(frame)
-                    }
+                    perform((try? machine.refuse(channel: id, ProtocolError(.notPermitted, "fuzz"))) ?? .init())
                     return
                 }
                 for case .write(let frame)

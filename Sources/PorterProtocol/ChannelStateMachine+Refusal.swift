@@ -12,5 +12,7 @@ extension ChannelStateMachine {
         case notAllowed
         /// A client already has the server's `maxChannels` channels in use.
         case tooManyChannels
+        /// A client: the server announced `shutdown`, so no more channels are opened (section 4.5).
+        case shuttingDown
     }
 }

@@ -21,6 +21,8 @@ public struct ChannelTable: Sendable {
     /// The peer's `maxDataPayload`: the longest data frame this side sends.
     public let peerMaxDataPayload: Int
     private var channels: [UInt32: ChannelStateMachine] = [:]
+    /// Server: once set, every `open` is refused with this error (the server is shutting down).
+    public var refusingOpens: ProtocolError?
     /// Client: where the search for a free id starts (internal so that tests can start it near the wrap).
     var nextID = ChannelTable.firstID
 
@@ -112,6 +114,10 @@ public struct ChannelTable: Sendable {
     private mutating func receivedOpen(
         _ open: ChannelMessage.Open, id: UInt32, _ actions: inout ChannelStateMachine.Actions
     ) {
+        if let refusingOpens {
+            actions.append(.write(ChannelMessage.refuse(refusingOpens).frame(channel: id)))
+            return
+        }
         guard let service = open.parameters.service else {
             let error = ProtocolError(
                 .unknownService, "this server has no service '\(open.parameters.serviceName.prefix(64))'")

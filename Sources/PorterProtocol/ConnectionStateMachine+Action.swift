@@ -34,5 +34,8 @@ extension ConnectionStateMachine {
         case global(ConnectionMessage.GlobalRequest)
         /// Client: the server answered the global request with this id: `global.ok` (`nil`) or `global.fail`.
         case globalAnswered(UInt64, ProtocolError?)
+        /// Client: the server is shutting down and gives the channels in use this many seconds; from now on
+        /// ``ConnectionStateMachine/open(_:)`` throws ``ChannelStateMachine/Refusal/shuttingDown``.
+        case shutdownAnnounced(grace: Double)
     }
 }

@@ -15,6 +15,7 @@ extension ConnectionStateMachine {
                 default: actions.append(.channel(frame.channel, action))
                 }
             }
+            closeIfDrained(&actions)
             return
         }
         let message: ConnectionMessage
@@ -75,10 +76,11 @@ extension ConnectionStateMachine {
             actions.append(.pong(pong.id))
         case .error(let body):
             end(body.protocolError, &actions)
-        case .shutdown:
+        case .shutdown(let notice):
             // The server lets the channels in use finish within the grace, then closes the connection; the
-            // client opens nothing new meanwhile (section 4.5), which the refusals of its opens tell it anyway.
-            break
+            // client opens nothing new meanwhile (section 4.5).
+            shutdownAnnounced = true
+            actions.append(.shutdownAnnounced(grace: notice.grace))
         case .globalOK(let answer):
             answered(global: answer.id, nil, &actions)
         case .globalFail(let answer):
@@ -133,10 +135,14 @@ extension ConnectionStateMachine {
 
     /// Client: opens a channel on the next free id (``ChannelTable/open(_:)``): the id and the `open` frame to
     /// write.
+    ///
+    /// - Throws: ``ChannelStateMachine/Refusal/shuttingDown`` once the server has announced `shutdown`, and what
+    ///   ``ChannelTable/open(_:)`` throws.
     public mutating func open(_ open: ChannelMessage.Open) throws(ChannelStateMachine.Refusal) -> (
         id: UInt32, frame: Frame
     ) {
-        try withChannels { table throws(ChannelStateMachine.Refusal) in try table.open(open) }
+        if shutdownAnnounced, !isClosed { throw .shuttingDown }
+        return try withChannels { table throws(ChannelStateMachine.Refusal) in try table.open(open) }
     }
 
     // MARK: - What either side sends on its channels
@@ -148,11 +154,16 @@ extension ConnectionStateMachine {
         try withChannels { table throws(ChannelStateMachine.Refusal) in try table.accept(id, accept) }
     }
 
-    /// Refuses channel `id`, which is free at once (``ChannelTable/refuse(_:_:)``): the frame to write.
+    /// Refuses channel `id`, which is free at once (``ChannelTable/refuse(_:_:)``): the frame to write, and, if
+    /// it was the last channel of a connection shutting down, the connection's end.
     public mutating func refuse(channel id: UInt32, _ error: ProtocolError) throws(ChannelStateMachine.Refusal)
-        -> Frame
+        -> Actions
     {
-        try withChannels { table throws(ChannelStateMachine.Refusal) in try table.refuse(id, error) }
+        let frame = try withChannels { table throws(ChannelStateMachine.Refusal) in try table.refuse(id, error) }
+        var actions = Actions()
+        actions.append(.send(frame))
+        closeIfDrained(&actions)
+        return actions
     }
 
     /// The next data frame of `pending` on channel `id`, within its credit (``ChannelTable/send(_:data:on:)``).

@@ -59,6 +59,12 @@ public struct ConnectionStateMachine: Sendable {
     var unansweredGlobals = 0
     /// Version 2, client: the ids of the global requests sent and not yet answered, in order.
     var sentGlobals = CircularBuffer<UInt64>()
+    /// Version 2, server: the grace period of a shutdown, once `shutdown` is sent.
+    private var shutdownGrace: TimeAmount?
+    /// Version 2, server: when that grace period ends.
+    private var graceDeadline: NIODeadline?
+    /// Version 2, client: whether the server announced `shutdown`.
+    public internal(set) var shutdownAnnounced = false
 
     /// A server's connection, authenticated by `handshake`.
     public init(server handshake: ServerHandshake, timeouts: Timeouts) {
@@ -163,6 +169,43 @@ public struct ConnectionStateMachine: Sendable {
         state = .closed
         timer = nil
         nextKeepalive = nil
+    }
+
+    /// Server: the server is shutting down (docs/design/protocol-2.md section 4.5).
+    ///
+    /// A connection not yet authenticated, or on version 1, fails `shutting-down` at once; so does every
+    /// connection when `grace` is zero. An authenticated version 2 connection is sent `shutdown {grace}`. From then
+    /// on every `open` is refused `shutting-down` (global requests are the driver's to fail, in their turn: see
+    /// ``isShuttingDown``), and the connection fails `shutting-down` as soon as it has no channel in use, and at
+    /// the latest when `grace` has passed. A second call ends the grace period at once.
+    public mutating func shutDown(grace: TimeAmount, now: NIODeadline) -> Actions {
+        var actions = Actions()
+        guard role == .server, !isClosed else { return actions }
+        guard isReady, var table = channels, shutdownGrace == nil, grace > .zero else {
+            fail(ProtocolError(.shuttingDown, "the server is shutting down"), &actions)
+            settleTimer(&actions)
+            return actions
+        }
+        shutdownGrace = grace
+        graceDeadline = now + grace
+        table.refusingOpens = ProtocolError(.shuttingDown, "the server is shutting down and opens no new channels")
+        channels = table
+        actions.append(.send(ConnectionMessage.shutdown(.init(grace: Double(grace.nanoseconds) / 1e9)).frame))
+        closeIfDrained(&actions)
+        settleTimer(&actions)
+        return actions
+    }
+
+    /// Server: whether `shutdown` has been sent and the connection is still open; global requests then fail with
+    /// `shutting-down`.
+    public var isShuttingDown: Bool { isReady && shutdownGrace != nil }
+
+    /// Server, shutting down: fails the connection if no channel is in use.
+    mutating func closeIfDrained(_ actions: inout Actions) {
+        guard isShuttingDown, channelCount == 0 else { return }
+        fail(
+            ProtocolError(.shuttingDown, "the server is shutting down, and this connection has no channel in use"),
+            &actions)
     }
 
     private mutating func activate(now: NIODeadline) {
@@ -292,12 +335,21 @@ public struct ConnectionStateMachine: Sendable {
                     ? "authentication did not complete within \(seconds) s"
                     : "the server did not complete the handshake within \(seconds) s")
         }
+        if let grace = shutdownDeadline, grace <= now, let shutdownGrace {
+            return ProtocolError(
+                .shuttingDown,
+                "the server is shutting down, and the \(Timeouts.seconds(shutdownGrace)) s it gave the channels in use have passed"
+            )
+        }
         if let idle, idle <= now, let timeout = timeouts.idle {
             return ProtocolError(
                 .idleTimeout, "closed after \(Timeouts.seconds(timeout)) s without a message from the client")
         }
         return nil
     }
+
+    /// When the grace period of a shutdown ends, while the connection is open.
+    private var shutdownDeadline: NIODeadline? { isReady ? graceDeadline : nil }
 
     private var authDeadline: NIODeadline? {
         if case .handshaking(let deadline) = state { return deadline }
@@ -324,7 +376,8 @@ public struct ConnectionStateMachine: Sendable {
     /// A held timer that is earlier stays: when it fires, the machine asks again.
     private mutating func settleTimer(_ actions: inout Actions) {
         // Called on every frame, so without an array.
-        let needed = Self.earliest(Self.earliest(authDeadline, idleDeadline), nextKeepalive)
+        let needed = Self.earliest(
+            Self.earliest(authDeadline, idleDeadline), Self.earliest(nextKeepalive, shutdownDeadline))
         if let needed {
             if timer.map({ needed < $0 }) ?? true {
                 timer = needed

@@ -64,12 +64,14 @@ import Testing
     }
 
     /// Starts `porter serve` on a free port with `root`; returns it and its endpoint once it listens.
-    private func startServer(root: String, log: String) async throws -> (TestProcess, String) {
+    private func startServer(root: String, log: String, errors: String = "/dev/null", options: [String] = [])
+        async throws -> (TestProcess, String)
+    {
         let server = try TestProcess.start(
             [
                 TestProcess.porter, "serve", "--listen", "127.0.0.1:0", "--plaintext", "--root", root,
                 "--token-file", Self.tokenFile,
-            ], output: log)
+            ] + options, output: log, errors: errors)
         let endpoint = { @Sendable () -> String? in
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             guard let range = text.range(of: "listening on ") else { return nil }
@@ -79,11 +81,18 @@ import Testing
         return (server, endpoint() ?? "")
     }
 
-    @Test func aKilledDownloadResumesToTheExactFile() async throws {
+    /// A download under way: `porter serve` (with `options`) serves `size` random bytes as `big` from
+    /// `base/root`, and `porter get` fetches it to `base/big` through a slow link. `body` runs once the partial file
+    /// has passed 1 MB, with the directory, the server, its endpoint and the client; both processes are killed
+    /// after it.
+    private func withDownloadUnderWay(
+        size: Int, options: [String] = [], _ body: (String, TestProcess, String, TestProcess) async throws -> Void
+    ) async throws {
         try await withTemporaryDirectory { base in
             try FileManager.default.createDirectory(atPath: base + "/root", withIntermediateDirectories: true)
-            try writeRandomFile(base + "/root/big", count: Self.size)
-            let (server, endpoint) = try await startServer(root: base + "/root", log: base + "/serve.log")
+            try writeRandomFile(base + "/root/big", count: size)
+            let (server, endpoint) = try await startServer(
+                root: base + "/root", log: base + "/serve.log", errors: base + "/serve.errors", options: options)
             defer {
                 server.signal(SIGKILL)
                 _ = try? awaitExit(server)
@@ -92,10 +101,65 @@ import Testing
             try await withSlowLink(to: endpoint) { slow in
                 let client = try TestProcess.start(
                     porter("get", slow, ["big", base + "/big"]), errors: base + "/get.errors")
+                defer {
+                    client.signal(SIGKILL)
+                    _ = try? awaitExit(client)
+                }
                 try await waitFor(part, growsBeyond: 1_000_000, while: client, errors: base + "/get.errors")
-                client.signal(SIGKILL)
-                _ = try await client.wait()
+                try await body(base, server, endpoint, client)
             }
+        }
+    }
+
+    @Test func aDownloadRunningWhenTheServerIsToldToStopArrivesExactAndTheServerThenExits() async throws {
+        try await withDownloadUnderWay(size: 24_000_000, options: ["--shutdown-grace", "300"]) {
+            base, server, _, client in
+            server.signal(SIGTERM)
+            let status = try await client.wait(seconds: 120)
+            let said = (try? String(contentsOfFile: base + "/get.errors", encoding: .utf8)) ?? ""
+            #expect(status == 0, "\(said)")
+            #expect(sha256(of: base + "/big") == sha256(of: base + "/root/big"))
+            // Its one connection done, the server exits by itself.
+            #expect(try await server.wait() == 0)
+            let log = try String(contentsOfFile: base + "/serve.errors", encoding: .utf8)
+            #expect(log.contains("shutting down"), "\(log)")
+        }
+    }
+
+    @Test func aSecondSignalEndsTheGracePeriodAtOnce() async throws {
+        try await withTemporaryDirectory { base in
+            let errors = base + "/serve.errors"
+            let (server, endpoint) = try await startServer(
+                root: base, log: base + "/serve.log", errors: errors, options: ["--shutdown-grace", "300"])
+            defer {
+                server.signal(SIGKILL)
+                _ = try? awaitExit(server)
+            }
+            let client = try TestProcess.start(
+                [
+                    TestProcess.porter, "exec", endpoint, "--token-file", Self.tokenFile, "--plaintext", "--", "sh",
+                    "-c", "echo started; exec sleep 600",
+                ], output: base + "/exec.out", errors: base + "/exec.errors")
+            try await waitUntil {
+                (try? String(contentsOfFile: base + "/exec.out", encoding: .utf8)) == "started\n"
+            }
+            server.signal(SIGTERM)
+            try await waitUntil {
+                (try? String(contentsOfFile: errors, encoding: .utf8))?.contains("shutting down") == true
+            }
+            server.signal(SIGTERM)
+            #expect(try await client.wait() == 255)
+            let said = try String(contentsOfFile: base + "/exec.errors", encoding: .utf8)
+            #expect(said.contains("the server is shutting down"), "\(said)")
+            #expect(try await server.wait() == 0)
+        }
+    }
+
+    @Test func aKilledDownloadResumesToTheExactFile() async throws {
+        try await withDownloadUnderWay(size: Self.size) { base, _, endpoint, client in
+            client.signal(SIGKILL)
+            _ = try await client.wait()
+            let part = base + "/" + IncomingFile.partName(for: "big")
             #expect(!FileManager.default.fileExists(atPath: base + "/big"))
             let kept = fileSize(part)
             #expect(kept > 0 && kept < Self.size)

@@ -330,6 +330,68 @@ import Testing
     }
 }
 
+extension ForwardTests {
+    /// Reads from `inbound` until `count` bytes have arrived.
+    private static func read(
+        _ count: Int, from inbound: inout NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    ) async throws -> String {
+        var received = ByteBuffer()
+        while received.readableBytes < count, var chunk = try await inbound.next() { received.writeBuffer(&chunk) }
+        return String(buffer: received)
+    }
+
+    @Test func whenTheServerShutsDownTheListenersCloseAndOpenForwardsFinish() async throws {
+        try await withTarget(.echoUntilEnd) { port in
+            let configure: @Sendable (inout ServerConfiguration) -> Void = {
+                $0.forward.targets = .any
+                $0.shutdownGrace = 300
+            }
+            try await withTestServer(configure: configure) { server in
+                try await server.withClient { connection in
+                    let events = Locked<[ForwardEvent]>([])
+                    let rule = ForwardRule(bindPort: 0, host: "127.0.0.1", port: port)
+                    let forwarding = Task {
+                        try await connection.forward([rule]) { e in events.withLock { $0.append(e) } }
+                    }
+                    defer { forwarding.cancel() }
+                    let listening = { @Sendable () -> String? in
+                        for case .listening(_, let address) in events.withLock({ $0 }) { return address }
+                        return nil
+                    }
+                    try await waitUntil { listening() != nil }
+                    let listener = try Endpoint(parsing: listening() ?? "")
+                    let shuttingDown = { @Sendable in
+                        events.withLock { $0.contains { if case .serverShuttingDown = $0 { true } else { false } } }
+                    }
+                    try await withLocalConnection(to: listener) { inbound, outbound in
+                        var iterator = inbound.makeAsyncIterator()
+                        try await outbound.write(ByteBuffer(string: "before"))
+                        #expect(try await Self.read(6, from: &iterator) == "before")
+                        await server.shutDown()
+                        try await waitUntil { shuttingDown() }
+                        // The listener is closed; the forward open goes on.
+                        await #expect(throws: (any Error).self) {
+                            _ = try await exchange(with: listener, sending: Array("x".utf8))
+                        }
+                        try await outbound.write(ByteBuffer(string: "during"))
+                        #expect(try await Self.read(6, from: &iterator) == "during")
+                        outbound.finish()
+                        #expect(try await iterator.next() == nil)
+                    }
+                    // Its last channel done, the server closes the connection, and forwarding ends with why.
+                    do {
+                        try await forwarding.value
+                        Issue.record("forwarding ended without an error")
+                    } catch let error as PorterError {
+                        #expect(error.code == .shuttingDown, "\(error)")
+                    }
+                }
+                try await waitUntil { server.hasStopped }
+            }
+        }
+    }
+}
+
 /// Runs a server that forwards anywhere, a client connected to it, and a forward to each of `ports` on 127.0.0.1
 /// while `body` runs.
 private func forwarding(

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import Porter
 import PorterProtocol
+import ServiceLifecycle
 
 /// The token every test server and client shares.
 let testToken = "test-token-0123456789"
@@ -52,11 +53,20 @@ func withTestServer<Result: Sendable>(
             continuation.yield((endpoints.withLock { $0 }, doors))
             continuation.finish()
         })
+    // In a service group, as `porter serve` runs it, so that a test can shut it down gracefully.
+    let stopped = Locked(false)
+    let lifecycle = ServiceGroup(
+        configuration: .init(services: [RunUntilStopped(server: server, stopped: stopped)], logger: logger))
+    let running = Task { try await lifecycle.run() }
     return try await withThrowingTaskGroup(of: Result?.self) { group in
         group.addTask {
             // However the server ends, even failing to bind, the wait for it to listen ends too.
             defer { continuation.finish() }
-            try await server.run()
+            try await withTaskCancellationHandler {
+                try await running.value
+            } onCancel: {
+                running.cancel()
+            }
             return nil
         }
         defer { group.cancelAll() }
@@ -64,7 +74,21 @@ func withTestServer<Result: Sendable>(
             _ = try await group.next()
             throw TestFailure("server stopped before listening")
         }
-        return try await body(TestServer(endpoints: endpoints, doors: doors, server: server, plaintext: plaintext))
+        return try await body(
+            TestServer(
+                endpoints: endpoints, doors: doors, server: server, plaintext: plaintext, lifecycle: lifecycle,
+                stopNow: { running.cancel() }, stopped: stopped))
+    }
+}
+
+/// Runs a server, and notes when its `run` has returned.
+private struct RunUntilStopped: Service {
+    let server: PorterServer
+    let stopped: Locked<Bool>
+
+    func run() async throws {
+        defer { stopped.withLock { $0 = true } }
+        try await server.run()
     }
 }
 
@@ -74,8 +98,22 @@ struct TestServer: Sendable {
     let doors: [BoundFrontDoor]
     let server: PorterServer
     let plaintext: Bool
+    /// The service group the server runs in.
+    let lifecycle: ServiceGroup
+    /// Cancels the service group, as a second signal does under `porter serve`.
+    let stopNow: @Sendable () -> Void
+    /// Whether the server's `run` has returned.
+    let stopped: Locked<Bool>
 
     var endpoint: Endpoint { endpoints[0] }
+
+    /// Starts a graceful shutdown, as the first SIGTERM does under `porter serve`.
+    func shutDown() async {
+        await lifecycle.triggerGracefulShutdown()
+    }
+
+    /// Whether the server has stopped: its `run` returned.
+    var hasStopped: Bool { stopped.withLock { $0 } }
 
     /// The port of the listener called `name`, e.g. `udp echo`.
     func port(of name: String) throws -> Int {

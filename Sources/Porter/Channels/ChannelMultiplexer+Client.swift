@@ -27,6 +27,10 @@ extension ChannelMultiplexer {
         var nextGlobal: UInt64 = 1
         /// Why the connection ended, for whoever asks after it did.
         var ended: (any Error)?
+        /// The grace the server gave when it announced `shutdown`, once it has.
+        var shutdownGrace: Double?
+        /// Told of the server's `shutdown`, once.
+        var onShutdown: [(Double) -> Void] = []
 
         init(
             eventLoop: any EventLoop, binding: @escaping () -> [UInt8], connectTimeout: Double,
@@ -57,7 +61,8 @@ extension ChannelMultiplexer {
     /// While the server's `maxChannels` are in use the open waits, in order, for one to be free.
     ///
     /// - Returns: `initialize`'s result and the server's `accept` once the server accepted; fails with
-    ///   ``OpenRefused`` if it refused, and with the connection's error if the connection ends first.
+    ///   ``OpenRefused`` if it refused, with ``shuttingDown`` once the server has announced `shutdown`, and with
+    ///   the connection's error if the connection ends first.
     func open<Output: Sendable>(
         _ parameters: ChannelMessage.Open.Parameters, window: Int,
         initialize: @escaping (PorterChildChannel) throws -> Output
@@ -99,6 +104,9 @@ extension ChannelMultiplexer {
             opened = try machine.open(.init(window: window, parameters: parameters))
         } catch .tooManyChannels {
             return false
+        } catch .shuttingDown {
+            promise.fail(Self.shuttingDown)
+            return true
         } catch .notAllowed {
             promise.fail(
                 ProtocolError(.badRequest, "cannot open a '\(parameters.serviceName)' channel with this window"))
@@ -184,6 +192,45 @@ extension ChannelMultiplexer {
         sendWaitingGlobals()
     }
 
+    /// A client's: the grace the server gave when it announced `shutdown`, once it has.
+    var shutdownGrace: Double? {
+        guard case .client(let waits) = role else { return nil }
+        return waits.shutdownGrace
+    }
+
+    /// A client's: why the connection ended, once it has.
+    var endReason: (any Error)? {
+        guard case .client(let waits) = role else { return nil }
+        return waits.ended
+    }
+
+    /// What an open fails with once the server has announced `shutdown`.
+    static let shuttingDown = PorterError(
+        .connection, "the server is shutting down and opens no new channels", code: .shuttingDown)
+
+    /// Calls `body` on the event loop when the server announces `shutdown`, with the grace it gives; at once if it
+    /// has. Never if the connection ends first.
+    func whenShutdownAnnounced(_ body: @escaping (Double) -> Void) {
+        guard case .client(let waits) = role, !closed else { return }
+        if let grace = waits.shutdownGrace {
+            body(grace)
+        } else {
+            waits.onShutdown.append(body)
+        }
+    }
+
+    /// The server announced `shutdown`: opens waiting for a free channel fail, and those who asked are told.
+    func shutdownAnnounced(grace: Double) {
+        guard case .client(let waits) = role, waits.shutdownGrace == nil else { return }
+        waits.shutdownGrace = grace
+        let queued = waits.queued
+        waits.queued = []
+        for open in queued { open.fail(Self.shuttingDown) }
+        let told = waits.onShutdown
+        waits.onShutdown = []
+        for body in told { body(grace) }
+    }
+
     /// The server is authenticated.
     func authenticated() {
         guard case .client(let waits) = role, let welcome = machine.welcome else { return }
@@ -231,6 +278,7 @@ extension ChannelMultiplexer {
         waits.opening = [:]
         waits.pings = [:]
         waits.queued = []
+        waits.onShutdown = []
         handshake?.fail(error)
         for promise in opening { promise.fail(error) }
         for promise in pings { promise.fail(error) }

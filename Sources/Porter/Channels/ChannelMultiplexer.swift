@@ -120,6 +120,15 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         fail(context: context, error)
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let shutdown = event as? ServerShutdown else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        perform(machine.shutDown(grace: shutdown.grace, now: .now()), context: context)
+        context.flush()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
         machine.closed()
@@ -152,6 +161,8 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
                 runGlobal(request, context: context)
             case .globalAnswered(let id, let error):
                 globalAnswered(id, error)
+            case .shutdownAnnounced(let grace):
+                shutdownAnnounced(grace: grace)
             case .channel(let id, let event):
                 handle(event, on: id, context: context)
             case .scheduleTimer(let at):
@@ -217,12 +228,18 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     }
 
     /// A server's: runs a global request after those before it, then answers it (section 4.4: in order, one at a
-    /// time).
+    /// time). Once the server is shutting down, a request's turn fails it with `shutting-down` instead.
     private func runGlobal(_ request: ConnectionMessage.GlobalRequest, context: ChannelHandlerContext) {
         guard case .server(let services) = role else { return }
         let eventLoop = context.eventLoop
         let before = lastGlobal ?? eventLoop.makeSucceededVoidFuture()
-        let done = before.flatMap { services.global(request.request, on: eventLoop) }
+        let done = before.assumeIsolated().flatMap { [self] () -> EventLoopFuture<Void> in
+            guard !machine.isShuttingDown else {
+                return eventLoop.makeFailedFuture(
+                    ProtocolError(.shuttingDown, "the server is shutting down and takes no more requests"))
+            }
+            return services.global(request.request, on: eventLoop)
+        }.nonisolated()
             .hop(to: eventLoop).assumeIsolated()
             .map { nil as ProtocolError? }
             .recover { error in
@@ -261,10 +278,9 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
                 error as? ProtocolError ?? ProtocolError(.internal, "the server could not open the channel")
             children.removeValue(forKey: child.id)
             reportBusy()
-            if let frame = try? machine.refuse(channel: child.id, refusal) {
-                context.write(wrapOutboundOut(frame), promise: nil)
-            }
+            let actions = (try? machine.refuse(channel: child.id, refusal)) ?? .init()
             child.closed(error: nil)
+            perform(actions, context: context)
         }
         context.flush()
     }

@@ -578,7 +578,7 @@ extension PorterChildChannel {
         switch refusal {
         case .outputClosed: ChannelError.outputClosed
         case .closed: ChannelError.ioOnClosedChannel
-        case .notAccepted, .notAllowed, .tooManyChannels: refusal
+        case .notAccepted, .notAllowed, .tooManyChannels, .shuttingDown: refusal
         }
     }
 }

@@ -46,6 +46,17 @@ public final class ClientConnection: Sendable {
     /// The protocol version the connection speaks.
     public var version: Int { welcome.version }
 
+    /// The seconds of grace the server gave when it announced that it is shutting down, or `nil` if it has not
+    /// (always `nil` on version 1). Once it has, no new channel opens on this connection: each fails with a
+    /// ``PorterError`` of kind ``PorterError/Kind/connection`` and code `shutting-down`. The channels open go on
+    /// until they end or the grace period does, when the server closes the connection.
+    public var serverShutdownGrace: Double? {
+        get async {
+            guard let channels else { return nil }
+            return try? await channels.channel.eventLoop.submit { channels.multiplexer.value.shutdownGrace }.get()
+        }
+    }
+
     /// Version 1: the server's frames.
     var frames: FrameReader {
         guard let requests else { preconditionFailure("a version 1 request on a version 2 connection") }

@@ -96,6 +96,9 @@ public enum ForwardEvent: Sendable {
     /// A forwarded connection ended: the bytes sent to the target and received from it, and why it ended early,
     /// if it did.
     case closed(ForwardRule, origin: String, sent: Int, received: Int, failure: String?)
+    /// The server is shutting down: the listeners are closed, and the forwarded connections open have `grace`
+    /// seconds before the server closes the connection.
+    case serverShuttingDown(grace: Double)
 }
 
 extension ClientConnection {
@@ -106,6 +109,8 @@ extension ClientConnection {
     /// Listens on every rule's address and carries each connection accepted there over this connection to the
     /// rule's target, each on a channel of its own, until the calling task is cancelled (then it returns) or the
     /// connection ends (then it throws). While the server's `maxChannels` are in use the listeners accept nothing.
+    /// When the server announces that it is shutting down, the listeners close (``ForwardEvent/serverShuttingDown(grace:)``)
+    /// and the forwarded connections go on until the server closes the connection.
     ///
     /// - Throws: ``PorterError`` of kind ``PorterError/Kind/configuration`` on protocol version 1 or for a rule
     ///   out of range, of kind ``PorterError/Kind/connection`` if a listener cannot bind (none is left bound) or
@@ -146,10 +151,14 @@ extension ClientConnection {
             events(.listening(rule, address: ForwardRule.address(rule.bindHost, port)))
         }
         // Every listener is announced before any of them takes a connection.
-        try await eventLoop.submit { forwarder.startAccepting() }.get()
+        try await eventLoop.submit {
+            forwarder.startAccepting()
+            channels.multiplexer.value.whenShutdownAnnounced { grace in forwarder.shutdownAnnounced(grace: grace) }
+        }.get()
         let stop = eventLoop.makePromise(of: Void.self)
         channels.channel.closeFuture.whenComplete { _ in
-            stop.fail(PorterError(.connection, "the connection to the server was lost"))
+            let reason = channels.multiplexer.value.endReason.map(ClientChannels.porterError)
+            stop.fail(reason ?? PorterError(.connection, "the connection to the server was lost"))
         }
         defer { for listener in listeners { listener.close(promise: nil) } }
         try await withTaskCancellationHandler {
@@ -259,6 +268,13 @@ private final class Forwarder: @unchecked Sendable {
                 events(.refused(rule, origin: origin, message: ClientChannels.porterError(error).message))
             }
         }
+    }
+
+    /// The server is shutting down: the listeners close, and the forwarded connections open go on.
+    func shutdownAnnounced(grace: Double) {
+        for listener in listeners { listener.close(promise: nil) }
+        listeners = []
+        events(.serverShuttingDown(grace: grace))
     }
 
     /// The listeners may take connections now.

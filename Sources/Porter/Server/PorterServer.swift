@@ -20,8 +20,9 @@ import Synchronization
 
 /// Porter's native server: listens on every configured endpoint and serves each connection concurrently.
 ///
-/// Run it in a `ServiceGroup` for graceful shutdown on SIGINT/SIGTERM: listeners close at once, requests being
-/// served are cancelled and open connections are closed. Cancelling ``run()`` does the same.
+/// Run it in a `ServiceGroup` for graceful shutdown: listeners close at once, and version 2 connections get
+/// ``ServerConfiguration/shutdownGrace`` to finish their channels (see ``run()``). Cancelling ``run()`` closes
+/// every connection at once.
 ///
 /// A connection is served by handlers on its event loop (``ConnectionDispatcher``) and, while it has requests,
 /// by a task in the server's task group (``ServerConnection``).
@@ -127,7 +128,14 @@ public final class PorterServer: Service {
     public var waitingCount: Int { admission.waitingCount }
 
     /// Binds every listener, then serves until cancelled or gracefully shut down.
+    ///
+    /// A graceful shutdown (swift-service-lifecycle's, on the first SIGTERM or SIGINT under `porter serve`) closes
+    /// the listeners and tells every connection that the server is shutting down: version 2 connections get
+    /// ``ServerConfiguration/shutdownGrace`` seconds to finish the channels they have in use, and open no new
+    /// ones; the others are closed at once. It returns once every connection has closed. Cancellation closes
+    /// every connection at once.
     public func run() async throws {
+        let grace = ShutdownGrace(seconds: configuration.shutdownGrace)
         let (spells, spellStarter) = AsyncStream.makeStream(of: Spell.self)
         let openConnections = self.openConnections
         let memory = MemoryReturn()
@@ -168,6 +176,12 @@ public final class PorterServer: Service {
                     group.addTask { try await door.serve() }
                 }
                 group.addTask {
+                    // Ends once every connection has closed after a shutdown: within its grace, or at once when
+                    // cancelled.
+                    try? await gracefulShutdown()
+                    await openConnections.closed()
+                }
+                group.addTask {
                     await cancelWhenGracefulShutdown {
                         await withDiscardingTaskGroup { requests in
                             for await spell in spells {
@@ -184,11 +198,16 @@ public final class PorterServer: Service {
                     }
                 }
             }
-        } onGracefulShutdown: {
+        } onGracefulShutdown: { [logger] in
             for listener in listeners { listener.close(promise: nil) }
             for door in doors { door.close() }
             spellStarter.finish()
-            openConnections.closeAll()
+            logger.info(
+                "shutting down",
+                metadata: [
+                    "server.connections": "\(openConnections.count)", "server.shutdown_grace": "\(grace.description)",
+                ])
+            openConnections.shutDown(grace: grace.amount)
         }
     }
 
@@ -356,5 +375,12 @@ public final class PorterServer: Service {
 
     private static func describe(_ error: any Error) -> String {
         ErrorText.describe(error)
+    }
+
+    /// ``ServerConfiguration/shutdownGrace`` in the forms the shutdown needs.
+    private struct ShutdownGrace {
+        let seconds: Double
+        var amount: TimeAmount { TimeAmount.nanoseconds(Int64(seconds * 1e9)) }
+        var description: String { seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds) }
     }
 }

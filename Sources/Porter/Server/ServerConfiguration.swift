@@ -14,6 +14,11 @@ import PorterProtocol
 public struct ServerConfiguration: Sendable {
     /// The default listen address, `127.0.0.1:7070`: loopback only until asked otherwise.
     public static let defaultListen = Endpoint.tcp(host: "127.0.0.1", port: Endpoint.defaultPort)
+    /// The default of ``shutdownGrace``, `--shutdown-grace`.
+    public static let defaultShutdownGrace: Double = 30
+    /// The longest ``shutdownGrace``: a year (``TimeLimit/maxSeconds``), the most `shutdown` may announce. A
+    /// longer one is taken as this, a negative one or `nan` as 0.
+    public static let maxShutdownGrace: Double = TimeLimit.maxSeconds
 
     /// Where to listen; one listener per endpoint.
     public var listen: [Endpoint]
@@ -36,6 +41,9 @@ public struct ServerConfiguration: Sendable {
     public var authTimeout: Double
     /// Seconds without a frame from the client after which the connection is closed; 0 disables it.
     public var idleTimeout: Double
+    /// Seconds a graceful shutdown gives version 2 connections to finish the channels they have in use
+    /// (``maxShutdownGrace`` at most); 0 closes every connection at once.
+    public var shutdownGrace: Double
     /// The channel limits of protocol version 2, announced in `welcome`: channels per connection, the window each
     /// channel is granted, unanswered global requests; `nil` to speak version 1 only.
     public var channelLimits: ChannelLimits?
@@ -82,6 +90,7 @@ public struct ServerConfiguration: Sendable {
         maxUnauthenticatedPerSource: Int = 64,
         authTimeout: Double = 10,
         idleTimeout: Double = 300,
+        shutdownGrace: Double = ServerConfiguration.defaultShutdownGrace,
         channelLimits: ChannelLimits? = ChannelLimits(),
         backlog: Int32 = 4096,
         readAheadFrames: Int = 8,
@@ -112,6 +121,7 @@ public struct ServerConfiguration: Sendable {
         self.maxUnauthenticatedPerSource = maxUnauthenticatedPerSource
         self.authTimeout = authTimeout
         self.idleTimeout = idleTimeout
+        self.shutdownGrace = shutdownGrace.isNaN ? 0 : min(max(shutdownGrace, 0), Self.maxShutdownGrace)
         self.channelLimits = channelLimits
         self.backlog = backlog
         self.readAheadFrames = max(readAheadFrames, 1)

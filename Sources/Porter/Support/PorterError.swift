@@ -39,6 +39,7 @@ public struct PorterError: Error, Sendable, Equatable, CustomStringConvertible {
     init(remote body: ControlMessage.ErrorBody) {
         let kind: Kind =
             switch body.code {
+            case .shuttingDown: .connection
             case _ where !body.fatal: .refused
             case .authFailed, .authTimeout, .unsupportedVersion: .authentication
             default: .protocolViolation
