@@ -97,7 +97,7 @@ extension PorterCommand {
             case .serverShuttingDown(let grace):
                 events.report(JSONEvent("shutdown", ["grace": .seconds(grace)])) {
                     Terminal.error(
-                        "the server is shutting down: the listeners are closed, and the connections forwarded now have \(FixedPoint.text(grace, places: grace == grace.rounded() ? 0 : 1)) s to finish"
+                        "the server is shutting down: the listeners are closed, and the connections forwarded now have \(TimeLimit.text(seconds: grace)) s to finish"
                     )
                 }
             }

@@ -113,13 +113,9 @@ struct ClientChannels: Sendable {
         switch error {
         case let error as PorterError:
             return error
-        case let refused as ChannelMultiplexer.OpenRefused where refused.error.code == .shuttingDown:
-            // Not a refusal of this request: the server is going away (exit status 255, not 1).
-            return PorterError(
-                .connection, "server: \(TerminalText.escaped(refused.error.message))", code: refused.error.code)
         case let refused as ChannelMultiplexer.OpenRefused:
-            return PorterError(
-                .refused, "server: \(TerminalText.escaped(refused.error.message))", code: refused.error.code)
+            // Kind `refused`, but `connection` for `shutting-down`: the server is going away (exit status 255).
+            return PorterError(remote: .init(refused.error, fatal: false))
         case let error as ProtocolError:
             return PorterError(.configuration, error.message, code: error.code)
         case let unread as PorterChildChannel.TooManyHeldMessages:

@@ -284,14 +284,9 @@ final class OpenConnections: Sendable {
             channel.close(promise: nil)
             return
         }
-        channel.closeFuture.whenComplete { [state] _ in
-            let waiting = state.withLock { state in
-                _ = state.channels.removeValue(forKey: key)
-                guard state.shuttingDown, state.channels.isEmpty else { return [CheckedContinuation<Void, Never>]() }
-                defer { state.waiting = [] }
-                return state.waiting
-            }
-            for continuation in waiting { continuation.resume() }
+        channel.closeFuture.whenComplete { [self] _ in
+            state.withLock { _ = $0.channels.removeValue(forKey: key) }
+            finishIfEmpty()
         }
     }
 
@@ -343,9 +338,10 @@ final class OpenConnections: Sendable {
         }
     }
 
+    /// Resumes whoever waits in ``closed()`` once shutting down and every connection has closed.
     private func finishIfEmpty() {
         let waiting = state.withLock { state in
-            guard state.channels.isEmpty else { return [CheckedContinuation<Void, Never>]() }
+            guard state.shuttingDown, state.channels.isEmpty else { return [CheckedContinuation<Void, Never>]() }
             defer { state.waiting = [] }
             return state.waiting
         }

@@ -135,7 +135,7 @@ public final class PorterServer: Service {
     /// ones; the others are closed at once. It returns once every connection has closed. Cancellation closes
     /// every connection at once.
     public func run() async throws {
-        let grace = ShutdownGrace(seconds: configuration.shutdownGrace)
+        let grace = configuration.shutdownGrace
         let (spells, spellStarter) = AsyncStream.makeStream(of: Spell.self)
         let openConnections = self.openConnections
         let memory = MemoryReturn()
@@ -205,9 +205,10 @@ public final class PorterServer: Service {
             logger.info(
                 "shutting down",
                 metadata: [
-                    "server.connections": "\(openConnections.count)", "server.shutdown_grace": "\(grace.description)",
+                    "server.connections": "\(openConnections.count)",
+                    "server.shutdown_grace": "\(TimeLimit.text(seconds: grace))",
                 ])
-            openConnections.shutDown(grace: grace.amount)
+            openConnections.shutDown(grace: TimeLimit.timeAmount(seconds: grace))
         }
     }
 
@@ -375,12 +376,5 @@ public final class PorterServer: Service {
 
     private static func describe(_ error: any Error) -> String {
         ErrorText.describe(error)
-    }
-
-    /// ``ServerConfiguration/shutdownGrace`` in the forms the shutdown needs.
-    private struct ShutdownGrace {
-        let seconds: Double
-        var amount: TimeAmount { TimeAmount.nanoseconds(Int64(seconds * 1e9)) }
-        var description: String { seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds) }
     }
 }
