@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Connection set-up benchmark: a fresh `porter hello -c 1` (new process, TCP, TLS 1.3, token proof, one round
 # trip) against a fresh `ssh host true` to a private local sshd, and against ssh reusing a ControlMaster
-# connection, timed by hyperfine in one run; and `porter hello` on protocol version 1 beside version 2 (the default),
-# both started through env(1) so that the pair differs only in the version. Prints a Markdown table with ratios.
+# connection, timed by hyperfine in one run. Prints a Markdown table with ratios.
 #   bash bench/connect.sh                 RUNS=100 bash bench/connect.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,8 +17,6 @@ $hello >/dev/null
 
 hyperfine -N --warmup 5 --runs "$runs" --export-json "$tmp/connect.json" \
     -n "porter hello (TLS)" "$hello" \
-    -n "porter hello (TLS), through env, protocol 2" "env PORTER_PROTOCOL=2 $hello" \
-    -n "porter hello (TLS), through env, protocol 1" "env PORTER_PROTOCOL=1 $hello" \
     -n "ssh true" "$SSH true" \
     -n "ssh true (ControlMaster)" "$SSH_MASTER true" >/dev/null
 

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Echo benchmark: 64-byte request/response at 1, 10 and 100 connections against Porter (TLS, and plaintext with
-# --plaintext; protocol version 1, and version 2's echo channel: through Porter's client library over TLS, and
-# raw frames over plaintext), the course's Python ThreadingTCPServer and a C epoll server, in one interleaved
+# Echo benchmark: 64-byte request/response at 1, 10 and 100 connections against Porter's echo channel (through
+# Porter's client library over TLS and over --plaintext, and raw frames over plaintext), the course's Python ThreadingTCPServer and a C epoll server, in one interleaved
 # run. Prints a Markdown table with ratios, and each server's CPU time per request (from /proc, over the run): with
 # the load generator on the same cores, req/s is shared between the two, and the CPU per request is the server's
 # own cost.
@@ -51,10 +50,9 @@ porter_args=(--token-file "$tmp/token" --fingerprint "$fingerprint")
 for n in $conns; do
     load python "$python_pid" --port "$python_port" --mode raw --connections "$n"
     load c-epoll "$c_pid" --port "$c_port" --mode raw --connections "$n"
-    load porter "$porter_pid" --port "$porter_port" --mode porter --protocol 1 --connections "$n" "${porter_args[@]}"
-    load porter2 "$porter_pid" --port "$porter_port" --mode porter --protocol 2 --connections "$n" "${porter_args[@]}"
-    load porter-plain "$plain_pid" --port "$plain_port" --mode porter --protocol 1 --connections "$n" --token-file "$tmp/token" --plaintext
-    load porter2-plain "$plain_pid" --port "$plain_port" --mode porter2 --connections "$n" --token-file "$tmp/token" --plaintext
+    load porter "$porter_pid" --port "$porter_port" --mode porter --connections "$n" "${porter_args[@]}"
+    load porter-plain "$plain_pid" --port "$plain_port" --mode porter --connections "$n" --token-file "$tmp/token" --plaintext
+    load porter-raw-plain "$plain_pid" --port "$plain_port" --mode frames --connections "$n" --token-file "$tmp/token" --plaintext
 done
 
 python3 - "$results" "$(getconf CLK_TCK)" <<'PY'
@@ -67,7 +65,7 @@ for n in sorted({r["result"]["connections"] for r in rows}):
     group = {r["server"]: r for r in rows if r["result"]["connections"] == n}
     cpu = {s: g["cpu_ticks"] * 1e6 / hz / max(g["result"]["requests"], 1) for s, g in group.items()}
     porter, c = group["porter"]["result"]["rps"], group["c-epoll"]["result"]["rps"]
-    for server in ("porter", "porter2", "porter-plain", "porter2-plain", "python", "c-epoll"):
+    for server in ("porter", "porter-plain", "porter-raw-plain", "python", "c-epoll"):
         r = group[server]["result"]
         print(f'| {n} | {server} | {r["rps"]:,.0f} | {r["p50_us"]:.0f} | {r["p99_us"]:.0f} | {r["errors"]} | {porter / r["rps"]:.2f}× | {r["rps"] / c:.2f}× | {cpu[server]:.1f} | {cpu[server] / cpu["c-epoll"]:.2f}× |')
 PY

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Remote execution benchmark, every row in one run (a fresh `porter exec H -- true` against ssh is in
 # bench/startup.sh, beside the binary's start-up):
-#   1. commands per second over one persistent Porter connection (protocol versions 1 and 2) against spawning
-#      `sh -c true` locally, one after another, and 16 at once (16 tasks sharing one version 2 connection);
+#   1. commands per second over one persistent Porter connection (a channel per command) against spawning
+#      `sh -c true` locally, one after another, and 16 at once (16 tasks sharing one connection);
 #   2. a command printing 100 MB, through Porter and through ssh with ControlMaster (aes128-gcm).
 # Prints Markdown tables with ratios.      bash bench/exec.sh          RUNS=50 COUNT=2000 bash bench/exec.sh
 set -euo pipefail
@@ -20,25 +20,22 @@ $pexec true
 
 hyperfine --warmup 1 --runs 5 --export-json "$tmp/output.json" \
     -n "porter exec: 100 MB of output" "$pexec head -c 100000000 /dev/zero >/dev/null" \
-    -n "porter exec (protocol 1): 100 MB of output" "env PORTER_PROTOCOL=1 $pexec head -c 100000000 /dev/zero >/dev/null" \
     -n "ssh (ControlMaster): 100 MB of output" "$SSH_MASTER head -c 100000000 /dev/zero >/dev/null" >/dev/null
 
 load="$build/release/porter-exec-load"
-session=$("$load" --mode porter --protocol 1 --port "${endpoint##*:}" --count "$count" $PORTER_ARGS)
-session2=$("$load" --mode porter --protocol 2 --port "${endpoint##*:}" --count "$count" $PORTER_ARGS)
+session=$("$load" --mode porter --port "${endpoint##*:}" --count "$count" $PORTER_ARGS)
 local_rate=$("$load" --mode local --count "$count")
 at_once=$((count / 16 * 16))
-parallel2=$("$load" --mode porter --protocol 2 --parallel 16 --port "${endpoint##*:}" --count "$at_once" $PORTER_ARGS)
+parallel2=$("$load" --mode porter --parallel 16 --port "${endpoint##*:}" --count "$at_once" $PORTER_ARGS)
 local_parallel=$("$load" --mode local --parallel 16 --count "$at_once")
 
 ratio_table "$tmp/output.json" "porter exec: 100 MB of output"
-python3 - "$session" "$session2" "$local_rate" "$parallel2" "$local_parallel" <<'PY'
+python3 - "$session" "$local_rate" "$parallel2" "$local_parallel" <<'PY'
 import json, sys
-session, session2, local, parallel2, local_parallel = (json.loads(arg) for arg in sys.argv[1:6])
+session, local, parallel2, local_parallel = (json.loads(arg) for arg in sys.argv[1:5])
 print("| commands one after another | per second | ÷ local spawn |")
 print("|---|---:|---:|")
-for run, name in ((session, "version 1"), (session2, "version 2, a channel per command")):
-    print(f'| porter {name}: `sh -c true` over one connection ({run["count"]}) | {run["per_second"]:,.0f} | {run["per_second"] / local["per_second"]:.2f}× |')
+print(f'| porter, a channel per command: `sh -c true` over one connection ({session["count"]}) | {session["per_second"]:,.0f} | {session["per_second"] / local["per_second"]:.2f}× |')
 print(f'| local posix_spawn of `sh -c true` ({local["count"]}) | {local["per_second"]:,.0f} | 1.00× |')
 print()
 print("| 16 commands at once | per second | ÷ local spawn |")

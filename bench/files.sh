@@ -5,8 +5,6 @@
 #   3. plaintext download: `porter get --plaintext` over TCP and over a unix socket against socat with 128 KiB
 #      buffers over the same (no digest, no fsync: the ceiling);
 #   4. plaintext upload: `porter put --plaintext` against socat the other way.
-# The Porter rows run on protocol version 2, the client's default; a row beside each of them runs the same command
-# on version 1 (PORTER_PROTOCOL=1), compared with the version 2 row.
 # Porter verifies every file end to end (XXH3-128 by default; one row with --checksum sha256) and fsyncs it; sftp,
 # scp and socat do neither. Every run writes a new file on the scratch directory's filesystem (the last one removed
 # first); each tool's last output is checked against the source's SHA-256, untimed. Prints Markdown tables with
@@ -106,8 +104,6 @@ down=$landing/down.bin
 up=$served/up.bin
 encrypted="porter get (TLS)"
 measure "encrypted download" "$encrypted" "$encrypted" "$down" "$get $endpoint $PORTER_ARGS src.bin $down"
-measure "encrypted download" "$encrypted" "porter get (TLS, protocol 1)" "$down" \
-    "env PORTER_PROTOCOL=1 $get $endpoint $PORTER_ARGS src.bin $down"
 measure "encrypted download" "$encrypted" "porter get (TLS, --checksum sha256)" "$down" \
     "$get $endpoint $PORTER_ARGS --checksum sha256 src.bin $down"
 echo "get $src $down" >"$tmp/sftp-get"
@@ -116,8 +112,6 @@ measure "encrypted download" "$encrypted" "scp download" "$down" "scp $copy_opti
 
 encrypted="porter put (TLS)"
 measure "encrypted upload" "$encrypted" "$encrypted" "$up" "$put $endpoint $PORTER_ARGS $src up.bin"
-measure "encrypted upload" "$encrypted" "porter put (TLS, protocol 1)" "$up" \
-    "env PORTER_PROTOCOL=1 $put $endpoint $PORTER_ARGS $src up.bin"
 echo "put $src $up" >"$tmp/sftp-put"
 measure "encrypted upload" "$encrypted" "sftp put" "$up" "sftp $copy_options -b $tmp/sftp-put $ssh_target"
 measure "encrypted upload" "$encrypted" "scp upload" "$up" "scp $copy_options $src $ssh_target:$up"
@@ -126,8 +120,6 @@ tcp="porter get --plaintext (TCP)"
 unix="porter get (unix socket)"
 measure "plaintext download" "$tcp" "$tcp" "$down" \
     "$get $plain --token-file $tmp/token --plaintext src.bin $down"
-measure "plaintext download" "$tcp" "porter get --plaintext (TCP, protocol 1)" "$down" \
-    "env PORTER_PROTOCOL=1 $get $plain --token-file $tmp/token --plaintext src.bin $down"
 measure "plaintext download" "$tcp" "socat (TCP)" "$down" \
     "socat -b131072 -u TCP:127.0.0.1:$socat_get_port OPEN:$down,creat,trunc"
 measure "plaintext download" "$unix" "$unix" "$down" "$get unix:$tmp/porter.sock --token-file $tmp/token src.bin $down"
@@ -137,8 +129,6 @@ measure "plaintext download" "$unix" "socat (unix socket)" "$down" \
 tcp="porter put --plaintext (TCP)"
 unix="porter put (unix socket)"
 measure "plaintext upload" "$tcp" "$tcp" "$up" "$put $plain --token-file $tmp/token --plaintext $src up.bin"
-measure "plaintext upload" "$tcp" "porter put --plaintext (TCP, protocol 1)" "$up" \
-    "env PORTER_PROTOCOL=1 $put $plain --token-file $tmp/token --plaintext $src up.bin"
 measure "plaintext upload" "$tcp" "socat (TCP)" "$up" "socat -b131072 -u OPEN:$src,rdonly TCP:127.0.0.1:$socat_put_port"
 measure "plaintext upload" "$unix" "$unix" "$up" "$put unix:$tmp/porter.sock --token-file $tmp/token $src up.bin"
 measure "plaintext upload" "$unix" "socat (unix socket)" "$up" \
@@ -165,13 +155,12 @@ print("| target: porter's throughput ÷ | ratio | goal | |")
 print("|---|---:|---:|---|")
 for group, name, goal, base in [
     ("encrypted download", "sftp get", 2.5, None),
-    ("encrypted download", "sftp get", 2.5, "porter get (TLS, protocol 1)"),
     ("plaintext download", "socat (TCP)", 0.8, None),
     ("plaintext download", "socat (unix socket)", 0.8, None),
     ("plaintext upload", "socat (TCP)", 0.8, None),
     ("plaintext upload", "socat (unix socket)", 0.8, None),
 ]:
     value = ratio(group, name, base)
-    label = f"{group}: {name}" + (" (protocol 1)" if base else "")
+    label = f"{group}: {name}"
     print(f'| {label} | {value:.2f}× | ≥ {goal}× | {"met" if value >= goal else "missed"} |')
 PY

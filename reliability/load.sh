@@ -9,7 +9,6 @@
 #          message, the slow one is dropped, and the server's memory stays bounded.
 #
 #   bash reliability/load.sh [idle|echo|room]...        (default: all three)
-#   PORTER_PROTOCOL=1 bash reliability/load.sh room     (the room's members on version 1; version 2 by default)
 #
 # The server and the load client each hold a descriptor per connection: the script raises the limit.
 set -euo pipefail
@@ -123,7 +122,7 @@ room_run() {
     local idle_rss peak_rss=0 rss
     idle_rss=$(rss_kb "$server_pid")
     # shellcheck disable=SC2086
-    "$load" room --port "$port" $PORTER_ARGS --protocol "${PORTER_PROTOCOL:-2}" --members "$members" --slow 1 \
+    "$load" room --port "$port" $PORTER_ARGS --members "$members" --slow 1 \
         >"$tmp/room.out" 2>"$tmp/room.err" &
     local client=$!
     while kill -0 "$client" 2>/dev/null; do
@@ -135,7 +134,7 @@ room_run() {
     local done_line slow
     done_line=$(grep '"done"' "$tmp/room.out" || { cat "$tmp/room.err" >&2; echo '{"complete":0}'; })
     slow=$(grep '"slow-reader"' "$tmp/room.out" || echo '{"received":"?","dropped":false}')
-    echo "room (protocol ${PORTER_PROTOCOL:-2}): $members members, $(json "$done_line" messages) messages in $(json "$done_line" seconds) s; complete: $(json "$done_line" complete) of $members (the slow reader counts when it was dropped); slow reader got $(json "$slow" received) before it was dropped; server RSS $((idle_rss / 1024)) MB before, peak $((peak_rss / 1024)) MB"
+    echo "room: $members members, $(json "$done_line" messages) messages in $(json "$done_line" seconds) s; complete: $(json "$done_line" complete) of $members (the slow reader counts when it was dropped); slow reader got $(json "$slow" received) before it was dropped; server RSS $((idle_rss / 1024)) MB before, peak $((peak_rss / 1024)) MB"
     [ "$(json "$done_line" complete)" -eq "$members" ] || failed=1
     stop_server
 }

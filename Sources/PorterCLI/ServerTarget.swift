@@ -33,18 +33,12 @@ struct ServerTarget: Sendable {
     ) async throws -> Result {
         let environment = ProcessInfo.processInfo.environment
         let token = try TokenFile.resolveForClient(tokenFile: tokenFile, environment: environment)
-        var configuration = ClientConfiguration(token: token, transport: transport, connectTimeout: connectTimeout)
-        configuration.version = try Self.protocolVersion(environment)
+        let configuration = ClientConfiguration(token: token, transport: transport, connectTimeout: connectTimeout)
         do {
             return try await PorterClient.withConnection(to: endpoint, configuration: configuration) { connection in
                 events.report(Self.connected(connection))
                 return try await body(connection)
             }
-        } catch let error as PorterError where error.code == .unsupportedVersion && configuration.version == 2 {
-            // A server from before protocol version 2 speaks only version 1.
-            throw PorterError(
-                error.kind, error.message + "; PORTER_PROTOCOL=1 reaches a server that speaks only version 1",
-                code: error.code)
         } catch let error as PorterError where error.kind == .connection {
             // Resolved again only after a failure, so that a working connection costs no second lookup.
             guard let file = unknownNameFile, !name.contains(":"), case .tcp(let host, _) = endpoint,
@@ -54,18 +48,6 @@ struct ServerTarget: Sendable {
                 .connection,
                 "cannot connect to \(name): it is neither a name in \(file) nor a host that resolves; name it in \(file) (`host \(name)` and its `endpoint`) or check the spelling"
             )
-        }
-    }
-
-    /// The protocol version to offer: `PORTER_PROTOCOL` (1 or 2), 2 if unset. Version 1 stays reachable until it is
-    /// dropped (docs/design/protocol-2.md section 11).
-    static func protocolVersion(_ environment: [String: String]) throws(PorterError) -> Int {
-        switch environment["PORTER_PROTOCOL"] {
-        case "1": return 1
-        case nil, "", "2": return 2
-        case let other?:
-            throw PorterError(
-                .configuration, "PORTER_PROTOCOL is '\(TerminalText.escaped(String(other.prefix(16))))'; use 1 or 2")
         }
     }
 

@@ -31,7 +31,7 @@ enum ClientConnectionFuzz {
         let now = ConnectionFuzz.Driver.now
         var client = ConnectionStateMachine(
             client: ClientHandshake(
-                agent: "fuzz", token: ConnectionFuzz.token, nonce: ConnectionFuzz.clientNonce, version: 2,
+                agent: "fuzz", token: ConnectionFuzz.token, nonce: ConnectionFuzz.clientNonce,
                 limits: FrameLimits(maxDataPayload: 16_384)),
             timeouts: .init(authentication: .seconds(10), idle: nil))
         var server = ConnectionFuzz.server()
@@ -67,7 +67,7 @@ enum ClientConnectionFuzz {
                 case .send(let frame): Self.written(frame)
                 case .fail, .end: precondition(machine.isClosed, "a fatal error left the machine open")
                 case .channel(let id, let event): handle(event, on: id)
-                case .switchForm, .authenticated, .deliver, .scheduleTimer, .cancelTimer, .pong, .global,
+                case .switchForm, .authenticated, .scheduleTimer, .cancelTimer, .pong, .global,
                     .globalAnswered, .shutdownAnnounced:
                     break
                 }

@@ -30,9 +30,8 @@ enum ConnectionFuzz {
     /// A server's machine that speaks version 2, before the client's `hello`.
     static func server() -> ConnectionStateMachine {
         let identity = ServerHandshake.Identity(
-            agent: "porter/fuzz", server: "fuzz",
-            limits: .init(maxControlPayload: 1024, maxDataPayload: 4096, idleTimeout: 0),
-            channelLimits: .init(frames: FrameLimits(), idleTimeout: 0, channels: limits))
+            agent: "porter/fuzz", server: "fuzz", limits: .init(frames: FrameLimits(), idleTimeout: 0, channels: limits)
+        )
         return ConnectionStateMachine(
             server: ServerHandshake(identity: identity, token: token, nonce: serverNonce),
             timeouts: .init(authentication: .seconds(10), idle: nil))
@@ -69,7 +68,7 @@ enum ConnectionFuzz {
                     acceptNext.toggle()
                     let error = acceptNext ? nil : ProtocolError(.fileError, "fuzz")
                     if let frame = machine.answer(global: request.id, error: error) { written(frame) }
-                case .switchForm, .authenticated, .deliver, .scheduleTimer, .cancelTimer, .pong, .globalAnswered,
+                case .switchForm, .authenticated, .scheduleTimer, .cancelTimer, .pong, .globalAnswered,
                     .shutdownAnnounced:
                     break
                 }

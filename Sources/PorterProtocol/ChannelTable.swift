@@ -1,6 +1,6 @@
 import NIOCore
 
-/// The channels of one version 2 connection on one side: the ids in use, each with its ``ChannelStateMachine``
+/// The channels of one connection on one side: the ids in use, each with its ``ChannelStateMachine``
 /// (docs/design/protocol-2.md sections 3.3 and 5.5).
 ///
 /// The client allocates every id, from 1 to 0x7FFFFFFF: it counts up, skips ids in use and wraps. An id is in use

@@ -6,16 +6,14 @@
 ///
 /// An `error` from the server, or any other message, ends the handshake with that error.
 ///
-/// A client offers version 1 or version 2, not both: on version 2 it sends its frame limits in `hello`, reads
-/// version 2's `welcome` (with the channel limits), and sends `auth` in the channel form
-/// (docs/design/protocol-2.md section 4).
+/// The client offers version 2, sends its frame limits in `hello`, reads `welcome` (with the channel limits) as the
+/// last frame in the handshake form, and sends `auth` in the channel form (docs/PROTOCOL.md section 4).
 public struct ClientHandshake: Sendable {
     /// What the client must do after a message.
     public enum Action: Sendable, Equatable {
         /// Send this message and wait for the next.
         case send(ControlMessage)
-        /// Version 2: the `welcome` just read is the last frame in the handshake form. Move both directions of
-        /// the connection to the channel form, then send this message and wait for the next.
+        /// The `welcome` just read is the last frame in the handshake form. Move both directions of the connection to the channel form, then send this message and wait for the next.
         case switchForm(then: ControlMessage)
         /// The server is authenticated and has accepted the client.
         case authenticated(ControlMessage.Welcome)
@@ -31,7 +29,6 @@ public struct ClientHandshake: Sendable {
     }
 
     private var state = State.initial
-    private let versions: [Int]
     private let limits: FrameLimits?
     private let agent: String
     private let token: String
@@ -39,7 +36,7 @@ public struct ClientHandshake: Sendable {
     /// Bytes identifying the secure channel, empty on a plaintext transport. A TLS client learns them only
     /// once the server's certificate has arrived, so they may be set any time before `welcome` is received.
     public var binding: [UInt8]
-    /// Version 2: the server's `welcome`, once read, with the channel limits.
+    /// The server's `welcome`, once read, with the channel limits.
     public private(set) var channelWelcome: ConnectionMessage.Welcome?
 
     /// Prepares a handshake.
@@ -47,17 +44,11 @@ public struct ClientHandshake: Sendable {
     /// - Parameters:
     ///   - nonce: ``ControlMessage/nonceLength`` fresh random bytes.
     ///   - binding: bytes identifying the secure channel, empty on a plaintext transport.
-    ///   - version: the protocol version to offer, 1 or 2.
-    ///   - limits: version 2: the largest payloads this client accepts, sent in `hello` (absent: the defaults).
-    public init(
-        agent: String, token: String, nonce: [UInt8], binding: [UInt8] = [],
-        version: Int = ControlMessage.supportedVersions[0], limits: FrameLimits? = nil
-    ) {
+    ///   - limits: the largest payloads this client accepts, sent in `hello` (absent: the defaults).
+    public init(agent: String, token: String, nonce: [UInt8], binding: [UInt8] = [], limits: FrameLimits? = nil) {
         precondition(
             nonce.count == ControlMessage.nonceLength, "client nonce must be \(ControlMessage.nonceLength) bytes")
-        precondition(version == 1 || version == ConnectionMessage.version, "a client offers version 1 or 2")
-        self.versions = [version]
-        self.limits = version == ConnectionMessage.version ? limits : nil
+        self.limits = limits
         self.agent = agent
         self.token = token
         self.nonce = nonce
@@ -67,15 +58,13 @@ public struct ClientHandshake: Sendable {
     /// The first message to send.
     public mutating func start() -> ControlMessage {
         state = .awaitingWelcome
-        return .hello(.init(versions: versions, agent: agent, nonce: .init(nonce), limits: limits))
+        return .hello(
+            .init(versions: ControlMessage.supportedVersions, agent: agent, nonce: .init(nonce), limits: limits))
     }
 
-    /// Whether this client offers version 2.
-    public var offersChannels: Bool { versions == [ConnectionMessage.version] }
-
-    /// Feeds the next frame from the server, decoding it as the version offered reads it.
+    /// Feeds the next frame from the server: `welcome` in the handshake form, the rest in the channel form.
     public mutating func receive(_ frame: Frame) -> Action {
-        if offersChannels, case .awaitingWelcome = state {
+        if case .awaitingWelcome = state {
             let message: ConnectionMessage
             do {
                 message = try ConnectionMessage(frame: frame)
@@ -108,7 +97,7 @@ public struct ClientHandshake: Sendable {
                 "server chose protocol version \(welcome.version), but this client offered version 2 only")
         }
         let limits = welcome.limits
-        // The idle timeout is announced exactly; the version 1 form rounds a fraction up, never closer to the limit.
+        // The idle timeout is announced exactly; the summary rounds a fraction up, never closer to the limit.
         let summary = ControlMessage.Welcome(
             version: welcome.version, agent: welcome.agent, server: welcome.server, nonce: welcome.nonce,
             auth: welcome.auth,
@@ -128,14 +117,6 @@ public struct ClientHandshake: Sendable {
         case (_, .error(let body)):
             state = .done
             return .fail(body.protocolError)
-
-        case (.awaitingWelcome, .welcome(let welcome)):
-            guard versions.contains(welcome.version) else {
-                return fail(
-                    .unsupportedVersion,
-                    "server chose protocol version \(welcome.version), which this client does not speak")
-            }
-            return authenticate(welcome)
 
         case (.awaitingReady(let welcome, let proofs), .ready(let ready)):
             state = .done

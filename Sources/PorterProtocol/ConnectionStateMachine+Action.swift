@@ -3,18 +3,16 @@ import NIOCore
 extension ConnectionStateMachine {
     /// What the connection must do after an input, in the order given.
     public enum Action: Sendable, Equatable {
-        /// Write this message to the client.
+        /// Write this handshake message to the peer.
         case write(ControlMessage)
-        /// Version 2: write this frame to the peer (a connection message, or a frame of a channel).
+        /// Write this frame to the peer (a connection message, or a frame of a channel).
         case send(Frame)
-        /// Version 2: the `welcome` just written is the last frame in the handshake form; move both directions
+        /// The `welcome` just written is the last frame in the handshake form; move both directions
         /// of the connection to the channel form before the next frame is read or written.
         case switchForm
         /// `ready` has been written (the action before): the client is authenticated with this protocol version.
         case authenticated(version: Int)
-        /// A frame of a request, for the request layer, with its control message decoded once.
-        case deliver(DeliveredFrame)
-        /// Version 2: what happened on a channel, for its local code (never a `write` or `fail`: those come as
+        /// What happened on a channel, for its local code (never a `write` or `fail`: those come as
         /// ``send(_:)`` and ``fail(_:)``).
         case channel(UInt32, ChannelStateMachine.Action)
         /// Call ``ConnectionStateMachine/deadlineReached(now:)`` at this instant, instead of any timer asked for

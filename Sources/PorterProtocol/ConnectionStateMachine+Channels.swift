@@ -1,6 +1,6 @@
 import NIOCore
 
-/// Version 2 after `ready`: channel 0's connection messages and every other channel's frames.
+/// After `ready`: channel 0's connection messages and every other channel's frames.
 extension ConnectionStateMachine {
     mutating func receiveOnChannels(_ frame: Frame, _ actions: inout Actions) {
         guard frame.channel == 0 else {
@@ -200,7 +200,7 @@ extension ConnectionStateMachine {
         return table.consumed(id, bytes)
     }
 
-    /// Version 2: the channel limits announced in `welcome`.
+    /// The channel limits announced in `welcome`.
     public var channelLimits: ChannelLimits? { announced?.channels }
 
     /// How many channels are in use.

@@ -2,9 +2,9 @@ import NIOCore
 
 /// The rules of one connection as a pure state machine: inputs in, ``Action``s out, no I/O.
 ///
-/// It owns what belongs to the connection rather than to a request: the handshake (through ``ServerHandshake``),
-/// the authentication deadline, the idle timeout, `keepalive` and `ping`, and fatal errors. Everything else the
-/// client sends after `ready` is handed on, decoded once, as ``Action/deliver(_:)``.
+/// It owns the connection layer (docs/PROTOCOL.md section 4): the handshake (through ``ServerHandshake`` or
+/// ``ClientHandshake``), the authentication deadline, the idle timeout, `keepalive` and `ping`, global requests,
+/// shutting down and fatal errors; and the channels (section 5) through its ``ChannelTable``.
 ///
 /// ```
 ///  inactive ──activated──▶ handshaking ──auth (proof valid)──▶ ready
@@ -17,12 +17,11 @@ import NIOCore
 /// may fire early or late: ``deadlineReached(now:)`` checks the deadlines against `now` and asks again if none
 /// has passed. So a frame, which pushes the idle deadline forward, never needs a new timer.
 ///
-/// On version 2 (docs/design/protocol-2.md) the machine also runs the channels: after `welcome` it asks for the
-/// channel form (``Action/switchForm``); after `ready` it answers `keepalive`, `ping` and global requests on
+/// After `welcome` it asks for the channel form (``Action/switchForm``); after `ready` it answers `keepalive`, `ping` and global requests on
 /// channel 0 itself and runs every frame on another channel through its ``ChannelTable``, handing on what the
 /// channel's local code must see as ``Action/channel(_:_:)``.
 ///
-/// A client's machine (``init(client:timeouts:)``) speaks version 2 only. It sends `hello` at activation, runs
+/// A client's machine (``init(client:timeouts:)``) sends `hello` at activation, runs
 /// ``ClientHandshake`` under the handshake deadline (`timeouts.authentication`), and once authenticated sends a
 /// `keepalive` every third of the server's idle timeout; it opens channels with ``open(_:)``.
 public struct ConnectionStateMachine: Sendable {
@@ -48,22 +47,22 @@ public struct ConnectionStateMachine: Sendable {
     private var lastFrame = NIODeadline.uptimeNanoseconds(0)
     /// The timer the driver holds for the machine, if any.
     private var timer: NIODeadline?
-    /// Version 2: the limits announced in `welcome`, from `hello` on.
+    /// The limits announced in `welcome`, from `hello` on.
     var announced: ConnectionMessage.Limits?
-    /// Version 2: the channels, from `ready` on.
+    /// The channels, from `ready` on.
     var channels: ChannelTable?
 
-    /// Version 2: the channels the client may have in use at once, from `ready` on.
+    /// The channels the client may have in use at once, from `ready` on.
     public var maxChannels: Int? { channels?.maxChannels }
-    /// Version 2, server: global requests delivered and not yet answered.
+    /// Server: global requests delivered and not yet answered.
     var unansweredGlobals = 0
-    /// Version 2, client: the ids of the global requests sent and not yet answered, in order.
+    /// Client: the ids of the global requests sent and not yet answered, in order.
     var sentGlobals = CircularBuffer<UInt64>()
-    /// Version 2, server: the grace period of a shutdown, once `shutdown` is sent.
+    /// Server: the grace period of a shutdown, once `shutdown` is sent.
     private var shutdownGrace: TimeAmount?
-    /// Version 2, server: when that grace period ends.
+    /// Server: when that grace period ends.
     private var graceDeadline: NIODeadline?
-    /// Version 2, client: whether the server announced `shutdown`.
+    /// Client: whether the server announced `shutdown`.
     public internal(set) var shutdownAnnounced = false
 
     /// A server's connection, authenticated by `handshake`.
@@ -72,10 +71,9 @@ public struct ConnectionStateMachine: Sendable {
         self.timeouts = timeouts
     }
 
-    /// A client's connection on version 2, authenticated by `handshake` within `timeouts.authentication` from
+    /// A client's connection, authenticated by `handshake` within `timeouts.authentication` from
     /// activation; `timeouts.idle` must be `nil` (the client keeps the connection up with keepalives instead).
     public init(client handshake: ClientHandshake, timeouts: Timeouts) {
-        precondition(handshake.offersChannels, "a client's connection state machine speaks version 2")
         precondition(timeouts.idle == nil, "a client closes no idle connection")
         self.clientHandshake = handshake
         self.timeouts = timeouts
@@ -84,7 +82,7 @@ public struct ConnectionStateMachine: Sendable {
     /// Which end of the connection this machine runs.
     public var role: ChannelStateMachine.Role { clientHandshake == nil ? .server : .client }
 
-    /// Client: the server's `welcome`, once authenticated, in version 1's form (the idle timeout rounded up).
+    /// Client: the server's `welcome`, once authenticated, as a summary (the idle timeout rounded up to whole seconds).
     public private(set) var welcome: ControlMessage.Welcome?
 
     /// Client: the server's limits, once `welcome` has arrived.
@@ -173,8 +171,8 @@ public struct ConnectionStateMachine: Sendable {
 
     /// Server: the server is shutting down (docs/design/protocol-2.md section 4.5).
     ///
-    /// A connection not yet authenticated, or on version 1, fails `shutting-down` at once; so does every
-    /// connection when `grace` is zero. An authenticated version 2 connection is sent `shutdown {grace}`. From then
+    /// A connection not yet authenticated fails `shutting-down` at once; so does every
+    /// connection when `grace` is zero. An authenticated connection is sent `shutdown {grace}`. From then
     /// on every `open` is refused `shutting-down` (global requests are the driver's to fail, in their turn: see
     /// ``isShuttingDown``), and the connection fails `shutting-down` as soon as it has no channel in use, and at
     /// the latest when `grace` has passed. A second call ends the grace period at once.
@@ -234,8 +232,6 @@ public struct ConnectionStateMachine: Sendable {
             return
         }
         switch action {
-        case .reply(let message):
-            actions.append(.write(message))
         case .welcome(let welcome):
             announced = welcome.limits
             actions.append(.send(ConnectionMessage.welcome(welcome).frame))
@@ -265,7 +261,7 @@ public struct ConnectionStateMachine: Sendable {
             actions.append(.write(auth))
         case .authenticated(let welcome):
             guard let announced else {
-                fail(ProtocolError(.unexpectedMessage, "ready before a version 2 welcome"), &actions)
+                fail(ProtocolError(.unexpectedMessage, "ready before welcome"), &actions)
                 return
             }
             state = .ready
@@ -286,30 +282,7 @@ public struct ConnectionStateMachine: Sendable {
     }
 
     private mutating func receiveWhenReady(_ frame: Frame, _ actions: inout Actions) {
-        if channels != nil {
-            receiveOnChannels(frame, &actions)
-            return
-        }
-        guard frame.kind == .control else {
-            actions.append(.deliver(DeliveredFrame(frame, decoded: nil)))
-            return
-        }
-        let decoded: Result<ControlMessage, ProtocolError>
-        do {
-            decoded = .success(try ControlMessage(frame: frame))
-        } catch {
-            // Version 1 reports a malformed message where the request reads it, after the frames before it.
-            decoded = .failure(error)
-        }
-        switch decoded {
-        case .success(.keepalive):
-            // Its only effect, pushing the idle deadline forward, has happened.
-            break
-        case .success(.ping(let ping)):
-            actions.append(.write(.pong(ping)))
-        default:
-            actions.append(.deliver(DeliveredFrame(frame, decoded: decoded)))
-        }
+        receiveOnChannels(frame, &actions)
     }
 
     /// Ends the connection without a word to the peer.

@@ -144,7 +144,7 @@ public enum ControlMessage: Sendable, Equatable {
 
 extension ControlMessage {
     /// The protocol versions this implementation speaks.
-    public static let supportedVersions: [Int] = [1]
+    public static let supportedVersions: [Int] = [ConnectionMessage.version]
     /// The length of a handshake nonce in bytes.
     public static let nonceLength = 32
 

@@ -10,10 +10,8 @@
 public struct ServerHandshake: Sendable {
     /// What the connection must do after a message.
     public enum Action: Sendable, Equatable {
-        /// Send this message and wait for the next.
-        case reply(ControlMessage)
-        /// Version 2 was chosen: send this `welcome` in the handshake form, then move both directions of the
-        /// connection to the channel form, and wait for `auth`.
+        /// Send this `welcome` in the handshake form, then move both directions of the connection to the channel
+        /// form, and wait for `auth`.
         case welcome(ConnectionMessage.Welcome)
         /// Authentication succeeded: send this message; requests may follow.
         case authenticated(ControlMessage)
@@ -34,25 +32,17 @@ public struct ServerHandshake: Sendable {
         public var agent: String
         /// The host name.
         public var server: String
-        /// The limits announced to version 1 clients.
-        public var limits: ControlMessage.Limits
-        /// The limits announced to version 2 clients; `nil` for a server that speaks only version 1.
-        public var channelLimits: ConnectionMessage.Limits?
+        /// The limits announced in `welcome`.
+        public var limits: ConnectionMessage.Limits
         /// Creates an identity.
-        public init(
-            agent: String, server: String, limits: ControlMessage.Limits,
-            channelLimits: ConnectionMessage.Limits? = nil
-        ) {
+        public init(agent: String, server: String, limits: ConnectionMessage.Limits) {
             self.agent = agent
             self.server = server
             self.limits = limits
-            self.channelLimits = channelLimits
         }
 
-        /// The protocol versions this server speaks: 1, and 2 when it announces ``channelLimits``.
-        public var versions: [Int] {
-            channelLimits == nil ? [1] : [1, ConnectionMessage.version]
-        }
+        /// The protocol versions this server speaks.
+        public var versions: [Int] { ControlMessage.supportedVersions }
     }
 
     private var state = State.awaitingHello
@@ -100,31 +90,18 @@ public struct ServerHandshake: Sendable {
                     "server speaks protocol version \(ours), client offers [\(theirs)]; upgrade the older side"
                 )
             }
-            if version == ConnectionMessage.version, let channelLimits = identity.channelLimits {
-                // Version 1 ignores a hello's limits; version 2 sends within them.
-                do {
-                    try hello.limits?.validate("limits.")
-                } catch {
-                    state = .failed
-                    return .fail(error)
-                }
-                clientLimits = hello.limits ?? FrameLimits()
-                state = .awaitingAuth(version: version, clientNonce: hello.nonce.bytes)
-                return .welcome(
-                    ConnectionMessage.Welcome(
-                        version: version, agent: identity.agent, server: identity.server, nonce: .init(nonce),
-                        auth: [AuthProof.method], limits: channelLimits))
+            do {
+                try hello.limits?.validate("limits.")
+            } catch {
+                state = .failed
+                return .fail(error)
             }
+            clientLimits = hello.limits ?? FrameLimits()
             state = .awaitingAuth(version: version, clientNonce: hello.nonce.bytes)
-            let welcome = ControlMessage.Welcome(
-                version: version,
-                agent: identity.agent,
-                server: identity.server,
-                nonce: .init(nonce),
-                auth: [AuthProof.method],
-                limits: identity.limits
-            )
-            return .reply(.welcome(welcome))
+            return .welcome(
+                ConnectionMessage.Welcome(
+                    version: version, agent: identity.agent, server: identity.server, nonce: .init(nonce),
+                    auth: [AuthProof.method], limits: identity.limits))
 
         case (.awaitingAuth(let version, let clientNonce), .auth(let auth)):
             guard auth.method == AuthProof.method else {

@@ -125,16 +125,6 @@ import Testing
         #expect(machine.isClosed)
     }
 
-    @Test func aVersion1ConnectionFailsAtOnce() throws {
-        var machine = Server.machine()
-        _ = machine.activated(now: Self.start)
-        _ = machine.received(Server.hello(versions: [1]), now: Self.start)
-        _ = machine.received(Server.auth, now: Self.start)
-        #expect(machine.version == 1)
-        let actions = machine.shutDown(grace: Self.grace, now: Self.start)
-        #expect(Self.failure(actions)?.code == .shuttingDown)
-    }
-
     @Test func refusingTheLastChannelWhileShuttingDownEndsTheConnection() throws {
         var machine = try Server.ready()
         _ = machine.received(Server.openEcho, now: Self.start)

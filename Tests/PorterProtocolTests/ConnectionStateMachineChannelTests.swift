@@ -2,7 +2,7 @@ import NIOCore
 import PorterProtocol
 import Testing
 
-/// Version 2 through the connection's state machine: the handshake's switch to the channel form, channel 0's
+/// Channels through the connection's state machine: the handshake's switch to the channel form, channel 0's
 /// messages after `ready`, and channel frames routed through the channel table.
 @Suite struct ConnectionStateMachineChannelTests {
     typealias Machine = ConnectionStateMachine
@@ -16,11 +16,8 @@ import Testing
     static let announced = ConnectionMessage.Limits(
         frames: FrameLimits(), idleTimeout: 30.5, channels: channels)
 
-    static func machine(speaksVersion2: Bool = true) -> Machine {
-        let identity = ServerHandshake.Identity(
-            agent: "porter/test", server: "test-host",
-            limits: .init(maxControlPayload: 65536, maxDataPayload: 1 << 20, idleTimeout: 31),
-            channelLimits: speaksVersion2 ? announced : nil)
+    static func machine() -> Machine {
+        let identity = ServerHandshake.Identity(agent: "porter/test", server: "test-host", limits: announced)
         return Machine(
             server: ServerHandshake(identity: identity, token: token, nonce: serverNonce),
             timeouts: .init(authentication: .seconds(10), idle: .seconds(30)))
@@ -41,14 +38,14 @@ import Testing
         return nil
     }
 
-    /// A machine on version 2 that has sent `ready`.
+    /// A machine that has sent `ready`.
     static func ready() throws -> Machine {
         var machine = machine()
         _ = machine.activated(now: start)
         _ = machine.received(hello(), now: start)
         let actions = Array(machine.received(auth, now: start))
         guard case .write(.ready) = actions.first, actions.dropFirst().first == .authenticated(version: 2) else {
-            Issue.record("not authenticated on version 2: \(actions)")
+            Issue.record("not authenticated: \(actions)")
             throw CancellationError()
         }
         return machine
@@ -79,29 +76,15 @@ import Testing
         #expect(machine.channelLimits == Self.channels)
     }
 
-    @Test func aVersion1HelloGetsVersion1FromAServerThatSpeaksBoth() {
+    @Test func aHelloOfferingOnlyVersion1IsRefusedUnsupportedVersion() {
         var machine = Self.machine()
         _ = machine.activated(now: Self.start)
-        let actions = Array(machine.received(Self.hello(versions: [1]), now: Self.start))
-        guard case .write(.welcome(let welcome)) = actions.first else {
-            Issue.record("expected version 1's welcome, got \(actions)")
-            return
-        }
-        #expect(welcome.version == 1)
+        let received = machine.received(Self.hello(versions: [1]), now: Self.start)
+        let actions = Array(received)
+        #expect(Self.failure(received) == .unsupportedVersion)
         #expect(!actions.contains(.switchForm))
-    }
-
-    @Test func aServerWithoutChannelLimitsRefusesVersion2Only() {
-        var machine = Self.machine(speaksVersion2: false)
-        _ = machine.activated(now: Self.start)
-        #expect(Self.failure(machine.received(Self.hello(versions: [2]), now: Self.start)) == .unsupportedVersion)
-        var both = Self.machine(speaksVersion2: false)
-        _ = both.activated(now: Self.start)
-        guard case .write(.welcome(let welcome)) = Array(both.received(Self.hello(), now: Self.start)).first else {
-            Issue.record("expected version 1's welcome")
-            return
-        }
-        #expect(welcome.version == 1)
+        #expect(!actions.contains { if case .send = $0 { true } else { false } })
+        #expect(machine.isClosed)
     }
 
     @Test func aHelloLimitBelowVersion2sRangeIsBadMessage() {

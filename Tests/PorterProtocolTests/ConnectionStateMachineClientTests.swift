@@ -13,7 +13,7 @@ import Testing
     static func client(token: String = Server.token, handshake seconds: Int64 = 10) -> Machine {
         Machine(
             client: ClientHandshake(
-                agent: "porter/test", token: token, nonce: Server.clientNonce, version: 2,
+                agent: "porter/test", token: token, nonce: Server.clientNonce,
                 limits: FrameLimits(maxDataPayload: 16_384)),
             timeouts: .init(authentication: .seconds(seconds), idle: nil))
     }
@@ -98,7 +98,7 @@ import Testing
         #expect(client.version == 2)
         #expect(client.role == .client)
         #expect(client.welcome?.server == "test-host")
-        // Version 1's form of the exact 30.5 s: rounded up.
+        // The summary's whole seconds: the exact 30.5 s rounded up.
         #expect(client.welcome?.limits.idleTimeout == 31)
         #expect(client.channelLimits == Server.channels)
     }
@@ -141,7 +141,7 @@ import Testing
                 version: 1, agent: "a", server: "b", nonce: .init(Server.serverNonce), auth: [AuthProof.method],
                 limits: .init(maxControlPayload: 65536, maxDataPayload: 65536, idleTimeout: 30)))
         let actions = Array(client.received(welcome.frame, now: Self.start))
-        // Version 1's welcome lacks the channel limits.
+        // A welcome without the channel limits (the form a server of version 1 sent).
         guard case .end(let error) = actions.first else {
             Issue.record("expected end: \(actions)")
             return

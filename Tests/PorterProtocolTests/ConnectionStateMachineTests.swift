@@ -8,8 +8,7 @@ import Testing
     typealias Action = ConnectionStateMachine.Action
 
     static let identity = ServerHandshake.Identity(
-        agent: "porter/test", server: "test-host",
-        limits: .init(maxControlPayload: 1024, maxDataPayload: 2048, idleTimeout: 30))
+        agent: "porter/test", server: "test-host", limits: .init(frames: FrameLimits(), idleTimeout: 30))
     static let token = "secret"
     static let serverNonce = [UInt8](repeating: 2, count: 32)
     static let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
@@ -23,10 +22,10 @@ import Testing
 
         mutating func hello() -> Frame { handshake.start().frame }
 
-        /// The `auth` that answers `welcome`.
+        /// The `auth` that answers `welcome` (sent in the channel form).
         mutating func auth(answering actions: Machine.Actions) throws -> Frame {
-            guard case .write(let welcome) = try #require(Array(actions).first),
-                case .send(let auth) = handshake.receive(welcome)
+            guard case .send(let welcome) = try #require(Array(actions).first),
+                case .switchForm(let auth) = handshake.receive(welcome)
             else {
                 Issue.record("no welcome to answer in \(Array(actions))")
                 throw CancellationError()
@@ -49,7 +48,7 @@ import Testing
         let welcome = machine.received(client.hello(), now: start)
         let actions = Array(machine.received(try client.auth(answering: welcome), now: start + .seconds(1)))
         #expect(actions.count >= 2)
-        guard case .write(.ready) = actions.first, actions.dropFirst().first == .authenticated(version: 1) else {
+        guard case .write(.ready) = actions.first, actions.dropFirst().first == .authenticated(version: 2) else {
             Issue.record("not authenticated: \(actions)")
             throw CancellationError()
         }
@@ -64,6 +63,9 @@ import Testing
 
     static let echoFrame = ControlMessage.echo.frame
     static let dataFrame = Frame.data(ByteBuffer(string: "abc"))
+    /// A frame that needs an answer after `ready`.
+    static let pingFrame = ConnectionMessage.ping(.init(id: 7)).frame
+    static let pongFrame = ConnectionMessage.pong(.init(id: 7)).frame
 
     // MARK: handshake
 
@@ -72,12 +74,14 @@ import Testing
         var client = Client()
         #expect(Array(machine.activated(now: Self.start)) == [.scheduleTimer(at: Self.start + Self.authTimeout)])
         let welcome = machine.received(client.hello(), now: Self.start)
-        guard case .write(.welcome(let body)) = Array(welcome).first else {
+        guard case .send(let frame) = Array(welcome).first,
+            case .welcome(let body) = try ConnectionMessage(frame: frame)
+        else {
             Issue.record("expected welcome, got \(Array(welcome))")
             return
         }
-        #expect(welcome.count == 1)
-        #expect(body.version == 1 && body.nonce.bytes == Self.serverNonce)
+        #expect(Array(welcome).dropFirst() == [.switchForm])
+        #expect(body.version == 2 && body.nonce.bytes == Self.serverNonce)
         #expect(!machine.isReady)
         let auth = try client.auth(answering: welcome)
         let actions = Array(machine.received(auth, now: Self.start + .seconds(1)))
@@ -86,7 +90,7 @@ import Testing
             Issue.record("expected ready, got \(actions)")
             return
         }
-        #expect(actions[1] == .authenticated(version: 1))
+        #expect(actions[1] == .authenticated(version: 2))
         guard case .authenticated = client.handshake.receive(.ready(ready)) else {
             Issue.record("the client does not accept the server's proof")
             return
@@ -118,7 +122,12 @@ import Testing
         ("unknown type", Frame(kind: .control, payload: ByteBuffer(string: #"{"type":"nope"}"#)), .badMessage),
         (
             "short nonce",
-            ControlMessage.hello(.init(versions: [1], agent: "x", nonce: .init([1, 2]))).frame, .badMessage
+            ControlMessage.hello(.init(versions: [2], agent: "x", nonce: .init([1, 2]))).frame, .badMessage
+        ),
+        (
+            "version 1 only",
+            ControlMessage.hello(.init(versions: [1], agent: "x", nonce: .init([UInt8](repeating: 1, count: 32))))
+                .frame, .unsupportedVersion
         ),
         (
             "no common version",
@@ -142,7 +151,7 @@ import Testing
         ("keepalive", ControlMessage.keepalive.frame, .unexpectedMessage),
         (
             "hello again",
-            ControlMessage.hello(.init(versions: [1], agent: "x", nonce: .init([UInt8](repeating: 1, count: 32))))
+            ControlMessage.hello(.init(versions: [2], agent: "x", nonce: .init([UInt8](repeating: 1, count: 32))))
                 .frame, .unexpectedMessage
         ),
         ("echo", echoFrame, .unexpectedMessage),
@@ -183,7 +192,7 @@ import Testing
         var machine = Self.machine(idle: nil)
         var client = Client()
         _ = machine.activated(now: Self.start)
-        #expect(machine.received(client.hello(), now: Self.start + .seconds(9)).count == 1)
+        #expect(machine.received(client.hello(), now: Self.start + .seconds(9)).count == 2)
         #expect(Self.failure(machine.deadlineReached(now: Self.start + Self.authTimeout)) == .authTimeout)
     }
 
@@ -221,21 +230,21 @@ import Testing
             Array(actions)
                 == [.fail(ProtocolError(.idleTimeout, "closed after 30 s without a message from the client"))])
         #expect(machine.isClosed)
-        #expect(machine.received(ControlMessage.ping(.init(id: 1)).frame, now: idle).isEmpty)
+        #expect(machine.received(Self.pingFrame, now: idle).isEmpty)
     }
 
     @Test func aFramePushesTheIdleDeadlineForward() throws {
         var machine = try Self.ready()
         let first = Self.start + .seconds(1) + Self.idleTimeout
         _ = machine.deadlineReached(now: Self.start + Self.authTimeout)
-        // A request's frame 20 s later: no new timer is needed, the one held fires early and asks again.
+        // A frame 20 s later: no new timer is needed, the one held fires early and asks again.
         let later = Self.start + .seconds(21)
-        #expect(Array(machine.received(Self.dataFrame, now: later)) == [.deliver(DeliveredFrame(Self.dataFrame))])
+        #expect(Array(machine.received(Self.pingFrame, now: later)) == [.send(Self.pongFrame)])
         let pushed = later + Self.idleTimeout
         #expect(Array(machine.deadlineReached(now: first)) == [.scheduleTimer(at: pushed)])
         // A keepalive pushes it too.
         let keepalive = later + .seconds(10)
-        #expect(machine.received(ControlMessage.keepalive.frame, now: keepalive).isEmpty)
+        #expect(machine.received(ConnectionMessage.keepalive.frame, now: keepalive).isEmpty)
         #expect(Array(machine.deadlineReached(now: pushed)) == [.scheduleTimer(at: keepalive + Self.idleTimeout)])
         #expect(machine.deadlineReached(now: keepalive + Self.idleTimeout - .nanoseconds(1)).count == 1)
         #expect(Self.failure(machine.deadlineReached(now: keepalive + Self.idleTimeout)) == .idleTimeout)
@@ -248,7 +257,7 @@ import Testing
         #expect(actions.isEmpty)
         let years = Self.start + .hours(24 * 365 * 10)
         #expect(machine.deadlineReached(now: years).isEmpty)
-        #expect(Array(machine.received(Self.echoFrame, now: years)).count == 1)
+        #expect(Array(machine.received(Self.pingFrame, now: years)) == [.send(Self.pongFrame)])
         #expect(machine.isReady)
     }
 
@@ -278,64 +287,12 @@ import Testing
 
     // MARK: keepalive and ping
 
-    @Test func keepaliveAndPingBetweenAnyFrames() throws {
-        var machine = try Self.ready()
-        var now = Self.start + .seconds(2)
-        let requestFrames: [Frame] = [
-            Self.echoFrame, Self.dataFrame, Self.dataFrame, ControlMessage.end.frame,
-            ControlMessage.exec(.init(argv: ["true"])).frame, ControlMessage.execEOF.frame,
-        ]
-        var id: UInt64 = 0
-        for frame in requestFrames {
-            now = now + .seconds(1)
-            #expect(machine.received(ControlMessage.keepalive.frame, now: now).isEmpty)
-            id += 1
-            #expect(
-                Array(machine.received(ControlMessage.ping(.init(id: id)).frame, now: now)) == [
-                    .write(.pong(.init(id: id)))
-                ])
-            #expect(Array(machine.received(frame, now: now)) == [.deliver(DeliveredFrame(frame))])
-        }
-        #expect(machine.isReady)
-    }
-
     @Test func pingAnswersKeepTheirOrder() throws {
         var machine = try Self.ready()
         let answers = (1...5).flatMap { id in
-            Array(machine.received(ControlMessage.ping(.init(id: UInt64(id))).frame, now: Self.start + .seconds(2)))
+            Array(machine.received(ConnectionMessage.ping(.init(id: UInt64(id))).frame, now: Self.start + .seconds(2)))
         }
-        #expect(answers == (1...5).map { .write(.pong(.init(id: UInt64($0)))) })
-    }
-
-    @Test func requestFramesAreDecodedOnce() throws {
-        var machine = try Self.ready()
-        let actions = Array(machine.received(Self.echoFrame, now: Self.start + .seconds(2)))
-        guard case .deliver(let delivered) = actions.first else {
-            Issue.record("expected a delivery, got \(actions)")
-            return
-        }
-        #expect(delivered.decoded == .success(.echo))
-        #expect(try delivered.message() == .echo)
-        guard case .deliver(let data) = Array(machine.received(Self.dataFrame, now: Self.start)).first else {
-            Issue.record("data frame not delivered")
-            return
-        }
-        #expect(data.decoded == nil)
-    }
-
-    /// A malformed request is the request's error in version 1: it is delivered with its error, and the
-    /// connection fails where the request reads it, after the frames before it.
-    @Test func malformedRequestIsDeliveredWithItsError() throws {
-        var machine = try Self.ready()
-        let frame = Frame(kind: .control, payload: ByteBuffer(string: #"{"type":"nope"}"#))
-        let actions = Array(machine.received(frame, now: Self.start + .seconds(2)))
-        guard case .deliver(let delivered) = actions.first, case .failure(let error) = delivered.decoded else {
-            Issue.record("expected a delivery with an error, got \(actions)")
-            return
-        }
-        #expect(error.code == .badMessage)
-        #expect(throws: ProtocolError.self) { try delivered.message() }
-        #expect(machine.isReady)
+        #expect(answers == (1...5).map { .send(ConnectionMessage.pong(.init(id: UInt64($0))).frame) })
     }
 
     @Test func nothingIsReadAfterFailure() {

@@ -3,10 +3,8 @@ import Testing
 
 @Suite struct HandshakeTests {
     let identity = ServerHandshake.Identity(
-        agent: "porter/test",
-        server: "test-host",
-        limits: .init(maxControlPayload: 1024, maxDataPayload: 2048, idleTimeout: 30)
-    )
+        agent: "porter/test", server: "test-host",
+        limits: .init(frames: FrameLimits(maxControlPayload: 65_536, maxDataPayload: 32_768), idleTimeout: 30))
     let clientNonce = [UInt8](repeating: 1, count: 32)
     let serverNonce = [UInt8](repeating: 2, count: 32)
 
@@ -21,17 +19,18 @@ import Testing
             toServer = nil
             let serverAction = server.receive(message)
             lastServer = serverAction
-            let reply: ControlMessage
+            let reply: Frame
             switch serverAction {
-            case .reply(let message), .authenticated(let message): reply = message
-            case .fail(let error): reply = .error(.init(error, fatal: true))
-            case .welcome:
-                Issue.record("a version 1 handshake got version 2's welcome")
-                return (lastClient, serverAction)
+            case .welcome(let welcome): reply = ConnectionMessage.welcome(welcome).frame
+            case .authenticated(let message): reply = message.frame
+            case .fail(let error): reply = ControlMessage.error(.init(error, fatal: true)).frame
             }
             let clientAction = client.receive(reply)
             lastClient = clientAction
-            if case .send(let next) = clientAction { toServer = next }
+            switch clientAction {
+            case .send(let next), .switchForm(let next): toServer = next
+            case .authenticated, .fail: break
+            }
         }
         return (lastClient, lastServer)
     }
@@ -43,7 +42,7 @@ import Testing
             return
         }
         #expect(welcome.server == "test-host")
-        #expect(welcome.limits.maxDataPayload == 2048)
+        #expect(welcome.limits.maxDataPayload == 32_768)
         guard case .authenticated = server else {
             Issue.record("server did not authenticate")
             return
@@ -75,7 +74,7 @@ import Testing
 
     @Test func refusesRequestsBeforeAuthentication() {
         var server = ServerHandshake(identity: identity, token: "t", nonce: serverNonce)
-        _ = server.receive(.hello(.init(versions: [1], agent: "a", nonce: .init(clientNonce))))
+        _ = server.receive(.hello(.init(versions: [2], agent: "a", nonce: .init(clientNonce))))
         guard case .fail(let error) = server.receive(.echo) else {
             Issue.record("accepted echo before auth")
             return
@@ -84,18 +83,34 @@ import Testing
         #expect(server.version == nil)
     }
 
-    @Test func refusesUnsupportedVersionsAndShortNonces() {
+    @Test(arguments: [[1], [3], [1, 3]]) func refusesAHelloWithoutVersion2(versions: [Int]) {
         var server = ServerHandshake(identity: identity, token: "t", nonce: serverNonce)
         guard
             case .fail(let error) = server.receive(
-                .hello(.init(versions: [2, 3], agent: "a", nonce: .init(clientNonce))))
+                .hello(.init(versions: versions, agent: "a", nonce: .init(clientNonce))))
         else {
-            Issue.record("accepted an unknown version")
+            Issue.record("accepted versions \(versions)")
             return
         }
         #expect(error.code == .unsupportedVersion)
+        #expect(error.message.hasPrefix("server speaks protocol version 2, client offers"))
+    }
+
+    @Test func choosesVersion2AmongOthers() {
+        var server = ServerHandshake(identity: identity, token: "t", nonce: serverNonce)
+        guard
+            case .welcome(let welcome) = server.receive(
+                .hello(.init(versions: [1, 2, 3], agent: "a", nonce: .init(clientNonce))))
+        else {
+            Issue.record("refused a hello that offers version 2")
+            return
+        }
+        #expect(welcome.version == 2)
+    }
+
+    @Test func refusesAShortNonce() {
         var other = ServerHandshake(identity: identity, token: "t", nonce: serverNonce)
-        guard case .fail(let short) = other.receive(.hello(.init(versions: [1], agent: "a", nonce: .init([1])))) else {
+        guard case .fail(let short) = other.receive(.hello(.init(versions: [2], agent: "a", nonce: .init([1])))) else {
             Issue.record("accepted a 1-byte nonce")
             return
         }
@@ -105,11 +120,10 @@ import Testing
     @Test func clientRejectsAServerThatCannotProveTheToken() {
         var client = ClientHandshake(agent: "a", token: "secret", nonce: clientNonce)
         _ = client.start()
-        let welcome = ControlMessage.Welcome(
-            version: 1, agent: "x", server: "impostor", nonce: .init(serverNonce), auth: ["hmac-sha256"],
-            limits: identity.limits
-        )
-        guard case .send = client.receive(.welcome(welcome)) else {
+        let welcome = ConnectionMessage.Welcome(
+            version: 2, agent: "x", server: "impostor", nonce: .init(serverNonce), auth: ["hmac-sha256"],
+            limits: identity.limits)
+        guard case .switchForm = client.receive(ConnectionMessage.welcome(welcome).frame) else {
             Issue.record("client did not answer welcome")
             return
         }

@@ -17,7 +17,7 @@ import Testing
 
     @Test func echoIsExactWithinTheWindowsAndEndsWithEofDoneClose() async throws {
         try await withTestServer(plaintext: true) { server in
-            try await Version2Connection.run(server.endpoint) { connection in
+            try await FrameConnection.run(server.endpoint) { connection in
                 #expect(connection.welcome.limits.channels == ChannelLimits())
                 // More than the server's window, so the sender must wait for its grants.
                 let sent = Self.randomBytes(700_000, seed: 1)
@@ -67,7 +67,7 @@ import Testing
 
     @Test func aChannelWhoseAnswersAreNotReadStopsOnlyItself() async throws {
         try await withTestServer(plaintext: true) { server in
-            try await Version2Connection.run(server.endpoint) { connection in
+            try await FrameConnection.run(server.endpoint) { connection in
                 // Channel 1 lets the server send 16 bytes of answers; it is sent 64. Channel 2 runs a whole echo
                 // meanwhile, and a ping crosses the connection.
                 _ = try await connection.openEcho(1, window: 16)
@@ -110,7 +110,7 @@ import Testing
 
     @Test func dataBeyondTheServersWindowIsFatalFlowControl() async throws {
         try await withTestServer(plaintext: true) { server in
-            try await Version2Connection.run(server.endpoint) { connection in
+            try await FrameConnection.run(server.endpoint) { connection in
                 // With no credit for answers, echo reads nothing, so the server grants nothing beyond its window.
                 let accept = try await connection.openEcho(1, window: 0)
                 var left = accept.window + 1
@@ -133,7 +133,7 @@ import Testing
     /// ids are free again and the connection goes on.
     @Test func refusedOpensLeaveTheConnectionServing() async throws {
         try await withTestServer(plaintext: true) { server in
-            try await Version2Connection.run(server.endpoint) { connection in
+            try await FrameConnection.run(server.endpoint) { connection in
                 let opens: [(ChannelMessage.Open.Parameters, ChannelService, ProtocolError.Code)] = [
                     (.forward(.init(host: "127.0.0.1", port: 9)), .forward, .notPermitted),
                     (.unknown(service: "teleport"), .forward, .unknownService),

@@ -16,7 +16,7 @@ import Testing
         var exit: ControlMessage.ExecExit?
     }
 
-    private func transcript(of id: UInt32, on connection: inout Version2Connection) async throws -> Transcript {
+    private func transcript(of id: UInt32, on connection: inout FrameConnection) async throws -> Transcript {
         var transcript = Transcript()
         while true {
             let frame = try await connection.next()
@@ -50,7 +50,7 @@ import Testing
     }
 
     private func open(
-        _ exec: ControlMessage.Exec, on id: UInt32, _ connection: inout Version2Connection
+        _ exec: ControlMessage.Exec, on id: UInt32, _ connection: inout FrameConnection
     ) async throws -> ChannelMessage.Accept {
         try await connection.send(
             ChannelMessage.open(.init(window: 1 << 20, parameters: .exec(exec))).frame(channel: id))
@@ -63,7 +63,7 @@ import Testing
 
     @Test func aCommandsChannelCarriesItsStreamsThenEofExitAndClose() async throws {
         try await withTestServer(plaintext: true) { server in
-            try await Version2Connection.run(server.endpoint) { connection in
+            try await FrameConnection.run(server.endpoint) { connection in
                 let exec = ControlMessage.Exec(argv: ["sh", "-c", "printf out; printf err >&2; exit 7"], stdin: false)
                 let accept = try await open(exec, on: 1, &connection)
                 // Without input the client has no window to send in.
@@ -80,7 +80,7 @@ import Testing
 
     @Test func inputHeldBackByAFullPipeAndItsEofAllReachTheCommand() async throws {
         try await withTestServer(plaintext: true) { server in
-            try await Version2Connection.run(server.endpoint) { connection in
+            try await FrameConnection.run(server.endpoint) { connection in
                 // More than the pipe and NIO's high-water mark hold while the command does not read yet, within
                 // the window: the server stops reading, and the rest arrives with the eof in one delivery.
                 let size = 250_000
@@ -97,7 +97,7 @@ import Testing
 
     @Test func aProgramThatCannotStartIsAcceptedWithPidZeroAndStatus127() async throws {
         try await withTestServer(plaintext: true) { server in
-            try await Version2Connection.run(server.endpoint) { connection in
+            try await FrameConnection.run(server.endpoint) { connection in
                 let accept = try await open(.init(argv: ["no-such-program-porter", "x"]), on: 3, &connection)
                 #expect(accept.details == .exec(pid: 0))
                 let failed = try await transcript(of: 3, on: &connection)
@@ -116,7 +116,7 @@ import Testing
     /// unread (section 5.2), as SSH's channel requests do not.
     @Test func aSignalOvertakesInputTheCommandHasNotRead() async throws {
         try await withTestServer(plaintext: true) { server in
-            try await Version2Connection.run(server.endpoint) { connection in
+            try await FrameConnection.run(server.endpoint) { connection in
                 let accept = try await open(ControlMessage.Exec(argv: ["sleep", "60"]), on: 1, &connection)
                 // The whole window: more than the pipe and its channel's buffer take, so the rest waits unread.
                 try await connection.send(

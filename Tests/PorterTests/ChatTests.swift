@@ -10,16 +10,16 @@ import Testing
         return event
     }
 
-    @Test(arguments: [1, 2]) func threeClientsChat(version: Int) async throws {
+    @Test func threeClientsChat() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: version) { ann in
+            try await server.withClient { ann in
                 let annChat = try await ann.joinChat(room: "lobby", name: "ann")
                 #expect(annChat.members == ["ann"])
-                try await server.withClient(version: version) { bob in
+                try await server.withClient { bob in
                     let bobChat = try await bob.joinChat(room: "lobby", name: "bob")
                     #expect(bobChat.members == ["ann", "bob"])
                     #expect(try await nextChatEvent(annChat) == .chat(.joined(name: "bob")))
-                    try await server.withClient(version: version) { cat in
+                    try await server.withClient { cat in
                         let catChat = try await cat.joinChat(room: "lobby", name: "cat")
                         #expect(try await nextChatEvent(annChat) == .chat(.joined(name: "cat")))
                         #expect(try await nextChatEvent(bobChat) == .chat(.joined(name: "cat")))
@@ -66,11 +66,11 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func aTakenNameIsRefusedAndTheConnectionGoesOn(version: Int) async throws {
+    @Test func aTakenNameIsRefusedAndTheConnectionGoesOn() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: version) { first in
+            try await server.withClient { first in
                 _ = try await first.joinChat(room: "ops", name: "dup")
-                try await server.withClient(version: version) { second in
+                try await server.withClient { second in
                     do {
                         _ = try await second.joinChat(room: "ops", name: "dup")
                         Issue.record("duplicate name accepted")
@@ -85,11 +85,11 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func roomsAreSeparate(version: Int) async throws {
+    @Test func roomsAreSeparate() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: version) { a in
+            try await server.withClient { a in
                 let one = try await a.joinChat(room: "one", name: "x")
-                try await server.withClient(version: version) { b in
+                try await server.withClient { b in
                     let two = try await b.joinChat(room: "two", name: "x")
                     try await two.sender.say("only in two")
                     try await one.sender.requestMembers()
@@ -105,9 +105,9 @@ import Testing
     /// program learns why once it reads again.
     @Test func aClientThatStopsReadingItsEventsLeavesTheRoom() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: 2) { idle in
+            try await server.withClient { idle in
                 let unread = try await idle.joinChat(room: "r", name: "idle")
-                try await server.withClient(version: 2) { talker in
+                try await server.withClient { talker in
                     let session = try await talker.joinChat(room: "r", name: "talker")
                     let sender = session.sender
                     let talking = Task {
@@ -136,14 +136,14 @@ import Testing
     @Test func aMemberThatStopsReadingLosesOnlyItsChannel() async throws {
         let shallow: (inout ServerConfiguration) -> Void = { $0.chat = .init(queueDepth: 8) }
         try await withTestServer(plaintext: true, configure: shallow) { server in
-            try await Version2Connection.run(server.endpoint) { slow in
+            try await FrameConnection.run(server.endpoint) { slow in
                 let join = ChannelMessage.open(.init(window: 0, parameters: .chat(.init(room: "r", name: "slow"))))
                 try await slow.send(join.frame(channel: 1))
                 guard case .accept = try ChannelMessage(frame: try await slow.next(), service: .chat) else {
                     throw TestFailure("the join was not accepted")
                 }
                 // slow reads nothing more until the server has removed it.
-                try await server.withClient(version: 2) { talker in
+                try await server.withClient { talker in
                     let session = try await talker.joinChat(room: "r", name: "talker")
                     let (sender, line) = (session.sender, String(repeating: "x", count: 4000))
                     let talking = Task {

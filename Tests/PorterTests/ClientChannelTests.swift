@@ -10,7 +10,7 @@ import Testing
 @Suite struct ClientChannelTests {
     @Test(arguments: [false, true]) func anEchoChannelIsExactThroughBothWindows(plaintext: Bool) async throws {
         try await withTestServer(plaintext: plaintext) { server in
-            try await server.withClient(version: 2) { connection in
+            try await server.withClient { connection in
                 let echo = try await connection.echo()
                 // Four times the server's window, sent while nothing is read: the sender waits for credit, which
                 // the server grants only as its answers are read.
@@ -33,7 +33,7 @@ import Testing
 
     @Test func aChannelNobodyReadsHoldsUpNoOtherChannel() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: 2) { connection in
+            try await server.withClient { connection in
                 let stalled = try await connection.echo()
                 let sent = ChannelEchoTests.randomBytes(2 << 20, seed: 8)
                 let stalledSender = stalled.sender
@@ -65,7 +65,7 @@ import Testing
     @Test func anOpenBeyondTheServersChannelsWaitsForOneToFree() async throws {
         let twoChannels: (inout ServerConfiguration) -> Void = { $0.channelLimits = ChannelLimits(maxChannels: 2) }
         try await withTestServer(configure: twoChannels) { server in
-            try await server.withClient(version: 2) { connection in
+            try await server.withClient { connection in
                 let channels = try #require(connection.channels)
                 let first = try await channels.open(.echo)
                 let second = try await channels.open(.echo)
@@ -92,7 +92,7 @@ import Testing
                 $0.channelLimits = ChannelLimits(maxGlobalRequests: 1)
             }
             try await withTestServer(configure: oneAtATime) { server in
-                try await server.withClient(version: 2) { connection in
+                try await server.withClient { connection in
                     let channels = try #require(connection.channels)
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         for index in 0..<20 {
@@ -114,7 +114,7 @@ import Testing
 
     @Test func aRefusedChannelLeavesTheConnectionUsable() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: 2) { connection in
+            try await server.withClient { connection in
                 let channels = try #require(connection.channels)
                 do {
                     _ = try await channels.open(.exec(.init(argv: ["pwd"], cwd: "../..")))
@@ -129,22 +129,29 @@ import Testing
         }
     }
 
-    @Test func aServerThatSpeaksOnlyVersion1RefusesAVersion2Client() async throws {
-        let onlyVersion1: (inout ServerConfiguration) -> Void = { $0.channelLimits = nil }
-        try await withTestServer(configure: onlyVersion1) { server in
-            do {
-                try await server.withClient(version: 2) { _ in }
-                Issue.record("a version 1 server accepted a version 2 client")
-            } catch let error as PorterError {
-                #expect(error.kind == .authentication)
-                #expect(error.code == .unsupportedVersion)
+    /// Version 1 (one request at a time) is no longer spoken: a `hello` that offers only it is answered with a
+    /// fatal `unsupported-version`, in the handshake form, and the connection closes.
+    @Test func aHelloOfferingOnlyVersion1IsRefusedUnsupportedVersion() async throws {
+        try await withTestServer(plaintext: true) { server in
+            let hello = ControlMessage.hello(
+                .init(versions: [1], agent: "porter/old", nonce: .init([UInt8](repeating: 3, count: 32))))
+            let reply = try frames(
+                in: try await rawExchange(
+                    with: server.endpoint, sending: Array(hello.frame.encoded().readableBytesView)))
+            guard reply.count == 1, case .error(let body) = try ControlMessage(frame: reply[0]) else {
+                Issue.record("expected one error frame, got \(reply)")
+                return
             }
+            #expect(body.code == .unsupportedVersion)
+            #expect(body.fatal)
+            #expect(body.message.contains("server speaks protocol version 2, client offers [1]"))
+            try await server.withClient { connection in #expect(connection.version == 2) }
         }
     }
 
     @Test func theConnectionsEndReachesAWaitingReader() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: 2) { connection in
+            try await server.withClient { connection in
                 let echo = try await connection.echo()
                 let opened = try await #require(connection.channels).open(.echo)
                 try await #require(connection.channels).channel.close()

@@ -196,21 +196,6 @@ import Testing
 }
 
 extension CommandLineTests {
-    /// A server that speaks only protocol version 1 refuses the client's default, and the message says how to
-    /// reach it; `PORTER_PROTOCOL=1` then does.
-    @Test func aServerOfVersion1AloneIsReachedWithPorterProtocol1() async throws {
-        let onlyVersion1: (inout ServerConfiguration) -> Void = { $0.channelLimits = nil }
-        try await withTestServer(configure: onlyVersion1) { server in
-            let refused = try await TestProcess.run(porter("hello", server, ["-c", "1"]))
-            #expect(refused.status == 255)
-            #expect(refused.errors.contains("PORTER_PROTOCOL=1 reaches a server that speaks only version 1"))
-            let reached = try await TestProcess.run(
-                ["/usr/bin/env", "PORTER_PROTOCOL=1"] + porter("hello", server, ["-c", "1"]))
-            #expect(reached.status == 0, "\(reached.errors)")
-            #expect(reached.output.contains("protocol 1"))
-        }
-    }
-
     @Test func dashTWithoutATerminalSaysSoAndDashTTForcesOne() async throws {
         try await withTestServer { server in
             let refused = try await TestProcess.run(porter("exec", server, ["-t", "--", "tty"]))

@@ -32,7 +32,7 @@ import Testing
     /// The race behind a corrupted file: an upload waits for the lock of a partial file that another transfer
     /// holds, and that transfer then renames the partial file into place. The waiting upload must start over on
     /// a new partial file rather than write into the finished one.
-    @Test(arguments: [1, 2]) func anUploadThatWaitedForThePartialFileNeverWritesIntoTheFinishedFile(version: Int)
+    @Test func anUploadThatWaitedForThePartialFileNeverWritesIntoTheFinishedFile()
         async throws
     {
         try await withTemporaryDirectory { base in
@@ -54,7 +54,7 @@ import Testing
             try await withTestServer(configure: configure) { server in
                 try await withThrowingTaskGroup(of: Int64.self) { group in
                     group.addTask {
-                        try await server.withClient(version: version) { connection in
+                        try await server.withClient { connection in
                             try await connection.upload(local + "/second.bin", to: "r.bin").bytes
                         }
                     }
@@ -73,7 +73,7 @@ import Testing
 
     /// Five uploads of different files to one name at once: each succeeds or is refused as busy, and the file
     /// under the name is whole and is one that a client was told was stored.
-    @Test(arguments: [1, 2]) func fiveUploadsToOneNameLeaveOneWholeVerifiedFile(version: Int) async throws {
+    @Test func fiveUploadsToOneNameLeaveOneWholeVerifiedFile() async throws {
         try await withTemporaryDirectory { base in
             let (served, local) = try makeServedAndLocal(in: base)
             for index in 0..<5 { try writeRandomFile(local + "/\(index).bin", count: 2_000_000 + index * 100_000) }
@@ -81,7 +81,7 @@ import Testing
                 try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
                     for index in 0..<5 {
                         group.addTask {
-                            try await server.withClient(version: version) { connection in
+                            try await server.withClient { connection in
                                 do {
                                     _ = try await connection.upload(local + "/\(index).bin", to: "r.bin")
                                     return (index, true)
@@ -105,7 +105,7 @@ import Testing
 
     /// Uploads waiting for a partial file that another transfer holds hold no thread meanwhile: more of them than
     /// the thread pool has threads, and a download and an upload of other files still go ahead.
-    @Test(arguments: [1, 2]) func uploadsWaitingForAHeldPartialFileStopNoOtherTransfer(version: Int) async throws {
+    @Test func uploadsWaitingForAHeldPartialFileStopNoOtherTransfer() async throws {
         try await withTemporaryDirectory { base in
             let (served, local) = try makeServedAndLocal(in: base)
             let part = served + "/" + IncomingFile.partName(for: "held.bin")
@@ -122,14 +122,14 @@ import Testing
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for _ in 0..<waiters {
                         group.addTask {
-                            try await server.withClient(version: version) { connection in
+                            try await server.withClient { connection in
                                 _ = try await connection.upload(local + "/up.bin", to: "held.bin")
                             }
                         }
                     }
                     // Every waiting upload has asked for the partial file.
                     try await waitUntil(seconds: 60) { server.server.busyConnectionCount >= waiters }
-                    try await server.withClient(version: version) { connection in
+                    try await server.withClient { connection in
                         _ = try await connection.download("down.bin", to: local + "/down.bin")
                         _ = try await connection.upload(local + "/up.bin", to: "other.bin")
                     }
@@ -158,7 +158,7 @@ import Testing
                 $0.files.busyWait = 120
             }
             try await withTestServer(plaintext: true, configure: configure) { server in
-                try await Version2Connection.run(server.endpoint) { connection in
+                try await FrameConnection.run(server.endpoint) { connection in
                     let put = ControlMessage.FilePut(path: "w.bin", size: 4)
                     try await connection.send(
                         ChannelMessage.open(.init(window: 0, parameters: .filePut(put))).frame(channel: 1))

@@ -14,9 +14,9 @@ import Testing
     /// Whether any process of group `pgid` is alive.
     private func groupAlive(_ pgid: Int) -> Bool { kill(-pid_t(pgid), 0) == 0 }
 
-    @Test(arguments: [1, 2]) func runsACommandWithSeparateStreamsAndItsStatus(version: Int) async throws {
+    @Test func runsACommandWithSeparateStreamsAndItsStatus() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let result = try await connection.run(["sh", "-c", "echo out; echo err >&2; exit 3"])
                 #expect(text(result.standardOutput) == "out\n")
                 #expect(text(result.standardError) == "err\n")
@@ -25,11 +25,11 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func severalWordsAreArgvAndOneWordWithShellSyntaxGoesThroughTheShell(version: Int)
+    @Test func severalWordsAreArgvAndOneWordWithShellSyntaxGoesThroughTheShell()
         async throws
     {
         try await withTestServer { server in
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let argv = try await connection.run(["printf", "%s|", "a b", "$HOME", "c"])
                 #expect(text(argv.standardOutput) == "a b|$HOME|c|")
                 let shell = try await connection.run(["echo $((6 * 7)) | tr 4 X"])
@@ -38,9 +38,9 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func aSignalDeathAndAMissingCommandAreReportedLikeAShell(version: Int) async throws {
+    @Test func aSignalDeathAndAMissingCommandAreReportedLikeAShell() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let killed = try await connection.run(["sh", "-c", "kill -TERM $$"])
                 #expect(killed.exit.signal == "TERM" && killed.exit.signalNumber == Int(SIGTERM))
                 let missing = try await connection.run(["no-such-command-\(UUID().uuidString)"])
@@ -50,7 +50,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func binaryOutputArrivesByteForByte(version: Int) async throws {
+    @Test func binaryOutputArrivesByteForByte() async throws {
         let path = NSTemporaryDirectory() + "porter-exec-\(UUID().uuidString)"
         var generator = SystemRandomNumberGenerator()
         var bytes = (0..<(8 * 1024 * 1024 / 8)).flatMap { _ in withUnsafeBytes(of: generator.next()) { Array($0) } }
@@ -59,7 +59,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let expected = bytes
         try await withTestServer { server in
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let result = try await connection.run(["cat", path])
                 #expect(Array(result.standardOutput.readableBytesView) == expected)
                 #expect(result.exit.status == 0)
@@ -67,9 +67,9 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func standardOutputAndErrorNeverMix(version: Int) async throws {
+    @Test func standardOutputAndErrorNeverMix() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let script = "i=0; while [ $i -lt 2000 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done"
                 let result = try await connection.run(["sh", "-c", script])
                 #expect(text(result.standardOutput) == (0..<2000).map { "out\($0)\n" }.joined())
@@ -78,12 +78,12 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func standardInputIsStreamedToTheEnd(version: Int) async throws {
+    @Test func standardInputIsStreamedToTheEnd() async throws {
         var random = ByteBuffer()
         for _ in 0..<(3 * 1024 * 1024 / 8) { random.writeInteger(UInt64.random(in: .min ... .max)) }
         let input = random
         try await withTestServer { server in
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let count = try await connection.run(["wc", "-c"], input: input)
                 #expect(text(count.standardOutput).trimmingCharacters(in: .whitespacesAndNewlines) == "3145728")
                 let echoed = try await connection.run(["cat"], input: input)
@@ -92,22 +92,22 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func aCommandInheritsOnlyItsStandardStreams(version: Int) async throws {
+    @Test func aCommandInheritsOnlyItsStandardStreams() async throws {
         // A descriptor the program around the server opened without O_CLOEXEC.
         let inheritable = open("/dev/null", O_RDONLY)
         #expect(inheritable >= 3)
         defer { close(inheritable) }
         try await withTestServer { server in
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let result = try await connection.run(["sh", "-c", "ls /proc/$$/fd"])
                 #expect(text(result.standardOutput) == "0\n1\n2\n")
             }
         }
     }
 
-    @Test(arguments: [1, 2]) func withoutInputTheCommandReadsDevNull(version: Int) async throws {
+    @Test func withoutInputTheCommandReadsDevNull() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let result = try await connection.run(["sh", "-c", "readlink /proc/self/fd/0; cat"])
                 #expect(text(result.standardOutput) == "/dev/null\n")
                 let session = try await connection.exec(["cat"], options: ExecOptions(standardInput: false))
@@ -118,11 +118,11 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func aCommandThatNeverReadsItsInputCannotMakeTheClientBufferWithoutBound(version: Int)
+    @Test func aCommandThatNeverReadsItsInputCannotMakeTheClientBufferWithoutBound()
         async throws
     {
         try await withTestServer { server in
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let session = try await connection.exec(["sleep", "30"])
                 let input = session.input
                 let flood = Task {
@@ -140,9 +140,9 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func aTimeoutTerminatesTheCommandAndItsChildren(version: Int) async throws {
+    @Test func aTimeoutTerminatesTheCommandAndItsChildren() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let session = try await connection.exec(
                     ["sh", "-c", "sleep 300 & sleep 300"], options: ExecOptions(timeout: 0.3))
                 while try await session.next() != nil {}
@@ -154,9 +154,9 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func aClientThatDisconnectsMidCommandLeavesNoProcess(version: Int) async throws {
+    @Test func aClientThatDisconnectsMidCommandLeavesNoProcess() async throws {
         try await withTestServer { server in
-            let pid = try await server.withClient(version: version) { connection in
+            let pid = try await server.withClient { connection in
                 let session = try await connection.exec(["sh", "-c", "sleep 300 & sleep 300"])
                 #expect(groupAlive(session.pid))
                 return session.pid
@@ -165,25 +165,37 @@ import Testing
         }
     }
 
-    /// Version 1 only: on version 2 another request while a command runs is simply another channel.
+    /// A client that breaks the protocol while its command runs loses the connection, and the command its
+    /// process group.
     @Test func aClientThatBreaksTheProtocolMidCommandLeavesNoProcess() async throws {
-        try await withTestServer { server in
-            let pid = try await server.withClient(version: 1) { connection in
-                let session = try await connection.exec(["sh", "-c", "sleep 300 & sleep 300"])
-                // Another request while the command runs is a protocol violation: the server closes.
-                _ = try? await connection.echo()
-                await #expect(throws: PorterError.self) { while try await session.next() != nil {} }
-                return session.pid
+        try await withTestServer(plaintext: true) { server in
+            let pid = try await FrameConnection.run(server.endpoint) { connection in
+                let open = ChannelMessage.open(
+                    .init(window: 1 << 20, parameters: .exec(.init(argv: ["sh", "-c", "sleep 300 & sleep 300"]))))
+                try await connection.send(open.frame(channel: 1))
+                let frame = try await connection.next()
+                guard case .accept(let accept) = try ChannelMessage(frame: frame, service: .exec),
+                    case .exec(let pid) = accept.details
+                else { throw TestFailure("expected the command's accept, got \(frame)") }
+                #expect(groupAlive(pid))
+                // Data on a channel that was never opened: fatal.
+                try await connection.send(.data(ByteBuffer(string: "x"), channel: 9))
+                var error: ControlMessage.ErrorBody?
+                while let frame = try await connection.nextOrEnd() {
+                    if frame.channel == 0, case .error(let body) = try ConnectionMessage(frame: frame) { error = body }
+                }
+                #expect(error?.code == .badChannel)
+                return pid
             }
             try await waitUntil { !groupAlive(pid) }
         }
     }
 
-    @Test(arguments: [1, 2]) func aWrongTokenRunsNothing(version: Int) async throws {
+    @Test func aWrongTokenRunsNothing() async throws {
         let marker = NSTemporaryDirectory() + "porter-marker-\(UUID().uuidString)"
         try await withTestServer { server in
             await #expect(throws: PorterError.self) {
-                try await server.withClient(token: "wrong", version: version) { connection in
+                try await server.withClient(token: "wrong") { connection in
                     _ = try await connection.run(["touch", marker])
                 }
             }
@@ -191,13 +203,13 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func manyCommandsRunAtOnceAndOneAfterAnother(version: Int) async throws {
+    @Test func manyCommandsRunAtOnceAndOneAfterAnother() async throws {
         try await withTestServer { server in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for client in 0..<50 {
                     group.addTask {
                         // Fifty handshakes at once take a while on a loaded machine: the server's deadline decides.
-                        try await server.withClient(connectTimeout: 30 * testSlowdown, version: version) { connection in
+                        try await server.withClient(connectTimeout: 30 * testSlowdown) { connection in
                             let result = try await connection.run(["echo", "client \(client)"])
                             #expect(text(result.standardOutput) == "client \(client)\n")
                         }
@@ -205,7 +217,7 @@ import Testing
                 }
                 try await group.waitForAll()
             }
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 for round in 0..<100 {
                     let result = try await connection.run(["sh", "-c", "exit \(round % 7)"])
                     #expect(result.exit.status == round % 7)
@@ -217,7 +229,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func theWorkingDirectoryStaysInsideTheRootAndTheEnvironmentIsFiltered(version: Int)
+    @Test func theWorkingDirectoryStaysInsideTheRootAndTheEnvironmentIsFiltered()
         async throws
     {
         let root = NSTemporaryDirectory() + "porter-root-\(UUID().uuidString)"
@@ -225,7 +237,7 @@ import Testing
         let resolvedRoot = URL(fileURLWithPath: root).resolvingSymlinksInPath().path
         let configure: (inout ServerConfiguration) -> Void = { $0.root = root }
         try await withTestServer(configure: configure) { server in
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let home = try await connection.run(["pwd"])
                 #expect(text(home.standardOutput) == resolvedRoot + "\n")
                 let sub = try await connection.run(["pwd"], options: ExecOptions(directory: "sub"))
@@ -251,9 +263,9 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func aTerminalCommandSeesATerminalOfTheRequestedSize(version: Int) async throws {
+    @Test func aTerminalCommandSeesATerminalOfTheRequestedSize() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let terminal = ControlMessage.Terminal(term: "xterm", rows: 33, cols: 101)
                 let result = try await connection.run(
                     ["sh", "-c", "tty; stty size; echo $TERM"], options: ExecOptions(terminal: terminal))
@@ -286,7 +298,7 @@ import Testing
 
     @Test func eightCommandsRunAtOnceOnOneConnectionAndOneNobodyReadsHoldsUpNoOther() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: 2) { connection in
+            try await server.withClient { connection in
                 // Far more output than the channel's window and the pipe hold: it waits until it is read.
                 let unread = try await connection.exec(
                     ["head", "-c", "4194304", "/dev/zero"], options: ExecOptions(standardInput: false))
@@ -315,7 +327,7 @@ import Testing
 
     @Test func tasksShareOneConnectionToRunCommandsAtOnce() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: 2) { connection in
+            try await server.withClient { connection in
                 // Each command waits until all eight have started: they can only finish if they run at once.
                 let directory = NSTemporaryDirectory() + "porter-at-once-\(UUID().uuidString)"
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -339,7 +351,7 @@ import Testing
 
     @Test func closingAChannelEndsItsCommandAndTheConnectionGoesOn() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: 2) { connection in
+            try await server.withClient { connection in
                 let session = try await connection.exec(["sh", "-c", "sleep 300 & sleep 300"])
                 let pid = session.pid
                 #expect(groupAlive(pid))
@@ -351,9 +363,9 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func aTerminalIsResizedWhileTheCommandRuns(version: Int) async throws {
+    @Test func aTerminalIsResizedWhileTheCommandRuns() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let options = ExecOptions(terminal: .init(term: "xterm", rows: 24, cols: 80))
                 let session = try await connection.exec(
                     ["sh", "-c", "stty size; read line; stty size"], options: options)
@@ -371,11 +383,11 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func aSignalTheServerDoesNotAcceptIsRefusedAndTheCommandGoesOn(version: Int)
+    @Test func aSignalTheServerDoesNotAcceptIsRefusedAndTheCommandGoesOn()
         async throws
     {
         try await withTestServer { server in
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let session = try await connection.exec(["sh", "-c", "read line; echo got $line"])
                 try await session.input.signal("SEGV")
                 await #expect(throws: PorterError.self) { _ = try await session.next() }

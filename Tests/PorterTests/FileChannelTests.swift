@@ -17,7 +17,7 @@ import Testing
     }
 
     private func transcript(
-        of id: UInt32, service: ChannelService, on connection: inout Version2Connection
+        of id: UInt32, service: ChannelService, on connection: inout FrameConnection
     ) async throws -> Transcript {
         var transcript = Transcript()
         while true {
@@ -38,7 +38,7 @@ import Testing
     }
 
     private func accept(
-        _ parameters: ChannelMessage.Open.Parameters, window: Int, on id: UInt32, _ connection: inout Version2Connection
+        _ parameters: ChannelMessage.Open.Parameters, window: Int, on id: UInt32, _ connection: inout FrameConnection
     ) async throws -> ChannelMessage.Accept {
         try await connection.send(ChannelMessage.open(.init(window: window, parameters: parameters)).frame(channel: id))
         let frame = try await connection.next()
@@ -57,7 +57,7 @@ import Testing
 
     @Test func aFailedUploadEndsOnlyItsChannelAndPutsNothingUnderTheName() async throws {
         try await withServedDirectory { server, root in
-            try await Version2Connection.run(server.endpoint) { connection in
+            try await FrameConnection.run(server.endpoint) { connection in
                 // Data before file.begin.
                 let put = ControlMessage.FilePut(path: "a", size: 4)
                 let first = try await accept(.filePut(put), window: 0, on: 1, &connection)
@@ -94,7 +94,7 @@ import Testing
 
     @Test func anUploadOnAChannelIsVerifiedAndRenamedIntoPlace() async throws {
         try await withServedDirectory { server, root in
-            try await Version2Connection.run(server.endpoint) { connection in
+            try await FrameConnection.run(server.endpoint) { connection in
                 let content = ByteBuffer(string: "hello, channels\n")
                 let digest = FileDigest.hex(of: content, .xxh128)
                 let put = ControlMessage.FilePut(path: "hello.txt", size: Int64(content.readableBytes), mode: 0o600)
@@ -115,7 +115,7 @@ import Testing
 
     @Test func anythingAfterAnUploadsFileEndIsIgnored() async throws {
         try await withServedDirectory { server, root in
-            try await Version2Connection.run(server.endpoint) { connection in
+            try await FrameConnection.run(server.endpoint) { connection in
                 let content = ByteBuffer(string: "once\n")
                 let digest = FileDigest.hex(of: content, .xxh128)
                 let put = ControlMessage.FilePut(path: "once.txt", size: Int64(content.readableBytes))
@@ -144,7 +144,7 @@ import Testing
                 let name = String(format: "%04d-", index) + String(repeating: "n", count: 200)
                 #expect(FileManager.default.createFile(atPath: root + "/" + name, contents: Data()))
             }
-            try await Version2Connection.run(server.endpoint) { connection in
+            try await FrameConnection.run(server.endpoint) { connection in
                 try await connection.send(
                     ChannelMessage.open(.init(window: 0, parameters: .fileList(.init(path: "."))))
                         .frame(channel: 1))
@@ -170,7 +170,7 @@ import Testing
 
     @Test func globalRequestsAreAnsweredInOrderEachWithItsOutcome() async throws {
         try await withServedDirectory { server, root in
-            try await Version2Connection.run(server.endpoint) { connection in
+            try await FrameConnection.run(server.endpoint) { connection in
                 try await connection.send(
                     ConnectionMessage.global(.init(id: 1, request: .fileMkdir(.init(path: "d")))).frame,
                     ConnectionMessage.global(.init(id: 2, request: .unknown(name: "reboot"))).frame,

@@ -120,74 +120,96 @@ func flipByte(at position: Int, toClient direction: Bool) -> @Sendable (Bool, In
     }
 }
 
-/// Runs a hostile plaintext server that authenticates clients with ``testToken`` and answers every request with
-/// `answer`, while `body` runs.
+/// Runs a hostile plaintext server that authenticates clients with ``testToken`` and answers every channel the
+/// client opens with the frames `answer` gives for it, while `body` runs.
 @discardableResult
 func withFakeServer<Result: Sendable>(
-    answer: @escaping @Sendable (ControlMessage, NIOAsyncChannelOutboundWriter<Frame>) async throws -> Void,
+    answer: @escaping @Sendable (UInt32, ChannelMessage.Open) -> [Frame],
     _ body: (Endpoint) async throws -> Result
 ) async throws -> Result {
     let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .bind(host: "127.0.0.1", port: 0) { channel in
+        .childChannelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
-                try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(FrameEncoder()))
-                return try NIOAsyncChannel<Frame, Frame>(wrappingChannelSynchronously: channel)
+                try channel.pipeline.syncOperations.addHandler(FrameCodec())
+                try channel.pipeline.syncOperations.addHandler(FakeServerHandler(answer: answer))
             }
         }
-    let port = listener.channel.localAddress?.port ?? 0
-    return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask {
-            try await listener.executeThenClose { inbound in
-                for try await connection in inbound {
-                    try? await connection.executeThenClose { frames, outbound in
-                        var handshake = ServerHandshake(
-                            identity: .init(
-                                agent: "fake/1", server: "fake",
-                                limits: .init(maxControlPayload: 65536, maxDataPayload: 1 << 20, idleTimeout: 300)),
-                            token: testToken, nonce: [UInt8](repeating: 7, count: ControlMessage.nonceLength))
-                        var authenticated = false
-                        for try await frame in frames {
-                            let message = try ControlMessage(frame: frame)
-                            if authenticated {
-                                try await answer(message, outbound)
-                                continue
-                            }
-                            switch handshake.receive(message) {
-                            case .reply(let reply): try await outbound.write(reply.frame)
-                            case .authenticated(let ready):
-                                try await outbound.write(ready.frame)
-                                authenticated = true
-                            case .fail, .welcome: return
-                            }
-                        }
-                    }
-                }
+        .bind(host: "127.0.0.1", port: 0).get()
+    defer { listener.close(promise: nil) }
+    return try await body(.tcp(host: "127.0.0.1", port: listener.localAddress?.port ?? 0))
+}
+
+/// A fake server's connection, on the event loop: the handshake, then an answer to every `open`; every other frame
+/// on a channel is ignored, and a `close` from the client is answered with one.
+private final class FakeServerHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = Frame
+
+    private var handshake = ServerHandshake(
+        identity: .init(agent: "fake/1", server: "fake", limits: .init()), token: testToken,
+        nonce: [UInt8](repeating: 7, count: ControlMessage.nonceLength))
+    private var authenticated = false
+    private let answer: @Sendable (UInt32, ChannelMessage.Open) -> [Frame]
+
+    init(answer: @escaping @Sendable (UInt32, ChannelMessage.Open) -> [Frame]) {
+        self.answer = answer
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard authenticated else {
+            guard let message = try? ControlMessage(frame: frame) else { return context.close(promise: nil) }
+            switch handshake.receive(message) {
+            case .welcome(let welcome):
+                context.writeAndFlush(wrapOutboundOut(ConnectionMessage.welcome(welcome).frame), promise: nil)
+                context.triggerUserOutboundEvent(FrameForm.channels, promise: nil)
+            case .authenticated(let ready):
+                context.writeAndFlush(wrapOutboundOut(ready.frame), promise: nil)
+                authenticated = true
+            case .fail:
+                context.close(promise: nil)
             }
+            return
         }
-        defer { group.cancelAll() }
-        return try await body(.tcp(host: "127.0.0.1", port: port))
+        guard frame.channel != 0 else { return }
+        switch frame.kind {
+        case .control:
+            guard case .open(let open) = try? ChannelMessage(frame: frame, service: nil) else { return }
+            for reply in answer(frame.channel, open) { context.write(wrapOutboundOut(reply), promise: nil) }
+            context.flush()
+        case .close:
+            context.writeAndFlush(wrapOutboundOut(.close(channel: frame.channel)), promise: nil)
+        default:
+            return
+        }
     }
 }
 
 /// A fake server's answers for a recursive download: `listing` for `file.list`, `payload` (with `mode`) for every
-/// `file.get`, `file.done` for anything else.
+/// `file.get`, a refusal for anything else. Each channel ends with the server's eof and its result; the client's
+/// close is answered.
 func treeAnswers(
     listing: [ControlMessage.FileEntry], payload: ByteBuffer = ByteBuffer(string: "data"), mode: UInt32 = 0o644
-) -> @Sendable (ControlMessage, NIOAsyncChannelOutboundWriter<Frame>) async throws -> Void {
-    { request, outbound in
-        switch request {
+) -> @Sendable (UInt32, ChannelMessage.Open) -> [Frame] {
+    { id, open in
+        let end: [Frame] = [.eof(channel: id)]
+        switch open.parameters {
         case .fileList:
-            try await outbound.write(
-                ControlMessage.fileListing(.init(kind: .directory, entries: listing, more: false)).frame)
+            return [
+                ChannelMessage.accept(.init(window: 0, details: .fileList(kind: .directory))).frame(channel: id),
+                ChannelMessage.fileListing(.init(entries: listing)).frame(channel: id),
+            ] + end + [ChannelMessage.done(.fileList(.init())).frame(channel: id)]
         case .fileGet:
             let header = ControlMessage.FileHeader(
                 size: Int64(payload.readableBytes), offset: 0, mode: mode, mtime: .init(seconds: 0, nanoseconds: 0))
-            try await outbound.write(ControlMessage.fileHeader(header).frame)
-            try await outbound.write(.data(payload))
-            try await outbound.write(ControlMessage.fileEnd(.init(digest: FileDigest.hex(of: payload))).frame)
+            return [
+                ChannelMessage.accept(.init(window: 0, details: .fileGet(header))).frame(channel: id),
+                .data(payload, channel: id),
+            ] + end + [ChannelMessage.done(.fileGet(.init(digest: FileDigest.hex(of: payload)))).frame(channel: id)]
         default:
-            try await outbound.write(ControlMessage.fileDone(.init()).frame)
+            return [
+                ChannelMessage.refuse(ProtocolError(.unknownService, "fake")).frame(channel: id)
+            ]
         }
     }
 }

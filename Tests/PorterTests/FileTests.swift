@@ -68,12 +68,12 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func filesRoundTripByteForByteWithModeAndTime(version: Int) async throws {
+    @Test func filesRoundTripByteForByteWithModeAndTime() async throws {
         try await withFileServer { server, served, _, local in
             let cases: [(String, Int)] = [
                 ("empty", 0), ("one byte", 1), ("random 100 MB.bin", 100_000_000), ("ünïcødé — 名前.txt", 4097),
             ]
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 for (name, size) in cases {
                     let source = local + "/" + name
                     try writeRandomFile(source, count: size)
@@ -107,11 +107,11 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func setuidBitsFromThePeerAreMasked(version: Int) async throws {
+    @Test func setuidBitsFromThePeerAreMasked() async throws {
         try await withFileServer { server, served, _, local in
             try writeRandomFile(local + "/tool", count: 10)
             chmod(local + "/tool", 0o6755)
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 _ = try await connection.upload(local + "/tool", to: "tool")
             }
             var status = stat()
@@ -120,11 +120,11 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func aCorruptedByteInADownloadIsDetectedAndNothingIsKept(version: Int) async throws {
+    @Test func aCorruptedByteInADownloadIsDetectedAndNothingIsKept() async throws {
         try await withFileServer(plaintext: true) { server, served, _, local in
             try writeRandomFile(served + "/data", count: 8_000_000)
             try await withRelay(to: server.endpoint, corrupt: flipByte(at: 3_000_000, toClient: true)) { relay in
-                try await server.withClient(at: relay, version: version) { connection in
+                try await server.withClient(at: relay) { connection in
                     await #expect(throws: PorterError.self) {
                         _ = try await connection.download("data", to: local + "/data")
                     }
@@ -134,11 +134,11 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func aCorruptedByteInAnUploadIsDetectedAndNothingIsKept(version: Int) async throws {
+    @Test func aCorruptedByteInAnUploadIsDetectedAndNothingIsKept() async throws {
         try await withFileServer(plaintext: true) { server, served, _, local in
             try writeRandomFile(local + "/data", count: 8_000_000)
             try await withRelay(to: server.endpoint, corrupt: flipByte(at: 3_000_000, toClient: false)) { relay in
-                try await server.withClient(at: relay, version: version) { connection in
+                try await server.withClient(at: relay) { connection in
                     do {
                         _ = try await connection.upload(local + "/data", to: "data")
                         Issue.record("a corrupted upload was accepted")
@@ -154,7 +154,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func anUploadWaitsBrieflyForAPartialFileAnotherTransferHolds(version: Int) async throws {
+    @Test func anUploadWaitsBrieflyForAPartialFileAnotherTransferHolds() async throws {
         try await withFileServer(plaintext: true) { server, served, _, local in
             try writeRandomFile(local + "/data", count: 100_000)
             // Another transfer's hold on the partial file: released after a moment, the upload goes ahead. (The
@@ -165,7 +165,7 @@ import Testing
                 try await Task.sleep(for: .milliseconds(300))
                 close(part)
             }
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 _ = try await connection.upload(local + "/data", to: "data")
             }
             try await release.value
@@ -174,7 +174,7 @@ import Testing
             let held = open(served + "/" + IncomingFile.partName(for: "again"), O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
             defer { close(held) }
             #expect(flock(held, LOCK_EX) == 0)
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 do {
                     _ = try await connection.upload(local + "/data", to: "again")
                     Issue.record("an upload to a held partial file went ahead")
@@ -186,8 +186,8 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2], ControlMessage.Checksum.allCases)
-    func resumeKeepsAVerifiedPrefixAndResendsAWrongOne(version: Int, checksum: ControlMessage.Checksum) async throws {
+    @Test(arguments: ControlMessage.Checksum.allCases)
+    func resumeKeepsAVerifiedPrefixAndResendsAWrongOne(checksum: ControlMessage.Checksum) async throws {
         try await withFileServer { server, served, _, local in
             let size = 5_000_000
             try writeRandomFile(served + "/down", count: size)
@@ -198,7 +198,7 @@ import Testing
             let upload = try Data(contentsOf: URL(fileURLWithPath: local + "/up"))
             try upload.prefix(2_000_000).write(
                 to: URL(fileURLWithPath: served + "/" + IncomingFile.partName(for: "up")))
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let got = try await connection.download(
                     "down", to: local + "/down", options: .init(resume: true, checksum: checksum))
                 #expect(got.bytesSent == Int64(size - 1_234_567))
@@ -221,7 +221,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func pathsLeadingOutOfTheRootAreRefusedAndNothingOutsideIsTouched(version: Int)
+    @Test func pathsLeadingOutOfTheRootAreRefusedAndNothingOutsideIsTouched()
         async throws
     {
         try await withFileServer { server, served, outside, local in
@@ -234,7 +234,7 @@ import Testing
                 "bad\u{0}name", String(repeating: "n", count: 300), String(repeating: "d/", count: 2100) + "x",
                 "..", "./../outside/secret",
             ]
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 for path in corpus {
                     // An upload to a symlink's own name replaces the link (below), so it goes last.
                     for attempt in ["abs", "out"].contains(path) ? 0..<2 : 0..<3 {
@@ -267,7 +267,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func treesCopyBothWaysWithLayoutModesTimesAndInsideSymlinks(version: Int) async throws {
+    @Test func treesCopyBothWaysWithLayoutModesTimesAndInsideSymlinks() async throws {
         try await withFileServer { server, served, outside, local in
             let source = local + "/tree"
             try FileManager.default.createDirectory(atPath: source + "/sub/deep", withIntermediateDirectories: true)
@@ -285,7 +285,7 @@ import Testing
             var topTimes = [timespec(tv_sec: 1_400_000_000, tv_nsec: 5)]
             topTimes.append(topTimes[0])
             utimensat(AT_FDCWD, source, topTimes, 0)
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let up = try await connection.uploadTree(source, to: "copy")
                 #expect(up.files == 3 && up.symlinks == 1 && up.skipped.count == 1)
                 let down = try await connection.downloadTree("copy", to: local + "/back")
@@ -312,7 +312,7 @@ import Testing
 
     /// One rule both ways: a name that is unsafe to create (here a terminal escape) is skipped with a warning
     /// that shows it escaped, by `put -r` as by `get -r`, and the rest of the tree is copied.
-    @Test(arguments: [1, 2]) func unsafeNamesAreSkippedWithAWarningInBothDirections(version: Int) async throws {
+    @Test func unsafeNamesAreSkippedWithAWarningInBothDirections() async throws {
         try await withFileServer { server, served, _, local in
             let bad = "\u{1B}]2;owned\u{07}"
             for tree in [local + "/up", served + "/down"] {
@@ -321,7 +321,7 @@ import Testing
                 try writeRandomFile(tree + "/d/" + bad + "x", count: 10)
                 try writeRandomFile(tree + "/good", count: 10)
             }
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let up = try await connection.uploadTree(local + "/up", to: "copy")
                 let down = try await connection.downloadTree("down", to: local + "/back")
                 for summary in [up, down] {
@@ -338,7 +338,7 @@ import Testing
 
     /// A name that is not UTF-8 is never changed (U+FFFD) on the way: it is left out, and named with its bytes as
     /// `\xFF`, in listings and in trees copied either way.
-    @Test(arguments: [1, 2]) func namesThatAreNotUTF8AreNamedAndLeftOut(version: Int) async throws {
+    @Test func namesThatAreNotUTF8AreNamedAndLeftOut() async throws {
         try await withFileServer { server, served, _, local in
             func create(_ directory: String, _ name: [UInt8]) {
                 let path = Array(directory.utf8) + [UInt8(ascii: "/")] + name + [0]
@@ -355,7 +355,7 @@ import Testing
                 try writeRandomFile(directory + "/good", count: 10)
                 create(directory, Array("r".utf8) + [0xFF] + Array("name".utf8))
             }
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let listing = try await connection.list("down")
                 #expect(listing.entries.map(\.path) == ["good"])
                 #expect(listing.unreadable == ["'r\\xFFname': its name is not valid UTF-8"])
@@ -389,9 +389,8 @@ import Testing
             ]
             try await withFakeServer(answer: treeAnswers(listing: entries, payload: payload, mode: 0o4755)) {
                 endpoint in
-                // The fake server speaks version 1.
                 let configuration = ClientConfiguration(
-                    token: testToken, transport: .plaintext, connectTimeout: 30 * testSlowdown, version: 1)
+                    token: testToken, transport: .plaintext, connectTimeout: 30 * testSlowdown)
                 try await PorterClient.withConnection(to: endpoint, configuration: configuration) { connection in
                     // The unsafe name is skipped with a warning; the rest of the tree is copied.
                     let summary = try await connection.downloadTree("x", to: target)

@@ -232,14 +232,8 @@ import Testing
         }
     }
 
-    @Test func forwardingNeedsVersion2AndRulesInRange() async throws {
+    @Test func forwardingNeedsRulesInRange() async throws {
         try await withTestServer(configure: Self.anyTarget) { server in
-            try await server.withClient(version: 1) { connection in
-                let error = await #expect(throws: PorterError.self) {
-                    try await connection.forward([ForwardRule(bindPort: 0, host: "127.0.0.1", port: 80)]) { _ in }
-                }
-                #expect(error?.kind == .configuration)
-            }
             try await server.withClient { connection in
                 for rule in [
                     ForwardRule(bindPort: 0, host: "127.0.0.1", port: 0),

@@ -4,13 +4,13 @@ import Porter
 import PorterProtocol
 import Testing
 
-/// A connection is served by a task only while it has requests: between them it is the event loop's alone. These
-/// tests send frames as any client may — back to back, without waiting for answers — and watch the server.
+/// A connection is busy only while it has a channel open; between them it costs its pipeline alone. These tests
+/// send frames as any client may — back to back, without waiting for answers — and watch the server.
 @Suite struct IdleConnectionTests {
-    /// On version 2 a connection is busy while a channel is open.
-    @Test(arguments: [1, 2]) func aConnectionIsBusyOnlyWhileARequestIsServed(version: Int) async throws {
+    /// A connection is busy while a channel is open.
+    @Test func aConnectionIsBusyOnlyWhileARequestIsServed() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 _ = try await connection.ping()
                 #expect(server.server.busyConnectionCount == 0)
                 let echo = try await connection.echo()
@@ -24,29 +24,50 @@ import Testing
         }
     }
 
+    /// Frames sent back to back, without waiting for answers: pings are answered in order, and each channel's
+    /// frames come back in its own order.
     @Test func requestsSentBackToBackAreAnsweredInOrder() async throws {
         try await withTestServer(plaintext: true) { server in
-            try await withAuthenticatedFrames(server.endpoint) { frames, outbound in
-                // More frames than the server reads ahead, in one write: the server pauses reading and resumes.
+            try await FrameConnection.run(server.endpoint) { connection in
                 var requests: [Frame] = []
-                var answers: [Frame] = []
                 for round in 1...4 {
+                    let id = UInt32(round)
                     requests += [
-                        ControlMessage.ping(.init(id: UInt64(round))).frame, ControlMessage.echo.frame,
-                        .data(ByteBuffer(string: "round \(round)")), ControlMessage.keepalive.frame,
-                        ControlMessage.end.frame,
-                    ]
-                    answers += [
-                        ControlMessage.pong(.init(id: UInt64(round))).frame,
-                        .data(ByteBuffer(string: "ROUND \(round)")), ControlMessage.end.frame,
+                        ConnectionMessage.ping(.init(id: UInt64(round))).frame,
+                        ChannelMessage.open(.init(window: 1024, parameters: .echo)).frame(channel: id),
+                        .data(ByteBuffer(string: "round \(round)"), channel: id), ConnectionMessage.keepalive.frame,
+                        .eof(channel: id),
                     ]
                 }
-                requests.append(ControlMessage.ping(.init(id: 5)).frame)
-                answers.append(ControlMessage.pong(.init(id: 5)).frame)
-                try await outbound.write(contentsOf: requests)
-                var received: [Frame] = []
-                while received.count < answers.count, let frame = try await frames.next() { received.append(frame) }
-                #expect(received.map(describe) == answers.map(describe))
+                requests.append(ConnectionMessage.ping(.init(id: 5)).frame)
+                try await connection.send(contentsOf: requests)
+                var pongs: [UInt64] = []
+                var channels: [UInt32: [String]] = [:]
+                var closed = 0
+                while closed < 4 || pongs.count < 5 {
+                    let frame = try await connection.next()
+                    if frame.channel == 0 {
+                        if case .pong(let pong) = try ConnectionMessage(frame: frame) { pongs.append(pong.id) }
+                        continue
+                    }
+                    let shown =
+                        switch frame.kind {
+                        case .data: String(buffer: frame.payload)
+                        case .control: try ChannelMessage(frame: frame, service: .echo).type
+                        case .eof: "eof"
+                        case .close: "close"
+                        case .window: "window"
+                        }
+                    channels[frame.channel, default: []].append(shown)
+                    if frame.kind == .close {
+                        closed += 1
+                        try await connection.send(.close(channel: frame.channel))
+                    }
+                }
+                #expect(pongs == [1, 2, 3, 4, 5])
+                for round in 1...4 {
+                    #expect(channels[UInt32(round)] == ["accept", "ROUND \(round)", "eof", "done", "close"])
+                }
             }
             try await waitUntil(seconds: 20) { server.server.busyConnectionCount == 0 }
         }
@@ -59,9 +80,9 @@ import Testing
             let client = Task {
                 defer { signal.finish() }
                 // The end of the connection, however it comes (end of stream or reset), is what is awaited.
-                try? await withAuthenticatedFrames(server.endpoint) { frames, _ in
+                try? await FrameConnection.run(server.endpoint) { connection in
                     signal.yield()
-                    while try await frames.next() != nil {}
+                    while try await connection.nextOrEnd() != nil {}
                 }
                 ended.withLock { $0 = true }
             }
@@ -73,43 +94,4 @@ import Testing
         // Generous: the whole suite runs in parallel on two cores.
         try await waitUntil(seconds: 20) { ended.withLock { $0 } }
     }
-}
-
-/// Connects to a plaintext server, authenticates with ``testToken`` and runs `body` with the raw frames.
-private func withAuthenticatedFrames(
-    _ endpoint: Endpoint,
-    _ body: (inout NIOAsyncChannelInboundStream<Frame>.AsyncIterator, NIOAsyncChannelOutboundWriter<Frame>) async throws
-        -> Void
-) async throws {
-    guard case .tcp(let host, let port) = endpoint else { throw TestFailure("a TCP endpoint is needed") }
-    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(
-        host: host, port: port
-    ) { channel in
-        channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
-            try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(FrameEncoder()))
-            return try NIOAsyncChannel<Frame, Frame>(wrappingChannelSynchronously: channel)
-        }
-    }
-    try await channel.executeThenClose { inbound, outbound in
-        var handshake = ClientHandshake(
-            agent: "test", token: testToken, nonce: [UInt8](repeating: 7, count: ControlMessage.nonceLength))
-        try await outbound.write(handshake.start().frame)
-        var frames = inbound.makeAsyncIterator()
-        handshaking: while let frame = try await frames.next() {
-            switch handshake.receive(try ControlMessage(frame: frame)) {
-            case .send(let message): try await outbound.write(message.frame)
-            case .authenticated: break handshaking
-            case .fail(let error): throw error
-            case .switchForm: throw TestFailure("a version 1 handshake switched forms")
-            }
-        }
-        try await body(&frames, outbound)
-    }
-}
-
-/// A frame as a line of text: its control message, or its data.
-private func describe(_ frame: Frame) -> String {
-    if frame.kind == .data { return "data \(String(buffer: frame.payload))" }
-    return (try? ControlMessage(frame: frame)).map { "\($0)" } ?? "undecodable"
 }

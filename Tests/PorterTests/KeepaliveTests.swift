@@ -5,179 +5,170 @@ import Testing
 
 @testable import Porter
 
-/// Keepalives and pings are legal at every point after authentication, in every mode: each test drives one
-/// request message by message and slips a `keepalive` and a `ping` in wherever a client's timer could fire.
+/// Keepalives and pings are legal at every point after authentication: each test drives a channel frame by frame
+/// and slips a `keepalive` and a `ping` in on channel 0 wherever a client's timer could fire, and the channel's
+/// result is exact.
 @Suite(.timeLimit(.minutes(2))) struct KeepaliveTests {
-    /// Sends a keepalive and a ping with `id`.
-    private func interject(_ connection: ClientConnection, id: UInt64) async throws {
-        try await connection.writer.send(ControlMessage.keepalive)
-        try await connection.writer.send(ControlMessage.ping(.init(id: id)))
+    /// A keepalive and a ping with `id`.
+    private static func interjection(_ id: UInt64) -> [Frame] {
+        [ConnectionMessage.keepalive.frame, ConnectionMessage.ping(.init(id: id)).frame]
     }
 
-    /// Reads frames until `done` says so, returning the pong ids seen on the way and every frame.
-    private func read(
-        _ connection: ClientConnection, until done: (Frame, ControlMessage?) -> Bool
-    ) async throws -> (pongs: Set<UInt64>, frames: [Frame]) {
+    /// What came back on channels other than 0, and the pong ids.
+    private struct Received {
         var pongs = Set<UInt64>()
-        var frames: [Frame] = []
-        while true {
-            let frame = try await connection.frames.next()
-            var message: ControlMessage?
-            if frame.kind == .control {
-                message = try connection.frames.message(in: frame)
-                if case .error(let body) = message { throw PorterError(remote: body) }
-                if case .pong(let pong) = message {
-                    pongs.insert(pong.id)
-                    continue
+        var data: [UInt32: ByteBuffer] = [:]
+        var messages: [UInt32: [ChannelMessage]] = [:]
+        var eof = Set<UInt32>()
+    }
+
+    /// Reads into `received` until `done` holds for it, answering every `close` with the client's own.
+    private func read(
+        _ connection: inout FrameConnection, services: [UInt32: ChannelService], into received: inout Received,
+        until done: (Received) -> Bool
+    ) async throws {
+        while !done(received) {
+            let frame = try await connection.next()
+            if frame.channel == 0 {
+                switch try ConnectionMessage(frame: frame) {
+                case .pong(let pong): received.pongs.insert(pong.id)
+                case .error(let body): throw PorterError(remote: body)
+                default: continue
                 }
+                continue
             }
-            frames.append(frame)
-            if done(frame, message) { return (pongs, frames) }
-        }
-    }
-
-    /// Reads until the pongs with `ids` have all arrived, and returns whatever else came meanwhile.
-    private func awaitPongs(_ connection: ClientConnection, _ ids: Set<UInt64>) async throws -> [Frame] {
-        var missing = ids
-        var others: [Frame] = []
-        while !missing.isEmpty {
-            let frame = try await connection.frames.next()
-            if frame.kind == .control, case .pong(let pong) = try connection.frames.message(in: frame) {
-                missing.remove(pong.id)
-            } else {
-                others.append(frame)
-            }
-        }
-        return others
-    }
-
-    /// The connection still serves a request after everything that came before.
-    private func expectUsable(_ connection: ClientConnection) async throws {
-        _ = try await connection.ping()
-    }
-
-    @Test func betweenRequestsAndDuringEcho() async throws {
-        try await withTestServer { server in
-            try await server.withClient(version: 1) { connection in
-                try await interject(connection, id: 1)
-                #expect(try await awaitPongs(connection, [1]).isEmpty)
-                try await connection.writer.send(ControlMessage.echo)
-                try await interject(connection, id: 2)
-                try await connection.writer.send(.data(ByteBuffer(string: "abc")))
-                try await interject(connection, id: 3)
-                try await connection.writer.send(ControlMessage.end)
-                let (pongs, frames) = try await read(connection) { _, message in message == .end }
-                #expect(pongs == [2, 3])
-                #expect(frames.first.map { String(buffer: $0.payload) } == "ABC")
-                try await expectUsable(connection)
+            switch frame.kind {
+            case .data:
+                var payload = frame.payload
+                received.data[frame.channel, default: ByteBuffer()].writeBuffer(&payload)
+            case .control:
+                let service = try #require(services[frame.channel])
+                received.messages[frame.channel, default: []].append(try ChannelMessage(frame: frame, service: service))
+            case .eof:
+                received.eof.insert(frame.channel)
+            case .close:
+                try await connection.send(.close(channel: frame.channel))
+            case .window:
+                continue
             }
         }
     }
 
-    @Test func duringChat() async throws {
-        try await withTestServer { server in
-            try await server.withClient(version: 1) { connection in
-                try await connection.writer.send(ControlMessage.chatJoin(.init(room: "r", name: "ann")))
-                try await interject(connection, id: 1)
-                try await connection.writer.send(ControlMessage.chatSay(.init(text: "hi")))
-                try await interject(connection, id: 2)
-                try await connection.writer.send(ControlMessage.chatWho)
-                try await connection.writer.send(ControlMessage.chatLeave)
-                let (pongs, frames) = try await read(connection) { _, message in message == .end }
-                #expect(pongs == [1, 2])
-                let listed = try frames.contains { frame in
-                    if case .chatMembers(let members) = try ControlMessage(frame: frame) {
-                        return members.members == ["ann"]
-                    }
-                    return false
+    /// ``read(_:services:into:until:)`` into a fresh record.
+    private func read(
+        _ connection: inout FrameConnection, services: [UInt32: ChannelService], until done: (Received) -> Bool
+    ) async throws -> Received {
+        var received = Received()
+        try await read(&connection, services: services, into: &received, until: done)
+        return received
+    }
+
+    private static func has(_ messages: [ChannelMessage]?, _ matches: (ChannelMessage) -> Bool) -> Bool {
+        messages?.contains(where: matches) == true
+    }
+
+    private func open(_ parameters: ChannelMessage.Open.Parameters, window: Int = 1 << 20, on id: UInt32) -> Frame {
+        ChannelMessage.open(.init(window: window, parameters: parameters)).frame(channel: id)
+    }
+
+    @Test func betweenTheFramesOfAnEchoAndACommand() async throws {
+        try await withTestServer(plaintext: true) { server in
+            try await FrameConnection.run(server.endpoint) { connection in
+                var frames = Self.interjection(1) + [open(.echo, on: 1)] + Self.interjection(2)
+                frames += [.data(ByteBuffer(string: "abc"), channel: 1)] + Self.interjection(3)
+                frames += [.eof(channel: 1)] + Self.interjection(4)
+                frames += [open(.exec(.init(argv: ["cat"])), on: 2)] + Self.interjection(5)
+                try await connection.send(contentsOf: frames)
+                // The command's input may only follow its accept, which grants the window.
+                let services: [UInt32: ChannelService] = [1: .echo, 2: .exec]
+                var received = Received()
+                try await read(&connection, services: services, into: &received) {
+                    Self.has($0.messages[2]) { if case .accept = $0 { true } else { false } }
                 }
-                #expect(listed)
-                try await expectUsable(connection)
-            }
-        }
-    }
-
-    @Test func whileACommandRunsAndAfterItExits() async throws {
-        try await withTestServer { server in
-            try await server.withClient(version: 1) { connection in
-                try await connection.writer.send(ControlMessage.exec(.init(argv: ["cat"])))
-                try await interject(connection, id: 1)
-                try await connection.writer.send(.data(ByteBuffer(string: "input\n")))
-                try await interject(connection, id: 2)
-                try await connection.writer.send(ControlMessage.execEOF)
-                try await interject(connection, id: 3)
-                let (pongs, frames) = try await read(connection) { _, message in
-                    if case .execExit = message { return true }
-                    return false
+                try await connection.send(
+                    contentsOf: [.data(ByteBuffer(string: "input\n"), channel: 2)] + Self.interjection(6)
+                        + [.eof(channel: 2)] + Self.interjection(7))
+                try await read(&connection, services: services, into: &received) {
+                    $0.pongs.count == 7 && $0.eof.contains(1)
+                        && Self.has($0.messages[2]) { if case .execExit = $0 { true } else { false } }
                 }
-                #expect(pongs.isSubset(of: [1, 2, 3]))
-                let output = frames.filter { $0.kind == .data && $0.stream == .output }
-                #expect(output.map { String(buffer: $0.payload) }.joined() == "input\n")
-                guard case .execExit(let exit) = try ControlMessage(frame: try #require(frames.last)) else {
-                    Issue.record("no exec.exit")
+                #expect(received.pongs == Set(1...7))
+                #expect(received.data[1].map { String(buffer: $0) } == "ABC")
+                #expect(received.data[2].map { String(buffer: $0) } == "input\n")
+                guard case .execExit(let exit) = received.messages[2]?.last else {
+                    Issue.record("no exec.exit: \(received.messages)")
                     return
                 }
                 #expect(exit.status == 0)
-                // After the exit, before the next request: still legal.
-                try await interject(connection, id: 4)
-                _ = try await awaitPongs(connection, Set([1, 2, 3, 4]).subtracting(pongs))
-                try await expectUsable(connection)
+                // After the exit: still legal, and the connection still serves.
+                try await connection.send(contentsOf: Self.interjection(8))
+                let last = try await read(&connection, services: [1: .echo, 2: .exec]) { $0.pongs.contains(8) }
+                #expect(last.pongs == [8])
             }
         }
     }
 
     @Test func betweenEveryStepOfAnUploadAndADownload() async throws {
         try await withTemporaryDirectory { root in
-            try await withTestServer(configure: { $0.root = root }) { server in
-                try await server.withClient(version: 1) { connection in
+            try await withTestServer(plaintext: true, configure: { $0.root = root }) { server in
+                try await FrameConnection.run(server.endpoint) { connection in
                     let chunks = [ByteBuffer(repeating: 0x61, count: 70_000), ByteBuffer(repeating: 0x62, count: 5)]
                     var digest = FileDigest()
                     for chunk in chunks { digest.update(chunk) }
                     let size = Int64(chunks.map(\.readableBytes).reduce(0, +))
-                    try await connection.writer.send(ControlMessage.filePut(.init(path: "up.bin", size: size)))
-                    try await interject(connection, id: 1)
-                    let ready = try await read(connection) { _, message in
-                        if case .fileReady = message { return true }
-                        return false
+                    try await connection.send(
+                        contentsOf: [open(.filePut(.init(path: "up.bin", size: size)), window: 0, on: 1)]
+                            + Self.interjection(1))
+                    let accepted = try await read(&connection, services: [1: .filePut]) {
+                        $0.messages[1]?.isEmpty == false && $0.pongs.contains(1)
                     }
-                    // Between file.ready and file.begin: a client hashing a long resumed prefix sends keepalives.
-                    try await interject(connection, id: 2)
-                    try await connection.writer.send(ControlMessage.fileBegin(.init(offset: 0)))
-                    for chunk in chunks {
-                        try await interject(connection, id: 3)
-                        try await connection.writer.send(.data(chunk))
+                    guard case .accept = accepted.messages[1]?.first else {
+                        Issue.record("the upload was not accepted: \(accepted.messages)")
+                        return
                     }
-                    try await interject(connection, id: 4)
-                    try await connection.writer.send(ControlMessage.fileEnd(.init(digest: digest.hex)))
-                    let done = try await read(connection) { _, message in
-                        if case .fileDone = message { return true }
-                        return false
+                    // Between the accept and file.begin: a client hashing a long resumed prefix sends keepalives.
+                    var frames = Self.interjection(2) + [ChannelMessage.fileBegin(.init(offset: 0)).frame(channel: 1)]
+                    for chunk in chunks { frames += Self.interjection(3) + [.data(chunk, channel: 1)] }
+                    frames += Self.interjection(4) + [.eof(channel: 1)] + Self.interjection(5)
+                    frames.append(ChannelMessage.fileEnd(.init(digest: digest.hex)).frame(channel: 1))
+                    try await connection.send(contentsOf: frames)
+                    let uploaded = try await read(&connection, services: [1: .filePut]) {
+                        Self.has($0.messages[1]) { if case .done = $0 { true } else { false } } && $0.pongs.count == 4
                     }
-                    #expect(ready.pongs.union(done.pongs) == [1, 2, 3, 4])
+                    #expect(uploaded.pongs == [2, 3, 4, 5])
                     let stored = try Data(contentsOf: URL(fileURLWithPath: root + "/up.bin"))
                     #expect(stored.count == Int(size))
 
-                    try await connection.writer.send(ControlMessage.fileGet(.init(path: "up.bin")))
-                    try await interject(connection, id: 5)
-                    let download = try await read(connection) { _, message in
-                        if case .fileEnd = message { return true }
-                        return false
+                    try await connection.send(
+                        contentsOf: [open(.fileGet(.init(path: "up.bin")), on: 3)] + Self.interjection(6))
+                    let download = try await read(&connection, services: [3: .fileGet]) {
+                        Self.has($0.messages[3]) { if case .done = $0 { true } else { false } } && $0.pongs.contains(6)
                     }
-                    let received = download.frames.filter { $0.kind == .data }.map(\.payload.readableBytes).reduce(0, +)
-                    #expect(received == Int(size))
-                    if !download.pongs.contains(5) { _ = try await awaitPongs(connection, [5]) }
+                    #expect(download.data[3]?.readableBytes == Int(size))
 
-                    try await connection.writer.send(ControlMessage.fileList(.init(path: "")))
-                    try await interject(connection, id: 6)
-                    try await connection.writer.send(ControlMessage.fileMkdir(.init(path: "d")))
-                    try await interject(connection, id: 7)
-                    let rest = try await read(connection) { _, message in
-                        if case .fileDone = message { return true }
-                        return false
+                    try await connection.send(
+                        contentsOf: [
+                            ConnectionMessage.global(.init(id: 1, request: .fileMkdir(.init(path: "d")))).frame
+                        ]
+                            + Self.interjection(7))
+                    var answered = false
+                    var pong = false
+                    while !(answered && pong) {
+                        let frame = try await connection.next()
+                        guard frame.channel == 0 else {
+                            // The end of the download's channel.
+                            if frame.kind == .close { try await connection.send(.close(channel: frame.channel)) }
+                            continue
+                        }
+                        switch try ConnectionMessage(frame: frame) {
+                        case .globalOK: answered = true
+                        case .pong(let ping): pong = ping.id == 7
+                        case let other: Issue.record("unexpected \(other)")
+                        }
                     }
-                    let missing = Set<UInt64>([6, 7]).subtracting(rest.pongs)
-                    if !missing.isEmpty { _ = try await awaitPongs(connection, missing) }
-                    try await expectUsable(connection)
+                    var isDirectory: ObjCBool = false
+                    #expect(FileManager.default.fileExists(atPath: root + "/d", isDirectory: &isDirectory))
+                    #expect(isDirectory.boolValue)
                 }
             }
         }

@@ -4,10 +4,10 @@ import PorterProtocol
 import Testing
 
 @Suite struct ServerTests {
-    @Test(arguments: [1, 2]) func helloReportsTheServerAndMeasuresRoundTrips(version: Int) async throws {
+    @Test func helloReportsTheServerAndMeasuresRoundTrips() async throws {
         try await withTestServer { server in
-            try await server.withClient(version: version) { connection in
-                #expect(connection.version == version)
+            try await server.withClient { connection in
+                #expect(connection.version == 2)
                 #expect(connection.welcome.server == "test-host")
                 #expect(connection.welcome.agent == PorterVersion.agent)
                 let rtt = try await connection.ping()
@@ -16,12 +16,12 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func severalClientsEchoAtOnce(version: Int) async throws {
+    @Test func severalClientsEchoAtOnce() async throws {
         try await withTestServer { server in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for client in 0..<20 {
                     group.addTask {
-                        try await server.withClient(version: version) { connection in
+                        try await server.withClient { connection in
                             let echo = try await connection.echo()
                             for round in 0..<50 {
                                 let text = "client \(client) round \(round) \u{00E9}\u{0}"
@@ -40,10 +40,10 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func aWrongTokenIsRefused(version: Int) async throws {
+    @Test func aWrongTokenIsRefused() async throws {
         try await withTestServer { server in
             do {
-                try await server.withClient(token: "wrong", version: version) { _ in }
+                try await server.withClient(token: "wrong") { _ in }
                 Issue.record("connected with a wrong token")
             } catch let error as PorterError {
                 #expect(error.kind == .authentication)
@@ -52,11 +52,11 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func servesAUnixSocket(version: Int) async throws {
+    @Test func servesAUnixSocket() async throws {
         let path = "/tmp/porter-test-\(UInt32.random(in: .min ... .max)).sock"
         try await withTestServer(listen: [.unix(path: path)]) { server in
             #expect(server.endpoint == .unix(path: path))
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 let echo = try await connection.echo()
                 #expect(String(buffer: try await echo.roundTrip(ByteBuffer(string: "unix"))) == "UNIX")
             }
@@ -136,12 +136,12 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2]) func keepalivesHoldAnIdleConnectionOpenPastTheIdleTimeout(version: Int) async throws {
+    @Test func keepalivesHoldAnIdleConnectionOpenPastTheIdleTimeout() async throws {
         // Keepalives go every third of the timeout, so a keepalive may be two thirds of it late: 10 s leaves a
         // loaded machine more than 6 s, where 3 s (2 s of slack) was seen to be too little.
         try await withTestServer(plaintext: true, authTimeout: 20 * testSlowdown, idleTimeout: 10 * testSlowdown) {
             server in
-            try await server.withClient(version: version) { connection in
+            try await server.withClient { connection in
                 try await Task.sleep(for: .seconds(12 * testSlowdown))
                 _ = try await connection.ping()
             }

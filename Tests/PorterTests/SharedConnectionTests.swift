@@ -92,7 +92,7 @@ import Testing
     @Test func aRawClientBeyondMaxChannelsIsRefusedAndItsOtherChannelsGoOn() async throws {
         let twoChannels: (inout ServerConfiguration) -> Void = { $0.channelLimits = ChannelLimits(maxChannels: 2) }
         try await withTestServer(plaintext: true, configure: twoChannels) { server in
-            try await Version2Connection.run(server.endpoint) { connection in
+            try await FrameConnection.run(server.endpoint) { connection in
                 _ = try await connection.openEcho(1, window: 1 << 16)
                 _ = try await connection.openEcho(2, window: 1 << 16)
                 try await connection.send(

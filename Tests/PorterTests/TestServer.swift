@@ -132,12 +132,10 @@ struct TestServer: Sendable {
         token: String = testToken,
         transport: ClientTransport? = nil,
         connectTimeout: Double = 30 * testSlowdown,
-        version: Int = 2,
         _ body: (ClientConnection) async throws -> Result
     ) async throws -> Result {
-        var configuration = ClientConfiguration(
+        let configuration = ClientConfiguration(
             token: token, transport: transport ?? self.transport, connectTimeout: connectTimeout)
-        configuration.version = version
         return try await PorterClient.withConnection(to: endpoint ?? self.endpoint, configuration: configuration, body)
     }
 }

@@ -17,11 +17,11 @@ struct EchoLoad: AsyncParsableCommand {
     enum Mode: String, ExpressibleByArgument {
         /// Plain TCP: send SIZE bytes, read SIZE bytes back (course-style echo servers).
         case raw
-        /// Porter's client library: authenticate, start echo (on `--protocol 2`, open an echo channel), one data
-        /// frame each way per request.
+        /// Porter's client library: authenticate, open an echo channel, one data frame each way per request.
         case porter
-        /// Protocol 2 over plaintext TCP: authenticate, open one echo channel, one data frame each way per request.
-        case porter2
+        /// Raw frames over plaintext TCP, without the client library: authenticate, open one echo channel, one
+        /// data frame each way per request.
+        case frames
     }
 
     @Option var host = "127.0.0.1"
@@ -32,19 +32,16 @@ struct EchoLoad: AsyncParsableCommand {
     @Option var size = 64
     @Option(name: .customLong("token-file")) var tokenFile: String?
     @Option(help: "The server's identity (default: trust ~/.porter's own or known_hosts).") var fingerprint: String?
-    @Flag(help: "Porter modes without TLS, against a server started with --plaintext (porter2 needs it).")
+    @Flag(help: "Porter modes without TLS, against a server started with --plaintext (frames needs it).")
     var plaintext = false
-    @Option(name: .customLong("protocol"), help: "The protocol version --mode porter offers: 1 or 2.")
-    var protocolVersion = 2
 
     func validate() throws {
         guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
         guard duration > 0, duration.isFinite else { throw ValidationError("--duration must be a positive number") }
         guard size >= 1 else { throw ValidationError("--size must be at least 1") }
-        guard protocolVersion == 1 || protocolVersion == 2 else { throw ValidationError("--protocol must be 1 or 2") }
-        guard mode != .porter2 || plaintext else {
+        guard mode != .frames || plaintext else {
             throw ValidationError(
-                "--mode porter2 has no TLS yet: add --plaintext and start the server with --plaintext")
+                "--mode frames has no TLS yet: add --plaintext and start the server with --plaintext")
         }
     }
 
@@ -64,8 +61,8 @@ struct EchoLoad: AsyncParsableCommand {
                     switch mode {
                     case .raw: try await rawLoop(payload: payload, until: deadline)
                     case .porter: try await porterLoop(payload: payload, token: token, until: deadline)
-                    case .porter2:
-                        try await porter2Loop(payload: payload, answer: answer, token: token, until: deadline)
+                    case .frames:
+                        try await framesLoop(payload: payload, answer: answer, token: token, until: deadline)
                     }
                 }
             }
@@ -100,8 +97,7 @@ struct EchoLoad: AsyncParsableCommand {
     {
         let trust = fingerprint.flatMap(Fingerprint.init).map(HostTrust.pinned) ?? .knownHosts(firstContact: .refuse)
         let configuration = ClientConfiguration(
-            token: token, transport: plaintext ? .plaintext : .tls(trust), connectTimeout: 30,
-            version: protocolVersion)
+            token: token, transport: plaintext ? .plaintext : .tls(trust), connectTimeout: 30)
         return try await PorterClient.withConnection(to: .tcp(host: host, port: port), configuration: configuration) {
             connection in
             let echo = try await connection.echo()
@@ -117,7 +113,7 @@ struct EchoLoad: AsyncParsableCommand {
         }
     }
 
-    private func porter2Loop(
+    private func framesLoop(
         payload: ByteBuffer, answer: ByteBuffer, token: String, until deadline: ContinuousClock.Instant
     ) async throws -> ConnectionResult {
         try await Version2EchoConnection.run(host: host, port: port, token: token) { connection in

@@ -3,9 +3,8 @@ import NIOPosix
 import Porter
 import PorterProtocol
 
-/// A plaintext protocol 2 connection with one echo channel, driven frame by frame (docs/design/protocol-2.md
-/// sections 4.1, 5.1, 5.2 and 5.4.5): the load generator's version 2 client while Porter's own client speaks
-/// only version 1.
+/// A plaintext connection with one echo channel, driven frame by frame (docs/PROTOCOL.md sections 4 and 5): the
+/// load generator's client without Porter's client library, to measure the server alone.
 ///
 /// It sends within the credit the server grants (`accept.window`, then window frames) and grants the server
 /// more once half of its own window is used, as section 5.2's receiver rule says.

@@ -23,21 +23,15 @@ struct ExecLoad: AsyncParsableCommand {
     @Option var host = "127.0.0.1"
     @Option var port = Endpoint.defaultPort
     @Option var count = 1000
-    @Option(help: "Commands at once: tasks sharing the connection (protocol 2), or spawns before each wait.")
+    @Option(help: "Commands at once: tasks sharing the connection, or spawns before each wait.")
     var parallel = 1
     @Option(name: .customLong("token-file")) var tokenFile: String?
-    @Option(name: .customLong("protocol"), help: "The protocol version --mode porter offers: 1 or 2.")
-    var protocolVersion = 2
     @Option var fingerprint: String?
     @Argument(parsing: .postTerminator) var command: [String] = ["sh", "-c", "true"]
 
     func run() async throws {
-        guard protocolVersion == 1 || protocolVersion == 2 else { throw ValidationError("--protocol must be 1 or 2") }
         guard (1...1024).contains(parallel), count % parallel == 0 else {
             throw ValidationError("--parallel must be 1 to 1024 and divide --count")
-        }
-        guard parallel == 1 || mode == .local || protocolVersion == 2 else {
-            throw ValidationError("--parallel above 1 needs --protocol 2: version 1 runs one command at a time")
         }
         let clock = ContinuousClock()
         let start = clock.now
@@ -48,7 +42,7 @@ struct ExecLoad: AsyncParsableCommand {
             let token = try TokenFile.load(at: tokenFile ?? TokenFile.defaultPath)
             let trust =
                 fingerprint.flatMap(Fingerprint.init).map(HostTrust.pinned) ?? .knownHosts(firstContact: .refuse)
-            let configuration = ClientConfiguration(token: token, transport: .tls(trust), version: protocolVersion)
+            let configuration = ClientConfiguration(token: token, transport: .tls(trust))
             let argv = command
             let (tasks, each) = (parallel, count / parallel)
             try await PorterClient.withConnection(to: .tcp(host: host, port: port), configuration: configuration) {
@@ -71,7 +65,7 @@ struct ExecLoad: AsyncParsableCommand {
         let elapsed = clock.now - start
         let seconds = elapsed / .seconds(1)
         let summary: [String: Any] = [
-            "mode": mode.rawValue, "protocol": protocolVersion, "count": count, "parallel": parallel,
+            "mode": mode.rawValue, "count": count, "parallel": parallel,
             "seconds": (seconds * 1000).rounded() / 1000,
             "per_second": (Double(count) / seconds).rounded(),
         ]

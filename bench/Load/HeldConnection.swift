@@ -40,8 +40,7 @@ struct HeldConnection: Sendable {
                     switch kind {
                     case .porter(let token, let tls):
                         if let tls { try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil)) }
-                        try pipeline.addHandler(ByteToMessageHandler(FrameDecoder()))
-                        try pipeline.addHandler(MessageToByteHandler(FrameEncoder()))
+                        try pipeline.addHandler(FrameCodec())
                         try pipeline.addHandler(
                             PorterSide(token: token, tls: tls != nil, up: up, answered: answered))
                     case .raw:
@@ -59,7 +58,7 @@ struct HeldConnection: Sendable {
     /// Checks that the server still answers, then closes the connection.
     func check() -> EventLoopFuture<Void> {
         switch kind {
-        case .porter: channel.writeAndFlush(ControlMessage.ping(.init(id: 1)).frame, promise: nil)
+        case .porter: channel.writeAndFlush(ConnectionMessage.ping(.init(id: 1)).frame, promise: nil)
         case .raw: channel.writeAndFlush(ByteBuffer(string: "a"), promise: nil)
         }
         let channel = self.channel
@@ -135,12 +134,9 @@ private final class PorterSide: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let message = try? ControlMessage(frame: unwrapInboundIn(data)) else {
-            context.close(promise: nil)
-            return
-        }
+        let frame = unwrapInboundIn(data)
         if authenticated {
-            if case .pong = message { answered.succeed() }
+            if case .pong = try? ConnectionMessage(frame: frame) { answered.succeed() }
             return
         }
         if tls, handshake.binding.isEmpty,
@@ -150,15 +146,18 @@ private final class PorterSide: ChannelInboundHandler {
         {
             handshake.binding = ChannelBinding.serverEndPoint(certificateDER: der)
         }
-        switch handshake.receive(message) {
+        switch handshake.receive(frame) {
         case .send(let reply):
             context.writeAndFlush(wrapOutboundOut(reply.frame), promise: nil)
+        case .switchForm(let auth):
+            // `welcome` was the last frame in the handshake form.
+            context.triggerUserOutboundEvent(FrameForm.channels, promise: nil)
+            context.writeAndFlush(wrapOutboundOut(auth.frame), promise: nil)
         case .authenticated(let welcome):
             authenticated = true
             up.succeed()
             keepalives = PorterClient.scheduleKeepalives(on: context.channel, idleTimeout: welcome.limits.idleTimeout)
-        case .fail, .switchForm:
-            // A version 1 handshake never switches forms.
+        case .fail:
             context.close(promise: nil)
         }
     }

@@ -24,20 +24,11 @@ struct ServerOptions: ParsableArguments {
     @Option(name: .customLong("token-file")) var tokenFile: String?
     @Option(help: "The server's identity (default: trust ~/.porter's own or known_hosts).") var fingerprint: String?
     @Flag(help: "Connect without TLS, to a server started with --plaintext.") var plaintext = false
-    @Option(name: .customLong("protocol"), help: "The protocol version to offer: 1 or 2 (channels).")
-    var version = 2
-
-    func validate() throws {
-        guard [1, 2].contains(version) else { throw ValidationError("--protocol is 1 or 2") }
-    }
-
     func client() throws -> ClientConfiguration {
         let trust = fingerprint.flatMap(Fingerprint.init).map(HostTrust.pinned) ?? .knownHosts(firstContact: .refuse)
-        var configuration = ClientConfiguration(
+        return ClientConfiguration(
             token: try TokenFile.load(at: tokenFile ?? TokenFile.defaultPath),
             transport: plaintext ? .plaintext : .tls(trust), connectTimeout: 60)
-        configuration.version = version
-        return configuration
     }
 
     var endpoint: Endpoint { .tcp(host: host, port: port) }

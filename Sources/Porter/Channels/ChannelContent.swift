@@ -1,7 +1,7 @@
 import NIOCore
 import PorterProtocol
 
-/// What a version 2 channel's pipeline reads and writes: data on one of the channel's sub-streams, or a message of
+/// What a channel's pipeline reads and writes: data on one of the channel's sub-streams, or a message of
 /// its service. The peer's eof arrives as `ChannelEvent.inputClosed`, its close as the channel going inactive;
 /// this side's eof is `close(mode: .output)`, its close `close()`.
 public enum ChannelContent: Sendable, Equatable {

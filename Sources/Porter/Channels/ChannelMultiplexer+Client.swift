@@ -232,12 +232,6 @@ extension ChannelMultiplexer {
     }
 
     /// The server is authenticated.
-    func authenticated() {
-        guard case .client(let waits) = role, let welcome = machine.welcome else { return }
-        waits.handshake?.succeed(welcome)
-        waits.handshake = nil
-    }
-
     /// The `pong` of ping `id` arrived.
     func pong(_ id: UInt64) {
         guard case .client(let waits) = role else { return }

@@ -2,7 +2,7 @@ import Logging
 import NIOCore
 import PorterProtocol
 
-/// The last handler of a version 2 connection: it drives the connection's ``ConnectionStateMachine`` with every
+/// The last handler of a native connection: it drives the connection's ``ConnectionStateMachine`` with every
 /// frame, carries out its actions on the event loop, and holds a ``PorterChildChannel`` for each channel in use
 /// (docs/design/protocol-2.md section 8.2, after swift-nio-ssh's `SSHChannelMultiplexer`).
 ///
@@ -10,10 +10,13 @@ import PorterProtocol
 /// only moves frames between it, the connection and the children. A channel's data reaches its child's pipeline
 /// with no task in between, and the child's writes leave as data frames within the peer's credit.
 ///
-/// It serves both ends. On a server, ``ConnectionDispatcher`` runs the handshake and hands the connection over once
-/// `ready` is sent, and ``ChannelServices`` answer the client's opens. On a client the multiplexer is in the
-/// pipeline from the start: it runs the handshake (``ConnectionStateMachine/init(client:timeouts:)``), then opens
-/// channels and sends pings for ``ClientConnection`` (``ChannelMultiplexer+Client.swift``).
+/// It serves both ends and is in the pipeline from the start. On a server it runs the handshake
+/// (``ConnectionStateMachine/init(server:timeouts:)``) under the authentication deadline, which starts when the
+/// connection does, before any TLS handshake; then ``ChannelServices`` answer the client's opens. Only a decision
+/// (a policy check, a file open, a connect) leaves the event loop, so an authenticated connection that is doing
+/// nothing costs its pipeline and no more. On a client it runs the handshake
+/// (``ConnectionStateMachine/init(client:timeouts:)``), then opens channels and sends pings for
+/// ``ClientConnection`` (``ChannelMultiplexer+Client.swift``).
 final class ChannelMultiplexer: ChannelDuplexHandler {
     typealias InboundIn = Frame
     typealias OutboundIn = Frame
@@ -41,8 +44,13 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     /// A server's: the last global request delivered, which the next one runs after.
     private var lastGlobal: EventLoopFuture<Void>?
 
-    /// A multiplexer that takes over `machine`, authenticated on version 2; `services` answer the client's opens.
-    init(machine: ConnectionStateMachine, services: ChannelServices, logger: Logger) {
+    /// How long the error frame of a failed connection may take to leave before the connection closes regardless:
+    /// before the TLS handshake has completed, the write cannot.
+    static let closeGrace = TimeAmount.milliseconds(500)
+
+    /// A server's multiplexer, added when the connection is accepted: `machine` runs the handshake, `services`
+    /// answer the client's opens.
+    init(server machine: ConnectionStateMachine, services: ChannelServices, logger: Logger) {
         self.machine = machine
         self.role = .server(services)
         self.logger = logger
@@ -58,7 +66,10 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        perform(machine.timerDropped(), context: context)
+        guard case .server = role else { return }
+        if logger.logLevel <= .debug { logger.debug("accepted") }
+        // The deadline starts when the connection does, before any TLS handshake.
+        if context.channel.isActive { perform(machine.activated(now: .now()), context: context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -154,7 +165,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
             case .switchForm:
                 context.triggerUserOutboundEvent(FrameForm.channels, promise: nil)
             case .authenticated:
-                authenticated()
+                authenticated(context: context)
             case .pong(let id):
                 pong(id)
             case .global(let request):
@@ -179,9 +190,6 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
                 fail(context: context, error)
             case .end(let error):
                 end(context: context, error)
-            case .deliver:
-                // Version 1's.
-                break
             }
         }
     }
@@ -253,6 +261,20 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         lastGlobal = done
     }
 
+    /// The handshake succeeded: a server's admission counts the connection as authenticated, a client's async side
+    /// gets the `welcome`.
+    private func authenticated(context: ChannelHandlerContext) {
+        switch role {
+        case .server:
+            context.triggerUserOutboundEvent(ConnectionGate.Authenticated(), promise: nil)
+            if logger.logLevel <= .debug { logger.debug("authenticated") }
+        case .client(let waits):
+            guard let welcome = machine.welcome else { return }
+            waits.handshake?.succeed(welcome)
+            waits.handshake = nil
+        }
+    }
+
     /// A service's answer to the open of `child`'s channel.
     private func decided(
         _ result: Result<ChannelMessage.Accept, any Error>, open: ChannelMessage.Open, child: PorterChildChannel,
@@ -315,7 +337,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
-        context.eventLoop.assumeIsolated().scheduleTask(in: ConnectionDispatcher.closeGrace) {
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.closeGrace) {
             context.close(promise: nil)
         }
     }

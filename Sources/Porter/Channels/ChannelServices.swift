@@ -1,8 +1,8 @@
 import NIOCore
 import PorterProtocol
 
-/// Answers a version 2 client's opens: the service of each channel type sets up the channel's child pipeline
-/// and decides to accept or refuse (docs/design/protocol-2.md section 5.4).
+/// Answers a client's opens: the service of each channel type sets up the channel's child pipeline and decides
+/// to accept or refuse (docs/PROTOCOL.md section 5.4).
 /// A service this server does not know is refused `unknown-service`.
 struct ChannelServices: Sendable {
     /// The server's services and settings.
@@ -17,9 +17,10 @@ struct ChannelServices: Sendable {
         self.largeWindows = NIOLoopBoundBox(0, eventLoop: eventLoop)
     }
 
-    /// The connection opened its first channel (`busy`), or closed its last.
+    /// The connection opened its first channel (`busy`), or closed its last: what its channels held is free.
     func connection(busy: Bool) {
         connection.exec.activity.channelConnection(busy: busy)
+        if !busy { connection.memory.requestEnded() }
     }
 
     /// Sets up `child` for `open` and decides: the `accept` to send, or a ``ProtocolError`` to refuse with.

@@ -142,7 +142,7 @@ final class ChatBridge: ChannelDuplexHandler {
 }
 
 extension ChatEvent {
-    /// The channel message that tells a version 2 client about this event.
+    /// The channel message that tells a client about this event.
     var channelMessage: ChannelMessage {
         switch self {
         case .message(let from, let text, let isPrivate):

@@ -4,8 +4,8 @@ import PorterProtocol
 /// Membership of a chat room, made by ``ClientConnection/joinChat(room:name:)``.
 ///
 /// Hand ``sender`` to the task that sends; read events with ``nextEvent()`` in one other task. The member leaves with
-/// ``ChatSender/leave()`` or when the connection ends; on protocol version 2 the membership is a channel of its own,
-/// which the client also closes when a program stops reading (``maxWaitingEvents``).
+/// ``ChatSender/leave()`` or when the connection ends. The membership is a channel of its own, which the client also
+/// closes when a program stops reading (``maxWaitingEvents``).
 public final class ChatSession {
     /// What a member is told.
     public enum Event: Sendable, Equatable {
@@ -15,7 +15,7 @@ public final class ChatSession {
         case refused(String)
     }
 
-    /// Protocol version 2: the most events that wait in the membership's channel for ``nextEvent()`` (beside at
+    /// The most events that wait in the membership's channel for ``nextEvent()`` (beside at
     /// most as many the session read before the program stopped). The server sends a member's events whether or
     /// not the program reads them; one more closes the channel, which leaves the room, and ``nextEvent()`` throws
     /// (code `slow-consumer`) after the events before it, as the server removes a member whose own queue
@@ -30,52 +30,26 @@ public final class ChatSession {
     public let members: [String]
     /// Sends requests; safe to use from another task.
     public let sender: ChatSender
-    private let connection: ClientConnection?
-    private let channel: ClientChannel?
-    /// Version 2: the server's `done` or `fail` came (the member left).
+    private let channel: ClientChannel
+    /// The server's `done` or `fail` came (the member left).
     private var done = false
 
-    convenience init(connection: ClientConnection, joined: ControlMessage.ChatJoined) {
-        self.init(joined, connection: connection, channel: nil, route: .frames(connection.writer))
-    }
-
-    /// Version 2: the membership on an accepted `chat` channel.
-    convenience init(channel: ClientChannel, joined: ControlMessage.ChatJoined) {
-        self.init(joined, connection: nil, channel: channel, route: .channel(channel))
-    }
-
-    private init(
-        _ joined: ControlMessage.ChatJoined, connection: ClientConnection?, channel: ClientChannel?,
-        route: ChatSender.Route
-    ) {
-        self.connection = connection
+    /// The membership on an accepted `chat` channel.
+    init(channel: ClientChannel, joined: ControlMessage.ChatJoined) {
         self.channel = channel
         self.room = joined.room
         self.name = joined.name
         self.members = joined.members
-        self.sender = ChatSender(route: route)
+        self.sender = ChatSender(channel: channel)
     }
 
     /// The next event, or `nil` once the server has confirmed ``ChatSender/leave()``.
     ///
-    /// - Throws: ``PorterError`` if the connection ends, or on protocol version 2 if the server removed this member
-    ///   for reading too slowly (code `slow-consumer`; the connection goes on).
+    /// - Throws: ``PorterError`` if the connection ends, or if the server removed this member for reading too
+    ///   slowly (code `slow-consumer`; the connection goes on).
     public func nextEvent() async throws -> Event? {
-        guard let connection else { return try await nextOnChannel() }
-        switch try await connection.frames.nextMessage(allowingErrors: true) {
-        case .chatMessage(let message): return Self.event(message)
-        case .chatPresence(let presence): return Self.event(presence)
-        case .chatMembers(let members): return Self.event(members)
-        case .error(let body) where !body.fatal: return .refused(body.message)
-        case .error(let body): throw PorterError(remote: body)
-        case .end: return nil
-        case let other: throw PorterError(.protocolViolation, "unexpected \(other.type) from the server during chat")
-        }
-    }
-
-    /// Version 2: events until the server's eof and `done`, which answer this side's eof.
-    private func nextOnChannel() async throws -> Event? {
-        while let next = try await channel?.receive() {
+        // Events until the server's eof and `done`, which answer this side's eof.
+        while let next = try await channel.receive() {
             switch next {
             case .message(.chatMessage(let message)): return Self.event(message)
             case .message(.chatPresence(let presence)): return Self.event(presence)
@@ -114,51 +88,39 @@ public final class ChatSession {
 
 /// The sending half of a ``ChatSession``.
 public struct ChatSender: Sendable {
-    enum Route: Sendable {
-        /// Version 1: the connection.
-        case frames(FrameWriter)
-        /// Version 2: the member's channel.
-        case channel(ClientChannel)
-    }
-
-    let route: Route
+    /// The member's channel.
+    let channel: ClientChannel
 
     /// Says `text` to the room.
     public func say(_ text: String) async throws {
         let say = ControlMessage.ChatSay(text: text)
-        try await send(.chatSay(say), .chatSay(say))
+        try await send(.chatSay(say))
     }
 
     /// Says `text` to `member` only.
     public func sendPrivate(to member: String, _ text: String) async throws {
         let message = ControlMessage.ChatPrivate(to: member, text: text)
-        try await send(.chatPrivate(message), .chatPrivate(message))
+        try await send(.chatPrivate(message))
     }
 
     /// Asks to be called `name` from now on.
     public func rename(to name: String) async throws {
         let nick = ControlMessage.ChatNick(name: name)
-        try await send(.chatNick(nick), .chatNick(nick))
+        try await send(.chatNick(nick))
     }
 
     /// Asks for the member list; it arrives as a ``ChatEvent/members(room:names:)`` event.
     public func requestMembers() async throws {
-        try await send(.chatWho, .chatWho)
+        try await send(.chatWho)
     }
 
     /// Leaves the room; ``ChatSession/nextEvent()`` returns `nil` once the server confirms.
     public func leave() async throws {
-        switch route {
-        case .frames(let writer): try await writer.send(ControlMessage.chatLeave)
-        case .channel(let channel): try await channel.finish()
-        }
+        try await channel.finish()
     }
 
-    /// Sends a request as version 1's message or version 2's.
-    private func send(_ version1: ControlMessage, _ version2: ChannelMessage) async throws {
-        switch route {
-        case .frames(let writer): try await writer.send(version1)
-        case .channel(let channel): try await channel.write(.message(version2))
-        }
+    /// Sends a request on the member's channel.
+    private func send(_ message: ChannelMessage) async throws {
+        try await channel.write(.message(message))
     }
 }

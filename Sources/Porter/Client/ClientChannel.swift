@@ -1,7 +1,7 @@
 import NIOCore
 import PorterProtocol
 
-/// A channel this client opened on a version 2 connection, for async code: ``next()`` reads what the server sent,
+/// A channel this client opened, for async code: ``next()`` reads what the server sent,
 /// ``write(_:)`` sends within the server's window, ``finish()`` sends eof and ``close()`` ends the channel.
 ///
 /// Reading drives the window: the channel asks the connection for the server's data only while nothing it read is

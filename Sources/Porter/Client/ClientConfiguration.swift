@@ -13,9 +13,6 @@ public struct ClientConfiguration: Sendable {
     public var frameLimits: FrameLimits
     /// The agent string sent in `hello`.
     public var agent: String
-    /// The protocol version to offer: 2 (the default), where every operation runs on its own channel and several
-    /// run at once on one connection, or 1, one request at a time (docs/PROTOCOL.md).
-    public var version: Int
 
     /// Creates a configuration.
     public init(
@@ -23,14 +20,12 @@ public struct ClientConfiguration: Sendable {
         transport: ClientTransport,
         connectTimeout: Double = 10,
         frameLimits: FrameLimits = FrameLimits(),
-        agent: String = PorterVersion.agent,
-        version: Int = 2
+        agent: String = PorterVersion.agent
     ) {
         self.token = token
         self.transport = transport
         self.connectTimeout = connectTimeout
         self.frameLimits = frameLimits
         self.agent = agent
-        self.version = version
     }
 }

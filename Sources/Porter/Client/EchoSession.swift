@@ -6,54 +6,32 @@ import PorterProtocol
 /// Sending and receiving may run in different tasks: hand ``sender`` to the task that sends, and call
 /// ``receive()`` from the one that reads. Answers come back in the order the messages were sent.
 ///
-/// On protocol version 2 the session is an `echo` channel: other channels of the connection go on beside it, and
-/// the server holds no more of its answers than the channel's window.
+/// The session is an `echo` channel: other channels of the connection go on beside it, and the server holds no
+/// more of its answers than the channel's window.
 public final class EchoSession {
     /// Sends messages; safe to use from another task.
     public let sender: EchoSender
-    private let connection: ClientConnection?
-    private let channel: ClientChannel?
+    private let channel: ClientChannel
     private var ended = false
 
-    init(connection: ClientConnection) {
-        self.connection = connection
-        self.channel = nil
-        self.sender = EchoSender(
-            output: .frames(connection.writer),
-            maxMessage: connection.welcome.limits.maxDataPayload
-        )
-    }
-
-    /// Version 2: the session on an accepted `echo` channel.
+    /// The session on an accepted `echo` channel.
     init(channel: ClientChannel, maxMessage: Int) {
-        self.connection = nil
         self.channel = channel
-        self.sender = EchoSender(output: .channel(channel), maxMessage: maxMessage)
+        self.sender = EchoSender(channel: channel, maxMessage: maxMessage)
     }
 
     deinit {
         // A session given up halfway does not keep its channel.
-        channel?.close()
+        channel.close()
     }
 
-    /// The next answer, or `nil` once the server has answered everything before ``EchoSender/finish()``.
+    /// The next answer, or `nil` once the server has answered everything before ``EchoSender/finish()``: answers
+    /// until the server's eof, then its `done`, then the end of the channel.
     public func receive() async throws -> ByteBuffer? {
-        guard let connection else { return try await receiveOnChannel() }
-        let frame = try await connection.frames.next()
-        if frame.kind == .data { return frame.payload }
-        switch try connection.frames.message(in: frame) {
-        case .end: return nil
-        case .error(let body): throw PorterError(remote: body)
-        case let other: throw PorterError(.protocolViolation, "unexpected \(other.type) from the server during echo")
-        }
-    }
-
-    /// Version 2: answers until the server's eof, then its `done`, then the end of the channel.
-    private func receiveOnChannel() async throws -> ByteBuffer? {
         guard !ended else { return nil }
         var sawEOF = false
         while true {
-            let next = try await channel?.receive()
+            let next = try await channel.receive()
             switch next {
             case .data(_, let bytes) where !sawEOF:
                 return bytes
@@ -84,14 +62,7 @@ public final class EchoSession {
 
 /// The sending half of an ``EchoSession``.
 public struct EchoSender: Sendable {
-    enum Output: Sendable {
-        /// Version 1: the connection.
-        case frames(FrameWriter)
-        /// Version 2: the channel.
-        case channel(ClientChannel)
-    }
-
-    let output: Output
+    let channel: ClientChannel
     /// The longest message the server accepts, in bytes.
     public let maxMessage: Int
 
@@ -104,38 +75,25 @@ public struct EchoSender: Sendable {
                 .configuration,
                 "message of \(message.readableBytes) bytes exceeds the server's limit of \(maxMessage) bytes")
         }
-        switch output {
-        case .frames(let writer):
-            try await writer.send(.data(message))
-        case .channel(let channel):
-            do {
-                // Waits while the server's credit or the connection holds writes back.
-                try await channel.write(.data(.main, message))
-            } catch {
-                throw ClientChannels.porterError(error)
-            }
+        do {
+            // Waits while the server's credit or the connection holds writes back.
+            try await channel.write(.data(.main, message))
+        } catch {
+            throw ClientChannels.porterError(error)
         }
     }
 
-    /// Ends echo mode (on version 2, sends the channel's eof) once every message sent so far is answered.
+    /// Ends the session (sends the channel's eof) once every message sent so far is answered.
     public func finish() async throws {
-        switch output {
-        case .frames(let writer): try await writer.send(ControlMessage.end)
-        case .channel(let channel):
-            do {
-                try await channel.finish()
-            } catch {
-                throw ClientChannels.porterError(error)
-            }
+        do {
+            try await channel.finish()
+        } catch {
+            throw ClientChannels.porterError(error)
         }
     }
 
-    /// Gives up: closes the connection (on version 2, the channel), so that a pending ``EchoSession/receive()``
-    /// fails at once.
+    /// Gives up: closes the channel, so that a pending ``EchoSession/receive()`` fails at once.
     public func abort() {
-        switch output {
-        case .frames(let writer): writer.close()
-        case .channel(let channel): channel.close()
-        }
+        channel.close()
     }
 }

@@ -2,7 +2,7 @@ import NIOCore
 import NIOPosix
 import PorterProtocol
 
-/// Files on protocol version 2: each listing, download and upload is a channel of its own
+/// Files on channels: each listing, download and upload is a channel of its own
 /// (docs/design/protocol-2.md sections 5.4.2–5.4.4), and directories, symlinks and attributes are global requests
 /// (section 4.4).
 extension ClientConnection {
@@ -143,7 +143,7 @@ extension ClientConnection {
     /// Bytes per write of an upload: the channel cuts them into frames within the server's credit.
     static let uploadChunk = 1 << 20
 
-    /// A global request (``ClientChannels/global(_:)``) for one of version 1's file requests.
+    /// A global request (``ClientChannels/global(_:)``) for a file request answered by `file.done`.
     func requestOnChannels(_ message: ControlMessage, _ channels: ClientChannels) async throws {
         let request: ConnectionMessage.GlobalRequest.Request
         switch message {

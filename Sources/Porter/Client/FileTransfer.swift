@@ -116,20 +116,7 @@ public struct RemoteListing: Sendable {
 extension ClientConnection {
     /// Lists `path` on the server (relative to its root), its whole tree if `recursive`.
     public func list(_ path: String, recursive: Bool = false) async throws -> RemoteListing {
-        if let channels { return try await listOnChannel(path, recursive: recursive, channels) }
-        try await writer.send(ControlMessage.fileList(.init(path: path, recursive: recursive ? true : nil)))
-        var listing = RemoteListing(type: .other, entries: [], skipped: 0)
-        while true {
-            guard case .fileListing(let part) = try await frames.nextMessage() else {
-                throw PorterError(.protocolViolation, "the server answered file.list with something else")
-            }
-            listing.type = part.kind
-            listing.entries += part.entries
-            listing.skipped += part.skipped ?? 0
-            listing.skippedNames += part.skippedNames ?? []
-            listing.directory = part.directory ?? listing.directory
-            if !part.more { return listing }
-        }
+        try await listOnChannel(path, recursive: recursive, channels)
     }
 
     /// Downloads the file `remote` to the local path `local`, verified, written under a partial name and renamed
@@ -286,11 +273,7 @@ extension ClientConnection {
     /// Sends a request answered by `file.done` (internal so that tests can send requests a well-behaved client
     /// never would).
     func request(_ message: ControlMessage) async throws {
-        if let channels { return try await requestOnChannels(message, channels) }
-        try await writer.send(message)
-        guard case .fileDone = try await frames.nextMessage() else {
-            throw PorterError(.protocolViolation, "the server answered \(message.type) with something else")
-        }
+        try await requestOnChannels(message, channels)
     }
 
     private func download(
@@ -301,83 +284,14 @@ extension ClientConnection {
             try IncomingFile(in: target, components, size: .max, resume: options.resume, algorithm: options.checksum)
         }
         defer { file.close() }
-        if let channels {
-            try await downloadOnChannel(remote, into: file, shown: shown, options: options, channels, summary: &summary)
-            return
-        }
-        try await writer.send(
-            ControlMessage.fileGet(
-                .init(
-                    path: remote, offset: file.offered > 0 ? file.offered : nil, prefix: file.offeredDigest,
-                    checksum: options.checksum)))
-        let answer: ControlMessage
-        do {
-            answer = try await frames.nextMessage()
-        } catch {
-            // Refused before any data: a partial file made only for this request would be litter.
-            if file.offered == 0 { file.discard() }
-            throw error
-        }
-        guard case .fileHeader(let header) = answer else {
-            throw PorterError(.protocolViolation, "the server answered file.get with something else")
-        }
-        try await LocalPath.run { try file.begin(at: header.offset) }
-        let report = options.reporter(
-            shown, size: header.size, resumedFrom: header.offset, mode: header.mode, mtime: header.mtime)
-        report(header.offset, nil)
-        let digest: String
-        do {
-            let progress = { (bytes: Int64) -> Void in report(bytes, nil) }
-            let frames = self.frames
-            let next = { () async throws -> DeliveredFrame? in DeliveredFrame(try await frames.next()) }
-            digest = try await FileStreaming.receive(
-                into: file, size: header.size, eventLoop: writer.channel.eventLoop, progress: progress, next: next)
-        } catch let error as ProtocolError {
-            throw PorterError(.protocolViolation, "bad data from the server: \(error.message)", code: error.code)
-        }
-        try await LocalPath.run { try file.finish(expected: digest, mode: header.mode, mtime: header.mtime) }
-        report(header.size, digest)
-        summary.add(size: header.size, resumedFrom: header.offset, digest: digest, checksum: options.checksum)
+        try await downloadOnChannel(remote, into: file, shown: shown, options: options, channels, summary: &summary)
     }
 
     private func upload(
         _ file: OutgoingFile, to remote: String, shown: String, options: TransferOptions,
         summary: inout TransferSummary
     ) async throws {
-        if let channels {
-            try await uploadOnChannel(file, to: remote, shown: shown, options: options, channels, summary: &summary)
-            return
-        }
-        let entry = file.entry
-        try await writer.send(
-            ControlMessage.filePut(
-                .init(
-                    path: remote, size: entry.size, mode: entry.mode, mtime: entry.mtime, checksum: options.checksum,
-                    resume: options.resume ? true : nil)))
-        guard case .fileReady(let ready) = try await frames.nextMessage() else {
-            throw PorterError(.protocolViolation, "the server answered file.put with something else")
-        }
-        let offset = try await LocalPath.run { try file.resume(at: ready.offset, prefix: ready.prefix) }
-        try await writer.send(ControlMessage.fileBegin(.init(offset: offset)))
-        let report = options.reporter(
-            shown, size: entry.size, resumedFrom: offset, mode: entry.mode, mtime: entry.mtime)
-        report(offset, nil)
-        let chunkSize = min(1 << 20, welcome.limits.maxDataPayload)
-        do {
-            try await FileStreaming.send(file, chunkSize: chunkSize, eventLoop: writer.channel.eventLoop) {
-                chunk, sent in
-                try await writer.send(.data(chunk))
-                report(offset + sent, nil)
-            }
-        } catch let error as ProtocolError {
-            throw PorterError(.configuration, "reading \(TerminalText.escaped(shown)): \(error.message)")
-        }
-        try await writer.send(ControlMessage.fileEnd(.init(digest: file.hex)))
-        guard case .fileDone = try await frames.nextMessage() else {
-            throw PorterError(.protocolViolation, "the server answered file.end with something else")
-        }
-        report(entry.size, file.hex)
-        summary.add(size: entry.size, resumedFrom: offset, digest: file.hex, checksum: options.checksum)
+        try await uploadOnChannel(file, to: remote, shown: shown, options: options, channels, summary: &summary)
     }
 }
 

@@ -109,16 +109,14 @@ extension ClientConnection {
     /// Listens on every rule's address and carries each connection accepted there over this connection to the
     /// rule's target, each on a channel of its own, until the calling task is cancelled (then it returns) or the
     /// connection ends (then it throws). While the server's `maxChannels` are in use the listeners accept nothing.
-    /// When the server announces that it is shutting down, the listeners close (``ForwardEvent/serverShuttingDown(grace:)``)
-    /// and the forwarded connections go on until the server closes the connection.
+    /// When the server announces that it is shutting down, the listeners close
+    /// (``ForwardEvent/serverShuttingDown(grace:)``) and the forwarded connections go on until the server closes
+    /// the connection.
     ///
-    /// - Throws: ``PorterError`` of kind ``PorterError/Kind/configuration`` on protocol version 1 or for a rule
-    ///   out of range, of kind ``PorterError/Kind/connection`` if a listener cannot bind (none is left bound) or
-    ///   the connection ends.
+    /// - Throws: ``PorterError`` of kind ``PorterError/Kind/configuration`` for a rule out of range, of kind
+    ///   ``PorterError/Kind/connection`` if a listener cannot bind (none is left bound) or the connection ends.
     public func forward(_ rules: [ForwardRule], events: @escaping @Sendable (ForwardEvent) -> Void) async throws {
-        guard let channels else {
-            throw PorterError(.configuration, "forwarding needs protocol version 2; unset PORTER_PROTOCOL")
-        }
+        let channels = self.channels
         for rule in rules {
             let open = ChannelMessage.open(
                 .init(window: Self.forwardWindow, parameters: .forward(.init(host: rule.host, port: rule.port))))

@@ -2,59 +2,7 @@ import Logging
 import NIOCore
 import PorterProtocol
 
-extension PorterClient {
-    /// ``withConnection(to:configuration:group:_:)`` on protocol version 2: a ``ChannelMultiplexer`` runs the
-    /// handshake and then the channels, all on the connection's event loop.
-    static func withChannelConnection<Result: Sendable>(
-        to endpoint: Endpoint,
-        configuration: ClientConfiguration,
-        session: TLSSession?,
-        group: any EventLoopGroup,
-        _ body: (ClientConnection) async throws -> Result
-    ) async throws -> Result {
-        let handshake = ClientHandshake(
-            agent: configuration.agent, token: configuration.token, nonce: Randomness.bytes(ControlMessage.nonceLength),
-            version: ConnectionMessage.version, limits: configuration.frameLimits)
-        let machine = ConnectionStateMachine(
-            client: handshake,
-            timeouts: .init(authentication: TimeLimit.timeAmount(seconds: configuration.connectTimeout), idle: nil))
-        let connectTimeout = configuration.connectTimeout
-        let channels = try await connect(
-            to: endpoint, configuration: configuration, session: session, group: group
-        ) { channel in
-            let welcome = channel.eventLoop.makePromise(of: ControlMessage.Welcome.self)
-            let waits = ChannelMultiplexer.ClientWaits(
-                eventLoop: channel.eventLoop, binding: { session?.binding ?? [] }, connectTimeout: connectTimeout,
-                handshake: welcome)
-            let multiplexer = ChannelMultiplexer(
-                client: machine, waits: waits, logger: Logger(label: "porter.client"))
-            try channel.pipeline.syncOperations.addHandler(multiplexer)
-            return ClientChannels(
-                channel: channel, multiplexer: NIOLoopBound(multiplexer, eventLoop: channel.eventLoop),
-                welcome: welcome.futureResult)
-        }
-        do {
-            let welcome: ControlMessage.Welcome
-            do {
-                welcome = try await channels.welcome.get()
-                try session?.recordIfNeeded()
-            } catch {
-                // As on version 1: a refusal below the Porter protocol explains the broken connection better.
-                throw session?.failure ?? error
-            }
-            let connection = ClientConnection(
-                endpoint: endpoint, welcome: welcome, fingerprint: session?.fingerprint, channels: channels)
-            let result = try await body(connection)
-            try? await channels.channel.close()
-            return result
-        } catch {
-            try? await channels.channel.close()
-            throw error
-        }
-    }
-}
-
-/// A client's version 2 connection, as the async side holds it: the channel and its multiplexer, which is used on
+/// A client's connection, as the async side holds it: the channel and its multiplexer, which is used on
 /// the event loop only.
 struct ClientChannels: Sendable {
     let channel: any Channel
@@ -78,7 +26,7 @@ struct ClientChannels: Sendable {
         _ parameters: ChannelMessage.Open.Parameters, window: Int = ChannelLimits.defaultInitialWindow,
         maxHeldMessages: Int? = nil
     ) async throws(PorterError) -> (channel: ClientChannel, accept: ChannelMessage.Accept) {
-        // As on version 1, an absurd number is the caller's error, found before anything is sent.
+        // An absurd number is the caller's error, found before anything is sent.
         let open = ChannelMessage.open(.init(window: window, parameters: parameters))
         do {
             try open.validate()

@@ -1,7 +1,7 @@
+import Logging
 import NIOCore
 import NIOPosix
 import PorterProtocol
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -13,8 +13,9 @@ import Synchronization
 public enum PorterClient {
     /// Connects to `endpoint`, authenticates, runs `body` with the connection, then closes it.
     ///
-    /// While `body` runs, the connection sends a keepalive often enough that the server's idle timeout never
-    /// closes it.
+    /// A ``ChannelMultiplexer`` runs the handshake (under the connect timeout: a server that never answers cannot
+    /// hang the client) and then the channels, all on the connection's event loop. While `body` runs, the
+    /// connection sends a keepalive often enough that the server's idle timeout never closes it.
     ///
     /// - Throws: ``PorterError`` when the server cannot be reached or the handshake fails, and whatever `body`
     ///   throws.
@@ -24,26 +25,37 @@ public enum PorterClient {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         _ body: (ClientConnection) async throws -> Result
     ) async throws -> Result {
-        var session: TLSSession?
-        if endpoint.isTCP, case .tls(let trust) = configuration.transport {
-            session = TLSSession(host: endpoint.description, trust: trust)
+        let session: TLSSession? =
+            if endpoint.isTCP, case .tls(let trust) = configuration.transport {
+                TLSSession(host: endpoint.description, trust: trust)
+            } else {
+                nil
+            }
+        let handshake = ClientHandshake(
+            agent: configuration.agent, token: configuration.token, nonce: Randomness.bytes(ControlMessage.nonceLength),
+            limits: configuration.frameLimits)
+        let machine = ConnectionStateMachine(
+            client: handshake,
+            timeouts: .init(authentication: TimeLimit.timeAmount(seconds: configuration.connectTimeout), idle: nil))
+        let connectTimeout = configuration.connectTimeout
+        let channels = try await connect(
+            to: endpoint, configuration: configuration, session: session, group: group
+        ) { channel in
+            let welcome = channel.eventLoop.makePromise(of: ControlMessage.Welcome.self)
+            let waits = ChannelMultiplexer.ClientWaits(
+                eventLoop: channel.eventLoop, binding: { session?.binding ?? [] }, connectTimeout: connectTimeout,
+                handshake: welcome)
+            let multiplexer = ChannelMultiplexer(
+                client: machine, waits: waits, logger: Logger(label: "porter.client"))
+            try channel.pipeline.syncOperations.addHandler(multiplexer)
+            return ClientChannels(
+                channel: channel, multiplexer: NIOLoopBound(multiplexer, eventLoop: channel.eventLoop),
+                welcome: welcome.futureResult)
         }
-        guard configuration.version == 1 || configuration.version == ConnectionMessage.version else {
-            throw PorterError(.configuration, "protocol version \(configuration.version) is not 1 or 2")
-        }
-        if configuration.version == ConnectionMessage.version {
-            return try await withChannelConnection(
-                to: endpoint, configuration: configuration, session: session, group: group, body)
-        }
-        let channel = try await connect(to: endpoint, configuration: configuration, session: session, group: group) {
-            channel in try FrameChannel(wrappingChannelSynchronously: channel)
-        }
-        return try await channel.executeThenClose { inbound, outbound in
-            let frames = FrameReader(inbound.makeAsyncIterator())
-            let writer = FrameWriter(outbound: outbound, channel: channel.channel)
+        do {
             let welcome: ControlMessage.Welcome
             do {
-                welcome = try await handshake(channel.channel, frames, writer, configuration: configuration, session)
+                welcome = try await channels.welcome.get()
                 try session?.recordIfNeeded()
             } catch {
                 // A refusal below the Porter protocol (an unknown or changed identity, a server without TLS)
@@ -51,12 +63,13 @@ public enum PorterClient {
                 throw session?.failure ?? error
             }
             let connection = ClientConnection(
-                endpoint: endpoint, welcome: welcome, fingerprint: session?.fingerprint, frames: frames, writer: writer)
-            // Keepalives are timed on the event loop, not by a task: a caller whose tasks keep the cooperative
-            // threads busy must not starve them into the server's idle timeout.
-            let keepalives = scheduleKeepalives(on: channel.channel, idleTimeout: welcome.limits.idleTimeout)
-            defer { keepalives?.cancel() }
-            return try await body(connection)
+                endpoint: endpoint, welcome: welcome, fingerprint: session?.fingerprint, channels: channels)
+            let result = try await body(connection)
+            try? await channels.channel.close()
+            return result
+        } catch {
+            try? await channels.channel.close()
+            throw error
         }
     }
 
@@ -66,7 +79,7 @@ public enum PorterClient {
         guard idleTimeout > 0 else { return nil }
         let interval = TimeAmount.milliseconds(Int64(idleTimeout) * 1000 / 3)
         return channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            channel.writeAndFlush(ControlMessage.keepalive.frame, promise: nil)
+            channel.writeAndFlush(ConnectionMessage.keepalive.frame, promise: nil)
         }
     }
 
@@ -109,47 +122,6 @@ public enum PorterClient {
             }
         } catch {
             throw PorterError(.connection, "cannot connect to \(endpoint): \(describe(error))")
-        }
-    }
-
-    /// Runs the client handshake under the connect timeout: a server that never answers cannot hang the client.
-    private static func handshake(
-        _ channel: any Channel,
-        _ frames: FrameReader,
-        _ writer: FrameWriter,
-        configuration: ClientConfiguration,
-        _ session: TLSSession?
-    ) async throws -> ControlMessage.Welcome {
-        let timedOut = Atomic<Bool>(false)
-        let deadline = channel.eventLoop.scheduleTask(in: TimeLimit.timeAmount(seconds: configuration.connectTimeout)) {
-            timedOut.store(true, ordering: .relaxed)
-            channel.close(promise: nil)
-        }
-        defer { deadline.cancel() }
-        var handshake = ClientHandshake(
-            agent: configuration.agent,
-            token: configuration.token,
-            nonce: Randomness.bytes(ControlMessage.nonceLength)
-        )
-        do {
-            try await writer.send(handshake.start())
-            while true {
-                let message = try await frames.nextMessage(allowingErrors: true)
-                // Any answer comes through TLS, so the server's certificate, and with it the binding, is known.
-                handshake.binding = session?.binding ?? []
-                switch handshake.receive(message) {
-                case .send(let message): try await writer.send(message)
-                case .switchForm:
-                    // Only for a client that offered version 2, which takes the multiplexer's path.
-                    throw PorterError(.protocolViolation, "the server switched to version 2's frames unasked")
-                case .authenticated(let welcome): return welcome
-                case .fail(let error): throw PorterError(handshakeFailure: error)
-                }
-            }
-        } catch let error where timedOut.load(ordering: .relaxed) {
-            _ = error
-            throw handshakeTimedOut(
-                seconds: configuration.connectTimeout, answeredTLS: !(session?.binding.isEmpty ?? true))
         }
     }
 

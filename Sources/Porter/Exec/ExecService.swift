@@ -42,9 +42,6 @@ struct ExecService: Sendable {
         self.baseEnvironment = environment
     }
 
-    typealias Frames = RequestInbox
-    typealias Outbound = FrameOutbound
-
     /// Starts `request` under the server's policies, its streams on `eventLoop`: the policies where it is called,
     /// the spawn on `eventLoop` (``ChildProcess/spawn(argv:environment:directory:terminal:input:on:)``).
     ///
@@ -112,37 +109,6 @@ struct ExecService: Sendable {
                 ])
         }
         return command
-    }
-
-    /// Version 1: runs `request`, answering on `outbound` and reading the client's input, signals and size changes
-    /// from `frames`, until the command has exited and the client sends its next request.
-    ///
-    /// - Parameter eventLoop: the connection's event loop, which also serves the command's pipes.
-    /// - Returns: the frame that starts the client's next request, or `nil` if the client left.
-    func serve(
-        _ request: ControlMessage.Exec, _ frames: Frames, _ outbound: Outbound, eventLoop: any EventLoop,
-        logger: Logger
-    ) async throws -> DeliveredFrame? {
-        let started: CommandStart
-        do {
-            started = try await start(request, on: eventLoop, logger: logger)
-        } catch {
-            try await outbound.write(ControlMessage.error(.init(error, fatal: false)).frame)
-            return try await frames.next()
-        }
-        switch started {
-        case .couldNotStart(let message, let status):
-            try await outbound.write(ControlMessage.execStarted(.init(pid: 0, window: 0)).frame)
-            try await outbound.write(.data(ByteBuffer(string: message), stream: .error))
-            let exit = CommandExit(status: .exited(status), timedOut: false, duration: 0)
-            try await outbound.write(ControlMessage.execExit(exit.report).frame)
-            return try await Self.nextRequest(frames)
-        case .started(let command):
-            let window = command.input == nil ? 0 : configuration.stdinWindow
-            try await outbound.write(ControlMessage.execStarted(.init(pid: Int(command.pid), window: window)).frame)
-            let run = ExecRun(command: command, outbound: outbound, window: window)
-            return try await run.serve(frames)
-        }
     }
 
     /// A request checked against the server's policies.
@@ -232,27 +198,12 @@ struct ExecService: Sendable {
         }
         return "/bin/sh"
     }
-
-    /// After a command has ended: skips what the client sent for it before it saw `exec.exit`, and returns the
-    /// first frame of its next request, or `nil` if the client left.
-    static func nextRequest(_ frames: Frames) async throws -> DeliveredFrame? {
-        while let frame = try await frames.next() {
-            if frame.frame.kind == .data { continue }
-            switch try frame.message() {
-            case .execEOF, .execSignal, .execResize: continue
-            default: return frame
-            }
-        }
-        return nil
-    }
 }
 
 /// The limits and policies of command execution.
 public struct ExecConfiguration: Sendable {
     /// Environment variables clients may set, as names or `PREFIX*` patterns (like OpenSSH's AcceptEnv).
     public var acceptEnvironment: [String]
-    /// Bytes of standard input a client may have in flight before the server has passed them on.
-    public var stdinWindow: Int
     /// Seconds between SIGTERM and SIGKILL when the server terminates a command.
     public var terminationGrace: Double
     /// Seconds without output after the command exits (none read, none waiting for a slow client) before the
@@ -267,13 +218,11 @@ public struct ExecConfiguration: Sendable {
     /// Creates a configuration.
     public init(
         acceptEnvironment: [String] = ExecConfiguration.defaultAcceptEnvironment,
-        stdinWindow: Int = 256 * 1024,
         terminationGrace: Double = 2,
         outputDrainGrace: Double = 2,
         shell: String? = nil
     ) {
         self.acceptEnvironment = acceptEnvironment
-        self.stdinWindow = stdinWindow
         self.terminationGrace = terminationGrace
         self.outputDrainGrace = outputDrainGrace
         self.shell = shell

@@ -24,7 +24,7 @@ struct CommandExit: Sendable, Equatable {
     /// Seconds from start to exit.
     var duration: Double
 
-    /// The report of version 1's `exec.exit` and version 2's result.
+    /// The report a channel's `exec.exit` carries.
     var report: ControlMessage.ExecExit {
         switch status {
         case .exited(let code):
@@ -42,7 +42,7 @@ struct CommandExit: Sendable, Equatable {
 ///
 /// The service enforces the time limit (SIGTERM, then SIGKILL after the grace period) and, when the command's main
 /// process exits, kills whatever is left in its process group before reaping it. Front doors only move bytes and
-/// pass on signals: the native exec channel (``CommandGlue``), version 1's exec and the classic exec.
+/// pass on signals: the native exec channel (``CommandGlue``) and the classic exec.
 final class RunningCommand: Sendable {
     /// The process id, which is also the process group id.
     let pid: Int32

@@ -14,7 +14,7 @@ public struct FileConfiguration: Sendable {
     /// refused as `file-busy`; the usual holder is a transfer whose client has just died.
     public var busyWait: Double
 
-    /// Protocol version 2: uploads of one connection at a time that the server grants its largest window
+    /// Uploads of one connection at a time that the server grants its largest window
     /// (`maxWindow`, announced in `welcome`); the others get `initialWindow`. This bounds what one connection's
     /// uploads can make the server hold (docs/design/protocol-2.md section 4.2).
     public var maxLargeWindows: Int
@@ -40,13 +40,10 @@ struct FileService: Sendable {
     let configuration: FileConfiguration
     let root: ConfinedDirectory
 
-    typealias Frames = RequestInbox
-    typealias Outbound = FrameOutbound
-
-    /// Opens the root directory `root`.
     /// Where transfers in progress are registered for the status page and metrics.
     let activity: ServerActivity
 
+    /// Opens the root directory `root`.
     init(configuration: FileConfiguration, root: String, activity: ServerActivity) throws(PorterError) {
         self.configuration = configuration
         self.activity = activity
@@ -119,114 +116,6 @@ struct FileService: Sendable {
         _ eventLoop: any EventLoop, _ work: @escaping @Sendable () throws(ProtocolError) -> Result
     ) -> EventLoopFuture<Result> {
         NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { try work() }
-    }
-
-    // MARK: - Version 1
-
-    /// Serves one file request. Refusals before any data moves are non-fatal `error`s; a failure while data
-    /// moves is thrown, which ends the connection.
-    func serve(
-        _ request: ControlMessage, _ frames: Frames, _ outbound: Outbound, eventLoop: any EventLoop,
-        logger: Logger
-    ) async throws {
-        do {
-            switch request {
-            case .fileList(let list): try await sendListing(list, outbound)
-            case .fileGet(let get): try await send(get, outbound, eventLoop: eventLoop, logger: logger)
-            case .filePut(let put): try await receive(put, frames, outbound, eventLoop: eventLoop, logger: logger)
-            case .fileMkdir(let mkdir): try await change(.fileMkdir(mkdir), outbound)
-            case .fileSymlink(let link): try await change(.fileSymlink(link), outbound)
-            case .fileAttrs(let attributes): try await change(.fileAttrs(attributes), outbound)
-            default:
-                throw ProtocolError(.unexpectedMessage, "'\(request.type)' is not a file request")
-            }
-        } catch let refusal as Refusal {
-            try await outbound.write(ControlMessage.error(.init(refusal.error, fatal: false)).frame)
-        }
-    }
-
-    /// A request refused before any data moved: the connection goes on.
-    private struct Refusal: Error {
-        var error: ProtocolError
-    }
-
-    /// Runs `work` on the thread pool, turning its protocol errors into refusals.
-    private func refusing<Result: Sendable>(
-        _ work: @escaping @Sendable () throws -> Result
-    ) async throws -> Result {
-        do {
-            return try await BlockingIO.run { try work() }
-        } catch let error as ProtocolError {
-            throw Refusal(error: error)
-        }
-    }
-
-    private func sendListing(_ request: ControlMessage.FileList, _ outbound: Outbound) async throws {
-        let (type, entries, skipped) = try await refusing { [self] in try list(request) }
-        for batch in ControlMessage.FileListing.batches(type: type, entries: entries, skipped: skipped) {
-            try await outbound.write(ControlMessage.fileListing(batch).frame)
-        }
-    }
-
-    private func change(_ request: ConnectionMessage.GlobalRequest.Request, _ outbound: Outbound) async throws {
-        try await refusing { [self] in try change(request) }
-        try await outbound.write(ControlMessage.fileDone(.init()).frame)
-    }
-
-    private func send(
-        _ request: ControlMessage.FileGet, _ outbound: Outbound, eventLoop: any EventLoop, logger: Logger
-    ) async throws {
-        let (file, offset) = try await refusing { [self] in try openForSending(request) }
-        let entry = file.entry
-        try await outbound.write(
-            ControlMessage.fileHeader(.init(size: entry.size, offset: offset, mode: entry.mode, mtime: entry.mtime))
-                .frame)
-        let started = ContinuousClock.now
-        let (transfer, ended) = activity.transferStarted(path: request.path, direction: "get", size: entry.size)
-        var completed = false
-        defer { ended(completed) }
-        try await FileStreaming.send(file, chunkSize: configuration.chunkSize, eventLoop: eventLoop) { chunk, sent in
-            try await outbound.write(.data(chunk))
-            transfer.progress(to: sent)
-        }
-        try await outbound.write(ControlMessage.fileEnd(.init(digest: file.hex)).frame)
-        completed = true
-        Self.log("file sent", request.path, bytes: entry.size - offset, since: started, logger: logger)
-    }
-
-    private func receive(
-        _ request: ControlMessage.FilePut, _ frames: Frames, _ outbound: Outbound, eventLoop: any EventLoop,
-        logger: Logger
-    ) async throws {
-        let file: IncomingFile
-        do {
-            file = try await openForReceiving(request, on: eventLoop).get()
-        } catch let error as ProtocolError {
-            throw Refusal(error: error)
-        }
-        defer { file.close() }
-        try await outbound.write(
-            ControlMessage.fileReady(.init(offset: file.offered, prefix: file.offeredDigest)).frame)
-        guard let first = try await frames.next() else { return }
-        guard case .fileBegin(let begin) = try first.message() else {
-            throw ProtocolError(.unexpectedMessage, "expected 'file.begin' after 'file.ready'")
-        }
-        try await BlockingIO.run { try file.begin(at: begin.offset) }
-        let started = ContinuousClock.now
-        let (transfer, ended) = activity.transferStarted(path: request.path, direction: "put", size: request.size)
-        var completed = false
-        defer { ended(completed) }
-        let digest = try await FileStreaming.receive(
-            into: file, size: request.size, eventLoop: eventLoop,
-            progress: { transfer.progress(to: $0 - begin.offset) }, next: { try await frames.next() })
-        do {
-            try await BlockingIO.run { try file.finish(expected: digest, mode: request.mode, mtime: request.mtime) }
-        } catch let error as ProtocolError {
-            throw Refusal(error: error)
-        }
-        try await outbound.write(ControlMessage.fileDone(.init(size: request.size)).frame)
-        completed = true
-        Self.log("file received", request.path, bytes: request.size - begin.offset, since: started, logger: logger)
     }
 
     /// Logs a finished transfer.

@@ -5,7 +5,7 @@ import PorterProtocol
 /// The constants and server-side TLS setup of Porter's secure transport.
 enum TransportSecurity {
     /// The ALPN protocol name both sides offer.
-    static let applicationProtocol = "porter/1"
+    static let applicationProtocol = "porter"
     /// The first byte of a TLS handshake record: what a TLS client sends first and a TLS server answers with.
     static let tlsHandshakeRecord: UInt8 = 0x16
     /// The first byte of a TLS alert record.

@@ -66,7 +66,7 @@ struct AsyncListener: FrontDoor {
 }
 
 /// A listener served by handlers on the event loop: a TCP listener whose connections' pipelines do the work (the
-/// native protocol's ``ConnectionDispatcher``, the classic echo, HTTP), or a UDP socket (the UDP echo).
+/// native protocol's ``ChannelMultiplexer``, the classic echo, HTTP), or a UDP socket (the UDP echo).
 struct PipelineListener: FrontDoor {
     let name: String
     let channel: any Channel

@@ -20,16 +20,13 @@ import Synchronization
 
 /// Porter's native server: listens on every configured endpoint and serves each connection concurrently.
 ///
-/// Run it in a `ServiceGroup` for graceful shutdown: listeners close at once, and version 2 connections get
+/// Run it in a `ServiceGroup` for graceful shutdown: listeners close at once, and connections get
 /// ``ServerConfiguration/shutdownGrace`` to finish their channels (see ``run()``). Cancelling ``run()`` closes
 /// every connection at once.
 ///
-/// A connection is served by handlers on its event loop (``ConnectionDispatcher``) and, while it has requests,
-/// by a task in the server's task group (``ServerConnection``).
+/// A connection is served by handlers on its event loop (``ChannelMultiplexer`` and its channels' pipelines);
+/// only decisions — policy checks, file opens, a forward's connect — leave it.
 public final class PorterServer: Service {
-    /// A task that serves a spell of one connection's requests.
-    private typealias Spell = @Sendable () async -> Void
-
     private let configuration: ServerConfiguration
     private let group: any EventLoopGroup
     private let logger: Logger
@@ -40,7 +37,7 @@ public final class PorterServer: Service {
     private let tlsContext: NIOSSLContext?
     private let tlsBinding: [UInt8]
     private let openConnections = OpenConnections()
-    private let busyConnections = Atomic<Int>(0)
+    private let memory = MemoryReturn()
     /// The socket files of the unix-domain listeners, removed when the server stops if they are still ours.
     private let socketFiles = Locked<[UnixSocketFile]>([])
 
@@ -87,27 +84,21 @@ public final class PorterServer: Service {
         self.onFrontDoors = onFrontDoors
         self.chat = ChatService(configuration: configuration.chat)
         do {
-            try configuration.channelLimits?.validate()
+            try configuration.channelLimits.validate()
         } catch {
             throw PorterError(.configuration, "bad channel limits: \(error.message)")
         }
-        let limits = ControlMessage.Limits(
-            maxControlPayload: configuration.frameLimits.maxControlPayload,
-            maxDataPayload: configuration.frameLimits.maxDataPayload,
-            idleTimeout: Int(configuration.idleTimeout.rounded(.up))
-        )
+        let limits = ConnectionMessage.Limits(
+            frames: configuration.frameLimits, idleTimeout: configuration.idleTimeout,
+            channels: configuration.channelLimits)
         self.connection = ServerConnection(
-            identity: .init(
-                agent: PorterVersion.agent, server: configuration.serverName, limits: limits,
-                channelLimits: configuration.channelLimits.map {
-                    ConnectionMessage.Limits(
-                        frames: configuration.frameLimits, idleTimeout: configuration.idleTimeout, channels: $0)
-                }),
+            identity: .init(agent: PorterVersion.agent, server: configuration.serverName, limits: limits),
             token: configuration.token,
             chat: chat,
             exec: ExecService(configuration: configuration.exec, root: configuration.root, activity: activity),
             files: try FileService(configuration: configuration.files, root: configuration.root, activity: activity),
             forward: ForwardService(configuration: configuration.forward, activity: activity),
+            memory: memory,
             logger: logger
         )
     }
@@ -118,11 +109,8 @@ public final class PorterServer: Service {
     /// The number of connections in TLS or authentication now.
     public var unauthenticatedCount: Int { admission.unauthenticatedCount }
 
-    /// The number of connections with a request being served now (on protocol version 2, with a channel open): the
-    /// others are idle, and no task serves them.
-    public var busyConnectionCount: Int {
-        busyConnections.load(ordering: .relaxed) + activity.busyChannelConnectionCount
-    }
+    /// The number of connections with a channel open now: the others are idle.
+    public var busyConnectionCount: Int { activity.busyChannelConnectionCount }
 
     /// The number of connections waiting for a handshake slot now.
     public var waitingCount: Int { admission.waitingCount }
@@ -130,28 +118,22 @@ public final class PorterServer: Service {
     /// Binds every listener, then serves until cancelled or gracefully shut down.
     ///
     /// A graceful shutdown (swift-service-lifecycle's, on the first SIGTERM or SIGINT under `porter serve`) closes
-    /// the listeners and tells every connection that the server is shutting down: version 2 connections get
+    /// the listeners and tells every connection that the server is shutting down: authenticated connections get
     /// ``ServerConfiguration/shutdownGrace`` seconds to finish the channels they have in use, and open no new
-    /// ones; the others are closed at once. It returns once every connection has closed. Cancellation closes
+    /// ones; those still in the handshake are closed at once. It returns once every connection has closed. Cancellation closes
     /// every connection at once.
     public func run() async throws {
         let grace = configuration.shutdownGrace
-        let (spells, spellStarter) = AsyncStream.makeStream(of: Spell.self)
         let openConnections = self.openConnections
-        let memory = MemoryReturn()
+        let memory = self.memory
         if let interval = configuration.memoryReturnInterval { memory.start(interval: interval, loop: group.next()) }
         defer {
             memory.stop()
-            spellStarter.finish()
             openConnections.closeAll()
-        }
-        let startSpell: ConnectionDispatcher.StartSpell = { spell in
-            if case .enqueued = spellStarter.yield(spell) { return true }
-            return false
         }
         let socketFiles = self.socketFiles
         defer { for file in socketFiles.withLock({ $0 }) { file.remove() } }
-        let listeners = try await bindAll(startSpell: startSpell)
+        let listeners = try await bindAll()
         let doors: [any FrontDoor]
         do {
             doors = try await bindFrontDoors()
@@ -181,27 +163,10 @@ public final class PorterServer: Service {
                     try? await gracefulShutdown()
                     await openConnections.closed()
                 }
-                group.addTask {
-                    await cancelWhenGracefulShutdown {
-                        await withDiscardingTaskGroup { requests in
-                            for await spell in spells {
-                                requests.addTask {
-                                    self.busyConnections.add(1, ordering: .relaxed)
-                                    defer {
-                                        self.busyConnections.subtract(1, ordering: .relaxed)
-                                        memory.requestEnded()
-                                    }
-                                    await spell()
-                                }
-                            }
-                        }
-                    }
-                }
             }
         } onGracefulShutdown: { [logger] in
             for listener in listeners { listener.close(promise: nil) }
             for door in doors { door.close() }
-            spellStarter.finish()
             logger.info(
                 "shutting down",
                 metadata: [
@@ -213,13 +178,13 @@ public final class PorterServer: Service {
     }
 
     /// Binds every configured endpoint, or none: a failure closes those already bound.
-    private func bindAll(startSpell: @escaping ConnectionDispatcher.StartSpell) async throws -> [any Channel] {
+    private func bindAll() async throws -> [any Channel] {
         var listeners: [any Channel] = []
         do {
             for endpoint in configuration.listen {
                 let tls = endpoint.isTCP ? tlsContext : nil
                 let binding = tls == nil ? [] : tlsBinding
-                listeners.append(try await bind(endpoint, tls: tls, binding: binding, startSpell: startSpell))
+                listeners.append(try await bind(endpoint, tls: tls, binding: binding))
             }
         } catch {
             for listener in listeners { try? await listener.close() }
@@ -286,13 +251,8 @@ public final class PorterServer: Service {
     }
 
     /// Binds `endpoint`; each connection's proof must include `binding` (see ``ChannelBinding``).
-    private func bind(
-        _ endpoint: Endpoint, tls: NIOSSLContext?, binding: [UInt8],
-        startSpell: @escaping ConnectionDispatcher.StartSpell
-    ) async throws -> any Channel {
+    private func bind(_ endpoint: Endpoint, tls: NIOSSLContext?, binding: [UInt8]) async throws -> any Channel {
         let limits = configuration.frameLimits
-        let readAhead = configuration.readAheadFrames
-        let readAheadBytes = configuration.readAheadBytes
         let authTimeout = TimeLimit.timeAmount(seconds: configuration.authTimeout)
         let timeouts = ConnectionStateMachine.Timeouts(
             authentication: authTimeout,
@@ -320,10 +280,14 @@ public final class PorterServer: Service {
                     if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls)) }
                     try pipeline.addFrameCodec(limits: limits)
                     try pipeline.addHandler(
-                        ConnectionDispatcher(
-                            connection: connection, binding: binding, timeouts: timeouts, readAhead: readAhead,
-                            readAheadBytes: readAheadBytes,
-                            startSpell: startSpell))
+                        ChannelMultiplexer(
+                            server: ConnectionStateMachine(
+                                server: ServerHandshake(
+                                    identity: connection.identity, token: connection.token,
+                                    nonce: Randomness.bytes(ControlMessage.nonceLength), binding: binding),
+                                timeouts: timeouts),
+                            services: ChannelServices(connection: connection, eventLoop: channel.eventLoop),
+                            logger: Self.peerLogger(logger, channel)))
                     activity.connectionsAccepted.increment()
                     openConnections.add(channel)
                 }
@@ -351,6 +315,13 @@ public final class PorterServer: Service {
         } catch {
             throw PorterError(.configuration, "cannot listen on \(endpoint): \(Self.describe(error))")
         }
+    }
+
+    /// The server's logger with the client's address.
+    private static func peerLogger(_ logger: Logger, _ channel: any Channel) -> Logger {
+        var logger = logger
+        logger[metadataKey: "connection.peer"] = "\(channel.remoteAddress.map { "\($0)" } ?? "unix")"
+        return logger
     }
 
     /// What the server is doing now, for the status page.

@@ -53,7 +53,7 @@ public final class ServerActivity: Sendable {
     }
 
     private let live = Locked(Live())
-    /// Version 2 connections with at least one channel open.
+    /// Connections with at least one channel open.
     private let busyChannelConnections = Atomic<Int>(0)
 
     /// A running command.
@@ -167,7 +167,7 @@ public final class ServerActivity: Sendable {
         _ = live.withLock { $0.commands.removeValue(forKey: id) }
     }
 
-    /// A version 2 connection opened its first channel (`busy`), or closed its last.
+    /// A connection opened its first channel (`busy`), or closed its last.
     func channelConnection(busy: Bool) {
         if busy {
             busyChannelConnections.add(1, ordering: .relaxed)
@@ -176,7 +176,7 @@ public final class ServerActivity: Sendable {
         }
     }
 
-    /// Version 2 connections with a channel open now: each channel is a request being served.
+    /// Connections with a channel open now: each channel is a request being served.
     var busyChannelConnectionCount: Int { busyChannelConnections.load(ordering: .relaxed) }
 
     /// Registers a transfer; call the returned function when it ends.

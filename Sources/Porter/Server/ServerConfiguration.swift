@@ -41,21 +41,14 @@ public struct ServerConfiguration: Sendable {
     public var authTimeout: Double
     /// Seconds without a frame from the client after which the connection is closed; 0 disables it.
     public var idleTimeout: Double
-    /// Seconds a graceful shutdown gives version 2 connections to finish the channels they have in use
+    /// Seconds a graceful shutdown gives connections to finish the channels they have in use
     /// (``maxShutdownGrace`` at most); 0 closes every connection at once.
     public var shutdownGrace: Double
-    /// The channel limits of protocol version 2, announced in `welcome`: channels per connection, the window each
-    /// channel is granted, unanswered global requests; `nil` to speak version 1 only.
-    public var channelLimits: ChannelLimits?
+    /// The channel limits announced in `welcome`: channels per connection, the window each channel is granted,
+    /// unanswered global requests.
+    public var channelLimits: ChannelLimits
     /// The listen backlog: connections the kernel queues before Porter accepts them.
     public var backlog: Int32
-    /// Frames of one connection read ahead of the request being served; with this many waiting, the server stops
-    /// reading from the client until all but a quarter are taken. Each is at most a frame limit in size.
-    public var readAheadFrames: Int
-    /// Bytes of frame payload of one connection read ahead of the request being served: with this many waiting
-    /// (or ``readAheadFrames`` frames), the server stops reading from the client until a quarter of it is left,
-    /// so a client that sends and never reads (an echo it does not take) costs about this plus one frame.
-    public var readAheadBytes: Int
     /// Seconds between the server's offers to give memory freed by finished requests back to the system
     /// (`malloc_trim`), made only if a request ended since the last one; `nil` never. Without it, the C
     /// allocator keeps the peak of a burst of load resident after the load has gone.
@@ -91,10 +84,8 @@ public struct ServerConfiguration: Sendable {
         authTimeout: Double = 10,
         idleTimeout: Double = 300,
         shutdownGrace: Double = ServerConfiguration.defaultShutdownGrace,
-        channelLimits: ChannelLimits? = ChannelLimits(),
+        channelLimits: ChannelLimits = ChannelLimits(),
         backlog: Int32 = 4096,
-        readAheadFrames: Int = 8,
-        readAheadBytes: Int = 1 << 20,
         memoryReturnInterval: Double? = 10,
         chat: ChatService.Configuration = ChatService.Configuration(),
         udp: Endpoint? = nil,
@@ -124,8 +115,6 @@ public struct ServerConfiguration: Sendable {
         self.shutdownGrace = shutdownGrace.isNaN ? 0 : min(max(shutdownGrace, 0), Self.maxShutdownGrace)
         self.channelLimits = channelLimits
         self.backlog = backlog
-        self.readAheadFrames = max(readAheadFrames, 1)
-        self.readAheadBytes = max(readAheadBytes, 1)
         self.memoryReturnInterval = memoryReturnInterval
         self.chat = chat
         self.exec = exec

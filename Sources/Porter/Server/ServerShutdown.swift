@@ -1,8 +1,7 @@
 import NIOCore
 
 /// The server is shutting down: fired into every open native connection's pipeline, where the
-/// ``ConnectionDispatcher`` or the ``ChannelMultiplexer`` passes it to the connection's state machine
-/// (docs/design/protocol-2.md section 4.5). A second one ends the grace period at once.
+/// ``ChannelMultiplexer`` passes it to the connection's state machine (docs/PROTOCOL.md, shutting down). A second one ends the grace period at once.
 struct ServerShutdown: Sendable {
     /// How long channels in use may go on before the connection is closed.
     let grace: TimeAmount

@@ -22,8 +22,8 @@ extension Channel {
     /// A channel keeps its receive buffer while idle, so the first reads are small (512 bytes: a handshake
     /// message fits): 10,000 idle connections then hold 5 MB of buffers rather than 20 MB.
     ///
-    /// One read per readiness event, not NIO's default of four: the server stops reading a client whose requests
-    /// are not being taken (``RequestInbox``), and four 1 MiB reads in a row would run that far past its limit.
+    /// One read per readiness event, not NIO's default of four: the server stops reading a client while the
+    /// connection is not writable (``ChannelMultiplexer``), and four 1 MiB reads in a row would run that far past it.
     func allowLargeReads() throws {
         try syncOptions?.setOption(
             .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 1 << 20))

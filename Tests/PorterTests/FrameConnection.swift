@@ -3,20 +3,19 @@ import NIOPosix
 import Porter
 import PorterProtocol
 
-/// A plaintext protocol 2 connection driven frame by frame, for tests of the server's channels: it runs the
-/// handshake with the test token, then sends and reads raw frames (docs/design/protocol-2.md).
-struct Version2Connection {
+/// A plaintext connection driven frame by frame, for tests of the server's channels: it runs the handshake with
+/// the test token, then sends and reads raw frames (docs/PROTOCOL.md).
+struct FrameConnection {
     let channel: any Channel
     let outbound: NIOAsyncChannelOutboundWriter<Frame>
     var frames: NIOAsyncChannelInboundStream<Frame>.AsyncIterator
     let welcome: ConnectionMessage.Welcome
 
-    /// Connects to `endpoint` (TCP, plaintext), authenticates on version 2, runs `body`, and closes the
-    /// connection.
+    /// Connects to `endpoint` (TCP, plaintext), authenticates, runs `body`, and closes the connection.
     static func run<Result>(
-        _ endpoint: Endpoint, _ body: (inout Version2Connection) async throws -> Result
+        _ endpoint: Endpoint, _ body: (inout FrameConnection) async throws -> Result
     ) async throws -> Result {
-        guard case .tcp(let host, let port) = endpoint else { throw TestFailure("version 2 tests use TCP") }
+        guard case .tcp(let host, let port) = endpoint else { throw TestFailure("frame tests use TCP") }
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -27,7 +26,7 @@ struct Version2Connection {
         return try await channel.executeThenClose { inbound, outbound in
             var frames = inbound.makeAsyncIterator()
             let nonce = [UInt8](repeating: 7, count: 32)
-            let hello = ControlMessage.hello(.init(versions: [1, 2], agent: "porter/test", nonce: .init(nonce)))
+            let hello = ControlMessage.hello(.init(versions: [2], agent: "porter/test", nonce: .init(nonce)))
             try await outbound.write(hello.frame)
             guard let welcomeFrame = try await frames.next(),
                 case .welcome(let welcome) = try ConnectionMessage(frame: welcomeFrame), welcome.version == 2
@@ -41,7 +40,7 @@ struct Version2Connection {
                 case .ready(let ready) = try ControlMessage(frame: readyFrame),
                 proofs.verify(ready.proof.bytes, for: .server)
             else { throw TestFailure("no valid ready") }
-            var connection = Version2Connection(
+            var connection = FrameConnection(
                 channel: channel.channel, outbound: outbound, frames: frames, welcome: welcome)
             return try await body(&connection)
         }
@@ -49,6 +48,11 @@ struct Version2Connection {
 
     /// Sends frames, flushed once.
     func send(_ frames: Frame...) async throws {
+        try await outbound.write(contentsOf: frames)
+    }
+
+    /// Sends frames, flushed once.
+    func send(contentsOf frames: [Frame]) async throws {
         try await outbound.write(contentsOf: frames)
     }
 
