@@ -1,7 +1,7 @@
 import NIOCore
 import PorterProtocol
 
-/// The `client2` fuzz target: a client's version 2 connection, authenticated against a server's machine in
+/// The `client2` fuzz target: a client's connection, authenticated against a server's machine in
 /// memory, with three `echo` channels opened, fed the channel-form frames decoded from the input as if the server
 /// sent them. A driver does what Porter's client does with every action: it consumes the data it is given, sends
 /// what the server's credit allows, and closes a channel after the server's eof. Whatever the frames, nothing
@@ -26,7 +26,7 @@ enum ClientConnectionFuzz {
         }
     }
 
-    /// A client's machine authenticated on version 2 by a server's machine, frame by frame.
+    /// A client's machine authenticated by a server's machine, frame by frame.
     static func authenticated() -> ConnectionStateMachine {
         let now = ConnectionFuzz.Driver.now
         var client = ConnectionStateMachine(
@@ -41,7 +41,7 @@ enum ClientConnectionFuzz {
             let towardsClient = towardsServer.flatMap { frames(server.received($0, now: now)) }
             towardsServer = towardsClient.flatMap { frames(client.received($0, now: now)) }
         }
-        precondition(client.version == 2, "the fuzz client did not authenticate on version 2")
+        precondition(client.version == 2, "the fuzz client did not authenticate")
         return client
     }
 

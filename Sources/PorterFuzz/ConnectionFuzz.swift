@@ -1,7 +1,7 @@
 import NIOCore
 import PorterProtocol
 
-/// The `connection2` fuzz target: a version 2 server connection, authenticated, fed the channel-form frames
+/// The `connection2` fuzz target: a server connection, authenticated, fed the channel-form frames
 /// decoded from the input, with a driver that does what Porter's multiplexer does with every action — accepts
 /// or refuses each open in turn, consumes and answers the data it is given, ends a channel after the client's
 /// eof. For one input in five the server starts shutting down after the second frame. Whatever the frames,
@@ -27,7 +27,7 @@ enum ConnectionFuzz {
         }
     }
 
-    /// A server's machine that speaks version 2, before the client's `hello`.
+    /// A server's machine before the client's `hello`.
     static func server() -> ConnectionStateMachine {
         let identity = ServerHandshake.Identity(
             agent: "porter/fuzz", server: "fuzz", limits: .init(frames: FrameLimits(), idleTimeout: 0, channels: limits)
@@ -37,17 +37,17 @@ enum ConnectionFuzz {
             timeouts: .init(authentication: .seconds(10), idle: nil))
     }
 
-    /// A machine that has sent `ready` on version 2.
+    /// A machine that has sent `ready`.
     static func authenticated() -> ConnectionStateMachine {
         var machine = server()
-        let hello = ControlMessage.hello(
+        let hello = ConnectionMessage.hello(
             .init(versions: [2], agent: "fuzz", nonce: .init(clientNonce), limits: FrameLimits(maxDataPayload: 16_384)))
         _ = machine.activated(now: Driver.now)
         _ = machine.received(hello.frame, now: Driver.now)
         let proof = AuthProof(token: token, clientNonce: clientNonce, serverNonce: serverNonce).proof(for: .client)
         _ = machine.received(
-            ControlMessage.auth(.init(method: AuthProof.method, proof: .init(proof))).frame, now: Driver.now)
-        precondition(machine.version == 2, "the fuzz connection did not authenticate on version 2")
+            ConnectionMessage.auth(.init(method: AuthProof.method, proof: .init(proof))).frame, now: Driver.now)
+        precondition(machine.version == 2, "the fuzz connection did not authenticate")
         return machine
     }
 

@@ -44,7 +44,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// re-encodes to exactly the bytes it consumed.
     public static func frames(_ bytes: [UInt8]) {
         forEachFrame(in: bytes, form: .handshake) { frame in
-            if frame.kind == .control { _ = try? ControlMessage(frame: frame) }
+            if frame.kind == .control { _ = try? ConnectionMessage(frame: frame) }
         }
     }
 
@@ -65,7 +65,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         }
     }
 
-    /// Protocol version 2's channel form with small limits: every frame it returns re-encodes to exactly the bytes
+    /// The channel form with small limits: every frame it returns re-encodes to exactly the bytes
     /// it consumed and keeps every header rule (no empty control or data payload, window, eof and close of their
     /// sizes on a channel from 1 up, no reserved channel, no window of 0); every control payload that decodes as a
     /// connection message (channel 0) or a channel message (for the service the channel id picks: channel 1 exec,
@@ -100,29 +100,46 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         }
     }
 
-    /// Every control message: what decodes re-encodes to JSON that decodes to the same message, and every number
-    /// in it is one the server can use as it does (a `Duration`, a terminal size, file offsets) without a trap.
+    /// Every control message, as a connection message and as a message of each channel service: what decodes
+    /// re-encodes to JSON that decodes to the same message, and every number in it is one the server can use as it
+    /// does (a `Duration`, a terminal size, file offsets) without a trap.
     public static func messages(_ bytes: [UInt8]) {
-        guard let message = try? ControlMessage(payload: ByteBuffer(bytes: bytes)) else { return }
-        let again = try? ControlMessage(payload: message.payload)
-        precondition(again == message, "a message does not survive a round trip")
-        precondition((try? message.validate()) != nil, "a decoded message holds a number outside its range")
-        switch message {
-        case .exec(let exec):
-            if let timeout = exec.timeout { _ = Duration.seconds(timeout) + .seconds(60) }
-            if let pty = exec.pty { _ = (UInt16(pty.rows), UInt16(pty.cols)) }
-        case .execResize(let terminal):
-            _ = (UInt16(terminal.rows), UInt16(terminal.cols))
-        case .fileHeader(let header):
-            _ = header.size - header.offset
-            _ = mode_t(header.mode)
-        case .filePut(let put):
-            _ = put.size + Int64(1 << 20)
-            if let mtime = put.mtime { _ = timespec(tv_sec: Int(mtime.seconds), tv_nsec: mtime.nanoseconds) }
-        case .fileGet(let get):
-            _ = (get.offset ?? 0) + Int64(1 << 20)
-        default:
-            break
+        let payload = ByteBuffer(bytes: bytes)
+        if let message = try? ConnectionMessage(payload: payload) {
+            precondition((try? ConnectionMessage(payload: message.payload)) == message, "a round trip changed it")
+            if case .global(let global) = message, case .fileAttrs(let attributes) = global.request {
+                if let mode = attributes.mode { _ = mode_t(mode) }
+                if let mtime = attributes.mtime { _ = timespec(tv_sec: Int(mtime.seconds), tv_nsec: mtime.nanoseconds) }
+            }
+        }
+        for service in ChannelService.allCases {
+            guard let message = try? ChannelMessage(payload: payload, service: service) else { continue }
+            precondition(
+                (try? ChannelMessage(payload: message.payload, service: service)) == message, "a round trip changed it")
+            switch message {
+            case .open(let open):
+                switch open.parameters {
+                case .exec(let exec):
+                    if let timeout = exec.timeout { _ = Duration.seconds(timeout) + .seconds(60) }
+                    if let pty = exec.pty { _ = (UInt16(pty.rows), UInt16(pty.cols)) }
+                case .filePut(let put):
+                    _ = put.size + Int64(1 << 20)
+                    if let mtime = put.mtime { _ = timespec(tv_sec: Int(mtime.seconds), tv_nsec: mtime.nanoseconds) }
+                case .fileGet(let get):
+                    _ = (get.offset ?? 0) + Int64(1 << 20)
+                default:
+                    break
+                }
+            case .accept(let accept):
+                if case .fileGet(let header) = accept.details {
+                    _ = header.size - header.offset
+                    _ = mode_t(header.mode)
+                }
+            case .execResize(let size):
+                _ = (UInt16(size.rows), UInt16(size.cols))
+            default:
+                break
+            }
         }
     }
 

@@ -1,4 +1,4 @@
-/// The channel limits a version 2 server announces in `welcome` (docs/design/protocol-2.md section 4.2).
+/// The channel limits a version 2 server announces in `welcome` (docs/PROTOCOL.md section 4.2).
 ///
 /// A client keeps to them; the server enforces them as frames arrive: an `open` beyond ``maxChannels`` is refused
 /// `too-many-channels`, data beyond a window is fatal `flow-control`, more than ``maxGlobalRequests`` unanswered

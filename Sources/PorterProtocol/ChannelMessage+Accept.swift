@@ -6,15 +6,15 @@ extension ChannelMessage {
         public enum Details: Sendable, Equatable {
             /// `exec`: the command's process id (0 if it could not start).
             case exec(pid: Int)
-            /// `file.get`: the file's size, where the data starts, its mode and time: version 1's `file.header`.
+            /// `file.get`: the file's size, where the data starts, its mode and time.
             case fileGet(ControlMessage.FileHeader)
-            /// `file.put`: the bytes of an interrupted upload the server keeps: version 1's `file.ready`.
+            /// `file.put`: the bytes of an interrupted upload the server keeps.
             case filePut(ControlMessage.FileReady)
             /// `file.list`: what the path is (never a symlink: it is followed inside the root).
             case fileList(kind: ControlMessage.FileType)
             /// `echo`: nothing.
             case echo
-            /// `chat`: the room, the name and the members, the new one included: version 1's `chat.joined`.
+            /// `chat`: the room, the name and the members, the new one included.
             case chat(ControlMessage.ChatJoined)
             /// `forward`: nothing; the server has connected to the target.
             case forward

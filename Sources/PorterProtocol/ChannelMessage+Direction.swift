@@ -1,5 +1,5 @@
 extension ChannelMessage {
-    /// Whether `sender` may send this message on an accepted channel of `service` (docs/design/protocol-2.md
+    /// Whether `sender` may send this message on an accepted channel of `service` (docs/PROTOCOL.md
     /// section 5.4). `open`, `accept` and `refuse`, which open a channel, never are.
     public func isSent(by sender: ChannelStateMachine.Role, on service: ChannelService) -> Bool {
         switch (self, sender) {

@@ -38,9 +38,11 @@ extension ChannelMessage {
         public var directory: ControlMessage.FileEntry?
         /// Entries left out because their names are not valid UTF-8.
         public var skipped: Int?
-        /// Some of those names (at most ``ControlMessage/FileListing/maxSkippedNames``), bytes that are not UTF-8
+        /// Some of those names (at most ``maxSkippedNames``), bytes that are not UTF-8
         /// written `\xFF`.
         public var skippedNames: [String]?
+        /// The most names ``skippedNames`` holds.
+        public static let maxSkippedNames = 20
         /// Creates the payload.
         public init(directory: ControlMessage.FileEntry? = nil, skipped: Int? = nil, skippedNames: [String]? = nil) {
             self.directory = directory

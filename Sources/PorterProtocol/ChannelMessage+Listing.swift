@@ -1,6 +1,6 @@
 extension ChannelMessage.Listing {
     /// Cuts `entries`, in order, into `file.listing` payloads that each encode to at most `maxPayload` bytes
-    /// (docs/design/protocol-2.md section 5.4.4), by measuring each entry's encoding: a listing's payload is
+    /// (docs/PROTOCOL.md section 5.4.4), by measuring each entry's encoding: a listing's payload is
     /// `{"entries":[…],"type":"file.listing"}`, so its size is that of the empty listing plus each entry's encoding
     /// and a comma between two.
     ///

@@ -4,7 +4,7 @@ extension ChannelMessage {
     public struct Open: Codable, Sendable, Equatable {
         /// A service and its parameters.
         public enum Parameters: Sendable, Equatable {
-            /// `exec`: the command, as version 1's `exec` request.
+            /// `exec`: the command (``ControlMessage/Exec``).
             case exec(ControlMessage.Exec)
             /// `file.get`: the file and where to resume.
             case fileGet(ControlMessage.FileGet)
@@ -14,7 +14,7 @@ extension ChannelMessage {
             case fileList(ControlMessage.FileList)
             /// `echo`: no parameters.
             case echo
-            /// `chat`: the room and the name, as version 1's `chat.join`.
+            /// `chat`: the room and the name.
             case chat(ControlMessage.ChatJoin)
             /// `forward`: the target and the origin.
             case forward(Forward)

@@ -1,5 +1,5 @@
 extension ChannelMessage {
-    /// Checks every member against its range (docs/design/protocol-2.md section 6.2, ``MessageRanges``). Names,
+    /// Checks every member against its range (docs/PROTOCOL.md section 3.3, ``MessageRanges``). Names,
     /// paths and texts are the services' to judge: they refuse or reject a bad one, the connection goes on.
     ///
     /// - Throws: ``ProtocolError`` with ``ProtocolError/Code/badMessage``, naming the member.
@@ -14,12 +14,12 @@ extension ChannelMessage {
         case .done(let done):
             try done.validate()
         case .execResize(let size):
-            try checkRange(size.rows, in: ControlMessage.Ranges.terminalSize, "rows")
-            try checkRange(size.cols, in: ControlMessage.Ranges.terminalSize, "cols")
+            try checkRange(size.rows, in: MessageRanges.terminalSize, "rows")
+            try checkRange(size.cols, in: MessageRanges.terminalSize, "cols")
         case .execExit(let exit):
-            if let status = exit.status { try checkRange(status, in: ControlMessage.Ranges.exitStatus, "status") }
+            if let status = exit.status { try checkRange(status, in: MessageRanges.exitStatus, "status") }
             if let number = exit.signalNumber {
-                try checkRange(number, in: ControlMessage.Ranges.signalNumber, "signalNumber")
+                try checkRange(number, in: MessageRanges.signalNumber, "signalNumber")
             }
             try MessageRanges.checkSeconds(exit.duration, "duration")
         case .fileBegin(let begin):
@@ -27,7 +27,7 @@ extension ChannelMessage {
         case .fileEnd(let end):
             try MessageRanges.checkDigest(end.digest, "digest")
         case .fileListing(let listing):
-            for entry in listing.entries { try entry.validate("entries", sizes: MessageRanges.fileSize) }
+            for entry in listing.entries { try entry.validate("entries") }
         case .refuse, .reject, .fail, .execSignal, .chatSay, .chatPrivate, .chatNick, .chatWho, .chatMessage,
             .chatPresence, .chatMembers:
             break
@@ -40,10 +40,10 @@ extension ChannelMessage.Open.Parameters {
         switch self {
         case .exec(let exec):
             if let timeout = exec.timeout {
-                guard timeout.isFinite, timeout > 0, timeout <= ControlMessage.Ranges.maxTimeout else {
+                guard timeout.isFinite, timeout > 0, timeout <= MessageRanges.maxTimeout else {
                     throw ProtocolError(
                         .badMessage,
-                        "'timeout' must be more than 0 and at most \(Int(ControlMessage.Ranges.maxTimeout)) seconds")
+                        "'timeout' must be more than 0 and at most \(Int(MessageRanges.maxTimeout)) seconds")
                 }
             }
             try exec.pty?.validate("pty")
@@ -54,7 +54,7 @@ extension ChannelMessage.Open.Parameters {
             }
         case .filePut(let put):
             try checkRange(put.size, in: MessageRanges.fileSize, "size")
-            if let mode = put.mode { try checkRange(mode, in: ControlMessage.Ranges.mode, "mode") }
+            if let mode = put.mode { try checkRange(mode, in: MessageRanges.mode, "mode") }
             try put.mtime?.validate("mtime")
         case .forward(let forward):
             try checkHost(forward.host, "host")
@@ -77,11 +77,11 @@ extension ChannelMessage.Accept.Details {
     fileprivate func validate() throws(ProtocolError) {
         switch self {
         case .exec(let pid):
-            try checkRange(pid, in: ControlMessage.Ranges.pid, "pid")
+            try checkRange(pid, in: MessageRanges.pid, "pid")
         case .fileGet(let header):
             try checkRange(header.size, in: MessageRanges.fileSize, "size")
             try checkRange(header.offset, in: 0...header.size, "offset")
-            try checkRange(header.mode, in: ControlMessage.Ranges.mode, "mode")
+            try checkRange(header.mode, in: MessageRanges.mode, "mode")
             try header.mtime.validate("mtime")
         case .filePut(let ready):
             try checkRange(ready.offset, in: MessageRanges.fileSize, "offset")
@@ -104,11 +104,11 @@ extension ChannelMessage.Done {
         case .filePut(let done):
             if let size = done.size { try checkRange(size, in: MessageRanges.fileSize, "size") }
         case .fileList(let end):
-            try end.directory?.validate("directory", sizes: MessageRanges.fileSize)
-            if let skipped = end.skipped { try checkRange(skipped, in: ControlMessage.Ranges.skipped, "skipped") }
-            if let names = end.skippedNames, names.count > ControlMessage.FileListing.maxSkippedNames {
+            try end.directory?.validate("directory")
+            if let skipped = end.skipped { try checkRange(skipped, in: MessageRanges.skipped, "skipped") }
+            if let names = end.skippedNames, names.count > ChannelMessage.ListingEnd.maxSkippedNames {
                 throw ProtocolError(
-                    .badMessage, "'skippedNames' holds at most \(ControlMessage.FileListing.maxSkippedNames) names")
+                    .badMessage, "'skippedNames' holds at most \(ChannelMessage.ListingEnd.maxSkippedNames) names")
             }
         case .empty:
             break

@@ -1,5 +1,5 @@
 /// A channel message of protocol version 2: the JSON payload of a control frame on a channel from 1 up
-/// (docs/design/protocol-2.md sections 5 and 6).
+/// (docs/PROTOCOL.md sections 3 and 5).
 ///
 /// `accept` and `done` have other members for each service, so a channel's messages are decoded knowing its
 /// service (``init(payload:service:)``). Payloads that are the same as version 1's reuse ``ControlMessage``'s types.

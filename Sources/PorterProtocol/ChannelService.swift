@@ -1,4 +1,4 @@
-/// What a version 2 channel carries: the `service` member of its `open` (docs/design/protocol-2.md section 5.4).
+/// What a channel carries: the `service` member of its `open` (docs/PROTOCOL.md section 5.4).
 ///
 /// A channel's messages are decoded knowing its service, since `accept` and `done` have other members in each.
 public enum ChannelService: String, Codable, Sendable, CaseIterable {

@@ -1,5 +1,5 @@
 extension ChannelStateMachine {
-    /// Where a channel is in its life (docs/design/protocol-2.md section 5.3), on one side.
+    /// Where a channel is in its life (docs/PROTOCOL.md section 5.3), on one side.
     public enum State: Sendable, Equatable {
         /// Client: `open` sent; server: `open` received, decision pending.
         case opening

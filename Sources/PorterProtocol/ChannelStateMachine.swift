@@ -1,7 +1,7 @@
 import NIOCore
 
-/// The rules of one version 2 channel on one side, for either role, as a pure state machine: frames and local
-/// requests in, ``Action``s out, no I/O (docs/design/protocol-2.md sections 5.1 to 5.4).
+/// The rules of one channel on one side, for either role, as a pure state machine: frames and local
+/// requests in, ``Action``s out, no I/O (docs/PROTOCOL.md sections 5.1 to 5.4).
 ///
 /// ```
 ///  opening ──accept──▶ open ──sent eof──▶ sent-eof ──got eof──┐

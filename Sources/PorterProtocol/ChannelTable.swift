@@ -1,7 +1,7 @@
 import NIOCore
 
 /// The channels of one connection on one side: the ids in use, each with its ``ChannelStateMachine``
-/// (docs/design/protocol-2.md sections 3.3 and 5.5).
+/// (docs/PROTOCOL.md sections 2.3 and 6.2).
 ///
 /// The client allocates every id, from 1 to 0x7FFFFFFF: it counts up, skips ids in use and wraps. An id is in use
 /// from the `open` until the channel is free — on the server when it sends `refuse`, on the client when it receives

@@ -11,12 +11,11 @@
 public struct ClientHandshake: Sendable {
     /// What the client must do after a message.
     public enum Action: Sendable, Equatable {
-        /// Send this message and wait for the next.
-        case send(ControlMessage)
-        /// The `welcome` just read is the last frame in the handshake form. Move both directions of the connection to the channel form, then send this message and wait for the next.
-        case switchForm(then: ControlMessage)
+        /// The `welcome` just read is the last frame in the handshake form. Move both directions of the connection
+        /// to the channel form, then send this message (`auth`) and wait for the next.
+        case switchForm(then: ConnectionMessage)
         /// The server is authenticated and has accepted the client.
-        case authenticated(ControlMessage.Welcome)
+        case authenticated(ConnectionMessage.Welcome)
         /// The handshake failed.
         case fail(ProtocolError)
     }
@@ -24,7 +23,7 @@ public struct ClientHandshake: Sendable {
     private enum State {
         case initial
         case awaitingWelcome
-        case awaitingReady(ControlMessage.Welcome, AuthProof)
+        case awaitingReady(ConnectionMessage.Welcome, AuthProof)
         case done
     }
 
@@ -36,8 +35,8 @@ public struct ClientHandshake: Sendable {
     /// Bytes identifying the secure channel, empty on a plaintext transport. A TLS client learns them only
     /// once the server's certificate has arrived, so they may be set any time before `welcome` is received.
     public var binding: [UInt8]
-    /// The server's `welcome`, once read, with the channel limits.
-    public private(set) var channelWelcome: ConnectionMessage.Welcome?
+    /// The server's `welcome`, once read.
+    public private(set) var welcome: ConnectionMessage.Welcome?
 
     /// Prepares a handshake.
     ///
@@ -56,68 +55,28 @@ public struct ClientHandshake: Sendable {
     }
 
     /// The first message to send.
-    public mutating func start() -> ControlMessage {
+    public mutating func start() -> ConnectionMessage {
         state = .awaitingWelcome
         return .hello(
             .init(versions: ControlMessage.supportedVersions, agent: agent, nonce: .init(nonce), limits: limits))
     }
 
-    /// Feeds the next frame from the server: `welcome` in the handshake form, the rest in the channel form.
+    /// Feeds the next frame from the server: `welcome` in the handshake form, `ready` in the channel form, or an
+    /// `error` instead of either.
     public mutating func receive(_ frame: Frame) -> Action {
-        if case .awaitingWelcome = state {
-            let message: ConnectionMessage
-            do {
-                message = try ConnectionMessage(frame: frame)
-            } catch {
-                state = .done
-                return .fail(error)
-            }
-            switch message {
-            case .welcome(let welcome):
-                return receiveChannelWelcome(welcome)
-            case .error(let body):
-                state = .done
-                return .fail(body.protocolError)
-            default:
-                return fail(.unexpectedMessage, "unexpected \(message.type) from server during the handshake")
-            }
-        }
+        let message: ConnectionMessage
         do {
-            return receive(try ControlMessage(frame: frame))
+            message = try ConnectionMessage(frame: frame)
         } catch {
             state = .done
             return .fail(error)
         }
-    }
-
-    private mutating func receiveChannelWelcome(_ welcome: ConnectionMessage.Welcome) -> Action {
-        guard welcome.version == ConnectionMessage.version else {
-            return fail(
-                .unsupportedVersion,
-                "server chose protocol version \(welcome.version), but this client offered version 2 only")
-        }
-        let limits = welcome.limits
-        // The idle timeout is announced exactly; the summary rounds a fraction up, never closer to the limit.
-        let summary = ControlMessage.Welcome(
-            version: welcome.version, agent: welcome.agent, server: welcome.server, nonce: welcome.nonce,
-            auth: welcome.auth,
-            limits: .init(
-                maxControlPayload: limits.frames.maxControlPayload, maxDataPayload: limits.frames.maxDataPayload,
-                idleTimeout: Int(limits.idleTimeout.rounded(.up))))
-        channelWelcome = welcome
-        switch authenticate(summary) {
-        case .send(let auth): return .switchForm(then: auth)
-        case let other: return other
-        }
-    }
-
-    /// Feeds the next message from the server.
-    public mutating func receive(_ message: ControlMessage) -> Action {
         switch (state, message) {
         case (_, .error(let body)):
             state = .done
             return .fail(body.protocolError)
-
+        case (.awaitingWelcome, .welcome(let welcome)):
+            return authenticate(welcome)
         case (.awaitingReady(let welcome, let proofs), .ready(let ready)):
             state = .done
             guard proofs.verify(ready.proof.bytes, for: .server) else {
@@ -125,14 +84,18 @@ public struct ClientHandshake: Sendable {
                     ProtocolError(.authFailed, "the server could not prove it holds the token; it may be an impostor"))
             }
             return .authenticated(welcome)
-
         default:
             return fail(.unexpectedMessage, "unexpected \(message.type) from server during the handshake")
         }
     }
 
-    /// Checks the welcome and answers it with the client's proof.
-    private mutating func authenticate(_ welcome: ControlMessage.Welcome) -> Action {
+    /// Checks the welcome and answers it with the client's proof, in the channel form.
+    private mutating func authenticate(_ welcome: ConnectionMessage.Welcome) -> Action {
+        guard welcome.version == ConnectionMessage.version else {
+            return fail(
+                .unsupportedVersion,
+                "server chose protocol version \(welcome.version), but this client offered version 2 only")
+        }
         guard welcome.nonce.bytes.count == ControlMessage.nonceLength else {
             return fail(.badMessage, "welcome nonce must be \(ControlMessage.nonceLength) bytes")
         }
@@ -140,8 +103,9 @@ public struct ClientHandshake: Sendable {
             return fail(.authFailed, "server offers no authentication method this client knows")
         }
         let proofs = AuthProof(token: token, clientNonce: nonce, serverNonce: welcome.nonce.bytes, binding: binding)
+        self.welcome = welcome
         state = .awaitingReady(welcome, proofs)
-        return .send(.auth(.init(method: AuthProof.method, proof: .init(proofs.proof(for: .client)))))
+        return .switchForm(then: .auth(.init(method: AuthProof.method, proof: .init(proofs.proof(for: .client)))))
     }
 
     private mutating func fail(_ code: ProtocolError.Code, _ message: String) -> Action {

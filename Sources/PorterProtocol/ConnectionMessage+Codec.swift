@@ -8,10 +8,14 @@ extension ConnectionMessage: Codable {
     public init(from decoder: any Decoder) throws {
         let type = try decoder.container(keyedBy: TypeKey.self).decode(String.self, forKey: .type)
         switch type {
-        case "hello", "auth", "ready", "ping", "pong", "keepalive", "error":
-            // The same messages as version 1's: its decoder reads them.
-            self = try Self(shared: ControlMessage(from: decoder))
+        case "hello": self = .hello(try ControlMessage.Hello(from: decoder))
         case "welcome": self = .welcome(try Welcome(from: decoder))
+        case "auth": self = .auth(try ControlMessage.Auth(from: decoder))
+        case "ready": self = .ready(try ControlMessage.Ready(from: decoder))
+        case "ping": self = .ping(try ControlMessage.Ping(from: decoder))
+        case "pong": self = .pong(try ControlMessage.Ping(from: decoder))
+        case "keepalive": self = .keepalive
+        case "error": self = .error(try ControlMessage.ErrorBody(from: decoder))
         case "global": self = .global(try GlobalRequest(from: decoder))
         case "global.ok": self = .globalOK(try GlobalOK(from: decoder))
         case "global.fail": self = .globalFail(try GlobalFail(from: decoder))
@@ -22,46 +26,20 @@ extension ConnectionMessage: Codable {
     }
 
     public func encode(to encoder: any Encoder) throws {
-        if let shared {
-            try shared.encode(to: encoder)
-            return
-        }
         var container = encoder.container(keyedBy: TypeKey.self)
         try container.encode(type, forKey: .type)
         switch self {
+        case .hello(let body): try body.encode(to: encoder)
         case .welcome(let body): try body.encode(to: encoder)
+        case .auth(let body): try body.encode(to: encoder)
+        case .ready(let body): try body.encode(to: encoder)
+        case .ping(let body), .pong(let body): try body.encode(to: encoder)
+        case .error(let body): try body.encode(to: encoder)
         case .global(let body): try body.encode(to: encoder)
         case .globalOK(let body): try body.encode(to: encoder)
         case .globalFail(let body): try body.encode(to: encoder)
         case .shutdown(let body): try body.encode(to: encoder)
-        case .hello, .auth, .ready, .ping, .pong, .keepalive, .error: break
-        }
-    }
-
-    /// The version 1 message that is the same as this one, if there is one.
-    var shared: ControlMessage? {
-        switch self {
-        case .hello(let body): .hello(body)
-        case .auth(let body): .auth(body)
-        case .ready(let body): .ready(body)
-        case .ping(let body): .ping(body)
-        case .pong(let body): .pong(body)
-        case .keepalive: .keepalive
-        case .error(let body): .error(body)
-        case .welcome, .global, .globalOK, .globalFail, .shutdown: nil
-        }
-    }
-
-    private init(shared: ControlMessage) throws(ProtocolError) {
-        switch shared {
-        case .hello(let body): self = .hello(body)
-        case .auth(let body): self = .auth(body)
-        case .ready(let body): self = .ready(body)
-        case .ping(let body): self = .ping(body)
-        case .pong(let body): self = .pong(body)
-        case .keepalive: self = .keepalive
-        case .error(let body): self = .error(body)
-        default: throw ProtocolError(.internal, "'\(shared.type)' is not a connection message")
+        case .keepalive: break
         }
     }
 }

@@ -1,13 +1,13 @@
 extension ConnectionMessage {
-    /// Checks every member against its range (docs/design/protocol-2.md section 6.2, ``MessageRanges``).
+    /// Checks every member against its range (docs/PROTOCOL.md section 3.3, ``MessageRanges``).
     ///
     /// - Throws: ``ProtocolError`` with ``ProtocolError/Code/badMessage``, naming the member.
     public func validate() throws(ProtocolError) {
         switch self {
         case .hello(let hello):
-            guard (1...ControlMessage.Ranges.maxVersions).contains(hello.versions.count) else {
+            guard (1...MessageRanges.maxVersions).contains(hello.versions.count) else {
                 throw ProtocolError(
-                    .badMessage, "'hello' must offer 1 to \(ControlMessage.Ranges.maxVersions) versions")
+                    .badMessage, "'hello' must offer 1 to \(MessageRanges.maxVersions) versions")
             }
             for version in hello.versions { try checkRange(version, in: MessageRanges.version, "versions") }
             try MessageRanges.checkThirtyTwoBytes(hello.nonce, "nonce")
@@ -27,7 +27,7 @@ extension ConnectionMessage {
         case .global(let global):
             try checkRange(global.id, in: MessageRanges.integer, "id")
             if case .fileAttrs(let attributes) = global.request {
-                if let mode = attributes.mode { try checkRange(mode, in: ControlMessage.Ranges.mode, "mode") }
+                if let mode = attributes.mode { try checkRange(mode, in: MessageRanges.mode, "mode") }
                 try attributes.mtime?.validate("mtime")
             }
         case .globalOK(let ok):
@@ -43,7 +43,7 @@ extension ConnectionMessage {
 }
 
 extension FrameLimits {
-    /// Checks announced limits against version 2's ranges, naming them after `prefix`.
+    /// Checks announced limits against their ranges, naming them after `prefix`.
     func validate(_ prefix: String) throws(ProtocolError) {
         try checkRange(maxControlPayload, in: MessageRanges.maxControlPayload, prefix + "maxControlPayload")
         try checkRange(maxDataPayload, in: MessageRanges.maxDataPayload, prefix + "maxDataPayload")

@@ -4,11 +4,10 @@
     import Foundation
 #endif
 
-/// A connection message of protocol version 2: the JSON payload of a control frame on channel 0
-/// (docs/design/protocol-2.md sections 4 and 6).
+/// A connection message: the JSON payload of a control frame on channel 0 (docs/PROTOCOL.md sections 3 and 4).
 ///
-/// `hello` and `welcome` travel in the handshake form, everything after them in the channel form. Payloads that
-/// are the same as version 1's reuse ``ControlMessage``'s types.
+/// `hello` and `welcome` (or an `error` instead of `welcome`) travel in the handshake form, everything after them
+/// in the channel form. The payload types shared with channel messages are ``ControlMessage``'s.
 ///
 /// ```
 /// {"type":"global","id":3,"name":"file.mkdir","path":"photos"}
@@ -45,8 +44,14 @@ public enum ConnectionMessage: Sendable, Equatable {
     /// The `"type"` member that names this message on the wire.
     public var type: String {
         switch self {
-        case .hello, .auth, .ready, .ping, .pong, .keepalive, .error: shared?.type ?? ""
+        case .hello: "hello"
         case .welcome: "welcome"
+        case .auth: "auth"
+        case .ready: "ready"
+        case .ping: "ping"
+        case .pong: "pong"
+        case .keepalive: "keepalive"
+        case .error: "error"
         case .global: "global"
         case .globalOK: "global.ok"
         case .globalFail: "global.fail"
@@ -58,8 +63,32 @@ public enum ConnectionMessage: Sendable, Equatable {
 // MARK: - Payloads
 
 extension ConnectionMessage {
-    /// Payload of version 2's `welcome`, with version 2's ``Limits``.
-    public typealias Welcome = WelcomeMessage<Limits>
+    /// Payload of `welcome`, the server's answer to `hello`.
+    public struct Welcome: Codable, Sendable, Equatable {
+        /// The version both sides speak from now on.
+        public var version: Int
+        /// The server software, e.g. `porter/0.1.0`.
+        public var agent: String
+        /// The server's name (Porter's: its host name).
+        public var server: String
+        /// ``ControlMessage/nonceLength`` random bytes.
+        public var nonce: ControlMessage.Bytes
+        /// Authentication methods the server accepts, e.g. `["hmac-sha256"]`.
+        public var auth: [String]
+        /// Every limit of the server, which the client must respect.
+        public var limits: Limits
+        /// Creates the payload.
+        public init(
+            version: Int, agent: String, server: String, nonce: ControlMessage.Bytes, auth: [String], limits: Limits
+        ) {
+            self.version = version
+            self.agent = agent
+            self.server = server
+            self.nonce = nonce
+            self.auth = auth
+            self.limits = limits
+        }
+    }
 
     /// The server's limits in `welcome`: one JSON object holding the members of ``FrameLimits``, `idleTimeout` and
     /// the members of ``ChannelLimits``.
@@ -79,7 +108,7 @@ extension ConnectionMessage {
             case idleTimeout
         }
 
-        /// Creates the payload; the defaults are those of docs/design/protocol-2.md section 4.2.
+        /// Creates the payload; the defaults are those of docs/PROTOCOL.md section 4.2.
         public init(
             frames: FrameLimits = FrameLimits(), idleTimeout: Double = Limits.defaultIdleTimeout,
             channels: ChannelLimits = ChannelLimits()

@@ -4,7 +4,7 @@ extension ConnectionStateMachine {
     /// What the connection must do after an input, in the order given.
     public enum Action: Sendable, Equatable {
         /// Write this handshake message to the peer.
-        case write(ControlMessage)
+        case write(ConnectionMessage)
         /// Write this frame to the peer (a connection message, or a frame of a channel).
         case send(Frame)
         /// The `welcome` just written is the last frame in the handshake form; move both directions

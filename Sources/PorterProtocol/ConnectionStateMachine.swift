@@ -82,8 +82,8 @@ public struct ConnectionStateMachine: Sendable {
     /// Which end of the connection this machine runs.
     public var role: ChannelStateMachine.Role { clientHandshake == nil ? .server : .client }
 
-    /// Client: the server's `welcome`, once authenticated, as a summary (the idle timeout rounded up to whole seconds).
-    public private(set) var welcome: ControlMessage.Welcome?
+    /// Client: the server's `welcome`, once authenticated.
+    public private(set) var welcome: ConnectionMessage.Welcome?
 
     /// Client: the server's limits, once `welcome` has arrived.
     public var serverLimits: ConnectionMessage.Limits? { role == .client ? announced : nil }
@@ -169,7 +169,7 @@ public struct ConnectionStateMachine: Sendable {
         nextKeepalive = nil
     }
 
-    /// Server: the server is shutting down (docs/design/protocol-2.md section 4.5).
+    /// Server: the server is shutting down (docs/PROTOCOL.md section 4.5).
     ///
     /// A connection not yet authenticated fails `shutting-down` at once; so does every
     /// connection when `grace` is zero. An authenticated connection is sent `shutdown {grace}`. From then
@@ -225,7 +225,7 @@ public struct ConnectionStateMachine: Sendable {
         }
         let action: ServerHandshake.Action
         do {
-            guard let received = serverHandshake?.receive(try ControlMessage(frame: frame)) else { return }
+            guard let received = serverHandshake?.receive(try ConnectionMessage(frame: frame)) else { return }
             action = received
         } catch {
             fail(error, &actions)
@@ -253,17 +253,13 @@ public struct ConnectionStateMachine: Sendable {
     private mutating func receiveInClientHandshake(_ frame: Frame, _ actions: inout Actions) {
         guard let action = clientHandshake?.receive(frame) else { return }
         switch action {
-        case .send(let message):
-            actions.append(.write(message))
         case .switchForm(let auth):
-            announced = clientHandshake?.channelWelcome?.limits
+            announced = clientHandshake?.welcome?.limits
             actions.append(.switchForm)
             actions.append(.write(auth))
         case .authenticated(let welcome):
-            guard let announced else {
-                fail(ProtocolError(.unexpectedMessage, "ready before welcome"), &actions)
-                return
-            }
+            let announced = welcome.limits
+            self.announced = announced
             state = .ready
             negotiated = welcome.version
             self.welcome = welcome

@@ -1,5 +1,5 @@
 extension ControlMessage {
-    /// Payload of `exec`: run a command on the server.
+    /// The members of an `exec` open: run a command on the server.
     public struct Exec: Codable, Sendable, Equatable {
         /// The command and its arguments; see ``CommandLine/resolve(_:)`` for when a shell is used.
         public var argv: [String]
@@ -41,27 +41,6 @@ extension ControlMessage {
             self.rows = rows
             self.cols = cols
         }
-    }
-
-    /// Payload of `exec.started`: the command runs.
-    public struct ExecStarted: Codable, Sendable, Equatable {
-        /// The process id on the server.
-        public var pid: Int
-        /// Bytes of standard input the client may send before the next `exec.window`.
-        public var window: Int
-        /// Creates the payload.
-        public init(pid: Int, window: Int) {
-            self.pid = pid
-            self.window = window
-        }
-    }
-
-    /// Payload of `exec.window`: more standard input may be sent.
-    public struct ExecWindow: Codable, Sendable, Equatable {
-        /// Bytes added to the client's allowance.
-        public var bytes: Int
-        /// Creates the payload.
-        public init(bytes: Int) { self.bytes = bytes }
     }
 
     /// Payload of `exec.signal`: deliver a signal to the command's process group.

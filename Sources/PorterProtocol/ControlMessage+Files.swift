@@ -54,7 +54,7 @@ extension ControlMessage {
         }
     }
 
-    /// Payload of `file.list`: list a path under the server's root.
+    /// The members of a `file.list` open: list a path under the server's root.
     public struct FileList: Codable, Sendable, Equatable {
         /// The path, relative to the root; `""` or `"."` is the root itself.
         public var path: String
@@ -67,41 +67,8 @@ extension ControlMessage {
         }
     }
 
-    /// Payload of `file.listing`, one or more per `file.list`, the last with `more` false.
-    public struct FileListing: Codable, Sendable, Equatable {
-        /// What the listed path is (`kind` on the wire, as `type` names the message). A file is listed as one
-        /// entry, itself.
-        public var kind: FileType
-        /// Entries, each directory before what it contains.
-        public var entries: [FileEntry]
-        /// Whether another `file.listing` follows.
-        public var more: Bool
-        /// Entries left out because their names are not valid UTF-8.
-        public var skipped: Int?
-        /// Some of those names (at most ``maxSkippedNames``), in the last listing, each shown with its bytes that
-        /// are not UTF-8 as `\xFF`, so that a person can find them.
-        public var skippedNames: [String]?
-        /// A listed directory's own entry (its `path` is `.`), in the last listing, so that a recursive download
-        /// can give the top directory its mode and time too.
-        public var directory: FileEntry?
-        /// The most names ``skippedNames`` holds.
-        public static let maxSkippedNames = 20
-        /// Creates the payload.
-        public init(
-            kind: FileType, entries: [FileEntry], more: Bool, skipped: Int? = nil, skippedNames: [String]? = nil,
-            directory: FileEntry? = nil
-        ) {
-            self.kind = kind
-            self.entries = entries
-            self.more = more
-            self.skipped = skipped
-            self.skippedNames = skippedNames
-            self.directory = directory
-        }
-    }
-
-    /// Payload of `file.get`: send a file. The server answers `file.header`, data frames on stream 0 and
-    /// `file.end`, or a non-fatal `error`.
+    /// The members of a `file.get` open: send a file. The server accepts with the file's ``FileHeader``, sends its
+    /// data on stream 0 and ends with `done` and the file's ``FileEnd``, or refuses.
     public struct FileGet: Codable, Sendable, Equatable {
         /// The file, relative to the root.
         public var path: String
@@ -121,7 +88,7 @@ extension ControlMessage {
         }
     }
 
-    /// Payload of `file.header`: the file about to be sent.
+    /// The members of a `file.get` accept: the file about to be sent.
     public struct FileHeader: Codable, Sendable, Equatable {
         /// The whole file's size.
         public var size: Int64
@@ -140,7 +107,8 @@ extension ControlMessage {
         }
     }
 
-    /// Payload of `file.end`: all data has been sent; the digest covers the whole file, from byte 0.
+    /// Payload of `file.end` (an upload's, after its data) and the members of a download's `done`: all data has
+    /// been sent; the digest covers the whole file, from byte 0.
     public struct FileEnd: Codable, Sendable, Equatable {
         /// Lowercase hex digest.
         public var digest: String
@@ -148,7 +116,7 @@ extension ControlMessage {
         public init(digest: String) { self.digest = digest }
     }
 
-    /// Payload of `file.put`: receive a file. The server answers `file.ready` or a non-fatal `error`.
+    /// The members of a `file.put` open: receive a file. The server accepts with its ``FileReady`` or refuses.
     public struct FilePut: Codable, Sendable, Equatable {
         /// Where the file goes, relative to the root. Its directory must exist.
         public var path: String
@@ -176,7 +144,7 @@ extension ControlMessage {
         }
     }
 
-    /// Payload of `file.ready`: the server is ready to receive.
+    /// The members of a `file.put` accept: the server is ready to receive.
     public struct FileReady: Codable, Sendable, Equatable {
         /// Bytes of an interrupted upload the server already holds (0 without `resume`).
         public var offset: Int64
@@ -198,7 +166,7 @@ extension ControlMessage {
         public init(offset: Int64) { self.offset = offset }
     }
 
-    /// Payload of `file.done`: the request succeeded.
+    /// The members of an upload's `done`: the file is under its final name.
     public struct FileDone: Codable, Sendable, Equatable {
         /// For an upload, the size now under the final name.
         public var size: Int64?
@@ -206,7 +174,7 @@ extension ControlMessage {
         public init(size: Int64? = nil) { self.size = size }
     }
 
-    /// Payload of `file.mkdir`: create a directory (succeeds if it already is one).
+    /// The members of the global request `file.mkdir`: create a directory (succeeds if it already is one).
     public struct FileMkdir: Codable, Sendable, Equatable {
         /// The directory, relative to the root.
         public var path: String
@@ -214,7 +182,7 @@ extension ControlMessage {
         public init(path: String) { self.path = path }
     }
 
-    /// Payload of `file.symlink`: create a symlink whose target stays inside the root.
+    /// The members of the global request `file.symlink`: create a symlink whose target stays inside the root.
     public struct FileSymlink: Codable, Sendable, Equatable {
         /// The link, relative to the root.
         public var path: String
@@ -227,7 +195,7 @@ extension ControlMessage {
         }
     }
 
-    /// Payload of `file.attrs`: set a file's or directory's mode and modification time.
+    /// The members of the global request `file.attrs`: set a file's or directory's mode and modification time.
     public struct FileAttributes: Codable, Sendable, Equatable {
         /// The path, relative to the root.
         public var path: String

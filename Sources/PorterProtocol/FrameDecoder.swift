@@ -13,9 +13,9 @@ import NIOCore
 /// that many payload bytes without consuming a partial frame. It does no I/O and can be driven by
 /// `ByteToMessageHandler` or directly with `NIOSingleStepByteToMessageProcessor`.
 ///
-/// In the handshake form (version 1, and the `hello` and `welcome` of every version) it checks the kind, a
-/// control frame's stream and the length against ``FrameLimits`` once the six header bytes are in. In the channel
-/// form it runs every header check of protocol version 2 at the byte that decides it — the kind after one byte,
+/// In the handshake form (`hello` and `welcome`, in every version) it checks the kind, a control frame's stream
+/// and the length against ``FrameLimits`` once the six header bytes are in. In the channel form it runs every
+/// header check at the byte that decides it — the kind after one byte,
 /// the stream after two, the length after six, the channel after ten — before any payload is buffered.
 public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
     public typealias InboundOut = Frame
@@ -35,7 +35,7 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
     private var state: State = .waitingForHeader
     private let limits: FrameLimits
     /// The header form of the next frame. Change it only between frames: after a frame has been returned and
-    /// before the next byte is decoded (a version 2 connection switches to ``FrameForm/channels`` after `welcome`).
+    /// before the next byte is decoded (a connection switches to ``FrameForm/channels`` after `welcome`).
     public var form: FrameForm
 
     /// Creates a decoder enforcing `limits` on frames of `form`.

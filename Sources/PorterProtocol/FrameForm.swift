@@ -1,8 +1,8 @@
 /// Which header a connection's frames carry (see ``Frame`` for the layout).
 ///
 /// Every connection starts in the handshake form, which never changes between versions: `hello`, `welcome` and
-/// any error sent instead of them use it, and version 1 uses it throughout. A connection that chose version 2
-/// switches both directions to the channel form at the first byte after `welcome`.
+/// any error sent instead of them use it. Both directions switch to the channel form at the first byte after
+/// `welcome`.
 public enum FrameForm: Sendable, Hashable {
     /// Six bytes: kind, stream, payload length. Kinds control and data only.
     case handshake

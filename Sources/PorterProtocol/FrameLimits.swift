@@ -3,7 +3,7 @@
 /// A header declaring more than the limit for its kind is refused when the header arrives, before any of the
 /// payload is buffered, so a peer cannot make the receiver wait for or store an oversized frame.
 ///
-/// In protocol version 2 both sides announce theirs (`hello.limits`, `welcome.limits`): as JSON an object with the
+/// Both sides announce theirs (`hello.limits`, `welcome.limits`): as JSON an object with the
 /// members `maxControlPayload` and `maxDataPayload`.
 public struct FrameLimits: Codable, Sendable, Equatable {
     /// The default largest control (JSON) payload: 64 KiB.

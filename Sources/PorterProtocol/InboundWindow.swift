@@ -1,5 +1,5 @@
 /// The receiver's side of one direction of a channel: the credit it granted, and when to grant more
-/// (docs/design/protocol-2.md section 5.2; swift-nio-ssh's `ChildChannelWindowManager`).
+/// (docs/PROTOCOL.md section 5.2; swift-nio-ssh's `ChildChannelWindowManager`).
 ///
 /// It keeps `W` (``window``, the window first granted), ``credit`` (what the sender still has) and ``held`` (bytes
 /// received and not yet consumed). `credit + held` never exceeds `W`: after consuming, once it has fallen to `W / 2`

@@ -6,14 +6,14 @@ import NIOCore
     import Foundation
 #endif
 
-/// Decoding and encoding of control payloads, shared by every message type, and version 2's integer rules.
+/// Decoding and encoding of control payloads, shared by every message type, and the integer rules.
 ///
-/// Version 2 reads every integer member only in integer form — digits, no fraction, no exponent (`1048576`, never
+/// Every integer member is read only in integer form — digits, no fraction, no exponent (`1048576`, never
 /// `1048576.0` or `1.048576e6`) — and only within ±(2^53−1), so that a reader holding JSON numbers as doubles reads
 /// each exactly. `JSONDecoder` accepts `1.0` or `1e3` for an integer and any magnitude its type holds, so the
 /// payload's bytes are scanned for the number tokens themselves (``checkIntegers(in:integerMembers:)``).
 enum MessageJSON {
-    /// The largest magnitude of a JSON integer in version 2: 2^53−1.
+    /// The largest magnitude of a JSON integer: 2^53−1.
     static let maxInteger: UInt64 = (1 << 53) - 1
 
     /// The key of `JSONDecoder.userInfo` under which a channel's service travels to ``ChannelMessage``'s decoder.
@@ -47,7 +47,7 @@ enum MessageJSON {
         }
     }
 
-    /// `message` as version 2 writes it: compact, `/` unescaped, members sorted by name so that one message always
+    /// `message` as Porter writes it: compact, `/` unescaped, members sorted by name so that one message always
     /// has one encoding (receivers take members in any order).
     static func encode(_ message: some Encodable, with encoder: JSONEncoder = makeEncoder()) -> ByteBuffer {
         // Every payload type encodes plain strings, numbers, booleans, arrays and objects: encoding cannot fail.
@@ -62,7 +62,7 @@ enum MessageJSON {
         return encoder
     }
 
-    /// The members that hold integers in version 2 (section 6.2); every other number member is a duration.
+    /// The members that hold integers (docs/PROTOCOL.md section 3.3); every other number member is a duration.
     static let integerMembers: Set<String> = [
         "versions", "version", "id", "window", "rows", "cols", "pid", "status", "signalNumber", "size", "offset",
         "mode", "seconds", "nanoseconds", "skipped", "port", "originPort", "maxControlPayload", "maxDataPayload",

@@ -1,7 +1,30 @@
-/// The ranges of version 2's message members (docs/design/protocol-2.md section 6.2), where they differ from
-/// version 1's ``ControlMessage/Ranges`` or are new. A message outside them is refused `bad-message` as it is
-/// decoded.
+/// The ranges every number in a control message must lie in (docs/PROTOCOL.md section 3.3). A message is checked
+/// against them as it is decoded, so no code behind the decoder ever sees an absurd value: a timeout of 1e19
+/// seconds, a negative size, a mode with file-type bits, a terminal of a million rows. A message outside them is
+/// refused `bad-message`.
 public enum MessageRanges {
+    /// The longest command timeout, in seconds: one year.
+    public static let maxTimeout: Double = 365 * 24 * 3600
+    /// Terminal rows and columns.
+    public static let terminalSize: ClosedRange<Int> = 1...10_000
+    /// The longest `TERM` value, in bytes.
+    public static let maxTermLength = 256
+    /// Permission bits: the file-type bits of `st_mode` are not part of a mode.
+    public static let mode: ClosedRange<UInt32> = 0...0o7777
+    /// Modification times, in seconds since 1970: from year 1 to year 9999.
+    public static let fileTimeSeconds: ClosedRange<Int64> = -62_135_596_800...253_402_300_799
+    /// Nanoseconds of a time.
+    public static let nanoseconds: ClosedRange<Int> = 0...999_999_999
+    /// Exit statuses.
+    public static let exitStatus: ClosedRange<Int> = 0...255
+    /// Signal numbers.
+    public static let signalNumber: ClosedRange<Int> = 1...128
+    /// Process ids (0 when a command could not start).
+    public static let pid: ClosedRange<Int> = 0...Int(Int32.max)
+    /// Versions a `hello` may offer.
+    public static let maxVersions = 64
+    /// A count of entries a listing skipped.
+    public static let skipped: ClosedRange<Int> = 0...Int(UInt32.max)
     /// `id` of pings and global requests, and `size` and `offset`: 0 to 2^53−1, exact as a double.
     public static let integer: ClosedRange<UInt64> = 0...MessageJSON.maxInteger
     /// `size` and `offset` as file positions: 0 to 2^53−1 bytes.
@@ -15,7 +38,7 @@ public enum MessageRanges {
     /// `maxDataPayload` as announced: at least 16,384 bytes.
     public static let maxDataPayload: ClosedRange<Int> = 16_384...Int(UInt32.max)
     /// `grace`, `duration` and `idleTimeout`, in seconds: 0 to one year.
-    public static let seconds: ClosedRange<Double> = 0...ControlMessage.Ranges.maxTimeout
+    public static let seconds: ClosedRange<Double> = 0...maxTimeout
     /// `port` of a forward target: 1 to 65,535.
     public static let port: ClosedRange<Int> = 1...65_535
     /// `originPort`: 0 to 65,535.

@@ -1,7 +1,7 @@
 import NIOCore
 
 /// The sender's side of one direction of a channel: the credit the peer granted, and how a write is cut into data
-/// frames (docs/design/protocol-2.md section 5.2; swift-nio-ssh's `OutboundFlowController`).
+/// frames (docs/PROTOCOL.md section 5.2; swift-nio-ssh's `OutboundFlowController`).
 ///
 /// The credit starts at the `window` of the peer's `open` or `accept` and grows with its window frames, never above
 /// 2^32−1; each data frame sent uses its length. A write is cut into frames of at most `min(credit, peer's

@@ -17,8 +17,7 @@ public struct ProtocolError: Error, Sendable, Equatable, CustomStringConvertible
     /// A one-line description: the message followed by the code.
     public var description: String { "\(message) (\(code.rawValue))" }
 
-    /// The error codes of protocol versions 1 and 2 (version 2's are in docs/design/protocol-2.md, sections 4.6
-    /// and 5.5).
+    /// The error codes of the protocol (docs/PROTOCOL.md section 6).
     public struct Code: RawRepresentable, Hashable, Sendable, Codable {
         /// The code on the wire.
         public var rawValue: String
@@ -27,24 +26,24 @@ public struct ProtocolError: Error, Sendable, Equatable, CustomStringConvertible
 
         /// A frame declared a payload longer than the receiver's limit for its kind.
         public static let frameTooLarge = Code(rawValue: "frame-too-large")
-        /// A frame header was invalid: unknown kind, or a control frame on a stream other than 0 (version 2: any
-        /// header check of the channel form, or data on a stream its channel does not have).
+        /// A frame header was invalid: unknown kind, a control frame on a stream other than 0, any other header
+        /// check of the channel form, or data on a stream its channel does not have.
         public static let badFrame = Code(rawValue: "bad-frame")
-        /// Version 2: an `open` on a channel id in use, a frame for an id not in use, or an id from 0x80000000 up.
+        /// An `open` on a channel id in use, a frame for an id not in use, or an id from 0x80000000 up.
         public static let badChannel = Code(rawValue: "bad-channel")
-        /// Version 2: data beyond the window granted, or a window frame that takes the credit above 2^32−1.
+        /// Data beyond the window granted, or a window frame that takes the credit above 2^32−1.
         public static let flowControl = Code(rawValue: "flow-control")
-        /// Version 2, `refuse`: the server has no such service.
+        /// `refuse`: the server has no such service.
         public static let unknownService = Code(rawValue: "unknown-service")
-        /// Version 2, `global.fail`: the server has no such global request.
+        /// `global.fail`: the server has no such global request.
         public static let unknownRequest = Code(rawValue: "unknown-request")
-        /// Version 2, `refuse`: the client already has the most channels in use that the server allows.
+        /// `refuse`: the client already has the most channels in use that the server allows.
         public static let tooManyChannels = Code(rawValue: "too-many-channels")
-        /// Version 2, `refuse`: the server does not allow this (forwarding off, a target not on its list).
+        /// `refuse`: the server does not allow this (forwarding off, a target not on its list).
         public static let notPermitted = Code(rawValue: "not-permitted")
-        /// Version 2, `refuse`: a forward target could not be reached.
+        /// `refuse`: a forward target could not be reached.
         public static let connectFailed = Code(rawValue: "connect-failed")
-        /// Version 2, `fail`: a forward target's connection failed.
+        /// `fail`: a forward target's connection failed.
         public static let forwardError = Code(rawValue: "forward-error")
         /// A control payload was not a valid JSON message of a known type.
         public static let badMessage = Code(rawValue: "bad-message")

@@ -13,8 +13,8 @@ public struct ServerHandshake: Sendable {
         /// Send this `welcome` in the handshake form, then move both directions of the connection to the channel
         /// form, and wait for `auth`.
         case welcome(ConnectionMessage.Welcome)
-        /// Authentication succeeded: send this message; requests may follow.
-        case authenticated(ControlMessage)
+        /// Authentication succeeded: send this `ready`; channels may follow.
+        case authenticated(ConnectionMessage)
         /// Send this error and close the connection.
         case fail(ProtocolError)
     }
@@ -76,7 +76,7 @@ public struct ServerHandshake: Sendable {
     public private(set) var clientLimits = FrameLimits()
 
     /// Feeds the next message from the client.
-    public mutating func receive(_ message: ControlMessage) -> Action {
+    public mutating func receive(_ message: ConnectionMessage) -> Action {
         switch (state, message) {
         case (.awaitingHello, .hello(let hello)):
             guard hello.nonce.bytes.count == ControlMessage.nonceLength else {

@@ -48,7 +48,7 @@ import Testing
 
     @Test func decodesChannelFramesFedOneByteAtATimeAndManyPerBuffer() throws {
         let frames = [
-            ControlMessage.keepalive.frame,
+            ConnectionMessage.keepalive.frame,
             Frame.data(ByteBuffer(string: "hello"), stream: .output, channel: 7),
             Frame.window(UInt32.max, channel: 0x7FFF_FFFF),
             Frame.eof(channel: 1),
@@ -98,10 +98,10 @@ import Testing
     }
 
     @Test func aDecoderSwitchesFormBetweenFrames() throws {
-        var buffer = ControlMessage.keepalive.frame.encoded()
+        var buffer = ConnectionMessage.keepalive.frame.encoded()
         buffer.writeImmutableBuffer(Frame.eof(channel: 9).encoded(form: .channels))
         var decoder = FrameDecoder()
-        #expect(try decoder.decode(buffer: &buffer) == ControlMessage.keepalive.frame)
+        #expect(try decoder.decode(buffer: &buffer) == ConnectionMessage.keepalive.frame)
         decoder.form = .channels
         #expect(try decoder.decode(buffer: &buffer) == Frame.eof(channel: 9))
     }

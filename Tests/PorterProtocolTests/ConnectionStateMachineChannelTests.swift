@@ -24,13 +24,15 @@ import Testing
     }
 
     static func hello(versions: [Int] = [1, 2], limits: FrameLimits? = FrameLimits(maxDataPayload: 16_384)) -> Frame {
-        ControlMessage.hello(.init(versions: versions, agent: "porter/test", nonce: .init(clientNonce), limits: limits))
-            .frame
+        ConnectionMessage.hello(
+            .init(versions: versions, agent: "porter/test", nonce: .init(clientNonce), limits: limits)
+        )
+        .frame
     }
 
     static var auth: Frame {
         let proofs = AuthProof(token: token, clientNonce: clientNonce, serverNonce: serverNonce)
-        return ControlMessage.auth(.init(method: AuthProof.method, proof: .init(proofs.proof(for: .client)))).frame
+        return ConnectionMessage.auth(.init(method: AuthProof.method, proof: .init(proofs.proof(for: .client)))).frame
     }
 
     static func failure(_ actions: Machine.Actions) -> ProtocolError.Code? {
@@ -108,10 +110,10 @@ import Testing
 
     @Test func keepaliveAndPingAreAnsweredOnChannel0() throws {
         var machine = try Self.ready()
-        #expect(machine.received(ControlMessage.keepalive.frame, now: Self.start).isEmpty)
+        #expect(machine.received(ConnectionMessage.keepalive.frame, now: Self.start).isEmpty)
         let ping = ControlMessage.Ping(id: 9)
         #expect(
-            Array(machine.received(ControlMessage.ping(ping).frame, now: Self.start)) == [
+            Array(machine.received(ConnectionMessage.ping(ping).frame, now: Self.start)) == [
                 .send(ConnectionMessage.pong(ping).frame)
             ])
     }
@@ -149,9 +151,9 @@ import Testing
     }
 
     @Test(arguments: [
-        ControlMessage.echo.frame,
-        ControlMessage.hello(.init(versions: [2], agent: "x", nonce: .init(clientNonce))).frame,
-        ControlMessage.pong(.init(id: 1)).frame,
+        Frame(kind: .control, payload: ByteBuffer(string: #"{"type":"echo"}"#)),
+        ConnectionMessage.hello(.init(versions: [2], agent: "x", nonce: .init(clientNonce))).frame,
+        ConnectionMessage.pong(.init(id: 1)).frame,
     ])
     func aMessageThatIsNotTheClientsAfterReadyIsFatal(_ frame: Frame) throws {
         var machine = try Self.ready()

@@ -61,7 +61,8 @@ import Testing
         return nil
     }
 
-    static let echoFrame = ControlMessage.echo.frame
+    /// Version 1's `echo` request: a message this protocol does not know.
+    static let echoFrame = Frame(kind: .control, payload: ByteBuffer(string: #"{"type":"echo"}"#))
     static let dataFrame = Frame.data(ByteBuffer(string: "abc"))
     /// A frame that needs an answer after `ready`.
     static let pingFrame = ConnectionMessage.ping(.init(id: 7)).frame
@@ -91,7 +92,7 @@ import Testing
             return
         }
         #expect(actions[1] == .authenticated(version: 2))
-        guard case .authenticated = client.handshake.receive(.ready(ready)) else {
+        guard case .authenticated = client.handshake.receive(ConnectionMessage.ready(ready).frame) else {
             Issue.record("the client does not accept the server's proof")
             return
         }
@@ -113,25 +114,29 @@ import Testing
     }
 
     static let wrongBeforeHello: [(String, Frame, ProtocolError.Code)] = [
-        ("ping", ControlMessage.ping(.init(id: 1)).frame, .unexpectedMessage),
-        ("keepalive", ControlMessage.keepalive.frame, .unexpectedMessage),
-        ("auth", ControlMessage.auth(.init(method: AuthProof.method, proof: .init([1]))).frame, .unexpectedMessage),
-        ("echo", echoFrame, .unexpectedMessage),
+        ("ping", ConnectionMessage.ping(.init(id: 1)).frame, .unexpectedMessage),
+        ("keepalive", ConnectionMessage.keepalive.frame, .unexpectedMessage),
+        (
+            "auth",
+            ConnectionMessage.auth(.init(method: AuthProof.method, proof: .init([UInt8](repeating: 1, count: 32))))
+                .frame, .unexpectedMessage
+        ),
+        ("echo", echoFrame, .badMessage),
         ("data", dataFrame, .unexpectedMessage),
         ("not JSON", Frame(kind: .control, payload: ByteBuffer(string: "{")), .badMessage),
         ("unknown type", Frame(kind: .control, payload: ByteBuffer(string: #"{"type":"nope"}"#)), .badMessage),
         (
             "short nonce",
-            ControlMessage.hello(.init(versions: [2], agent: "x", nonce: .init([1, 2]))).frame, .badMessage
+            ConnectionMessage.hello(.init(versions: [2], agent: "x", nonce: .init([1, 2]))).frame, .badMessage
         ),
         (
             "version 1 only",
-            ControlMessage.hello(.init(versions: [1], agent: "x", nonce: .init([UInt8](repeating: 1, count: 32))))
+            ConnectionMessage.hello(.init(versions: [1], agent: "x", nonce: .init([UInt8](repeating: 1, count: 32))))
                 .frame, .unsupportedVersion
         ),
         (
             "no common version",
-            ControlMessage.hello(.init(versions: [9], agent: "x", nonce: .init([UInt8](repeating: 1, count: 32))))
+            ConnectionMessage.hello(.init(versions: [9], agent: "x", nonce: .init([UInt8](repeating: 1, count: 32))))
                 .frame, .unsupportedVersion
         ),
     ]
@@ -147,18 +152,26 @@ import Testing
     }
 
     static let wrongBeforeAuth: [(String, Frame, ProtocolError.Code)] = [
-        ("ping", ControlMessage.ping(.init(id: 1)).frame, .unexpectedMessage),
-        ("keepalive", ControlMessage.keepalive.frame, .unexpectedMessage),
+        ("ping", ConnectionMessage.ping(.init(id: 1)).frame, .unexpectedMessage),
+        ("keepalive", ConnectionMessage.keepalive.frame, .unexpectedMessage),
         (
             "hello again",
-            ControlMessage.hello(.init(versions: [2], agent: "x", nonce: .init([UInt8](repeating: 1, count: 32))))
+            ConnectionMessage.hello(.init(versions: [2], agent: "x", nonce: .init([UInt8](repeating: 1, count: 32))))
                 .frame, .unexpectedMessage
         ),
-        ("echo", echoFrame, .unexpectedMessage),
+        ("echo", echoFrame, .badMessage),
         ("data", dataFrame, .unexpectedMessage),
         ("not JSON", Frame(kind: .control, payload: ByteBuffer(string: "[]")), .badMessage),
-        ("unknown method", ControlMessage.auth(.init(method: "plain", proof: .init([1]))).frame, .authFailed),
-        ("bad proof", ControlMessage.auth(.init(method: AuthProof.method, proof: .init([1]))).frame, .authFailed),
+        (
+            "unknown method",
+            ConnectionMessage.auth(.init(method: "plain", proof: .init([UInt8](repeating: 1, count: 32)))).frame,
+            .authFailed
+        ),
+        (
+            "bad proof",
+            ConnectionMessage.auth(.init(method: AuthProof.method, proof: .init([UInt8](repeating: 1, count: 32))))
+                .frame, .authFailed
+        ),
     ]
 
     @Test(arguments: wrongBeforeAuth.indices) func wrongMessageBeforeAuth(_ index: Int) {

@@ -12,7 +12,7 @@ import Testing
 
     @Test func decodesFramesFedOneByteAtATimeAndManyPerBuffer() throws {
         let frames = [
-            ControlMessage.keepalive.frame,
+            ConnectionMessage.keepalive.frame,
             Frame.data(ByteBuffer(string: "hello"), stream: .output),
             Frame.data(ByteBuffer(), stream: .error),
             Frame.data(ByteBuffer(repeating: 0xAB, count: 3000)),

@@ -12,7 +12,7 @@ import Testing
     private func run(clientToken: String, serverToken: String) -> (ClientHandshake.Action?, ServerHandshake.Action?) {
         var client = ClientHandshake(agent: "porter/test", token: clientToken, nonce: clientNonce)
         var server = ServerHandshake(identity: identity, token: serverToken, nonce: serverNonce)
-        var toServer: ControlMessage? = client.start()
+        var toServer: ConnectionMessage? = client.start()
         var lastClient: ClientHandshake.Action?
         var lastServer: ServerHandshake.Action?
         while let message = toServer {
@@ -23,14 +23,11 @@ import Testing
             switch serverAction {
             case .welcome(let welcome): reply = ConnectionMessage.welcome(welcome).frame
             case .authenticated(let message): reply = message.frame
-            case .fail(let error): reply = ControlMessage.error(.init(error, fatal: true)).frame
+            case .fail(let error): reply = ConnectionMessage.error(.init(error, fatal: true)).frame
             }
             let clientAction = client.receive(reply)
             lastClient = clientAction
-            switch clientAction {
-            case .send(let next), .switchForm(let next): toServer = next
-            case .authenticated, .fail: break
-            }
+            if case .switchForm(let next) = clientAction { toServer = next }
         }
         return (lastClient, lastServer)
     }
@@ -42,7 +39,7 @@ import Testing
             return
         }
         #expect(welcome.server == "test-host")
-        #expect(welcome.limits.maxDataPayload == 32_768)
+        #expect(welcome.limits.frames.maxDataPayload == 32_768)
         guard case .authenticated = server else {
             Issue.record("server did not authenticate")
             return
@@ -65,7 +62,7 @@ import Testing
 
     @Test func refusesAnythingButHelloFirst() {
         var server = ServerHandshake(identity: identity, token: "t", nonce: serverNonce)
-        guard case .fail(let error) = server.receive(.chatJoin(.init(room: "lobby", name: "x"))) else {
+        guard case .fail(let error) = server.receive(.ping(.init(id: 1))) else {
             Issue.record("accepted a request before hello")
             return
         }
@@ -75,8 +72,8 @@ import Testing
     @Test func refusesRequestsBeforeAuthentication() {
         var server = ServerHandshake(identity: identity, token: "t", nonce: serverNonce)
         _ = server.receive(.hello(.init(versions: [2], agent: "a", nonce: .init(clientNonce))))
-        guard case .fail(let error) = server.receive(.echo) else {
-            Issue.record("accepted echo before auth")
+        guard case .fail(let error) = server.receive(.keepalive) else {
+            Issue.record("accepted a keepalive before auth")
             return
         }
         #expect(error.code == .unexpectedMessage)
@@ -128,7 +125,7 @@ import Testing
             return
         }
         let forged = AuthProof(token: "other", clientNonce: clientNonce, serverNonce: serverNonce).proof(for: .server)
-        guard case .fail(let error) = client.receive(.ready(.init(proof: .init(forged)))) else {
+        guard case .fail(let error) = client.receive(ConnectionMessage.ready(.init(proof: .init(forged))).frame) else {
             Issue.record("client accepted a forged server proof")
             return
         }

@@ -75,7 +75,7 @@ import Testing
                 try await connection.send(.data(ByteBuffer(repeating: 0x61, count: 64), channel: 1))
                 let sent = Self.randomBytes(100_000, seed: 2)
                 try await connection.send(.data(ByteBuffer(bytes: sent), channel: 2), .eof(channel: 2))
-                try await connection.send(ControlMessage.ping(.init(id: 5)).frame)
+                try await connection.send(ConnectionMessage.ping(.init(id: 5)).frame)
                 var first: [UInt8] = []
                 var second: [UInt8] = []
                 var ponged = false
@@ -83,7 +83,7 @@ import Testing
                 while !(ponged && closed) {
                     let frame = try await connection.next()
                     if frame.channel == 0 {
-                        #expect(try ControlMessage(frame: frame) == .pong(.init(id: 5)))
+                        #expect(try ConnectionMessage(frame: frame) == .pong(.init(id: 5)))
                         ponged = true
                     } else if frame.kind == .data {
                         if frame.channel == 1 { first += frame.payload.readableBytesView }
@@ -121,7 +121,7 @@ import Testing
                 }
                 var error: ControlMessage.ErrorBody?
                 while let frame = try await connection.nextOrEnd() {
-                    if frame.channel == 0, case .error(let body) = try ControlMessage(frame: frame) { error = body }
+                    if frame.channel == 0, case .error(let body) = try ConnectionMessage(frame: frame) { error = body }
                 }
                 #expect(error?.code == .flowControl)
                 #expect(error?.fatal == true)

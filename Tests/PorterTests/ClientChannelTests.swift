@@ -133,12 +133,12 @@ import Testing
     /// fatal `unsupported-version`, in the handshake form, and the connection closes.
     @Test func aHelloOfferingOnlyVersion1IsRefusedUnsupportedVersion() async throws {
         try await withTestServer(plaintext: true) { server in
-            let hello = ControlMessage.hello(
+            let hello = ConnectionMessage.hello(
                 .init(versions: [1], agent: "porter/old", nonce: .init([UInt8](repeating: 3, count: 32))))
             let reply = try frames(
                 in: try await rawExchange(
                     with: server.endpoint, sending: Array(hello.frame.encoded().readableBytesView)))
-            guard reply.count == 1, case .error(let body) = try ControlMessage(frame: reply[0]) else {
+            guard reply.count == 1, case .error(let body) = try ConnectionMessage(frame: reply[0]) else {
                 Issue.record("expected one error frame, got \(reply)")
                 return
             }

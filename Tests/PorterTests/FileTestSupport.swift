@@ -158,7 +158,7 @@ private final class FakeServerHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         guard authenticated else {
-            guard let message = try? ControlMessage(frame: frame) else { return context.close(promise: nil) }
+            guard let message = try? ConnectionMessage(frame: frame) else { return context.close(promise: nil) }
             switch handshake.receive(message) {
             case .welcome(let welcome):
                 context.writeAndFlush(wrapOutboundOut(ConnectionMessage.welcome(welcome).frame), promise: nil)

@@ -26,7 +26,7 @@ struct FrameConnection {
         return try await channel.executeThenClose { inbound, outbound in
             var frames = inbound.makeAsyncIterator()
             let nonce = [UInt8](repeating: 7, count: 32)
-            let hello = ControlMessage.hello(.init(versions: [2], agent: "porter/test", nonce: .init(nonce)))
+            let hello = ConnectionMessage.hello(.init(versions: [2], agent: "porter/test", nonce: .init(nonce)))
             try await outbound.write(hello.frame)
             guard let welcomeFrame = try await frames.next(),
                 case .welcome(let welcome) = try ConnectionMessage(frame: welcomeFrame), welcome.version == 2
@@ -34,10 +34,10 @@ struct FrameConnection {
             // Nothing more comes before auth, so the switch cannot race a frame.
             try await channel.channel.triggerUserOutboundEvent(FrameForm.channels)
             let proofs = AuthProof(token: testToken, clientNonce: nonce, serverNonce: welcome.nonce.bytes)
-            let auth = ControlMessage.auth(.init(method: AuthProof.method, proof: .init(proofs.proof(for: .client))))
+            let auth = ConnectionMessage.auth(.init(method: AuthProof.method, proof: .init(proofs.proof(for: .client))))
             try await outbound.write(auth.frame)
             guard let readyFrame = try await frames.next(),
-                case .ready(let ready) = try ControlMessage(frame: readyFrame),
+                case .ready(let ready) = try ConnectionMessage(frame: readyFrame),
                 proofs.verify(ready.proof.bytes, for: .server)
             else { throw TestFailure("no valid ready") }
             var connection = FrameConnection(

@@ -241,7 +241,7 @@ import Testing
             defer { first.close(promise: nil) }
             try await waitUntil { server.server.connectionCount == 1 }
             let reply = try frames(in: try await rawExchange(with: server.endpoint, sending: []))
-            guard let answer = reply.first, case .error(let body) = try ControlMessage(frame: answer) else {
+            guard let answer = reply.first, case .error(let body) = try ConnectionMessage(frame: answer) else {
                 throw TestFailure("expected an error message")
             }
             #expect(body.code == .serverBusy)

@@ -83,7 +83,7 @@ import Testing
                 let reply = try await rawExchange(with: server.endpoint, sending: [0x01, 0x00, 0xFF, 0xFF, 0xFF, 0xFF])
                 let answer = try frames(in: reply)
                 #expect(answer.count == 1)
-                guard case .error(let body) = try ControlMessage(frame: answer[0]) else {
+                guard case .error(let body) = try ConnectionMessage(frame: answer[0]) else {
                     throw TestFailure("expected an error message")
                 }
                 #expect(body.code == .frameTooLarge)
@@ -97,12 +97,13 @@ import Testing
         ([UInt8](repeating: 0x47, count: 64), ProtocolError.Code.badFrame),
         (Array("GET / HTTP/1.1\r\n\r\n".utf8), .badFrame),
         ([0x01, 0x00, 0x00, 0x00, 0x00, 0x03] + Array("{x}".utf8), .badMessage),
-        (ControlMessage.echo.frame.encoded().readableBytesView.map { $0 }, .unexpectedMessage),
+        (Array("\u{01}\u{00}\u{00}\u{00}\u{00}\u{0F}{\"type\":\"echo\"}".utf8), .badMessage),
+        (ConnectionMessage.ping(.init(id: 1)).frame.encoded().readableBytesView.map { $0 }, .unexpectedMessage),
     ])
     func garbageGetsAnErrorFrameAndTheConnectionCloses(bytes: [UInt8], code: ProtocolError.Code) async throws {
         try await withTestServer(plaintext: true) { server in
             let reply = try frames(in: try await rawExchange(with: server.endpoint, sending: bytes))
-            guard let last = reply.last, case .error(let body) = try ControlMessage(frame: last) else {
+            guard let last = reply.last, case .error(let body) = try ConnectionMessage(frame: last) else {
                 throw TestFailure("expected an error message, got \(reply)")
             }
             #expect(body.code == code)
@@ -112,7 +113,7 @@ import Testing
     @Test func unauthenticatedConnectionsAreClosedAtTheDeadline() async throws {
         try await withTestServer(plaintext: true, authTimeout: 0.2) { server in
             let reply = try frames(in: try await rawExchange(with: server.endpoint, sending: []))
-            guard let first = reply.first, case .error(let body) = try ControlMessage(frame: first) else {
+            guard let first = reply.first, case .error(let body) = try ConnectionMessage(frame: first) else {
                 throw TestFailure("expected an error message")
             }
             #expect(body.code == .authTimeout)
@@ -147,7 +148,7 @@ import Testing
             }
             // A raw client that authenticates nothing and sends nothing is closed (auth deadline or idle).
             let reply = try frames(in: try await rawExchange(with: server.endpoint, sending: []))
-            guard let first = reply.first, case .error(let body) = try ControlMessage(frame: first) else {
+            guard let first = reply.first, case .error(let body) = try ConnectionMessage(frame: first) else {
                 throw TestFailure("expected an error message")
             }
             #expect(body.code == .idleTimeout)

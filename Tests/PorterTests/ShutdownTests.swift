@@ -112,7 +112,7 @@ import Testing
                 try await waitUntil { server.server.unauthenticatedCount == 1 }
                 await server.shutDown()
                 let frames = try frames(in: try await raw)
-                guard frames.count == 1, case .error(let error) = try ControlMessage(frame: frames[0]) else {
+                guard frames.count == 1, case .error(let error) = try ConnectionMessage(frame: frames[0]) else {
                     Issue.record("expected one error, got \(frames)")
                     return
                 }

@@ -116,7 +116,7 @@ struct EchoLoad: AsyncParsableCommand {
     private func framesLoop(
         payload: ByteBuffer, answer: ByteBuffer, token: String, until deadline: ContinuousClock.Instant
     ) async throws -> ConnectionResult {
-        try await Version2EchoConnection.run(host: host, port: port, token: token) { connection in
+        try await FrameEchoConnection.run(host: host, port: port, token: token) { connection in
             var result = ConnectionResult()
             while ContinuousClock.now < deadline {
                 let sent = ContinuousClock.now

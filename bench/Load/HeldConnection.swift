@@ -147,8 +147,6 @@ private final class PorterSide: ChannelInboundHandler {
             handshake.binding = ChannelBinding.serverEndPoint(certificateDER: der)
         }
         switch handshake.receive(frame) {
-        case .send(let reply):
-            context.writeAndFlush(wrapOutboundOut(reply.frame), promise: nil)
         case .switchForm(let auth):
             // `welcome` was the last frame in the handshake form.
             context.triggerUserOutboundEvent(FrameForm.channels, promise: nil)

@@ -12,7 +12,7 @@ extension ChannelMultiplexer {
         /// Seconds allowed for the handshake, as the user gave them (for the error message).
         let connectTimeout: Double
         /// Completed with the server's `welcome` when the server is authenticated.
-        var handshake: EventLoopPromise<ControlMessage.Welcome>?
+        var handshake: EventLoopPromise<ConnectionMessage.Welcome>?
         /// Opens waiting for `accept` or `refuse`, by channel id.
         var opening: [UInt32: EventLoopPromise<ChannelMessage.Accept>] = [:]
         /// Opens waiting for a free channel, in order.
@@ -34,7 +34,7 @@ extension ChannelMultiplexer {
 
         init(
             eventLoop: any EventLoop, binding: @escaping () -> [UInt8], connectTimeout: Double,
-            handshake: EventLoopPromise<ControlMessage.Welcome>
+            handshake: EventLoopPromise<ConnectionMessage.Welcome>
         ) {
             self.eventLoop = eventLoop
             self.binding = binding

@@ -2,7 +2,7 @@ import Logging
 import NIOCore
 import PorterProtocol
 
-/// A chat member on a channel (docs/design/protocol-2.md section 5.4.6): the client's `chat.say`, `chat.msg`,
+/// A chat member on a channel (docs/PROTOCOL.md section 5.4.6): the client's `chat.say`, `chat.msg`,
 /// `chat.nick` and `chat.who` become ``ChatService`` calls, and the member's events go out as `chat.message`,
 /// `chat.presence` and `chat.members`.
 ///

@@ -1,7 +1,7 @@
 import NIOCore
 import PorterProtocol
 
-/// The exec service on a channel (docs/design/protocol-2.md section 5.4.1): joins a ``RunningCommand``'s pipes to
+/// The exec service on a channel (docs/PROTOCOL.md section 5.4.1): joins a ``RunningCommand``'s pipes to
 /// its Porter channel, all on the connection's event loop, with no task between them.
 ///
 /// - The client's data (stream 0) goes to the command's input. The channel is read only while the input pipe is

@@ -3,7 +3,7 @@ import PorterProtocol
 
 /// The echo service on a channel: answers each data frame with the same bytes, ASCII letters upper-cased, in
 /// order; after the client's eof, the answers still waiting, then eof, `done {}` and close
-/// (docs/design/protocol-2.md section 5.4.5).
+/// (docs/PROTOCOL.md section 5.4.5).
 ///
 /// It reads only while its channel is writable: a client that does not read its answers stops getting credit
 /// for more requests, so what the server holds for it is bounded by the channel's windows.

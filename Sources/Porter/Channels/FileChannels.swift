@@ -2,7 +2,7 @@ import Logging
 import NIOCore
 import PorterProtocol
 
-/// The file service on channels (docs/design/protocol-2.md sections 4.4 and 5.4.2–5.4.4): each open is decided on
+/// The file service on channels (docs/PROTOCOL.md sections 4.4 and 5.4.2–5.4.4): each open is decided on
 /// the thread pool (the path checked and opened beneath the root), and the data then moves in handlers on the event
 /// loop: ``FileSender``, ``FileReceiver``, ``ListingSender``.
 extension ChannelServices {

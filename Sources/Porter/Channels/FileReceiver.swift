@@ -2,7 +2,7 @@ import NIOCore
 import NIOPosix
 import PorterProtocol
 
-/// An upload on a channel (`file.put`, docs/design/protocol-2.md section 5.4.3): after the client's `file.begin`,
+/// An upload on a channel (`file.put`, docs/PROTOCOL.md section 5.4.3): after the client's `file.begin`,
 /// writes the data of stream 0 into the partial file, and on `file.end` verifies the digest, flushes and renames
 /// the file into place, then sends `done {size}`; `fail` `digest-mismatch` (the partial file is deleted),
 /// `bad-request` or `file-error` otherwise. A client that closes first leaves the partial file for a resume.

@@ -3,7 +3,7 @@ import NIOCore
 import NIOPosix
 import PorterProtocol
 
-/// A download on a channel (`file.get`, docs/design/protocol-2.md section 5.4.2): sends the file's bytes from where
+/// A download on a channel (`file.get`, docs/PROTOCOL.md section 5.4.2): sends the file's bytes from where
 /// the transfer starts on stream 0, then eof, `done {digest}` and close; `fail` `file-error` if reading fails or the
 /// file shrinks.
 ///

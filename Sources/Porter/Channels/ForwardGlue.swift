@@ -2,7 +2,7 @@ import NIOCore
 import PorterProtocol
 
 /// Joins a `forward` channel to a TCP socket on the same event loop, both ways, as `ssh -L` joins a channel to
-/// a socket (docs/design/protocol-2.md section 9): the server glues a channel to the connection it made to the
+/// a socket (docs/PROTOCOL.md section 5.4.7): the server glues a channel to the connection it made to the
 /// target, the client glues each connection accepted on its listener to a channel of its own.
 ///
 /// Each side is read only while the other is writable, so each forwarded connection has its own back-pressure:

@@ -1,7 +1,7 @@
 import NIOCore
 import PorterProtocol
 
-/// A listing on a channel (`file.list`, docs/design/protocol-2.md section 5.4.4): its `file.listing` messages, each
+/// A listing on a channel (`file.list`, docs/PROTOCOL.md section 5.4.4): its `file.listing` messages, each
 /// cut to fit the client's `maxControlPayload`, then eof, `done` and close.
 ///
 /// Each listing is written once the one before it has gone to the connection's socket, so a client that stops
@@ -13,7 +13,7 @@ final class ListingSender: ChannelDuplexHandler {
     typealias OutboundOut = ChannelContent
 
     /// The most names that are not UTF-8 a `done` lists (the others are only counted).
-    static let maxSkippedNames = 20
+    static let maxSkippedNames = ChannelMessage.ListingEnd.maxSkippedNames
 
     /// A listing cut into its messages: work in proportion to the listing's size, so done on the thread pool
     /// with the listing itself, never on the event loop.

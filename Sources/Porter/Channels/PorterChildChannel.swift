@@ -2,7 +2,7 @@ import NIOCore
 import PorterProtocol
 import Synchronization
 
-/// One channel of a protocol 2 connection as a NIO `Channel` (docs/design/protocol-2.md, section 8.2).
+/// One channel of a connection as a NIO `Channel` (docs/design/protocol-2.md, section 8.2).
 ///
 /// Its pipeline reads and writes ``ChannelContent``. The peer's eof arrives as `ChannelEvent.inputClosed` (or
 /// closes the channel when remote half-closure is not allowed), the peer's close as the channel going inactive;

@@ -9,14 +9,14 @@ public final class ClientConnection: Sendable {
     /// The endpoint connected to.
     public let endpoint: Endpoint
     /// What the server said about itself in the handshake.
-    public let welcome: ControlMessage.Welcome
+    public let welcome: ConnectionMessage.Welcome
     /// The identity the server presented over TLS; `nil` on a plaintext connection.
     public let fingerprint: Fingerprint?
 
     /// The channels.
     let channels: ClientChannels
 
-    init(endpoint: Endpoint, welcome: ControlMessage.Welcome, fingerprint: Fingerprint?, channels: ClientChannels) {
+    init(endpoint: Endpoint, welcome: ConnectionMessage.Welcome, fingerprint: Fingerprint?, channels: ClientChannels) {
         self.endpoint = endpoint
         self.welcome = welcome
         self.fingerprint = fingerprint
@@ -49,7 +49,7 @@ public final class ClientConnection: Sendable {
     public func echo() async throws -> EchoSession {
         EchoSession(
             channel: try await channels.open(ChannelMessage.Open.Parameters.echo),
-            maxMessage: welcome.limits.maxDataPayload)
+            maxMessage: welcome.limits.frames.maxDataPayload)
     }
 
     /// Joins `room` as `name`.

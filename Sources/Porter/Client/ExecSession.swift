@@ -184,7 +184,7 @@ extension ClientConnection {
     /// - Throws: ``PorterError`` of kind ``PorterError/Kind/refused`` if the server refuses the request (a
     ///   directory outside its root, an environment variable it does not accept); the connection stays usable.
     ///   Of kind ``PorterError/Kind/configuration``, before anything is sent, if `options.timeout` is not a number
-    ///   of seconds above zero and at most ``ControlMessage/Ranges/maxTimeout`` (every message the client sends
+    ///   of seconds above zero and at most ``MessageRanges/maxTimeout`` (every message the client sends
     ///   is checked against the ranges the server checks).
     public func exec(_ argv: [String], options: ExecOptions = ExecOptions()) async throws -> ExecSession {
         let request = ControlMessage.Exec(
@@ -197,7 +197,7 @@ extension ClientConnection {
         }
         return ExecSession(
             channel: opened.channel, pid: pid, standardInput: options.standardInput || options.terminal != nil,
-            maxFrame: welcome.limits.maxDataPayload)
+            maxFrame: welcome.limits.frames.maxDataPayload)
     }
 
     /// Runs `argv` to the end with `input` as its standard input (`/dev/null` if `nil`), and collects its output.

@@ -3,7 +3,7 @@ import NIOPosix
 import PorterProtocol
 
 /// Files on channels: each listing, download and upload is a channel of its own
-/// (docs/design/protocol-2.md sections 5.4.2–5.4.4), and directories, symlinks and attributes are global requests
+/// (docs/PROTOCOL.md sections 5.4.2–5.4.4), and directories, symlinks and attributes are global requests
 /// (section 4.4).
 extension ClientConnection {
     /// The window a download grants the server: 4 MiB, the most a download holds here before it is written.
@@ -142,18 +142,6 @@ extension ClientConnection {
 
     /// Bytes per write of an upload: the channel cuts them into frames within the server's credit.
     static let uploadChunk = 1 << 20
-
-    /// A global request (``ClientChannels/global(_:)``) for a file request answered by `file.done`.
-    func requestOnChannels(_ message: ControlMessage, _ channels: ClientChannels) async throws {
-        let request: ConnectionMessage.GlobalRequest.Request
-        switch message {
-        case .fileMkdir(let body): request = .fileMkdir(body)
-        case .fileSymlink(let body): request = .fileSymlink(body)
-        case .fileAttrs(let body): request = .fileAttrs(body)
-        default: preconditionFailure("'\(message.type)' is not a global request")
-        }
-        try await channels.global(request)
-    }
 
     /// Waits for the server's `done` on an upload's channel; throws its `fail`. Without either before the channel
     /// closes, throws `otherwise`, or a closed-early error.

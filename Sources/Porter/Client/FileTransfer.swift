@@ -270,10 +270,10 @@ extension ClientConnection {
         return summary
     }
 
-    /// Sends a request answered by `file.done` (internal so that tests can send requests a well-behaved client
-    /// never would).
-    func request(_ message: ControlMessage) async throws {
-        try await requestOnChannels(message, channels)
+    /// Sends a global request and waits for its answer (internal so that tests can send requests a well-behaved
+    /// client never would).
+    func request(_ request: ConnectionMessage.GlobalRequest.Request) async throws {
+        try await channels.global(request)
     }
 
     private func download(

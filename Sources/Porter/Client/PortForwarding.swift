@@ -3,7 +3,7 @@ import NIOPosix
 import PorterProtocol
 
 /// One `-L` of `porter forward`: a local address to listen on, and the target the server connects each accepted
-/// connection to, as `ssh -L` does (docs/design/protocol-2.md section 9).
+/// connection to, as `ssh -L` does (docs/PROTOCOL.md section 5.4.7).
 public struct ForwardRule: Sendable, Hashable, CustomStringConvertible {
     /// The address to listen on: `127.0.0.1` unless named.
     public var bindHost: String

@@ -8,7 +8,7 @@ struct ClientChannels: Sendable {
     let channel: any Channel
     let multiplexer: NIOLoopBound<ChannelMultiplexer>
     /// Completes when the server is authenticated.
-    let welcome: EventLoopFuture<ControlMessage.Welcome>
+    let welcome: EventLoopFuture<ConnectionMessage.Welcome>
 
     /// Opens a channel for `parameters`, granting the server `window` bytes, and returns it once accepted.
     ///

@@ -41,7 +41,7 @@ public enum PorterClient {
         let channels = try await connect(
             to: endpoint, configuration: configuration, session: session, group: group
         ) { channel in
-            let welcome = channel.eventLoop.makePromise(of: ControlMessage.Welcome.self)
+            let welcome = channel.eventLoop.makePromise(of: ConnectionMessage.Welcome.self)
             let waits = ChannelMultiplexer.ClientWaits(
                 eventLoop: channel.eventLoop, binding: { session?.binding ?? [] }, connectTimeout: connectTimeout,
                 handshake: welcome)
@@ -53,7 +53,7 @@ public enum PorterClient {
                 welcome: welcome.futureResult)
         }
         do {
-            let welcome: ControlMessage.Welcome
+            let welcome: ConnectionMessage.Welcome
             do {
                 welcome = try await channels.welcome.get()
                 try session?.recordIfNeeded()
@@ -73,11 +73,11 @@ public enum PorterClient {
         }
     }
 
-    /// Sends a keepalive every third of the server's idle timeout until the returned task is cancelled; nil when
-    /// the server closes no idle connections.
-    package static func scheduleKeepalives(on channel: any Channel, idleTimeout: Int) -> RepeatedTask? {
+    /// Sends a keepalive every third of the server's idle timeout (in seconds) until the returned task is
+    /// cancelled; nil when the server closes no idle connections.
+    package static func scheduleKeepalives(on channel: any Channel, idleTimeout: Double) -> RepeatedTask? {
         guard idleTimeout > 0 else { return nil }
-        let interval = TimeAmount.milliseconds(Int64(idleTimeout) * 1000 / 3)
+        let interval = TimeLimit.timeAmount(seconds: idleTimeout / 3)
         return channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
             channel.writeAndFlush(ConnectionMessage.keepalive.frame, promise: nil)
         }

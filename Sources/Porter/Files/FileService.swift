@@ -16,7 +16,7 @@ public struct FileConfiguration: Sendable {
 
     /// Uploads of one connection at a time that the server grants its largest window
     /// (`maxWindow`, announced in `welcome`); the others get `initialWindow`. This bounds what one connection's
-    /// uploads can make the server hold (docs/design/protocol-2.md section 4.2).
+    /// uploads can make the server hold (docs/PROTOCOL.md section 4.2).
     public var maxLargeWindows: Int
 
     /// Creates a configuration.

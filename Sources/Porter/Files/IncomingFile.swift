@@ -19,7 +19,7 @@ import PorterProtocol
 /// Used by one transfer at a time; its methods block (see ``BlockingIO``).
 ///
 /// `@unchecked Sendable`: its state (a descriptor, a digest) is not safe to touch from two threads at once, and it
-/// never is: one transfer owns it (a task on the client, a ``FileReceiver`` on the server.s
+/// never is: one transfer owns it (a task on the client, a ``FileReceiver`` on the server's
 /// channels) and calls its methods one after another, each on the thread pool after the one before has completed,
 /// whose hand-offs order every use after the one before.
 final class IncomingFile: @unchecked Sendable {

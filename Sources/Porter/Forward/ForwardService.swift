@@ -122,7 +122,7 @@ public struct ForwardTarget: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// The forward service on the server: decides on a `forward` open and connects to its target
-/// (docs/design/protocol-2.md section 9).
+/// (docs/PROTOCOL.md section 5.4.7).
 struct ForwardService: Sendable {
     let configuration: ForwardConfiguration
     /// Where running forwards are registered.

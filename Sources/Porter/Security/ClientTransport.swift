@@ -152,7 +152,7 @@ final class TLSReplyCheck: ChannelInboundHandler, RemovableChannelHandler {
         else { return notTLS(host) }
         guard buffer.readableBytes >= Frame.headerLength + Int(length) else { return nil }
         let payload = buffer.getSlice(at: buffer.readerIndex + Frame.headerLength, length: Int(length))!
-        guard case .error(let body)? = try? ControlMessage(payload: payload) else { return notTLS(host) }
+        guard case .error(let body)? = try? ConnectionMessage(payload: payload) else { return notTLS(host) }
         return PorterError(remote: body)
     }
 

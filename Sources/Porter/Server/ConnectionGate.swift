@@ -171,7 +171,8 @@ final class ConnectionGate: ChannelDuplexHandler {
                 "connection.peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "unix")",
                 "error.code": "\(error.code.rawValue)",
             ])
-        let bytes = ControlMessage.error(.init(error, fatal: true)).frame.encoded(allocator: context.channel.allocator)
+        let bytes = ConnectionMessage.error(.init(error, fatal: true)).frame.encoded(
+            allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(bytes)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }

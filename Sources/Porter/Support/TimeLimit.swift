@@ -7,7 +7,7 @@ import PorterProtocol
 /// entry points that take seconds go through here, so that a careless caller cannot crash the process.
 public enum TimeLimit {
     /// The longest time limit kept: one year. A longer one, infinity included, is cut to it.
-    public static let maxSeconds: Double = ControlMessage.Ranges.maxTimeout
+    public static let maxSeconds: Double = MessageRanges.maxTimeout
     /// The shortest time limit above zero a person may give: one millisecond, the finest step Porter's timers keep.
     public static let minSeconds = 0.001
 

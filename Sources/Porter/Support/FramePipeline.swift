@@ -1,9 +1,6 @@
 import NIOCore
 import PorterProtocol
 
-/// A connection carrying Porter frames, as the async code sees it.
-public typealias FrameChannel = NIOAsyncChannel<Frame, Frame>
-
 extension ChannelPipeline.SynchronousOperations {
     /// Adds the frame codec: bytes in become ``Frame``s, ``Frame``s out become bytes.
     ///

@@ -8,7 +8,7 @@ import PorterProtocol
 ///
 /// It sends within the credit the server grants (`accept.window`, then window frames) and grants the server
 /// more once half of its own window is used, as section 5.2's receiver rule says.
-struct Version2EchoConnection {
+struct FrameEchoConnection {
     /// The echo channel's id.
     static let channel: UInt32 = 1
     /// The window the client grants the server's answers: what Porter's client grants echo (section 5.2).
@@ -36,7 +36,7 @@ struct Version2EchoConnection {
     /// Connects to `host`:`port` over TCP, authenticates with `token` on version 2, opens the echo channel, runs
     /// `body`, and closes the connection.
     static func run<Result>(
-        host: String, port: Int, token: String, _ body: (inout Version2EchoConnection) async throws -> Result
+        host: String, port: Int, token: String, _ body: (inout FrameEchoConnection) async throws -> Result
     ) async throws -> Result {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -47,7 +47,7 @@ struct Version2EchoConnection {
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in
-            var connection = Version2EchoConnection(
+            var connection = FrameEchoConnection(
                 connection: channel.channel, outbound: outbound, frames: inbound.makeAsyncIterator())
             try await connection.authenticate(token: token)
             try await connection.openEcho()
@@ -117,7 +117,7 @@ struct Version2EchoConnection {
     /// `hello` offering version 2, `welcome`, the switch to the channel form, `auth`, and `ready` checked.
     private mutating func authenticate(token: String) async throws {
         let nonce = Randomness.bytes(ControlMessage.nonceLength)
-        let hello = ControlMessage.hello(
+        let hello = ConnectionMessage.hello(
             .init(versions: [ConnectionMessage.version], agent: "porter-echo-load", nonce: .init(nonce)))
         try await outbound.write(hello.frame)
         guard case .welcome(let welcome) = try await nextMessage(), welcome.version == ConnectionMessage.version
@@ -126,7 +126,7 @@ struct Version2EchoConnection {
         // Nothing more comes before auth, so the switch cannot race a frame.
         try await connection.triggerUserOutboundEvent(FrameForm.channels)
         let proofs = AuthProof(token: token, clientNonce: nonce, serverNonce: welcome.nonce.bytes)
-        let auth = ControlMessage.auth(.init(method: AuthProof.method, proof: .init(proofs.proof(for: .client))))
+        let auth = ConnectionMessage.auth(.init(method: AuthProof.method, proof: .init(proofs.proof(for: .client))))
         try await outbound.write(auth.frame)
         guard case .ready(let ready) = try await nextMessage(), proofs.verify(ready.proof.bytes, for: .server) else {
             throw PorterError(.authentication, "the server's proof is wrong: it does not hold this token")
