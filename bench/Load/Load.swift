@@ -238,6 +238,7 @@ extension Load {
                     return try await body(index, chat)
                 }
             } catch {
+                FileHandle.standardError.write(Data("member \(index): \(error)\n".utf8))
                 return false
             }
         }

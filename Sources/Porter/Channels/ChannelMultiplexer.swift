@@ -32,7 +32,9 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
 
     var machine: ConnectionStateMachine
     var role: Role
-    private let logger: Logger
+    private let baseLogger: Logger
+    /// A server's logger with the client's address, made when first needed: an idle connection keeps none.
+    private var peerLogger: Logger?
     var children: [UInt32: PorterChildChannel] = [:]
     /// A server's: whether the connection counts as busy (a channel is open), as last reported.
     private var busy = false
@@ -53,7 +55,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     init(server machine: ConnectionStateMachine, services: ChannelServices, logger: Logger) {
         self.machine = machine
         self.role = .server(services)
-        self.logger = logger
+        self.baseLogger = logger
     }
 
     /// A client's multiplexer, added before the connection is active: it sends `hello` when it is, and completes
@@ -61,13 +63,23 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     init(client machine: ConnectionStateMachine, waits: ClientWaits, logger: Logger) {
         self.machine = machine
         self.role = .client(waits)
-        self.logger = logger
+        self.baseLogger = logger
+    }
+
+    /// The logger: on a server, with the client's address (`connection.peer`).
+    private var logger: Logger {
+        guard case .server = role, let channel = context?.channel else { return baseLogger }
+        if let peerLogger { return peerLogger }
+        var logger = baseLogger
+        logger[metadataKey: "connection.peer"] = "\(channel.remoteAddress.map { "\($0)" } ?? "unix")"
+        peerLogger = logger
+        return logger
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         guard case .server = role else { return }
-        if logger.logLevel <= .debug { logger.debug("accepted") }
+        if baseLogger.logLevel <= .debug { logger.debug("accepted") }
         // The deadline starts when the connection does, before any TLS handshake.
         if context.channel.isActive { perform(machine.activated(now: .now()), context: context) }
     }
@@ -221,7 +233,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         case .creditChanged(let credit):
             children[id]?.creditChanged(credit)
         case .channelFailed(let error):
-            if logger.logLevel <= .debug { logger.debug("channel \(id) failed: \(error.message)") }
+            if baseLogger.logLevel <= .debug { logger.debug("channel \(id) failed: \(error.message)") }
             children.removeValue(forKey: id)?.closed(error: error)
             reportBusy()
             openQueued()
@@ -267,7 +279,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         switch role {
         case .server:
             context.triggerUserOutboundEvent(ConnectionGate.Authenticated(), promise: nil)
-            if logger.logLevel <= .debug { logger.debug("authenticated") }
+            if baseLogger.logLevel <= .debug { logger.debug("authenticated") }
         case .client(let waits):
             guard let welcome = machine.welcome else { return }
             waits.handshake?.succeed(welcome)

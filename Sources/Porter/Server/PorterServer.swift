@@ -287,7 +287,7 @@ public final class PorterServer: Service {
                                     nonce: Randomness.bytes(ControlMessage.nonceLength), binding: binding),
                                 timeouts: timeouts),
                             services: ChannelServices(connection: connection, eventLoop: channel.eventLoop),
-                            logger: Self.peerLogger(logger, channel)))
+                            logger: logger))
                     activity.connectionsAccepted.increment()
                     openConnections.add(channel)
                 }
@@ -315,13 +315,6 @@ public final class PorterServer: Service {
         } catch {
             throw PorterError(.configuration, "cannot listen on \(endpoint): \(Self.describe(error))")
         }
-    }
-
-    /// The server's logger with the client's address.
-    private static func peerLogger(_ logger: Logger, _ channel: any Channel) -> Logger {
-        var logger = logger
-        logger[metadataKey: "connection.peer"] = "\(channel.remoteAddress.map { "\($0)" } ?? "unix")"
-        return logger
     }
 
     /// What the server is doing now, for the status page.
