@@ -23,7 +23,7 @@ public struct ClientHandshake: Sendable {
     private enum State {
         case initial
         case awaitingWelcome
-        case awaitingReady(ConnectionMessage.Welcome, AuthProof)
+        case awaitingReady(AuthProof)
         case done
     }
 
@@ -77,9 +77,9 @@ public struct ClientHandshake: Sendable {
             return .fail(body.protocolError)
         case (.awaitingWelcome, .welcome(let welcome)):
             return authenticate(welcome)
-        case (.awaitingReady(let welcome, let proofs), .ready(let ready)):
+        case (.awaitingReady(let proofs), .ready(let ready)):
             state = .done
-            guard proofs.verify(ready.proof.bytes, for: .server) else {
+            guard proofs.verify(ready.proof.bytes, for: .server), let welcome else {
                 return .fail(
                     ProtocolError(.authFailed, "the server could not prove it holds the token; it may be an impostor"))
             }
@@ -104,7 +104,7 @@ public struct ClientHandshake: Sendable {
         }
         let proofs = AuthProof(token: token, clientNonce: nonce, serverNonce: welcome.nonce.bytes, binding: binding)
         self.welcome = welcome
-        state = .awaitingReady(welcome, proofs)
+        state = .awaitingReady(proofs)
         return .switchForm(then: .auth(.init(method: AuthProof.method, proof: .init(proofs.proof(for: .client)))))
     }
 

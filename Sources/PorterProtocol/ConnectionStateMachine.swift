@@ -133,7 +133,7 @@ public struct ConnectionStateMachine: Sendable {
             receiveInHandshake(frame, &actions)
         case .ready:
             lastFrame = now
-            receiveWhenReady(frame, &actions)
+            receiveOnChannels(frame, &actions)
         }
         settleTimer(&actions)
         return actions
@@ -150,14 +150,6 @@ public struct ConnectionStateMachine: Sendable {
             actions.append(.send(ConnectionMessage.keepalive.frame))
             nextKeepalive = now + interval
         }
-        settleTimer(&actions)
-        return actions
-    }
-
-    /// The timer asked for before is gone (another driver took the machine over): asks for the one needed now.
-    public mutating func timerDropped() -> Actions {
-        var actions = Actions()
-        timer = nil
         settleTimer(&actions)
         return actions
     }
@@ -258,8 +250,8 @@ public struct ConnectionStateMachine: Sendable {
             actions.append(.switchForm)
             actions.append(.write(auth))
         case .authenticated(let welcome):
+            // The same limits that `switchForm` recorded from this `welcome`.
             let announced = welcome.limits
-            self.announced = announced
             state = .ready
             negotiated = welcome.version
             self.welcome = welcome
@@ -275,10 +267,6 @@ public struct ConnectionStateMachine: Sendable {
         case .fail(let error):
             end(error, &actions)
         }
-    }
-
-    private mutating func receiveWhenReady(_ frame: Frame, _ actions: inout Actions) {
-        receiveOnChannels(frame, &actions)
     }
 
     /// Ends the connection without a word to the peer.

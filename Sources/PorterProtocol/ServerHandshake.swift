@@ -90,12 +90,7 @@ public struct ServerHandshake: Sendable {
                     "server speaks protocol version \(ours), client offers [\(theirs)]; upgrade the older side"
                 )
             }
-            do {
-                try hello.limits?.validate("limits.")
-            } catch {
-                state = .failed
-                return .fail(error)
-            }
+            // Decoding checked the limits against their ranges (``ConnectionMessage/validate()``).
             clientLimits = hello.limits ?? FrameLimits()
             state = .awaitingAuth(version: version, clientNonce: hello.nonce.bytes)
             return .welcome(

@@ -154,9 +154,19 @@ private final class PorterSide: ChannelInboundHandler {
         case .authenticated(let welcome):
             authenticated = true
             up.succeed()
-            keepalives = PorterClient.scheduleKeepalives(on: context.channel, idleTimeout: welcome.limits.idleTimeout)
+            keepalives = Self.scheduleKeepalives(on: context.channel, idleTimeout: welcome.limits.idleTimeout)
         case .fail:
             context.close(promise: nil)
+        }
+    }
+
+    /// Sends a keepalive every third of the server's idle timeout (in seconds), as Porter's client does, until the
+    /// returned task is cancelled; nil when the server closes no idle connections.
+    private static func scheduleKeepalives(on channel: any Channel, idleTimeout: Double) -> RepeatedTask? {
+        guard idleTimeout > 0 else { return nil }
+        let interval = TimeLimit.timeAmount(seconds: idleTimeout / 3)
+        return channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            channel.writeAndFlush(ConnectionMessage.keepalive.frame, promise: nil)
         }
     }
 

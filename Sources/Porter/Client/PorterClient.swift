@@ -73,16 +73,6 @@ public enum PorterClient {
         }
     }
 
-    /// Sends a keepalive every third of the server's idle timeout (in seconds) until the returned task is
-    /// cancelled; nil when the server closes no idle connections.
-    package static func scheduleKeepalives(on channel: any Channel, idleTimeout: Double) -> RepeatedTask? {
-        guard idleTimeout > 0 else { return nil }
-        let interval = TimeLimit.timeAmount(seconds: idleTimeout / 3)
-        return channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            channel.writeAndFlush(ConnectionMessage.keepalive.frame, promise: nil)
-        }
-    }
-
     /// Connects to `endpoint` with TLS (if `session`) and the frame codec in the pipeline; `last` adds what
     /// follows them, on the event loop, and makes the result.
     static func connect<Output: Sendable>(
