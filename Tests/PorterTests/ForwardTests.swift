@@ -6,6 +6,10 @@ import Testing
 
 @testable import Porter
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `porter forward` through the library: local listeners whose connections one Porter connection carries to
 /// targets on 127.0.0.1 (docs/design/protocol-2.md section 9).
 @Suite(.timeLimit(.minutes(3))) struct ForwardTests {
@@ -183,23 +187,24 @@ import Testing
     /// A target nobody listens on: the local connection is closed and the refusal reported; the same listener
     /// and another go on.
     @Test func aRefusedTargetClosesOnlyItsLocalConnection() async throws {
-        let closedPort = try await freePort()
-        try await withTarget(.echoUntilEnd) { target in
-            try await forwarding(to: [closedPort, target]) { connection, listeners, events in
-                for _ in 0..<2 {
-                    let received = try await exchange(with: listeners[0], sending: Array("lost".utf8))
-                    #expect(received.isEmpty)
+        try await withRefusingPort { closedPort in
+            try await withTarget(.echoUntilEnd) { target in
+                try await forwarding(to: [closedPort, target]) { connection, listeners, events in
+                    for _ in 0..<2 {
+                        let received = try await exchange(with: listeners[0], sending: Array("lost".utf8))
+                        #expect(received.isEmpty)
+                    }
+                    try await waitUntil { events.withLock { $0 }.count == 2 }
+                    let refusals = events.withLock { $0 }.compactMap { event -> String? in
+                        guard case .refused(_, _, let message) = event else { return nil }
+                        return message
+                    }
+                    #expect(refusals.count == 2)
+                    #expect(refusals.allSatisfy { $0.contains("connection refused") }, "\(refusals)")
+                    let received = try await exchange(with: listeners[1], sending: Array("kept".utf8))
+                    #expect(received == Array("kept".utf8))
+                    _ = try await connection.ping()
                 }
-                try await waitUntil { events.withLock { $0 }.count == 2 }
-                let refusals = events.withLock { $0 }.compactMap { event -> String? in
-                    guard case .refused(_, _, let message) = event else { return nil }
-                    return message
-                }
-                #expect(refusals.count == 2)
-                #expect(refusals.allSatisfy { $0.contains("connection refused") }, "\(refusals)")
-                let received = try await exchange(with: listeners[1], sending: Array("kept".utf8))
-                #expect(received == Array("kept".utf8))
-                _ = try await connection.ping()
             }
         }
     }
@@ -469,13 +474,23 @@ private func exchange(with endpoint: Endpoint, sending bytes: [UInt8]) async thr
     }
 }
 
-/// A port on 127.0.0.1 that nothing listens on (bound, then closed).
-private func freePort() async throws -> Int {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .bind(host: "127.0.0.1", port: 0).get()
-    let port = channel.localAddress?.port ?? 0
-    try await channel.close()
-    return port
+/// Runs `body` with a port on 127.0.0.1 that refuses connections: a socket holds it bound but never listens,
+/// so a connection to it is reset, and no other server (another test's, say) can take the port meanwhile.
+private func withRefusingPort(_ body: (Int) async throws -> Void) async throws {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    try #require(socket >= 0)
+    defer { Glibc.close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            Glibc.bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0
+        }
+    }
+    try #require(bound)
+    try await body(Int(UInt16(bigEndian: address.sin_port)))
 }
 
 /// What a test target does with each connection.
