@@ -37,7 +37,11 @@ build_release() {
     for product in "$@"; do
         swift build -c release --static-swift-stdlib -Xswiftc -Osize -Xswiftc -Xfrontend -Xswiftc -function-sections \
             -Xlinker --no-export-dynamic -Xlinker --icf=safe -Xlinker --gc-sections \
-            --scratch-path "$build" --product "$product" >/dev/null
+            --scratch-path "$build" --product "$product" >"$tmp/build.log" 2>&1 || {
+            cat "$tmp/build.log" >&2
+            echo "the release build of $product failed" >&2
+            return 1
+        }
     done
 }
 

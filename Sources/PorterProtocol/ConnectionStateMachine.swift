@@ -32,11 +32,18 @@ public struct ConnectionStateMachine: Sendable {
         case closed
     }
 
+    /// This end's handshake. Indirect, so the machine holds a pointer to it rather than the handshake itself; a
+    /// server's is dropped once the client is authenticated (an idle connection keeps none of it), a client's is
+    /// kept, since it holds the server's `welcome`.
+    private indirect enum Handshake: Sendable {
+        case server(ServerHandshake)
+        case client(ClientHandshake)
+    }
+
     private var state = State.inactive
-    /// The server's handshake; `nil` in a client's machine.
-    private var serverHandshake: ServerHandshake?
-    /// The client's handshake; `nil` in a server's machine.
-    private var clientHandshake: ClientHandshake?
+    private var handshake: Handshake?
+    /// Which end of the connection this machine runs.
+    public let role: ChannelStateMachine.Role
     private let timeouts: Timeouts
     /// The version negotiated, once authenticated.
     private var negotiated: Int?
@@ -56,8 +63,9 @@ public struct ConnectionStateMachine: Sendable {
     public var maxChannels: Int? { channels?.maxChannels }
     /// Server: global requests delivered and not yet answered.
     var unansweredGlobals = 0
-    /// Client: the ids of the global requests sent and not yet answered, in order.
-    var sentGlobals = CircularBuffer<UInt64>()
+    /// Client: the ids of the global requests sent and not yet answered, in order: a few at most, and an empty
+    /// array (a server's always is) takes no memory of its own.
+    var sentGlobals: [UInt64] = []
     /// Server: the grace period of a shutdown, once `shutdown` is sent.
     private var shutdownGrace: TimeAmount?
     /// Server: when that grace period ends.
@@ -67,7 +75,8 @@ public struct ConnectionStateMachine: Sendable {
 
     /// A server's connection, authenticated by `handshake`.
     public init(server handshake: ServerHandshake, timeouts: Timeouts) {
-        self.serverHandshake = handshake
+        self.handshake = .server(handshake)
+        self.role = .server
         self.timeouts = timeouts
     }
 
@@ -75,26 +84,30 @@ public struct ConnectionStateMachine: Sendable {
     /// activation; `timeouts.idle` must be `nil` (the client keeps the connection up with keepalives instead).
     public init(client handshake: ClientHandshake, timeouts: Timeouts) {
         precondition(timeouts.idle == nil, "a client closes no idle connection")
-        self.clientHandshake = handshake
+        self.handshake = .client(handshake)
+        self.role = .client
         self.timeouts = timeouts
     }
 
-    /// Which end of the connection this machine runs.
-    public var role: ChannelStateMachine.Role { clientHandshake == nil ? .server : .client }
-
     /// Client: the server's `welcome`, once authenticated.
-    public private(set) var welcome: ConnectionMessage.Welcome?
+    public var welcome: ConnectionMessage.Welcome? {
+        guard negotiated != nil, case .client(let handshake)? = handshake else { return nil }
+        return handshake.welcome
+    }
 
     /// Client: the server's limits, once `welcome` has arrived.
     public var serverLimits: ConnectionMessage.Limits? { role == .client ? announced : nil }
 
-    /// Server: the frame limits the client announced in `hello` (the defaults if it announced none).
-    public var clientFrameLimits: FrameLimits? { serverHandshake?.clientLimits }
+    /// Server: the frame limits the client announced in `hello` (the defaults if it announced none), once
+    /// authenticated.
+    public private(set) var clientFrameLimits: FrameLimits?
 
     /// Client: the binding of the secure channel, needed before `welcome` arrives (see
     /// ``ClientHandshake/binding``).
     public mutating func setBinding(_ binding: [UInt8]) {
-        clientHandshake?.binding = binding
+        guard case .client(var client)? = handshake else { return }
+        client.binding = binding
+        handshake = .client(client)
     }
     /// Whether `ready` has been sent and the connection is not closed.
     public var isReady: Bool {
@@ -116,7 +129,10 @@ public struct ConnectionStateMachine: Sendable {
         var actions = Actions()
         let wasInactive = if case .inactive = state { true } else { false }
         activate(now: now)
-        if wasInactive, let hello = clientHandshake?.start() { actions.append(.write(hello)) }
+        if wasInactive, case .client(var client)? = handshake {
+            actions.append(.write(client.start()))
+            handshake = .client(client)
+        }
         settleTimer(&actions)
         return actions
     }
@@ -205,7 +221,7 @@ public struct ConnectionStateMachine: Sendable {
     }
 
     private mutating func receiveInHandshake(_ frame: Frame, _ actions: inout Actions) {
-        if clientHandshake != nil {
+        guard case .server(var server)? = handshake else {
             receiveInClientHandshake(frame, &actions)
             return
         }
@@ -217,12 +233,12 @@ public struct ConnectionStateMachine: Sendable {
         }
         let action: ServerHandshake.Action
         do {
-            guard let received = serverHandshake?.receive(try ConnectionMessage(frame: frame)) else { return }
-            action = received
+            action = server.receive(try ConnectionMessage(frame: frame))
         } catch {
             fail(error, &actions)
             return
         }
+        handshake = .server(server)
         switch action {
         case .welcome(let welcome):
             announced = welcome.limits
@@ -230,10 +246,12 @@ public struct ConnectionStateMachine: Sendable {
             actions.append(.switchForm)
         case .authenticated(let message):
             state = .ready
-            negotiated = serverHandshake?.version
-            if let announced, let clientLimits = serverHandshake?.clientLimits {
+            negotiated = server.version
+            clientFrameLimits = server.clientLimits
+            handshake = nil
+            if let announced {
                 channels = ChannelTable(
-                    role: .server, limits: announced.channels, peerMaxDataPayload: clientLimits.maxDataPayload)
+                    role: .server, limits: announced.channels, peerMaxDataPayload: server.clientLimits.maxDataPayload)
             }
             actions.append(.write(message))
             actions.append(.authenticated(version: negotiated ?? 0))
@@ -243,10 +261,12 @@ public struct ConnectionStateMachine: Sendable {
     }
 
     private mutating func receiveInClientHandshake(_ frame: Frame, _ actions: inout Actions) {
-        guard let action = clientHandshake?.receive(frame) else { return }
+        guard case .client(var client)? = handshake else { return }
+        let action = client.receive(frame)
+        handshake = .client(client)
         switch action {
         case .switchForm(let auth):
-            announced = clientHandshake?.welcome?.limits
+            announced = client.welcome?.limits
             actions.append(.switchForm)
             actions.append(.write(auth))
         case .authenticated(let welcome):
@@ -254,7 +274,6 @@ public struct ConnectionStateMachine: Sendable {
             let announced = welcome.limits
             state = .ready
             negotiated = welcome.version
-            self.welcome = welcome
             channels = ChannelTable(
                 role: .client, limits: announced.channels, peerMaxDataPayload: announced.frames.maxDataPayload)
             if announced.idleTimeout > 0 {

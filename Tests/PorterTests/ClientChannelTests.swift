@@ -66,7 +66,7 @@ import Testing
         let twoChannels: (inout ServerConfiguration) -> Void = { $0.channelLimits = ChannelLimits(maxChannels: 2) }
         try await withTestServer(configure: twoChannels) { server in
             try await server.withClient { connection in
-                let channels = try #require(connection.channels)
+                let channels = connection.channels
                 let first = try await channels.open(.echo)
                 let second = try await channels.open(.echo)
                 // The third waits rather than provoke a refusal; a channel in use still answers meanwhile.
@@ -93,7 +93,7 @@ import Testing
             }
             try await withTestServer(configure: oneAtATime) { server in
                 try await server.withClient { connection in
-                    let channels = try #require(connection.channels)
+                    let channels = connection.channels
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         for index in 0..<20 {
                             group.addTask { try await channels.global(.fileMkdir(.init(path: "d\(index)"))) }
@@ -115,7 +115,7 @@ import Testing
     @Test func aRefusedChannelLeavesTheConnectionUsable() async throws {
         try await withTestServer { server in
             try await server.withClient { connection in
-                let channels = try #require(connection.channels)
+                let channels = connection.channels
                 do {
                     _ = try await channels.open(.exec(.init(argv: ["pwd"], cwd: "../..")))
                     Issue.record("a directory outside the root was accepted")
@@ -153,8 +153,8 @@ import Testing
         try await withTestServer { server in
             try await server.withClient { connection in
                 let echo = try await connection.echo()
-                let opened = try await #require(connection.channels).open(.echo)
-                try await #require(connection.channels).channel.close()
+                let opened = try await connection.channels.open(.echo)
+                try await connection.channels.channel.close()
                 await #expect(throws: PorterError.self) { _ = try await echo.receive() }
                 // A channel read directly learns of the lost connection too, rather than of a clean close.
                 await #expect(throws: PorterError(.connection, "the server closed the connection")) {

@@ -128,7 +128,7 @@ import Testing
         try await withTemporaryDirectory { base in
             try await withTestServer(configure: { $0.root = base }) { server in
                 try await server.withClient { connection in
-                    let channels = try #require(connection.channels)
+                    let channels = connection.channels
                     let session = try await connection.exec(["sh", "-c", "read line"])
                     try await channels.global(.fileMkdir(.init(path: "before")))
                     await server.shutDown()

@@ -39,7 +39,9 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     /// A server's: whether the connection counts as busy (a channel is open), as last reported.
     private var busy = false
     var context: ChannelHandlerContext?
-    private var timer: Scheduled<Void>?
+    /// The state machine's one timer (``handleScheduledCallback(eventLoop:)``): a callback rather than a task, as
+    /// it costs no promise, future or closure while it waits, which on an idle connection is all the time.
+    private var timer: NIOScheduledCallback?
     private(set) var closed = false
     /// A read held back while the connection is not writable.
     private var readPending = false
@@ -155,6 +157,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
         machine.closed()
+        if case .server(let services) = role { services.memoryFreed() }
         // A server's channels simply end; a client's users learn that the connection went, not that their
         // channel was closed.
         let error: any Error =
@@ -190,11 +193,8 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
                 handle(event, on: id, context: context)
             case .scheduleTimer(let at):
                 timer?.cancel()
-                timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: at) { [self] in
-                    timer = nil
-                    perform(machine.deadlineReached(now: .now()), context: context)
-                    context.flush()
-                }
+                // It fails only when the event loop is shutting down, and every connection with it.
+                timer = try? context.eventLoop.assumeIsolated().scheduleCallback(at: at, handler: self)
             case .cancelTimer:
                 timer?.cancel()
                 timer = nil
@@ -277,8 +277,9 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     /// gets the `welcome`.
     private func authenticated(context: ChannelHandlerContext) {
         switch role {
-        case .server:
+        case .server(let services):
             context.triggerUserOutboundEvent(ConnectionGate.Authenticated(), promise: nil)
+            services.memoryFreed()
             if baseLogger.logLevel <= .debug { logger.debug("authenticated") }
         case .client(let waits):
             guard let welcome = machine.welcome else { return }
@@ -369,6 +370,16 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         endChannels(reported)
         endWaits(reported)
         return true
+    }
+}
+
+extension ChannelMultiplexer: NIOScheduledCallbackHandler {
+    /// The timer the state machine asked for fired.
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        timer = nil
+        guard let context else { return }
+        perform(machine.deadlineReached(now: .now()), context: context)
+        context.flush()
     }
 }
 

@@ -20,7 +20,12 @@ struct ChannelServices: Sendable {
     /// The connection opened its first channel (`busy`), or closed its last: what its channels held is free.
     func connection(busy: Bool) {
         connection.exec.activity.channelConnection(busy: busy)
-        if !busy { connection.memory.requestEnded() }
+        if !busy { connection.memory.freed() }
+    }
+
+    /// The connection's handshake ended, or the connection did: what it held is free.
+    func memoryFreed() {
+        connection.memory.freed()
     }
 
     /// Sets up `child` for `open` and decides: the `accept` to send, or a ``ProtocolError`` to refuse with.

@@ -252,7 +252,7 @@ private final class Forwarder: @unchecked Sendable {
         let opened = channels.multiplexer.value.open(.forward(request), window: ClientConnection.forwardWindow) {
             child in try ForwardGlue.attach(pending, to: child)
         }
-        opened.assumeIsolated().whenComplete { [self] result in
+        opened.assumeIsolated().whenComplete { result in
             switch result {
             case .success:
                 // A forward that has already ended (its socket reset first) reports nothing.

@@ -7,10 +7,11 @@ import PorterProtocol
 /// It registers the connection with the server's ``Admission``: refused (one plaintext `server-busy` frame, then
 /// close), admitted, or held back — not read, and invisible to the handlers behind it — until a handshake slot
 /// frees up or its deadline passes. It gives the slot back when the connection authenticates (the
-/// ``Authenticated`` event) or closes. It also checks the client's first byte against the
+/// ``Authenticated`` event) or closes. Once authenticated it leaves the pipeline, leaving only a callback on the
+/// channel's close future that counts the close, so an idle connection does not keep it. It also checks the client's first byte against the
 /// listener's transport: a plaintext client on a TLS listener, or a TLS client on a plaintext one, gets one
 /// plaintext `error` frame saying what to do, and the connection closes instead of hanging.
-final class ConnectionGate: ChannelDuplexHandler {
+final class ConnectionGate: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -26,6 +27,7 @@ final class ConnectionGate: ChannelDuplexHandler {
         case new
         case waiting(ticket: UInt64, source: String, held: [NIOAny], heldBytes: Int)
         case unauthenticated(source: String)
+        /// The close future counts the close.
         case authenticated
         case closed
     }
@@ -64,9 +66,7 @@ final class ConnectionGate: ChannelDuplexHandler {
         case .unauthenticated(let source):
             admission.releaseSlot(source: source)
             admission.closed()
-        case .authenticated:
-            admission.closed()
-        case .new, .closed:
+        case .new, .authenticated, .closed:
             break
         }
         state = .closed
@@ -112,6 +112,9 @@ final class ConnectionGate: ChannelDuplexHandler {
         if case .unauthenticated(let source) = state {
             admission.releaseSlot(source: source)
             state = .authenticated
+            let admission = self.admission
+            context.channel.closeFuture.whenComplete { _ in admission.closed() }
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         }
         promise?.succeed()
     }

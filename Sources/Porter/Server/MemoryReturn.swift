@@ -3,11 +3,11 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// Offers the memory freed by finished requests back to the system, every so often and only after a request has
-/// ended since the last offer.
+/// Offers freed memory back to the system, every so often and only after something that held memory has ended
+/// since the last offer: a request, a handshake (its messages and proofs), a connection.
 ///
 /// glibc's allocator keeps freed memory in its arenas (one per thread that allocates, so one per event loop):
-/// after a burst of large transfers or stalled clients the server's resident size would stay at the burst's peak
+/// after a burst of large transfers, stalled clients or connections the server's resident size would stay at the burst's peak
 /// for as long as it runs. `malloc_trim` gives the free pages back; it walks the arenas, so it runs on NIO's
 /// thread pool, never on an event loop, and at most once per interval.
 final class MemoryReturn: Sendable {
@@ -24,8 +24,8 @@ final class MemoryReturn: Sendable {
         task.withLock { $0 = repeated }
     }
 
-    /// A request has ended: its memory is free.
-    func requestEnded() {
+    /// Something that held memory has ended: its memory is free.
+    func freed() {
         endedSinceLastOffer.store(true, ordering: .relaxed)
     }
 
