@@ -112,7 +112,7 @@ final class ChatBridge: ChannelDuplexHandler {
             // unless it came before this handler did).
             if leaving {
                 finished = true
-                context.finishChannel(with: wrapOutboundOut(.message(.done(.empty))))
+                context.finishChannel(with: .done(.empty))
             } else {
                 evicted(context: context)
             }
@@ -130,7 +130,7 @@ final class ChatBridge: ChannelDuplexHandler {
         let error = ProtocolError(
             .slowConsumer,
             "more than \(chat.configuration.queueDepth) events waited for this member; it was removed from the room")
-        context.finishChannel(with: wrapOutboundOut(.message(.fail(error))))
+        context.finishChannel(with: .fail(error))
     }
 
     /// The channel closed, however it did: the member leaves (if it still has not) and its events stop.

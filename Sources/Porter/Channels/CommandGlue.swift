@@ -223,7 +223,7 @@ final class CommandGlue: ChannelDuplexHandler {
         finished = true
         drainTimer?.cancel()
         closeStreams()
-        context.finishChannel(with: wrapOutboundOut(.message(.execExit(exit.report))))
+        context.finishChannel(with: .execExit(exit.report))
     }
 
     /// The channel closed: a command still running is ended as a broken connection ends it.
@@ -295,7 +295,7 @@ final class CommandNotStartedHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         context.write(wrapOutboundOut(.data(.error, message)), promise: nil)
-        context.finishChannel(with: wrapOutboundOut(.message(.execExit(exit))))
+        context.finishChannel(with: .execExit(exit))
         context.fireChannelActive()
     }
 
@@ -305,13 +305,10 @@ final class CommandNotStartedHandler: ChannelInboundHandler {
 }
 
 extension ChannelHandlerContext {
-    /// Ends this side of a channel: eof behind what was written, then `result`, then close.
-    func finishChannel(with result: NIOAny) {
+    /// Ends this side of a channel: eof behind what was written, then `result`, then close
+    /// (``PorterChildChannel/Finish``).
+    func finishChannel(with result: ChannelMessage) {
         flush()
-        close(mode: .output).assumeIsolated().whenComplete { _ in
-            self.writeAndFlush(result).assumeIsolated().whenComplete { _ in
-                self.close(promise: nil)
-            }
-        }
+        triggerUserOutboundEvent(PorterChildChannel.Finish(result: result), promise: nil)
     }
 }

@@ -47,6 +47,6 @@ final class EchoHandler: ChannelDuplexHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        context.finishChannel(with: wrapOutboundOut(.message(.done(.empty))))
+        context.finishChannel(with: .done(.empty))
     }
 }

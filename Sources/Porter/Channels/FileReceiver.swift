@@ -90,7 +90,7 @@ final class FileReceiver: ChannelDuplexHandler {
             } then: { [self] in
                 finished = true
                 reporting.ended(true)
-                context.finishChannel(with: wrapOutboundOut(.message(.done(.filePut(.init(size: request.size))))))
+                context.finishChannel(with: .done(.filePut(.init(size: request.size))))
             }
         case .message:
             // The state machine lets no other message of the client's reach a file.put channel.
@@ -151,6 +151,6 @@ final class FileReceiver: ChannelDuplexHandler {
     private func fail(_ error: ProtocolError, context: ChannelHandlerContext) {
         finished = true
         reporting.ended(false)
-        context.finishChannel(with: wrapOutboundOut(.message(.fail(error))))
+        context.finishChannel(with: .fail(error))
     }
 }

@@ -100,6 +100,6 @@ final class FileSender: ChannelDuplexHandler {
     private func finish(_ result: ChannelMessage, completed: Bool, context: ChannelHandlerContext) {
         finished = true
         reporting.ended(completed)
-        context.finishChannel(with: wrapOutboundOut(.message(result)))
+        context.finishChannel(with: result)
     }
 }

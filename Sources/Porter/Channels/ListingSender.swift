@@ -69,7 +69,7 @@ final class ListingSender: ChannelDuplexHandler {
 
     private func writeNext(context: ChannelHandlerContext) {
         guard let listing = listings.popFirst() else {
-            context.finishChannel(with: wrapOutboundOut(.message(.done(.fileList(end)))))
+            context.finishChannel(with: .done(.fileList(end)))
             return
         }
         context.writeAndFlush(wrapOutboundOut(.message(.fileListing(listing)))).assumeIsolated().whenSuccess {

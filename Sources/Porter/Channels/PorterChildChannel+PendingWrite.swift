@@ -10,11 +10,13 @@ extension PorterChildChannel {
         case message(ChannelMessage, EventLoopPromise<Void>?)
         /// This side's eof, from `close(mode: .output)`.
         case eof(EventLoopPromise<Void>?)
+        /// This side's close, from ``Finish``: once what is ahead of it is handed on.
+        case close(EventLoopPromise<Void>?)
 
         /// The promise to complete when the write is handed on.
         var promise: EventLoopPromise<Void>? {
             switch self {
-            case .data(_, _, let promise), .message(_, let promise), .eof(let promise): promise
+            case .data(_, _, let promise), .message(_, let promise), .eof(let promise), .close(let promise): promise
             }
         }
 

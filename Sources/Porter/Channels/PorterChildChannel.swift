@@ -285,9 +285,13 @@ extension PorterChildChannel: ChannelCore {
         }
     }
 
-    /// Takes ``Consumed``; any other event is `ChannelError.operationUnsupported`.
+    /// Takes ``Consumed`` and ``Finish``; any other event is `ChannelError.operationUnsupported`.
     func triggerUserOutboundEvent0(_ event: Any, promise: EventLoopPromise<Void>?) {
         eventLoop.preconditionInEventLoop()
+        if let finish = event as? Finish {
+            self.finish(with: finish.result, promise: promise)
+            return
+        }
         guard let consumed = event as? Consumed else {
             promise?.fail(ChannelError.operationUnsupported)
             return
@@ -298,6 +302,21 @@ extension PorterChildChannel: ChannelCore {
             report(consumed: bytes)
         }
         promise?.succeed()
+    }
+
+    /// ``Finish``: eof (unless sent), `result` and close, behind what was written and flushed with it.
+    private func finish(with result: ChannelMessage, promise: EventLoopPromise<Void>?) {
+        guard lifecycle != .closed else {
+            promise?.fail(ChannelError.alreadyClosed)
+            return
+        }
+        if !outputClosed {
+            outputClosed = true
+            pendingWrites.append(.eof(nil))
+        }
+        pendingWrites.append(.message(result, nil))
+        pendingWrites.append(.close(promise))
+        flush0()
     }
 
     /// Tells the multiplexer `bytes` of the peer's data are consumed.
@@ -511,6 +530,10 @@ extension PorterChildChannel {
                 wrote = true
                 promise?.succeed()
                 pipeline.syncOperations.fireUserInboundEventTriggered(ChannelEvent.outputClosed)
+            case .close(let promise):
+                // Flushes the connection, with what was handed on before it.
+                closeAll(error: ChannelError.alreadyClosed, promise: promise)
+                wrote = false
             }
         }
         handingOn = false
