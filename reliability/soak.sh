@@ -49,7 +49,9 @@ porter=${PORTER:-$default_porter}
 if [ -n "${PORTER:-}" ] && [[ $porter != /* ]]; then porter=$invoked_from/$porter; fi
 if [ -z "${PORTER:-}" ]; then
     echo "soak: building $default_porter"
-    swift build -c release --scratch-path .build-release --product porter >/dev/null
+    # With the benchmarks' flags (bench/lib.sh), which are the shipped binary's: other flags would rebuild the
+    # whole of .build-release, here and again at the next benchmark.
+    bash -c 'source bench/lib.sh && build_release porter' >/dev/null
 fi
 [ -x "$porter" ] || { echo "soak: no executable at PORTER=$PORTER" >&2; exit 2; }
 porter=$(cd "$(dirname "$porter")" && pwd)/$(basename "$porter")

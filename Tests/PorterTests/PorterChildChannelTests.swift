@@ -14,7 +14,7 @@ import Testing
     private let id: UInt32 = 7
 
     init() throws {
-        parent = RecordingChildParent(credit: 100, eventLoop: connection.eventLoop)
+        parent = RecordingChildParent(credit: 100)
         child = PorterChildChannel(id: id, parent: connection, multiplexer: parent)
         try child.pipeline.syncOperations.addHandler(recorder)
     }

@@ -24,35 +24,33 @@ final class RecordingChildParent: ChildChannelParent {
     private(set) var consumed: [Int] = []
     /// The channel ids of every call.
     private(set) var channelIDs: Set<UInt32> = []
-    private let eventLoop: any EventLoop
-
-    init(credit: Int, eventLoop: any EventLoop) {
+    init(credit: Int) {
         self.credit = credit
-        self.eventLoop = eventLoop
     }
 
     /// The number of closes the child sent.
     var closes: Int { events.count { $0 == .close } }
 
-    func write(channel id: UInt32, data: inout ByteBuffer, on stream: Frame.Stream)
-        throws(ChannelStateMachine.Refusal) -> EventLoopFuture<Void>?
+    func write(channel id: UInt32, data: inout ByteBuffer, on stream: Frame.Stream, promise: EventLoopPromise<Void>?)
+        throws(ChannelStateMachine.Refusal) -> Bool
     {
         channelIDs.insert(id)
         if let refusal { throw refusal }
         let taken = min(credit, data.readableBytes)
-        guard taken > 0, let frame = data.readSlice(length: taken) else { return nil }
+        guard taken > 0, let frame = data.readSlice(length: taken) else { return false }
         credit -= taken
         events.append(.data(stream, String(buffer: frame)))
-        return eventLoop.makeSucceededFuture(())
+        if data.readableBytes == 0 { promise?.succeed() }
+        return true
     }
 
-    func write(channel id: UInt32, message: ChannelMessage) throws(ChannelStateMachine.Refusal)
-        -> EventLoopFuture<Void>
+    func write(channel id: UInt32, message: ChannelMessage, promise: EventLoopPromise<Void>?)
+        throws(ChannelStateMachine.Refusal)
     {
         channelIDs.insert(id)
         if let refusal { throw refusal }
         events.append(.message(message))
-        return eventLoop.makeSucceededFuture(())
+        promise?.succeed()
     }
 
     func writeEOF(channel id: UInt32) {

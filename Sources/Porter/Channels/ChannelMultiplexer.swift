@@ -384,22 +384,32 @@ extension ChannelMultiplexer: NIOScheduledCallbackHandler {
 }
 
 extension ChannelMultiplexer: ChildChannelParent {
-    func write(channel id: UInt32, data: inout ByteBuffer, on stream: Frame.Stream)
-        throws(ChannelStateMachine.Refusal) -> EventLoopFuture<Void>?
+    func write(channel id: UInt32, data: inout ByteBuffer, on stream: Frame.Stream, promise: EventLoopPromise<Void>?)
+        throws(ChannelStateMachine.Refusal) -> Bool
     {
         guard let context else { throw .closed }
-        var last: EventLoopFuture<Void>?
-        while let frame = try machine.send(channel: id, data: &data, on: stream) {
-            last = context.write(wrapOutboundOut(frame))
+        // Each frame is written once the next is known, so that the last can carry the promise.
+        var last: Frame?
+        do {
+            while let frame = try machine.send(channel: id, data: &data, on: stream) {
+                if let last { context.write(wrapOutboundOut(last), promise: nil) }
+                last = frame
+            }
+        } catch {
+            // The state machine counted the frame before as sent.
+            if let last { context.write(wrapOutboundOut(last), promise: nil) }
+            throw error
         }
-        return last
+        guard let last else { return false }
+        context.write(wrapOutboundOut(last), promise: data.readableBytes == 0 ? promise : nil)
+        return true
     }
 
-    func write(channel id: UInt32, message: ChannelMessage) throws(ChannelStateMachine.Refusal)
-        -> EventLoopFuture<Void>
+    func write(channel id: UInt32, message: ChannelMessage, promise: EventLoopPromise<Void>?)
+        throws(ChannelStateMachine.Refusal)
     {
         guard let context else { throw .closed }
-        return context.write(wrapOutboundOut(try machine.send(channel: id, message)))
+        context.write(wrapOutboundOut(try machine.send(channel: id, message)), promise: promise)
     }
 
     func writeEOF(channel id: UInt32) {

@@ -7,14 +7,16 @@ import PorterProtocol
 /// Every method is called on the connection's event loop. Writes are not flushed until ``flushConnection()``.
 protocol ChildChannelParent: AnyObject {
     /// Writes as much of `data` as channel `id`'s credit and the peer's `maxDataPayload` allow, as data frames on
-    /// `stream`, and leaves the rest in `data`.
+    /// `stream`, and leaves the rest in `data`. When every byte was written, `promise` completes with the last
+    /// frame's write; otherwise it is the caller's still (for the rest). A write without a promise makes no future.
     ///
-    /// - Returns: the future of the last frame written, or `nil` when the credit allowed none.
-    func write(channel id: UInt32, data: inout ByteBuffer, on stream: Frame.Stream)
-        throws(ChannelStateMachine.Refusal) -> EventLoopFuture<Void>?
+    /// - Returns: whether a frame was written (`false` when the credit allowed none, or `data` was empty).
+    func write(channel id: UInt32, data: inout ByteBuffer, on stream: Frame.Stream, promise: EventLoopPromise<Void>?)
+        throws(ChannelStateMachine.Refusal) -> Bool
 
-    /// Writes a message of the channel's service.
-    func write(channel id: UInt32, message: ChannelMessage) throws(ChannelStateMachine.Refusal) -> EventLoopFuture<Void>
+    /// Writes a message of the channel's service; `promise` completes with the frame's write.
+    func write(channel id: UInt32, message: ChannelMessage, promise: EventLoopPromise<Void>?)
+        throws(ChannelStateMachine.Refusal)
 
     /// Sends channel `id`'s eof: this side sends no more data.
     func writeEOF(channel id: UInt32)

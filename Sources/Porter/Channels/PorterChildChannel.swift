@@ -239,7 +239,7 @@ extension PorterChildChannel: ChannelCore {
                 return
             }
             do {
-                try multiplexer.write(channel: id, message: message).cascade(to: promise)
+                try multiplexer.write(channel: id, message: message, promise: promise)
                 multiplexer.flushConnection()
             } catch {
                 promise?.fail(Self.error(for: error))
@@ -492,16 +492,16 @@ extension PorterChildChannel {
             switch write {
             case .data(let stream, var bytes, let promise):
                 let size = bytes.readableBytes
-                let last: EventLoopFuture<Void>?
+                let written: Bool
                 do {
-                    last = try multiplexer.write(channel: id, data: &bytes, on: stream)
+                    written = try multiplexer.write(channel: id, data: &bytes, on: stream, promise: promise)
                 } catch {
                     promise?.fail(Self.error(for: error))
                     continue
                 }
                 let taken = size - bytes.readableBytes
                 credit = max(0, credit - taken)
-                wrote = wrote || last != nil
+                wrote = wrote || written
                 if bytes.readableBytes > 0 {
                     if lifecycle == .active {
                         // The rest waits for credit, and so does everything written after it.
@@ -513,14 +513,11 @@ extension PorterChildChannel {
                     }
                     break handOn
                 }
-                if let last {
-                    last.cascade(to: promise)
-                } else {
-                    promise?.succeed()
-                }
+                // Written whole, the last frame's write has the promise; nothing written, there was nothing to write.
+                if !written { promise?.succeed() }
             case .message(let message, let promise):
                 do {
-                    try multiplexer.write(channel: id, message: message).cascade(to: promise)
+                    try multiplexer.write(channel: id, message: message, promise: promise)
                     wrote = true
                 } catch {
                     promise?.fail(Self.error(for: error))
