@@ -84,6 +84,8 @@ import Testing
         #expect(Array(welcome).dropFirst() == [.switchForm])
         #expect(body.version == 2 && body.nonce.bytes == Self.serverNonce)
         #expect(!machine.isReady)
+        // What the client announced is the server's to use only once the client has proved itself.
+        #expect(machine.clientFrameLimits == nil)
         let auth = try client.auth(answering: welcome)
         let actions = Array(machine.received(auth, now: Self.start + .seconds(1)))
         // Ready, then the idle deadline counted from the auth frame, later than the auth timer held: no new timer.
@@ -97,6 +99,8 @@ import Testing
             return
         }
         #expect(machine.isReady)
+        // The client announced no limits: the defaults.
+        #expect(machine.clientFrameLimits == FrameLimits())
     }
 
     @Test func wrongTokenFailsAuth() {

@@ -8,9 +8,10 @@ import PorterProtocol
 /// close), admitted, or held back — not read, and invisible to the handlers behind it — until a handshake slot
 /// frees up or its deadline passes. It gives the slot back when the connection authenticates (the
 /// ``Authenticated`` event) or closes. Once authenticated it leaves the pipeline, leaving only a callback on the
-/// channel's close future that counts the close, so an idle connection does not keep it. It also checks the client's first byte against the
-/// listener's transport: a plaintext client on a TLS listener, or a TLS client on a plaintext one, gets one
-/// plaintext `error` frame saying what to do, and the connection closes instead of hanging.
+/// channel's close future that counts the close, so an idle connection does not keep it. It also checks the
+/// client's first byte against the listener's transport: a plaintext client on a TLS listener, or a TLS client on
+/// a plaintext one, gets one plaintext `error` frame saying what to do, and the connection closes instead of
+/// hanging.
 final class ConnectionGate: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer

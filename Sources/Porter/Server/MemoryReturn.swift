@@ -7,9 +7,9 @@ import Synchronization
 /// since the last offer: a request, a handshake (its messages and proofs), a connection.
 ///
 /// glibc's allocator keeps freed memory in its arenas (one per thread that allocates, so one per event loop):
-/// after a burst of large transfers, stalled clients or connections the server's resident size would stay at the burst's peak
-/// for as long as it runs. `malloc_trim` gives the free pages back; it walks the arenas, so it runs on NIO's
-/// thread pool, never on an event loop, and at most once per interval.
+/// after a burst of large transfers, stalled clients or connections the server's resident size would stay at the
+/// burst's peak for as long as it runs. `malloc_trim` gives the free pages back; it walks the arenas, so it runs
+/// on NIO's thread pool, never on an event loop, and at most once per interval.
 final class MemoryReturn: Sendable {
     private let endedSinceLastOffer = Atomic<Bool>(false)
     private let task = Locked<RepeatedTask?>(nil)
