@@ -20,10 +20,11 @@ struct ChannelServices: Sendable {
     /// The connection opened its first channel (`busy`), or closed its last: what its channels held is free.
     func connection(busy: Bool) {
         connection.exec.activity.channelConnection(busy: busy)
-        if !busy { connection.memory.freed() }
+        if !busy { memoryFreed() }
     }
 
-    /// The connection's handshake ended, or the connection did: what it held is free.
+    /// Something the connection held has ended (its handshake, its last channel, the connection itself): what it
+    /// held is free.
     func memoryFreed() {
         connection.memory.freed()
     }
