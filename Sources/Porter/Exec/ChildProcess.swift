@@ -223,9 +223,11 @@ struct ChildProcess: Sendable {
     static let outputConfiguration = Stream.Configuration(
         backPressureStrategy: .init(lowWatermark: 1, highWatermark: 1))
 
-    /// Reads of a command's output: up to one data frame at a time.
+    /// Reads of a command's output: up to one data frame at a time. The first read is small, since most commands
+    /// write little: NIO copies a channel's first receive buffer once (to pool it), and a 64 KiB one cost a short
+    /// command more than its spawn's setup; a read that fills the buffer makes the next one 16 times larger.
     static let outputAllocator = AdaptiveRecvByteBufferAllocator(
-        minimum: 4096, initial: 64 * 1024, maximum: outputReadSize)
+        minimum: 4096, initial: 4096, maximum: outputReadSize)
 
     /// `/dev/null` for reading, in the shape of a pipe without a write end.
     private static func openNull() throws -> (read: Int32, write: Int32) {
