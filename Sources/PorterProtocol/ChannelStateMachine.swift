@@ -301,8 +301,9 @@ public struct ChannelStateMachine: Sendable {
         return .eof(channel: id)
     }
 
-    /// A message of the channel's service from this side: the control frame to write.
-    public mutating func send(_ message: ChannelMessage) throws(Refusal) -> Frame {
+    /// A message of the channel's service from this side: the control frame to write. `payload` is the message's
+    /// JSON if it was made already (one event sent on many channels is encoded once); it must be `message.payload`.
+    public mutating func send(_ message: ChannelMessage, payload: ByteBuffer? = nil) throws(Refusal) -> Frame {
         switch state {
         case .opening: throw .notAccepted
         case .closing, .free: throw .closed
@@ -310,7 +311,8 @@ public struct ChannelStateMachine: Sendable {
         }
         guard message.isSent(by: role, on: service) else { throw .notAllowed }
         if message.isResult { resultSent = true }
-        return message.frame(channel: id)
+        guard let payload else { return message.frame(channel: id) }
+        return Frame(kind: .control, payload: payload, channel: id)
     }
 
     /// This side sends nothing more: the close frame to write; `nil` when it was sent already or (client, before

@@ -168,10 +168,12 @@ public struct ChannelTable: Sendable {
     }
 
     /// A message on channel `id` (``ChannelStateMachine/send(_:)``).
-    public mutating func send(_ id: UInt32, _ message: ChannelMessage) throws(ChannelStateMachine.Refusal) -> Frame {
+    public mutating func send(_ id: UInt32, _ message: ChannelMessage, payload: ByteBuffer? = nil)
+        throws(ChannelStateMachine.Refusal) -> Frame
+    {
         var channel = try take(id)
         defer { put(channel) }
-        return try channel.send(message)
+        return try channel.send(message, payload: payload)
     }
 
     /// Eof on channel `id` (``ChannelStateMachine/sendEOF()``).

@@ -176,10 +176,10 @@ extension ConnectionStateMachine {
     }
 
     /// A message on channel `id` (``ChannelTable/send(_:_:)``).
-    public mutating func send(channel id: UInt32, _ message: ChannelMessage) throws(ChannelStateMachine.Refusal)
-        -> Frame
+    public mutating func send(channel id: UInt32, _ message: ChannelMessage, payload: ByteBuffer? = nil)
+        throws(ChannelStateMachine.Refusal) -> Frame
     {
-        try withChannels { table throws(ChannelStateMachine.Refusal) in try table.send(id, message) }
+        try withChannels { table throws(ChannelStateMachine.Refusal) in try table.send(id, message, payload: payload) }
     }
 
     /// Eof on channel `id`, or `nil` when there is none to send (``ChannelTable/sendEOF(_:)``).

@@ -44,11 +44,12 @@ final class RecordingChildParent: ChildChannelParent {
         return true
     }
 
-    func write(channel id: UInt32, message: ChannelMessage, promise: EventLoopPromise<Void>?)
+    func write(channel id: UInt32, message: ChannelMessage, payload: ByteBuffer?, promise: EventLoopPromise<Void>?)
         throws(ChannelStateMachine.Refusal)
     {
         channelIDs.insert(id)
         if let refusal { throw refusal }
+        if let payload { precondition(payload == message.payload, "a made payload is the message's own JSON") }
         events.append(.message(message))
         promise?.succeed()
     }

@@ -405,11 +405,11 @@ extension ChannelMultiplexer: ChildChannelParent {
         return true
     }
 
-    func write(channel id: UInt32, message: ChannelMessage, promise: EventLoopPromise<Void>?)
+    func write(channel id: UInt32, message: ChannelMessage, payload: ByteBuffer?, promise: EventLoopPromise<Void>?)
         throws(ChannelStateMachine.Refusal)
     {
         guard let context else { throw .closed }
-        context.write(wrapOutboundOut(try machine.send(channel: id, message)), promise: promise)
+        context.write(wrapOutboundOut(try machine.send(channel: id, message, payload: payload)), promise: promise)
     }
 
     func writeEOF(channel id: UInt32) {

@@ -14,10 +14,14 @@ import PorterProtocol
 ///   and its channel ends with `fail` `slow-consumer`; the connection and its other channels go on.
 /// - A close from the client, or the connection's end, leaves the room too.
 ///
-/// The events cross one task per member, from the service's `AsyncStream` to the channel, each written once the
-/// one before has reached the connection (chat is not a data path). Every request is read as it comes; refusals go
-/// out as they are made, and a client that floods bad requests and reads no refusals stops being read once its
-/// connection is not writable (``ChannelMultiplexer/read(context:)``).
+/// The member's events wait in a ``ChatOutlet`` of ``ChatService/Configuration/queueDepth`` events, filled by the
+/// service from any thread and emptied here, on the channel's event loop, with no task in between: as many as the
+/// connection takes while it is writable, in one flush (a chat channel has no data, so its own writability, which
+/// follows the client's window, says nothing). A member whose connection stops taking them (its client reads
+/// nothing) fills the outlet and is removed. Each event's JSON is made once for all the members it goes to
+/// (``ChatDelivery``). Every request is read as it comes; refusals go out as they are made, and a client that
+/// floods bad requests and reads no refusals stops being read once its connection is not writable
+/// (``ChannelMultiplexer/read(context:)``).
 final class ChatBridge: ChannelDuplexHandler {
     typealias InboundIn = ChannelContent
     typealias OutboundIn = ChannelContent
@@ -25,20 +29,19 @@ final class ChatBridge: ChannelDuplexHandler {
 
     /// Fired into the channel's pipeline: the service removed the member for reading too slowly.
     private struct Evicted: Sendable {}
-    /// Fired into the channel's pipeline: every event of the member has been written, or writing failed.
-    private struct EventsWritten: Sendable {}
 
     private let chat: ChatService
-    private let membership: ChatService.Membership
-    private var relay: Task<Void, Never>?
+    private let seat: ChatService.Seat
+    private let outlet: ChatOutlet
     /// The client sent eof: the member has left, and `done` follows its last events.
     private var leaving = false
     /// The result is sent, or the channel closed: nothing more happens.
     private var finished = false
 
-    private init(chat: ChatService, membership: ChatService.Membership) {
+    private init(chat: ChatService, seat: ChatService.Seat, outlet: ChatOutlet) {
         self.chat = chat
-        self.membership = membership
+        self.seat = seat
+        self.outlet = outlet
     }
 
     /// Joins `join`'s room for `child` and adds the bridge to its pipeline.
@@ -49,42 +52,52 @@ final class ChatBridge: ChannelDuplexHandler {
     static func join(_ join: ControlMessage.ChatJoin, chat: ChatService, logger: Logger, on child: PorterChildChannel)
         throws -> ControlMessage.ChatJoined
     {
-        let membership = try chat.join(room: join.room, name: join.name) {
+        let outlet = ChatOutlet(channel: child, depth: chat.configuration.queueDepth)
+        let seat = try chat.join(room: join.room, name: join.name, checkingName: true, sink: outlet) {
             child.eventLoop.execute { child.pipeline.syncOperations.fireUserInboundEventTriggered(Evicted()) }
         }
-        try ChannelServices.start(ChatBridge(chat: chat, membership: membership), on: child) {
-            chat.leave(membership.id)
+        try ChannelServices.start(ChatBridge(chat: chat, seat: seat, outlet: outlet), on: child) {
+            chat.leave(seat.id)
         }
         logger.info(
             "joined chat",
-            metadata: ["chat.room": "\(membership.room)", "chat.name": "\(membership.name)", "channel": "\(child.id)"])
-        return ControlMessage.ChatJoined(room: membership.room, name: membership.name, members: membership.members)
+            metadata: ["chat.room": "\(seat.room)", "chat.name": "\(seat.name)", "channel": "\(child.id)"])
+        return ControlMessage.ChatJoined(room: seat.room, name: seat.name, members: seat.members)
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        let events = membership.events
-        let channel = context.channel
-        relay = Task {
-            for await event in events {
-                // Evicted: the failure is the channel's last word, not the events still buffered.
-                guard !Task.isCancelled else { break }
-                do {
-                    try await channel.writeAndFlush(ChannelContent.message(event.channelMessage)).get()
-                } catch {
-                    break
-                }
-            }
-            channel.eventLoop.execute {
-                channel.pipeline.syncOperations.fireUserInboundEventTriggered(EventsWritten())
-            }
-        }
         context.fireChannelActive()
+        // The channel is accepted: the events that came meanwhile go out.
+        writeEvents(context: context)
+    }
+
+    /// Writes the waiting events while the connection takes them, in one flush; once the member has left and its
+    /// last event is out, ends the channel.
+    private func writeEvents(context: ChannelHandlerContext) {
+        guard !finished, context.channel.isActive, let child = context.channel as? PorterChildChannel else { return }
+        var wrote = false
+        while child.isConnectionWritable, let delivery = outlet.next() {
+            let message = delivery.event.channelMessage
+            let payload = delivery.encoded { $0.channelMessage.payload }
+            context.write(NIOAny(PorterChildChannel.EncodedMessage(message: message, payload: payload)), promise: nil)
+            wrote = true
+        }
+        if wrote { context.flush() }
+        guard outlet.hasEnded else { return }
+        // The events end when the member leaves, or when the service removed it (which Evicted also says, unless
+        // it came before this handler did).
+        finished = true
+        if leaving {
+            context.finishChannel(with: .done(.empty))
+        } else {
+            evicted(context: context)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // The state machine lets only the client's chat requests reach a chat channel.
         guard !finished, !leaving, case .message(let message) = unwrapInboundIn(data) else { return }
-        let member = membership.id
+        let member = seat.id
         do throws(ProtocolError) {
             switch message {
             case .chatSay(let say): try chat.say(member, text: say.text)
@@ -103,19 +116,14 @@ final class ChatBridge: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
         case let event as ChannelEvent where event == .inputClosed:
-            // Leaving ends the member's events once those queued are out; EventsWritten follows them.
+            // Leaving ends the member's events once those queued are out; then `done`.
             leaving = true
-            chat.leave(membership.id)
-        case is EventsWritten:
-            guard !finished else { return }
-            // The events end when the member leaves, or when the service removed it (which Evicted also says,
-            // unless it came before this handler did).
-            if leaving {
-                finished = true
-                context.finishChannel(with: .done(.empty))
-            } else {
-                evicted(context: context)
-            }
+            chat.leave(seat.id)
+        case is ChatOutlet.EventsWaiting:
+            writeEvents(context: context)
+        case is PorterChildChannel.ConnectionWritability:
+            writeEvents(context: context)
+            context.fireUserInboundEventTriggered(event)
         case is Evicted:
             guard !finished else { return }
             evicted(context: context)
@@ -124,9 +132,9 @@ final class ChatBridge: ChannelDuplexHandler {
         }
     }
 
+    /// The failure is the channel's last word, not the events still waiting.
     private func evicted(context: ChannelHandlerContext) {
         finished = true
-        relay?.cancel()
         let error = ProtocolError(
             .slowConsumer,
             "more than \(chat.configuration.queueDepth) events waited for this member; it was removed from the room")
@@ -136,8 +144,75 @@ final class ChatBridge: ChannelDuplexHandler {
     /// The channel closed, however it did: the member leaves (if it still has not) and its events stop.
     func handlerRemoved(context: ChannelHandlerContext) {
         finished = true
-        chat.leave(membership.id)
-        relay?.cancel()
+        chat.leave(seat.id)
+    }
+}
+
+/// A native chat member's events on their way to its channel: queued by ``ChatService`` under its lock, from
+/// whichever thread an event comes, and taken by the ``ChatBridge`` on the channel's event loop. The first event
+/// queued while the bridge is not already busy with them wakes it (``EventsWaiting``), once.
+final class ChatOutlet: ChatEventSink {
+    /// Fired into the channel's pipeline: events wait, or the member's events have ended.
+    struct EventsWaiting: Sendable {}
+
+    private struct State {
+        var waiting = CircularBuffer<ChatDelivery>()
+        /// No events follow the waiting ones.
+        var ended = false
+        /// An ``EventsWaiting`` is on its way, or the bridge stopped for the channel's writability, which brings it
+        /// back: no event needs to wake it.
+        var bridgeComing = false
+    }
+
+    private let channel: any Channel
+    private let depth: Int
+    private let state = Locked(State())
+
+    init(channel: any Channel, depth: Int) {
+        self.channel = channel
+        self.depth = depth
+    }
+
+    func deliver(_ delivery: ChatDelivery) -> Bool {
+        let (taken, wake) = state.withLock { state -> (Bool, Bool) in
+            guard !state.ended else { return (true, false) }
+            guard state.waiting.count < depth else { return (false, false) }
+            state.waiting.append(delivery)
+            defer { state.bridgeComing = true }
+            return (true, !state.bridgeComing)
+        }
+        if wake { wakeBridge() }
+        return taken
+    }
+
+    func finish() {
+        let wake = state.withLock { state -> Bool in
+            state.ended = true
+            defer { state.bridgeComing = true }
+            return !state.bridgeComing
+        }
+        if wake { wakeBridge() }
+    }
+
+    /// On the event loop: the next event to write; `nil` when none waits, and the next to come wakes the bridge.
+    func next() -> ChatDelivery? {
+        state.withLock { state in
+            if let next = state.waiting.popFirst() { return next }
+            state.bridgeComing = false
+            return nil
+        }
+    }
+
+    /// The member's events have ended and every one was taken.
+    var hasEnded: Bool {
+        state.withLock { $0.ended && $0.waiting.isEmpty }
+    }
+
+    private func wakeBridge() {
+        let channel = self.channel
+        channel.eventLoop.execute {
+            channel.pipeline.syncOperations.fireUserInboundEventTriggered(EventsWaiting())
+        }
     }
 }
 

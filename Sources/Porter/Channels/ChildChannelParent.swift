@@ -14,8 +14,9 @@ protocol ChildChannelParent: AnyObject {
     func write(channel id: UInt32, data: inout ByteBuffer, on stream: Frame.Stream, promise: EventLoopPromise<Void>?)
         throws(ChannelStateMachine.Refusal) -> Bool
 
-    /// Writes a message of the channel's service; `promise` completes with the frame's write.
-    func write(channel id: UInt32, message: ChannelMessage, promise: EventLoopPromise<Void>?)
+    /// Writes a message of the channel's service, as `payload` if its JSON was made already; `promise` completes
+    /// with the frame's write.
+    func write(channel id: UInt32, message: ChannelMessage, payload: ByteBuffer?, promise: EventLoopPromise<Void>?)
         throws(ChannelStateMachine.Refusal)
 
     /// Sends channel `id`'s eof: this side sends no more data.

@@ -219,7 +219,11 @@ extension PorterChildChannel: ChannelCore {
             return
         }
         guard let content = tryUnwrapData(data, as: ChannelContent.self) else {
-            promise?.fail(ChannelError.operationUnsupported)
+            if let encoded = tryUnwrapData(data, as: EncodedMessage.self) {
+                pendingWrites.append(.message(encoded.message, encoded.payload, promise))
+            } else {
+                promise?.fail(ChannelError.operationUnsupported)
+            }
             return
         }
         switch content {
@@ -239,13 +243,13 @@ extension PorterChildChannel: ChannelCore {
                 return
             }
             do {
-                try multiplexer.write(channel: id, message: message, promise: promise)
+                try multiplexer.write(channel: id, message: message, payload: nil, promise: promise)
                 multiplexer.flushConnection()
             } catch {
                 promise?.fail(Self.error(for: error))
             }
         case .message(let message):
-            pendingWrites.append(.message(message, promise))
+            pendingWrites.append(.message(message, nil, promise))
         }
     }
 
@@ -314,7 +318,7 @@ extension PorterChildChannel: ChannelCore {
             outputClosed = true
             pendingWrites.append(.eof(nil))
         }
-        pendingWrites.append(.message(result, nil))
+        pendingWrites.append(.message(result, nil, nil))
         pendingWrites.append(.close(promise))
         flush0()
     }
@@ -402,8 +406,21 @@ extension PorterChildChannel {
     /// The connection's writability changed.
     func parentWritabilityChanged(_ writable: Bool) {
         eventLoop.preconditionInEventLoop()
+        guard writable != parentWritable else { return }
         parentWritable = writable
         updateWritability()
+        if lifecycle == .active { pipeline.syncOperations.fireUserInboundEventTriggered(ConnectionWritability()) }
+    }
+
+    /// Fired into the pipeline when ``isConnectionWritable`` changes.
+    struct ConnectionWritability: Sendable {}
+
+    /// Whether the connection takes more writes without queueing them; called on the event loop. A service that
+    /// sends only messages, which no window holds back (chat's events), follows this rather than the channel's
+    /// own writability, which is about its data and the peer's credit.
+    var isConnectionWritable: Bool {
+        eventLoop.preconditionInEventLoop()
+        return parentWritable
     }
 
     /// The channel ended from the connection's side: the peer's close arrived and was answered, the channel was
@@ -515,9 +532,9 @@ extension PorterChildChannel {
                 }
                 // Written whole, the last frame's write has the promise; nothing written, there was nothing to write.
                 if !written { promise?.succeed() }
-            case .message(let message, let promise):
+            case .message(let message, let payload, let promise):
                 do {
-                    try multiplexer.write(channel: id, message: message, promise: promise)
+                    try multiplexer.write(channel: id, message: message, payload: payload, promise: promise)
                     wrote = true
                 } catch {
                     promise?.fail(Self.error(for: error))

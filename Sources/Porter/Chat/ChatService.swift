@@ -1,11 +1,13 @@
 import PorterProtocol
 
-/// Chat rooms shared by every front door (the native protocol today, classic listeners later).
+/// Chat rooms shared by every front door: the native protocol's chat channels and the classic chat listener.
 ///
-/// Each member receives its events through a bounded queue of ``Configuration/queueDepth`` events. A member
-/// whose queue is full — a client that stopped reading — is removed from its room and its connection closed
-/// (its `onEvict` runs), so one slow reader can neither grow server memory nor hold up anyone else. Events are
-/// queued while the lock is held, so every member sees the messages of a room in the same order.
+/// Each member receives its events through a bounded queue of ``Configuration/queueDepth`` events: an
+/// `AsyncStream` (``join(room:name:onEvict:)``), or a ``ChatEventSink`` of the front door's own. A member whose
+/// queue is full — a client that stopped reading — is removed from its room and its connection closed (its
+/// `onEvict` runs), so one slow reader can neither grow server memory nor hold up anyone else. Events are queued
+/// while the lock is held, so every member sees the messages of a room in the same order; each event is one
+/// ``ChatDelivery`` for all the members it goes to.
 public final class ChatService: Sendable {
     /// Limits of the chat service.
     public struct Configuration: Sendable {
@@ -43,9 +45,31 @@ public final class ChatService: Sendable {
         public let events: AsyncStream<ChatEvent>
     }
 
+    /// What ``join(room:name:checkingName:sink:onEvict:)`` returns: a membership without an event stream.
+    struct Seat: Sendable {
+        let id: UInt64
+        let room: String
+        let name: String
+        let members: [String]
+    }
+
     private struct Outlet {
-        let continuation: AsyncStream<ChatEvent>.Continuation
+        let sink: any ChatEventSink
         let onEvict: @Sendable () -> Void
+    }
+
+    /// A member's `AsyncStream` as its sink.
+    private struct StreamSink: ChatEventSink {
+        let continuation: AsyncStream<ChatEvent>.Continuation
+
+        func deliver(_ delivery: ChatDelivery) -> Bool {
+            if case .dropped = continuation.yield(delivery.event) { return false }
+            return true
+        }
+
+        func finish() {
+            continuation.finish()
+        }
     }
 
     private struct State {
@@ -85,19 +109,29 @@ public final class ChatService: Sendable {
     {
         let (events, continuation) = AsyncStream.makeStream(
             of: ChatEvent.self, bufferingPolicy: .bufferingOldest(configuration.queueDepth))
-        let (membership, evicted) = try state.withLock { state throws(ProtocolError) in
+        let seat = try join(
+            room: room, name: name, checkingName: checkingName, sink: StreamSink(continuation: continuation),
+            onEvict: onEvict)
+        return Membership(id: seat.id, room: seat.room, name: seat.name, members: seat.members, events: events)
+    }
+
+    /// Joins as above, with the member's events going to `sink`, which holds at most ``Configuration/queueDepth``
+    /// of them: a front door that writes them on an event loop takes them there, with no task in between.
+    func join(
+        room: String, name: String, checkingName: Bool, sink: some ChatEventSink,
+        onEvict: @escaping @Sendable () -> Void
+    ) throws(ProtocolError) -> Seat {
+        let (seat, evicted) = try state.withLock { state throws(ProtocolError) in
             let id = ChatRoster.MemberID(value: state.nextID)
             try state.roster.join(id, room: room, name: name, checkingName: checkingName)
             state.nextID += 1
-            state.outlets[id] = Outlet(continuation: continuation, onEvict: onEvict)
+            state.outlets[id] = Outlet(sink: sink, onEvict: onEvict)
             let others = state.roster.memberIDs(in: room).filter { $0 != id }
             let evicted = Self.deliver(.joined(name: name), to: others, in: &state)
-            let membership = Membership(
-                id: id.value, room: room, name: name, members: state.roster.names(in: room), events: events)
-            return (membership, evicted)
+            return (Seat(id: id.value, room: room, name: name, members: state.roster.names(in: room)), evicted)
         }
         for callback in evicted { callback() }
-        return membership
+        return seat
     }
 
     /// Says `text` to the member's room.
@@ -179,8 +213,9 @@ public final class ChatService: Sendable {
         -> [@Sendable () -> Void]
     {
         var full: [ChatRoster.MemberID] = []
-        for id in recipients {
-            if case .dropped = state.outlets[id]?.continuation.yield(event) { full.append(id) }
+        let delivery = ChatDelivery(event)
+        for id in recipients where state.outlets[id]?.sink.deliver(delivery) == false {
+            full.append(id)
         }
         return full.isEmpty ? [] : remove(full, in: &state, evicting: true)
     }
@@ -195,12 +230,11 @@ public final class ChatService: Sendable {
             guard let (room, name) = state.roster.leave(id), let outlet = state.outlets.removeValue(forKey: id) else {
                 continue
             }
-            outlet.continuation.finish()
+            outlet.sink.finish()
             if evicted { callbacks.append(outlet.onEvict) }
-            for other in state.roster.memberIDs(in: room) {
-                if case .dropped = state.outlets[other]?.continuation.yield(.left(name: name)) {
-                    pending.append((other, true))
-                }
+            let left = ChatDelivery(.left(name: name))
+            for other in state.roster.memberIDs(in: room) where state.outlets[other]?.sink.deliver(left) == false {
+                pending.append((other, true))
             }
         }
         return callbacks
