@@ -87,6 +87,34 @@ import Testing
         }
     }
 
+    /// A chat membership never ends by itself: it ends when the shutdown begins, after the events already queued,
+    /// so a server whose clients are chatting stops without waiting for the grace period.
+    @Test func aChatMembershipEndsAtShutdownWithoutHoldingTheGrace() async throws {
+        try await withTestServer(configure: Self.grace(300)) { server in
+            try await server.withClient { connection in
+                let member = try await connection.joinChat(room: "r", name: "member")
+                try await server.withClient { other in
+                    let talker = try await other.joinChat(room: "r", name: "talker")
+                    try await talker.sender.say("before the shutdown")
+                    #expect(
+                        try await member.nextEvent() == .chat(.joined(name: "talker")))
+                    #expect(
+                        try await member.nextEvent()
+                            == .chat(.message(from: "talker", text: "before the shutdown", isPrivate: false)))
+                    await server.shutDown()
+                    await Self.expectShuttingDown {
+                        while try await member.nextEvent() != nil {}
+                    }
+                    await Self.expectShuttingDown {
+                        while try await talker.nextEvent() != nil {}
+                    }
+                }
+            }
+            // Well before the 300 s of grace: both connections closed once their memberships had ended.
+            try await waitUntil { server.hasStopped }
+        }
+    }
+
     @Test func theGracePeriodsEndClosesWhatStillRuns() async throws {
         try await withTestServer(configure: Self.grace(0.5)) { server in
             try await server.withClient { connection in

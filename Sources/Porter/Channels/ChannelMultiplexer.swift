@@ -151,6 +151,8 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
             return
         }
         perform(machine.shutDown(grace: shutdown.grace, now: .now()), context: context)
+        // A service that never ends by itself (a chat membership) ends now rather than hold the grace period.
+        for child in children.values { child.pipeline.syncOperations.fireUserInboundEventTriggered(shutdown) }
         context.flush()
     }
 

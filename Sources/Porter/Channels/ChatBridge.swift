@@ -13,6 +13,9 @@ import PorterProtocol
 /// - A member whose queue of ``ChatService/Configuration/queueDepth`` events overflows is removed from the room,
 ///   and its channel ends with `fail` `slow-consumer`; the connection and its other channels go on.
 /// - A close from the client, or the connection's end, leaves the room too.
+/// - When the server starts shutting down, the member leaves: its queued events go out, then eof, `fail`
+///   `shutting-down` and close. A membership never ends by itself, so it does not hold the grace period that lets
+///   commands and transfers finish.
 ///
 /// The member's events wait in a ``ChatOutlet`` of ``ChatService/Configuration/queueDepth`` events, filled by the
 /// service from any thread and emptied here, on the channel's event loop, with no task in between: as many as the
@@ -35,6 +38,8 @@ final class ChatBridge: ChannelDuplexHandler {
     private let outlet: ChatOutlet
     /// The client sent eof: the member has left, and `done` follows its last events.
     private var leaving = false
+    /// The server is shutting down: the member has left, and `fail` `shutting-down` follows its last events.
+    private var shuttingDown = false
     /// The result is sent, or the channel closed: nothing more happens.
     private var finished = false
 
@@ -87,7 +92,9 @@ final class ChatBridge: ChannelDuplexHandler {
         // The events end when the member leaves, or when the service removed it (which Evicted also says, unless
         // it came before this handler did).
         finished = true
-        if leaving {
+        if shuttingDown {
+            context.finishChannel(with: .fail(ProtocolError(.shuttingDown, "the server is shutting down")))
+        } else if leaving {
             context.finishChannel(with: .done(.empty))
         } else {
             evicted(context: context)
@@ -121,6 +128,11 @@ final class ChatBridge: ChannelDuplexHandler {
             chat.leave(seat.id)
         case is ChatOutlet.EventsWaiting:
             writeEvents(context: context)
+        case is ServerShutdown:
+            guard !finished, !leaving, !shuttingDown else { return }
+            // Leaving ends the member's events once those queued are out; then the failure.
+            shuttingDown = true
+            chat.leave(seat.id)
         case is PorterChildChannel.ConnectionWritability:
             writeEvents(context: context)
             context.fireUserInboundEventTriggered(event)

@@ -45,8 +45,9 @@ public final class ChatSession {
 
     /// The next event, or `nil` once the server has confirmed ``ChatSender/leave()``.
     ///
-    /// - Throws: ``PorterError`` if the connection ends, or if the server removed this member for reading too
-    ///   slowly (code `slow-consumer`; the connection goes on).
+    /// - Throws: ``PorterError`` if the connection ends; if the server removed this member for reading too
+    ///   slowly (code `slow-consumer`; the connection goes on); or, of kind ``PorterError/Kind/connection`` and code
+    ///   `shutting-down`, once the server has started shutting down, which ends every membership at once.
     public func nextEvent() async throws -> Event? {
         // Events until the server's eof and `done`, which answer this side's eof.
         while let next = try await channel.receive() {
@@ -60,7 +61,8 @@ public final class ChatSession {
                 done = true
             case .message(.fail(let error)):
                 done = true
-                throw PorterError(.refused, "server: \(TerminalText.escaped(error.message))", code: error.code)
+                // `shutting-down` is of kind `connection`, as on every channel; the rest refuse the membership.
+                throw PorterError(remote: .init(error, fatal: false))
             case let other:
                 throw PorterError(.protocolViolation, "unexpected \(other) from the server on a chat channel")
             }
