@@ -44,12 +44,14 @@ extension PorterCommand {
                         "* joined \(chat.room) as \(chat.name); here: \(chat.members.joined(separator: ", "))")
                 }
                 let sender = chat.sender
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await Self.forwardInput(to: sender, events: events) }
-                    while let event = try await chat.nextEvent() {
-                        events.report(Self.event(event)) { Terminal.line(Self.describe(event)) }
-                    }
-                    group.cancelAll()
+                // Not a child task: a read of standard input cannot be cancelled, and a membership the server
+                // ends (the member removed as slow, the server shutting down) must end the command at once, not
+                // once the person types another line. A failed send ends the membership too, which the events
+                // then report.
+                let typing = Task { try await Self.forwardInput(to: sender, events: events) }
+                defer { typing.cancel() }
+                while let event = try await chat.nextEvent() {
+                    events.report(Self.event(event)) { Terminal.line(Self.describe(event)) }
                 }
             }
             events.done()

@@ -312,6 +312,7 @@ public struct ChannelStateMachine: Sendable {
         guard message.isSent(by: role, on: service) else { throw .notAllowed }
         if message.isResult { resultSent = true }
         guard let payload else { return message.frame(channel: id) }
+        assert(payload == message.payload, "a message's JSON made ahead is the message's own")
         return Frame(kind: .control, payload: payload, channel: id)
     }
 

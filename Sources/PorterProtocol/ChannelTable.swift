@@ -167,7 +167,7 @@ public struct ChannelTable: Sendable {
         return try channel.send(data: &pending, on: stream)
     }
 
-    /// A message on channel `id` (``ChannelStateMachine/send(_:)``).
+    /// A message on channel `id` (``ChannelStateMachine/send(_:payload:)``).
     public mutating func send(_ id: UInt32, _ message: ChannelMessage, payload: ByteBuffer? = nil)
         throws(ChannelStateMachine.Refusal) -> Frame
     {

@@ -175,7 +175,7 @@ extension ConnectionStateMachine {
         }
     }
 
-    /// A message on channel `id` (``ChannelTable/send(_:_:)``).
+    /// A message on channel `id` (``ChannelTable/send(_:_:payload:)``).
     public mutating func send(channel id: UInt32, _ message: ChannelMessage, payload: ByteBuffer? = nil)
         throws(ChannelStateMachine.Refusal) -> Frame
     {

@@ -5,6 +5,10 @@ import Testing
 
 @testable import Porter
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A server shutting down gracefully (docs/design/protocol-2.md section 4.5): the listeners close, what runs on a
 /// version 2 connection finishes within the grace period while nothing new opens, and everything else is closed
 /// at once with `shutting-down`.
@@ -108,9 +112,43 @@ import Testing
                     await Self.expectShuttingDown {
                         while try await talker.nextEvent() != nil {}
                     }
+                    // Well before the 300 s of grace, with both clients still connected: the server closed each
+                    // connection once its membership had ended, and stopped.
+                    try await waitUntil { server.hasStopped }
+                    await Self.expectShuttingDown { _ = try await other.ping() }
                 }
+                await Self.expectShuttingDown { _ = try await connection.ping() }
             }
-            // Well before the 300 s of grace: both connections closed once their memberships had ended.
+        }
+    }
+
+    /// `porter chat` ends when its membership does, whatever its standard input is doing: here a pipe that stays
+    /// open and silent, as a terminal nobody types into.
+    @Test func porterChatEndsAtShutdownWhileItsInputStaysOpen() async throws {
+        let base = NSTemporaryDirectory() + "porter-chat-\(UUID().uuidString)"
+        defer {
+            for suffix in [".token", ".in", ".out", ".err"] {
+                try? FileManager.default.removeItem(atPath: base + suffix)
+            }
+        }
+        _ = FileManager.default.createFile(
+            atPath: base + ".token", contents: Data(testToken.utf8), attributes: [.posixPermissions: 0o600])
+        #expect(mkfifo(base + ".in", 0o600) == 0)
+        // The test holds the pipe's write end, so the command's input never ends.
+        let writer = open(base + ".in", O_RDWR | O_CLOEXEC)
+        #expect(writer >= 0)
+        defer { close(writer) }
+        try await withTestServer(configure: Self.grace(300)) { server in
+            let chat = try TestProcess.start(
+                [
+                    TestProcess.porter, "chat", "\(server.endpoint)", "--token-file", base + ".token",
+                    "--fingerprint", "\(testIdentity.fingerprint)", "--name", "ann",
+                ], input: base + ".in", output: base + ".out", errors: base + ".err")
+            try await waitUntil { server.server.chat.snapshot().first?.members == ["ann"] }
+            await server.shutDown()
+            #expect(try await chat.wait() == 255)
+            let errors = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
+            #expect(errors.contains("the server is shutting down"), "\(errors)")
             try await waitUntil { server.hasStopped }
         }
     }

@@ -113,9 +113,10 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        let writable = context.channel.isWritable
-        for child in children.values { child.parentWritabilityChanged(writable) }
-        if writable, readPending {
+        // Read again for each child: one child's handler may write and flush when told, and so change the
+        // connection's writability while the others are still to be told.
+        for child in children.values { child.parentWritabilityChanged(context.channel.isWritable) }
+        if context.channel.isWritable, readPending {
             readPending = false
             context.read()
         }

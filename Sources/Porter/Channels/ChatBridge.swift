@@ -19,8 +19,8 @@ import PorterProtocol
 ///
 /// The member's events wait in a ``ChatOutlet`` of ``ChatService/Configuration/queueDepth`` events, filled by the
 /// service from any thread and emptied here, on the channel's event loop, with no task in between: as many as the
-/// connection takes while it is writable, in one flush (a chat channel has no data, so its own writability, which
-/// follows the client's window, says nothing). A member whose connection stops taking them (its client reads
+/// connection takes while it is writable, in flushes of ``flushBytes`` (a chat channel has no data, so its own
+/// writability, which follows the client's window, says nothing). A member whose connection stops taking them (its client reads
 /// nothing) fills the outlet and is removed. Each event's JSON is made once for all the members it goes to
 /// (``ChatDelivery``). Every request is read as it comes; refusals go out as they are made, and a client that
 /// floods bad requests and reads no refusals stops being read once its connection is not writable
@@ -76,21 +76,31 @@ final class ChatBridge: ChannelDuplexHandler {
         writeEvents(context: context)
     }
 
-    /// Writes the waiting events while the connection takes them, in one flush; once the member has left and its
-    /// last event is out, ends the channel.
+    /// Writes the waiting events while the connection takes them, flushing every ``flushBytes``, so that the
+    /// connection's writability is checked against what was actually handed to it; once the member's events have
+    /// ended and the last is out, ends the channel.
     private func writeEvents(context: ChannelHandlerContext) {
         guard !finished, context.channel.isActive, let child = context.channel as? PorterChildChannel else { return }
-        var wrote = false
-        while child.isConnectionWritable, let delivery = outlet.next() {
-            let message = delivery.event.channelMessage
-            let payload = delivery.encoded { $0.channelMessage.payload }
-            context.write(NIOAny(PorterChildChannel.EncodedMessage(message: message, payload: payload)), promise: nil)
-            wrote = true
+        // Removed by the service as a slow reader: the failure is the channel's last word, not what still waits.
+        if outlet.isFinished, !leaving, !shuttingDown {
+            evicted(context: context)
+            return
         }
-        if wrote { context.flush() }
-        guard outlet.hasEnded else { return }
-        // The events end when the member leaves, or when the service removed it (which Evicted also says, unless
-        // it came before this handler did).
+        var unflushed = 0
+        while child.isConnectionWritable, let delivery = outlet.next() {
+            let payload = delivery.channelPayload
+            let message = PorterChildChannel.EncodedMessage(message: delivery.event.channelMessage, payload: payload)
+            context.write(NIOAny(message), promise: nil)
+            unflushed += payload.readableBytes
+            if unflushed >= Self.flushBytes {
+                context.flush()
+                unflushed = 0
+                // A flush can make the connection writable again and so run this method within itself.
+                guard !finished else { return }
+            }
+        }
+        if unflushed > 0 { context.flush() }
+        guard !finished, outlet.hasEnded else { return }
         finished = true
         if shuttingDown {
             context.finishChannel(with: .fail(ProtocolError(.shuttingDown, "the server is shutting down")))
@@ -100,6 +110,10 @@ final class ChatBridge: ChannelDuplexHandler {
             evicted(context: context)
         }
     }
+
+    /// Events are handed to the connection in flushes of about this many bytes: at most this much goes past its
+    /// high-water mark before its writability stops the rest.
+    static let flushBytes = 64 * 1024
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // The state machine lets only the client's chat requests reach a chat channel.
@@ -116,6 +130,9 @@ final class ChatBridge: ChannelDuplexHandler {
         } catch {
             // Not in the room any more: evicted, and the channel's `fail` is on its way.
             guard error.code != .unexpectedMessage else { return }
+            // What earlier requests queued (a `chat.who`'s answer) goes first: answers keep the requests' order.
+            writeEvents(context: context)
+            guard !finished else { return }
             context.writeAndFlush(wrapOutboundOut(.message(.reject(error))), promise: nil)
         }
     }
@@ -218,6 +235,11 @@ final class ChatOutlet: ChatEventSink {
     /// The member's events have ended and every one was taken.
     var hasEnded: Bool {
         state.withLock { $0.ended && $0.waiting.isEmpty }
+    }
+
+    /// The member's events have ended, whether or not some still wait.
+    var isFinished: Bool {
+        state.withLock { $0.ended }
     }
 
     private func wakeBridge() {

@@ -415,12 +415,11 @@ extension PorterChildChannel {
     /// Fired into the pipeline when ``isConnectionWritable`` changes.
     struct ConnectionWritability: Sendable {}
 
-    /// Whether the connection takes more writes without queueing them; called on the event loop. A service that
-    /// sends only messages, which no window holds back (chat's events), follows this rather than the channel's
-    /// own writability, which is about its data and the peer's credit.
+    /// Whether the connection takes more writes without queueing them past its high-water mark: NIO's own flag,
+    /// right after each write. A service that sends only messages, which no window holds back (chat's events),
+    /// follows this rather than the channel's own writability, which is about its data and the peer's credit.
     var isConnectionWritable: Bool {
-        eventLoop.preconditionInEventLoop()
-        return parentWritable
+        connection.isWritable
     }
 
     /// The channel ended from the connection's side: the peer's close arrived and was answered, the channel was

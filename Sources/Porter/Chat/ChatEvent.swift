@@ -15,24 +15,23 @@ public enum ChatEvent: Sendable, Equatable {
 }
 
 /// One event on its way to every member it is for (``ChatService`` makes one per event, whatever the number of
-/// recipients). What a front door makes of it for its wire is made once, by the first member's connection that
-/// writes it, and shared by the others.
+/// recipients). Its JSON for a native channel is made once, by the first member's channel that writes it, and
+/// shared by the others.
 final class ChatDelivery: Sendable {
     /// The event.
     let event: ChatEvent
-    private let encoding = Locked<ByteBuffer?>(nil)
+    private let payload = Locked<ByteBuffer?>(nil)
 
     init(_ event: ChatEvent) {
         self.event = event
     }
 
-    /// The event's encoding, made by `encode` on the first call. One front door, the native channels, encodes
-    /// deliveries; a second with another encoding would need a place of its own.
-    func encoded(by encode: (ChatEvent) -> ByteBuffer) -> ByteBuffer {
-        encoding.withLock { encoding in
-            if let encoding { return encoding }
-            let made = encode(event)
-            encoding = made
+    /// The event as a native chat channel's control payload: `event.channelMessage.payload`, made on the first call.
+    var channelPayload: ByteBuffer {
+        payload.withLock { payload in
+            if let payload { return payload }
+            let made = event.channelMessage.payload
+            payload = made
             return made
         }
     }

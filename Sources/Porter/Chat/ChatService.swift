@@ -53,7 +53,7 @@ public final class ChatService: Sendable {
         let members: [String]
     }
 
-    private struct Outlet {
+    private struct Recipient {
         let sink: any ChatEventSink
         let onEvict: @Sendable () -> Void
     }
@@ -74,7 +74,7 @@ public final class ChatService: Sendable {
 
     private struct State {
         var roster: ChatRoster
-        var outlets: [ChatRoster.MemberID: Outlet] = [:]
+        var recipients: [ChatRoster.MemberID: Recipient] = [:]
         var nextID: UInt64 = 1
     }
 
@@ -125,7 +125,7 @@ public final class ChatService: Sendable {
             let id = ChatRoster.MemberID(value: state.nextID)
             try state.roster.join(id, room: room, name: name, checkingName: checkingName)
             state.nextID += 1
-            state.outlets[id] = Outlet(sink: sink, onEvict: onEvict)
+            state.recipients[id] = Recipient(sink: sink, onEvict: onEvict)
             let others = state.roster.memberIDs(in: room).filter { $0 != id }
             let evicted = Self.deliver(.joined(name: name), to: others, in: &state)
             return (Seat(id: id.value, room: room, name: name, members: state.roster.names(in: room)), evicted)
@@ -214,7 +214,7 @@ public final class ChatService: Sendable {
     {
         var full: [ChatRoster.MemberID] = []
         let delivery = ChatDelivery(event)
-        for id in recipients where state.outlets[id]?.sink.deliver(delivery) == false {
+        for id in recipients where state.recipients[id]?.sink.deliver(delivery) == false {
             full.append(id)
         }
         return full.isEmpty ? [] : remove(full, in: &state, evicting: true)
@@ -227,13 +227,14 @@ public final class ChatService: Sendable {
         var callbacks: [@Sendable () -> Void] = []
         var pending = ids.map { (id: $0, evicted: evicting) }
         while let (id, evicted) = pending.popLast() {
-            guard let (room, name) = state.roster.leave(id), let outlet = state.outlets.removeValue(forKey: id) else {
+            guard let (room, name) = state.roster.leave(id), let recipient = state.recipients.removeValue(forKey: id)
+            else {
                 continue
             }
-            outlet.sink.finish()
-            if evicted { callbacks.append(outlet.onEvict) }
+            recipient.sink.finish()
+            if evicted { callbacks.append(recipient.onEvict) }
             let left = ChatDelivery(.left(name: name))
-            for other in state.roster.memberIDs(in: room) where state.outlets[other]?.sink.deliver(left) == false {
+            for other in state.roster.memberIDs(in: room) where state.recipients[other]?.sink.deliver(left) == false {
                 pending.append((other, true))
             }
         }
