@@ -111,8 +111,8 @@ final class ChatBridge: ChannelDuplexHandler {
         }
     }
 
-    /// Events are handed to the connection in flushes of about this many bytes: at most this much goes past its
-    /// high-water mark before its writability stops the rest.
+    /// Events are handed to the connection in flushes of about this many bytes: per chat channel, at most this
+    /// much, plus one event, goes past its high-water mark before its writability stops the rest.
     static let flushBytes = 64 * 1024
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -188,8 +188,8 @@ final class ChatOutlet: ChatEventSink {
         var waiting = CircularBuffer<ChatDelivery>()
         /// No events follow the waiting ones.
         var ended = false
-        /// An ``EventsWaiting`` is on its way, or the bridge stopped for the channel's writability, which brings it
-        /// back: no event needs to wake it.
+        /// An ``EventsWaiting`` is on its way, or the bridge stopped for the connection's writability
+        /// (``PorterChildChannel/ConnectionWritability`` brings it back): no event needs to wake it.
         var bridgeComing = false
     }
 

@@ -4,14 +4,14 @@ import PorterProtocol
 ///
 /// Each member receives its events through a bounded queue of ``Configuration/queueDepth`` events: an
 /// `AsyncStream` (``join(room:name:onEvict:)``), or a ``ChatEventSink`` of the front door's own. A member whose
-/// queue is full — a client that stopped reading — is removed from its room and its connection closed (its
-/// `onEvict` runs), so one slow reader can neither grow server memory nor hold up anyone else. Events are queued
-/// while the lock is held, so every member sees the messages of a room in the same order; each event is one
-/// ``ChatDelivery`` for all the members it goes to.
+/// queue is full — a client that stopped reading — is removed from its room and its `onEvict` runs (a classic
+/// connection is closed; a native member's channel ends with `slow-consumer`), so one slow reader can neither grow
+/// server memory nor hold up anyone else. Events are queued while the lock is held, so every member sees the
+/// messages of a room in the same order; each event is one ``ChatDelivery`` for all the members it goes to.
 public final class ChatService: Sendable {
     /// Limits of the chat service.
     public struct Configuration: Sendable {
-        /// Events queued for one member before it counts as a slow reader and is disconnected.
+        /// Events queued for one member before it counts as a slow reader and is removed.
         public var queueDepth: Int
         /// The longest message text, in UTF-8 bytes.
         public var maxMessageLength: Int

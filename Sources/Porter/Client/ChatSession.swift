@@ -4,7 +4,8 @@ import PorterProtocol
 /// Membership of a chat room, made by ``ClientConnection/joinChat(room:name:)``.
 ///
 /// Hand ``sender`` to the task that sends; read events with ``nextEvent()`` in one other task. The member leaves with
-/// ``ChatSender/leave()`` or when the connection ends. The membership is a channel of its own, which the client also
+/// ``ChatSender/leave()``, when the connection ends, or when the server ends the membership (`slow-consumer`,
+/// `shutting-down`). The membership is a channel of its own, which the client also
 /// closes when a program stops reading (``maxWaitingEvents``).
 public final class ChatSession {
     /// What a member is told.

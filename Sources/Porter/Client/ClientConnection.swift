@@ -29,7 +29,8 @@ public final class ClientConnection: Sendable {
     /// The seconds of grace the server gave when it announced that it is shutting down, or `nil` if it has not.
     /// Once it has, no new channel opens on this connection: each fails with a ``PorterError`` of kind
     /// ``PorterError/Kind/connection`` and code `shutting-down`. The channels open go on until they end or the
-    /// grace period does, when the server closes the connection.
+    /// grace period does, when the server closes the connection; a chat membership ends at once
+    /// (``ChatSession/nextEvent()`` throws `shutting-down`).
     public var serverShutdownGrace: Double? {
         get async {
             let channels = self.channels

@@ -224,8 +224,9 @@ struct ChildProcess: Sendable {
         backPressureStrategy: .init(lowWatermark: 1, highWatermark: 1))
 
     /// Reads of a command's output: up to one data frame at a time. The first read is small, since most commands
-    /// write little: NIO copies a channel's first receive buffer once (to pool it), and a 64 KiB one cost a short
-    /// command more than its spawn's setup; a read that fills the buffer makes the next one 16 times larger.
+    /// write little: NIO copies a channel's first receive buffer once (to pool it), and a 64 KiB one cost every
+    /// short command a 64 KiB copy. A read that fills the buffer makes the next one twice as large, up to
+    /// ``outputReadSize``.
     static let outputAllocator = AdaptiveRecvByteBufferAllocator(
         minimum: 4096, initial: 4096, maximum: outputReadSize)
 

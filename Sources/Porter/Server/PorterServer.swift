@@ -119,9 +119,9 @@ public final class PorterServer: Service {
     ///
     /// A graceful shutdown (swift-service-lifecycle's, on the first SIGTERM or SIGINT under `porter serve`) closes
     /// the listeners and tells every connection that the server is shutting down: authenticated connections get
-    /// ``ServerConfiguration/shutdownGrace`` seconds to finish the channels they have in use, and open no new
-    /// ones; those still in the handshake are closed at once. It returns once every connection has closed. Cancellation closes
-    /// every connection at once.
+    /// ``ServerConfiguration/shutdownGrace`` seconds to finish the channels they have in use (chat memberships
+    /// end at once), and open no new ones; those still in the handshake are closed at once. It returns once every
+    /// connection has closed. Cancellation closes every connection at once.
     public func run() async throws {
         let grace = configuration.shutdownGrace
         let openConnections = self.openConnections

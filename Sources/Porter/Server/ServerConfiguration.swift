@@ -41,8 +41,8 @@ public struct ServerConfiguration: Sendable {
     public var authTimeout: Double
     /// Seconds without a frame from the client after which the connection is closed; 0 disables it.
     public var idleTimeout: Double
-    /// Seconds a graceful shutdown gives connections to finish the channels they have in use
-    /// (``maxShutdownGrace`` at most); 0 closes every connection at once.
+    /// Seconds a graceful shutdown gives connections to finish the channels they have in use (chat memberships end
+    /// at once; ``maxShutdownGrace`` at most); 0 closes every connection at once.
     public var shutdownGrace: Double
     /// The channel limits announced in `welcome`: channels per connection, the window each channel is granted,
     /// unanswered global requests.
