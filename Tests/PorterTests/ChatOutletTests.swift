@@ -91,7 +91,7 @@ import Testing
         #expect(received[0].event == .message(from: "m0", text: "hello", isPrivate: false))
 
         // Made once: every recipient's payload is the one buffer, the message's own JSON.
-        let payloads = received.map(\.channelPayload)
+        let payloads = received.map(\.encoded.payload)
         #expect(payloads.allSatisfy { $0 == received[0].event.channelMessage.payload })
         let storage = payloads.map { $0.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } }
         #expect(Set(storage).count == 1)

@@ -20,8 +20,8 @@ import PorterProtocol
 /// The member's events wait in a ``ChatOutlet`` of ``ChatService/Configuration/queueDepth`` events, filled by the
 /// service from any thread and emptied here, on the channel's event loop, with no task in between: as many as the
 /// connection takes while it is writable, in flushes of ``flushBytes`` (a chat channel has no data, so its own
-/// writability, which follows the client's window, says nothing). A member whose connection stops taking them (its client reads
-/// nothing) fills the outlet and is removed. Each event's JSON is made once for all the members it goes to
+/// writability, which follows the client's window, says nothing). A member whose connection stops taking them (its
+/// client reads nothing) fills the outlet and is removed. Each event's JSON is made once for all the members it goes to
 /// (``ChatDelivery``). Every request is read as it comes; refusals go out as they are made, and a client that
 /// floods bad requests and reads no refusals stops being read once its connection is not writable
 /// (``ChannelMultiplexer/read(context:)``).
@@ -88,10 +88,9 @@ final class ChatBridge: ChannelDuplexHandler {
         }
         var unflushed = 0
         while child.isConnectionWritable, let delivery = outlet.next() {
-            let payload = delivery.channelPayload
-            let message = PorterChildChannel.EncodedMessage(message: delivery.event.channelMessage, payload: payload)
-            context.write(NIOAny(message), promise: nil)
-            unflushed += payload.readableBytes
+            let encoded = delivery.encoded
+            context.write(NIOAny(encoded), promise: nil)
+            unflushed += encoded.payload.readableBytes
             if unflushed >= Self.flushBytes {
                 context.flush()
                 unflushed = 0
@@ -207,8 +206,9 @@ final class ChatOutlet: ChatEventSink {
             guard !state.ended else { return (true, false) }
             guard state.waiting.count < depth else { return (false, false) }
             state.waiting.append(delivery)
-            defer { state.bridgeComing = true }
-            return (true, !state.bridgeComing)
+            let wake = !state.bridgeComing
+            state.bridgeComing = true
+            return (true, wake)
         }
         if wake { wakeBridge() }
         return taken
@@ -217,8 +217,9 @@ final class ChatOutlet: ChatEventSink {
     func finish() {
         let wake = state.withLock { state -> Bool in
             state.ended = true
-            defer { state.bridgeComing = true }
-            return !state.bridgeComing
+            let wake = !state.bridgeComing
+            state.bridgeComing = true
+            return wake
         }
         if wake { wakeBridge() }
     }

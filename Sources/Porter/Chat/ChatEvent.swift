@@ -20,19 +20,21 @@ public enum ChatEvent: Sendable, Equatable {
 final class ChatDelivery: Sendable {
     /// The event.
     let event: ChatEvent
-    private let payload = Locked<ByteBuffer?>(nil)
+    private let made = Locked<PorterChildChannel.EncodedMessage?>(nil)
 
     init(_ event: ChatEvent) {
         self.event = event
     }
 
-    /// The event as a native chat channel's control payload: `event.channelMessage.payload`, made on the first call.
-    var channelPayload: ByteBuffer {
-        payload.withLock { payload in
-            if let payload { return payload }
-            let made = event.channelMessage.payload
-            payload = made
-            return made
+    /// The event as a native chat channel's message with its JSON (`event.channelMessage` and its `payload`), made
+    /// on the first call.
+    var encoded: PorterChildChannel.EncodedMessage {
+        made.withLock { made in
+            if let made { return made }
+            let message = event.channelMessage
+            let encoded = PorterChildChannel.EncodedMessage(message: message, payload: message.payload)
+            made = encoded
+            return encoded
         }
     }
 }
