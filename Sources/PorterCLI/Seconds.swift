@@ -28,17 +28,22 @@ struct Seconds: Sendable, Hashable, ExpressibleByArgument, ExpressibleByIntegerL
 
     /// Parses a time limit above zero.
     static func parse(_ text: String) throws -> Seconds {
-        try parse(text, allowingZero: false)
+        try parse(text, zero: nil)
     }
 
-    /// Parses a time limit for an option where 0 means "never".
-    static func parseAllowingZero(_ text: String) throws -> Seconds {
-        try parse(text, allowingZero: true)
+    /// Parses a time limit for an option where 0 turns the limit off ("never").
+    static func parseAllowingNever(_ text: String) throws -> Seconds {
+        try parse(text, zero: "never")
     }
 
-    private static func parse(_ text: String, allowingZero: Bool) throws -> Seconds {
+    /// Parses a grace period, where 0 gives none.
+    static func parseAllowingNone(_ text: String) throws -> Seconds {
+        try parse(text, zero: "none")
+    }
+
+    private static func parse(_ text: String, zero: String?) throws -> Seconds {
         do {
-            return Seconds(value: try TimeLimit.seconds(parsing: text, allowingZero: allowingZero))
+            return Seconds(value: try TimeLimit.seconds(parsing: text, zero: zero))
         } catch {
             throw ValidationError(error.message)
         }

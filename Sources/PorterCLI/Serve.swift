@@ -92,7 +92,7 @@ extension PorterCommand {
             parsing: .unconditional,
             help: Seconds.help(
                 "Seconds of client silence before a connection is closed (0: never).", default: Self.defaultIdleTimeout),
-            transform: Seconds.parseAllowingZero)
+            transform: Seconds.parseAllowingNever)
         var idleTimeout = Self.defaultIdleTimeout
 
         @Option(
@@ -101,7 +101,7 @@ extension PorterCommand {
             help: Seconds.help(
                 "Seconds that running commands, transfers and forwards get to finish after SIGTERM or Ctrl-C (0: none); a second signal stops at once.",
                 default: Self.defaultShutdownGrace),
-            transform: Seconds.parseAllowingZero)
+            transform: Seconds.parseAllowingNone)
         var shutdownGrace = Self.defaultShutdownGrace
 
         @Option(

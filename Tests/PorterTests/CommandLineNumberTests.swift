@@ -39,7 +39,7 @@ import Testing
             ["inf", "nan", "1e300", "-1"].flatMap { value in
                 [
                     ["--idle-timeout", value], ["--auth-timeout", value], ["--classic-idle-timeout", value],
-                    ["--http-head-timeout", value],
+                    ["--http-head-timeout", value], ["--shutdown-grace", value],
                 ]
             } + [
                 ["--front-door-max-per-source", "0"],
@@ -61,6 +61,17 @@ import Testing
         // A negative number is read as the option's value and refused as out of range, not taken for an option.
         #expect(!run.errors.contains("Missing value"), "\(arguments): \(run.errors)")
         #expect(!run.errors.contains("Backtrace") && !run.errors.contains("Fatal error"))
+    }
+
+    /// The range an option names says what its 0 means: a timeout that is off, or no grace period at all.
+    @Test func theRangeSaysWhatZeroMeans() async throws {
+        for (option, zero) in [("--idle-timeout", "0 (never)"), ("--shutdown-grace", "0 (none)")] {
+            let run = try await TestProcess.run([
+                TestProcess.porter, "serve", option, "1e19", "--identity", Self.identityFile, "--print-fingerprint",
+            ])
+            #expect(run.status == 64)
+            #expect(run.errors.contains("give a number of seconds from \(zero) to 31536000"), "\(run.errors)")
+        }
     }
 
     @Test func zeroIdleTimeoutStillMeansNever() async throws {

@@ -12,16 +12,17 @@ public enum TimeLimit {
     public static let minSeconds = 0.001
 
     /// Parses a time limit a person gave (an option, a configuration file): a finite number from ``minSeconds``
-    /// to ``maxSeconds``, or 0 where `allowingZero` says it means "never". Nothing else, `inf`, `nan`, 1e300 or a
-    /// negative number, gets past here to a clock, where it would trap.
+    /// to ``maxSeconds``, or 0 where the option takes it, `zero` saying what 0 means there ("never" for a timeout
+    /// that is off, "none" for a grace period). Nothing else, `inf`, `nan`, 1e300 or a negative number, gets past
+    /// here to a clock, where it would trap.
     ///
     /// - Throws: ``PorterError`` saying the range to give.
-    public static func seconds(parsing text: String, allowingZero: Bool = false) throws(PorterError) -> Double {
-        let range = "from \(allowingZero ? "0 (never)" : "\(minSeconds)") to \(Int(maxSeconds)) (a year)"
+    public static func seconds(parsing text: String, zero: String? = nil) throws(PorterError) -> Double {
+        let range = "from \(zero.map { "0 (\($0))" } ?? "\(minSeconds)") to \(Int(maxSeconds)) (a year)"
         guard let value = Double(text), value.isFinite else {
             throw PorterError(.configuration, "give a number of seconds \(range)")
         }
-        guard (allowingZero && value == 0) || (minSeconds...maxSeconds).contains(value) else {
+        guard (zero != nil && value == 0) || (minSeconds...maxSeconds).contains(value) else {
             throw PorterError(.configuration, "\(text) seconds is out of range: give a number of seconds \(range)")
         }
         return value == 0 ? 0 : value
