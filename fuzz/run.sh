@@ -8,7 +8,8 @@
 # Targets (Sources/PorterFuzz/Fuzz.swift): frames (the frame decoder), frames2 (the channel form of protocol 2's
 # frames and its messages), connection2 (an authenticated protocol 2 server connection), client2 (the same for
 # a client, fed what a server could send), messages (every control message),
-# paths (the peer path checks), udp (UDP echo datagrams), classic (the classic exec, ftp and chat requests).
+# paths (the peer path checks), udp (UDP echo datagrams), classic (the classic exec, ftp and chat requests),
+# keys (public key and signature blobs, private key files, authorized keys files).
 # Each checks a property of what it accepts besides not crashing.
 #
 # The corpus is fuzz/seeds/TARGET plus fuzz/regressions/TARGET, and what a run adds is kept in
@@ -21,7 +22,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scratch=.build-fuzz
-all=(frames frames2 connection2 client2 messages paths udp classic)
+all=(frames frames2 connection2 client2 messages paths udp classic keys)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 for target in "${targets[@]}"; do

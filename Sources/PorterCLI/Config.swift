@@ -16,7 +16,8 @@ extension PorterCommand {
             discussion: """
                 The file is --config FILE, else $PORTER_CONFIG, else ~/.porter/config (which may be missing). \
                 It has ssh_config's shape: `host NAME` starts a block of `endpoint HOST:PORT` (required), \
-                `fingerprint SHA256:…`, `token-file FILE`, `connect-timeout SECONDS` and `plaintext`; `group NAME \
+                `fingerprint SHA256:…`, `token-file FILE`, `key FILE` (a private key, used instead of the token), \
+                `connect-timeout SECONDS` and `plaintext`; `group NAME \
                 HOST...` names several hosts. Every client command then takes NAME in place of an endpoint, and \
                 `porter exec` and `porter hello` take a group. Options on the command line win over the file.
                 """,
@@ -67,6 +68,7 @@ extension PorterCommand.Config {
             var words = ["host", server.name, "endpoint", "\(server.endpoint)"]
             if let fingerprint = server.fingerprint { words += ["fingerprint", "\(fingerprint)"] }
             if let tokenFile = server.tokenFile { words += ["token-file", tokenFile] }
+            if let keyFile = server.keyFile { words += ["key", keyFile] }
             if let timeout = server.connectTimeout { words += ["connect-timeout", TimeLimit.text(seconds: timeout)] }
             if server.plaintext { words.append("plaintext") }
             return words.joined(separator: " ")

@@ -30,7 +30,7 @@ extension ConnectionOptions {
             return target(for: named, promptTime: promptTime, interactive: true)
         }
         return ServerTarget(
-            name: endpoint, endpoint: try Endpoint(parsing: endpoint), tokenFile: tokenFile,
+            name: endpoint, endpoint: try Endpoint(parsing: endpoint), tokenFile: tokenFile, keyFile: key,
             transport: transport(promptTime: promptTime, named: nil, interactive: true),
             connectTimeout: (connectTimeout ?? Self.defaultConnectTimeout).value,
             unknownNameFile: file?.file ?? "\(ClientConfigFile.defaultName) (there is no such file)")
@@ -47,7 +47,9 @@ extension ConnectionOptions {
     /// A host of the config file as a target, the command line's options winning over the file's.
     private func target(for named: NamedServer, promptTime: Locked<Duration>, interactive: Bool) -> ServerTarget {
         ServerTarget(
-            name: named.name, endpoint: named.endpoint, tokenFile: tokenFile ?? named.tokenFile,
+            name: named.name, endpoint: named.endpoint,
+            tokenFile: tokenFile ?? (key == nil && named.keyFile == nil ? named.tokenFile : nil),
+            keyFile: key ?? (tokenFile == nil ? named.keyFile : nil),
             transport: transport(promptTime: promptTime, named: named, interactive: interactive),
             connectTimeout: connectTimeout?.value ?? named.connectTimeout ?? Self.defaultConnectTimeout.value,
             unknownNameFile: nil)

@@ -37,6 +37,15 @@ struct ConnectionOptions: ParsableArguments {
     var tokenFile: String?
 
     @Option(
+        name: .customLong("key"),
+        help: ArgumentHelp(
+            "Authenticate with the private key in FILE (Porter's or an unencrypted OpenSSH Ed25519 or ECDSA key) instead of the token.",
+            valueName: "file"),
+        completion: .file()
+    )
+    var key: String?
+
+    @Option(
         name: .customLong("fingerprint"),
         help:
             "The server's identity (SHA256:…, from `porter serve --print-fingerprint`); known hosts are then not used."
@@ -68,6 +77,9 @@ struct ConnectionOptions: ParsableArguments {
     func validate() throws {
         if let fingerprint, Fingerprint(fingerprint) == nil {
             throw ValidationError("--fingerprint must look like SHA256: followed by 43 base64 characters")
+        }
+        if key != nil, tokenFile != nil {
+            throw ValidationError("give --key or --token-file, not both")
         }
         if plaintext, fingerprint != nil || knownHosts != nil {
             throw ValidationError("--plaintext checks no server identity: drop --fingerprint and --known-hosts")

@@ -21,7 +21,7 @@ struct PorterCommand: AsyncParsableCommand {
         version: PorterVersion.current,
         subcommands: [
             Serve.self, Hello.self, Echo.self, Exec.self, Shell.self, Get.self, Put.self, Ls.self, Chat.self, UDP.self,
-            Forward.self, Config.self, Completions.self,
+            Forward.self, Keygen.self, Config.self, Completions.self,
         ]
     )
 

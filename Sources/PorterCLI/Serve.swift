@@ -39,6 +39,19 @@ extension PorterCommand {
         var tokenFile: String?
 
         @Option(
+            name: .customLong("authorized-keys"),
+            help: ArgumentHelp(
+                "Accept the keys in FILE, in OpenSSH's authorized_keys format with its options (default: ~/.porter/authorized_keys when it exists). Read again when it changes.",
+                valueName: "file"),
+            completion: .file())
+        var authorizedKeys: String?
+
+        @Flag(
+            name: .customLong("no-token"),
+            help: "Turn token authentication off: only the authorized keys may connect.")
+        var noToken = false
+
+        @Option(
             name: .customLong("identity"),
             help:
                 "Server identity (key and certificate), created (mode 0600) if missing (default: ~/.porter/identity.pem)."
@@ -291,8 +304,17 @@ extension PorterCommand {
                 let endpoints =
                     try listen.isEmpty ? [ServerConfiguration.defaultListen] : listen.map { try Endpoint(parsing: $0) }
                 let tokenPath = tokenFile ?? TokenFile.defaultPath
-                let (token, created) = try TokenFile.loadOrCreate(at: tokenPath)
-                if let weakness = TokenFile.weakness(of: token) {
+                let keysPath =
+                    authorizedKeys
+                    ?? (access(AuthorizedKeysFile.defaultPath, F_OK) == 0 ? AuthorizedKeysFile.defaultPath : nil)
+                if noToken, keysPath == nil {
+                    throw PorterError(
+                        .configuration,
+                        "--no-token needs --authorized-keys FILE (or \(AuthorizedKeysFile.defaultPath)): else no client can connect"
+                    )
+                }
+                let (token, created) = noToken ? ("", false) : try TokenFile.loadOrCreate(at: tokenPath)
+                if !noToken, let weakness = TokenFile.weakness(of: token) {
                     logger.warning(
                         "the token in \(tokenPath) is weak (\(weakness)): anyone who guesses it runs commands as this user; make a strong one with `\(TokenFile.strongTokenRecipe) > \(tokenPath)`"
                     )
@@ -316,7 +338,7 @@ extension PorterCommand {
                     else { throw PorterError(.configuration, "--root \(root) is not a directory") }
                 }
                 if !acceptEnvironment.isEmpty { exec.acceptEnvironment = acceptEnvironment }
-                let configuration = ServerConfiguration(
+                var configuration = ServerConfiguration(
                     listen: endpoints,
                     token: token,
                     transport: identity.map { .tls($0.identity) } ?? .plaintext,
@@ -338,6 +360,8 @@ extension PorterCommand {
                     exec: exec,
                     forward: ForwardConfiguration(targets: try forwardTargets())
                 )
+                configuration.acceptsToken = !noToken
+                configuration.authorizedKeys = keysPath
                 let printDoors: @Sendable ([BoundFrontDoor]) async -> Void = { doors in
                     for door in doors { Terminal.line("\(door.name) on \(door.address)") }
                 }
@@ -346,8 +370,13 @@ extension PorterCommand {
                         let security = !endpoint.isTCP ? "plaintext, owner only" : plaintext ? "PLAINTEXT" : "TLS"
                         Terminal.line("porter \(PorterVersion.current) listening on \(endpoint) (\(security))")
                     }
-                    Terminal.line("token: \(tokenPath)\(created ? " (created, mode 0600)" : "")")
-                    var client = tokenFile.map { " --token-file \($0)" } ?? ""
+                    if noToken {
+                        Terminal.line("token: off (--no-token)")
+                    } else {
+                        Terminal.line("token: \(tokenPath)\(created ? " (created, mode 0600)" : "")")
+                    }
+                    if let keysPath { Terminal.line("authorized keys: \(keysPath)") }
+                    var client = noToken ? " --key FILE" : tokenFile.map { " --token-file \($0)" } ?? ""
                     if let identity {
                         let note = identity.created ? ", created, mode 0600" : ""
                         Terminal.line("identity: \(identity.identity.fingerprint) (\(identityPath)\(note))")

@@ -15,6 +15,8 @@ struct ServerTarget: Sendable {
     let endpoint: Endpoint
     /// The token file, if one was named (on the command line or in the config file).
     let tokenFile: String?
+    /// The private key file, if one was named (`--key`).
+    let keyFile: String?
     /// How the server's identity is checked.
     let transport: ClientTransport
     /// Seconds allowed to connect and authenticate.
@@ -23,8 +25,8 @@ struct ServerTarget: Sendable {
     /// came from that file.
     let unknownNameFile: String?
 
-    /// Connects, authenticates, reports the `connected` event to `events` and runs `body`. The token is read only
-    /// now, so that a group's member whose token file is missing fails alone.
+    /// Connects, authenticates, reports the `connected` event to `events` and runs `body`. The token or key is read
+    /// only now, so that a group's member whose token file is missing fails alone.
     ///
     /// - Throws: ``PorterError`` when the server cannot be reached or the handshake fails, and whatever `body`
     ///   throws. A name that is neither in the config file nor a host that resolves is said so, naming the file.
@@ -32,8 +34,10 @@ struct ServerTarget: Sendable {
         events: EventOutput, _ body: (ClientConnection) async throws -> Result
     ) async throws -> Result {
         let environment = ProcessInfo.processInfo.environment
-        let token = try TokenFile.resolveForClient(tokenFile: tokenFile, environment: environment)
-        let configuration = ClientConfiguration(token: token, transport: transport, connectTimeout: connectTimeout)
+        let credentials = try ClientCredentials.resolve(
+            keyFile: keyFile, tokenFile: tokenFile, environment: environment)
+        let configuration = ClientConfiguration(
+            credentials: credentials, transport: transport, connectTimeout: connectTimeout)
         do {
             return try await PorterClient.withConnection(to: endpoint, configuration: configuration) { connection in
                 events.report(Self.connected(connection))

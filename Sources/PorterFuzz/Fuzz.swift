@@ -6,7 +6,7 @@ import PorterProtocol
 #endif
 
 /// libFuzzer's entry point (see fuzz/run.sh). `PORTER_FUZZ_TARGET` picks what the input is fed to: `frames`,
-/// `frames2`, `connection2`, `client2`, `messages`, `paths`, `udp` or `classic`. Besides not crashing, each target checks a property of what it
+/// `frames2`, `connection2`, `client2`, `messages`, `paths`, `udp`, `classic` or `keys`. Besides not crashing, each target checks a property of what it
 /// accepts. The tests replay the seed corpus and every input that once failed through the same functions.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func porterFuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
@@ -15,7 +15,7 @@ public func porterFuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
 }
 
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case frames, frames2, connection2, client2, messages, paths, udp, classic
+    case frames, frames2, connection2, client2, messages, paths, udp, classic, keys
 
     static let selected: FuzzTarget = {
         guard let name = getenv("PORTER_FUZZ_TARGET").map({ String(cString: $0) }),
@@ -37,7 +37,29 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .paths: Self.paths(bytes)
         case .udp: Self.udp(bytes)
         case .classic: Self.classic(bytes)
+        case .keys: Self.keys(bytes)
         }
+    }
+
+    /// What a peer or a file gives as keys: a public key or signature blob (`auth.key`, `auth.proof`), a private
+    /// key file, an authorized keys file. What parses re-encodes to a form that parses to the same value, and an
+    /// authorized keys file yields at most one entry or problem per line.
+    public static func keys(_ bytes: [UInt8]) {
+        if let key = try? SSHPublicKey(blob: bytes) {
+            precondition(key.blob == bytes, "a public key blob does not re-encode to its bytes")
+        }
+        if let signature = try? SSHSignature(blob: bytes) {
+            precondition((try? SSHSignature(blob: signature.blob)) == signature, "a signature round trip changed it")
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        if let key = try? SSHPrivateKey(openSSH: text) {
+            let again = try? SSHPrivateKey(openSSH: key.openSSHText())
+            precondition(again?.publicKey == key.publicKey, "a private key round trip changed it")
+        }
+        let keys = AuthorizedKeys(text: text, path: "fuzz")
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).count
+        precondition(keys.entries.count + keys.problems.count <= lines, "more entries and problems than lines")
+        for entry in keys.entries { _ = try? SSHPublicKey(blob: entry.keyBlob) }
     }
 
     /// The frame decoder with small limits, on bytes as they might arrive in pieces: every frame it returns

@@ -19,9 +19,17 @@ extension ConnectionMessage {
             try MessageRanges.checkSeconds(welcome.limits.idleTimeout, "limits.idleTimeout")
             try welcome.limits.channels.validate("limits.")
         case .auth(let auth):
-            try MessageRanges.checkThirtyTwoBytes(auth.proof, "proof")
+            if auth.method == PublicKeyProof.method {
+                guard let key = auth.key else {
+                    throw ProtocolError(.badMessage, "'auth' with method 'publickey' must carry 'key'")
+                }
+                try MessageRanges.checkAtMost(key, MessageRanges.maxKeyBlob, "key")
+                try MessageRanges.checkAtMost(auth.proof, MessageRanges.maxKeyBlob, "proof")
+            } else {
+                try MessageRanges.checkThirtyTwoBytes(auth.proof, "proof")
+            }
         case .ready(let ready):
-            try MessageRanges.checkThirtyTwoBytes(ready.proof, "proof")
+            if let proof = ready.proof { try MessageRanges.checkThirtyTwoBytes(proof, "proof") }
         case .ping(let ping), .pong(let ping):
             try checkRange(ping.id, in: MessageRanges.integer, "id")
         case .global(let global):

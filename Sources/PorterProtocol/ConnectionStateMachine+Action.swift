@@ -10,6 +10,9 @@ extension ConnectionStateMachine {
         /// The `welcome` just written is the last frame in the handshake form; move both directions
         /// of the connection to the channel form before the next frame is read or written.
         case switchForm
+        /// Client, method `publickey`: sign `transcript` with `key` and give the signature to
+        /// ``ConnectionStateMachine/signed(_:)`` (or the failure to ``ConnectionStateMachine/signingFailed(_:)``).
+        case sign(key: SSHPublicKey, transcript: [UInt8])
         /// `ready` has been written (the action before): the client is authenticated with this protocol version.
         case authenticated(version: Int)
         /// What happened on a channel, for its local code (never a `write` or `fail`: those come as

@@ -98,6 +98,9 @@ public struct ConnectionStateMachine: Sendable {
     /// Client: the server's limits, once `welcome` has arrived.
     public var serverLimits: ConnectionMessage.Limits? { role == .client ? announced : nil }
 
+    /// Server: who the client authenticated as, once it has.
+    public private(set) var principal: Principal?
+
     /// Server: the frame limits the client announced in `hello` (the defaults if it announced none), once
     /// authenticated.
     public private(set) var clientFrameLimits: FrameLimits?
@@ -244,9 +247,12 @@ public struct ConnectionStateMachine: Sendable {
             announced = welcome.limits
             actions.append(.send(ConnectionMessage.welcome(welcome).frame))
             actions.append(.switchForm)
+        case .refuse(let error):
+            actions.append(.write(.error(.init(error, fatal: false))))
         case .authenticated(let message):
             state = .ready
             negotiated = server.version
+            principal = server.principal
             clientFrameLimits = server.clientLimits
             handshake = nil
             if let announced {
@@ -269,6 +275,12 @@ public struct ConnectionStateMachine: Sendable {
             announced = client.welcome?.limits
             actions.append(.switchForm)
             actions.append(.write(auth))
+        case .sign(let key, let transcript, let switchForm):
+            if switchForm {
+                announced = client.welcome?.limits
+                actions.append(.switchForm)
+            }
+            actions.append(.sign(key: key, transcript: transcript))
         case .authenticated(let welcome):
             // The same limits that `switchForm` recorded from this `welcome`.
             let announced = welcome.limits
@@ -286,6 +298,25 @@ public struct ConnectionStateMachine: Sendable {
         case .fail(let error):
             end(error, &actions)
         }
+    }
+
+    /// Client: the signature asked for by ``Action/sign(key:transcript:)``; writes the `auth` that carries it.
+    public mutating func signed(_ signature: SSHSignature) -> Actions {
+        var actions = Actions()
+        guard case .handshaking = state, case .client(var client)? = handshake else { return actions }
+        if let auth = client.signed(signature) { actions.append(.write(auth)) }
+        handshake = .client(client)
+        settleTimer(&actions)
+        return actions
+    }
+
+    /// Client: the signature asked for could not be made (an agent that refused, or went away); the connection
+    /// ends with `error`.
+    public mutating func signingFailed(_ error: ProtocolError) -> Actions {
+        var actions = Actions()
+        guard case .handshaking = state else { return actions }
+        end(error, &actions)
+        return actions
     }
 
     /// Ends the connection without a word to the peer.

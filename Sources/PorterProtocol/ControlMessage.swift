@@ -47,21 +47,27 @@ extension ControlMessage {
     public struct Auth: Codable, Sendable, Equatable {
         /// The method, one of those the server offered in `welcome`.
         public var method: String
-        /// The client's proof (see ``AuthProof``).
+        /// Method `publickey`: the client's public key in SSH's wire form (``SSHPublicKey/blob``); absent for
+        /// `hmac-sha256`.
+        public var key: Bytes?
+        /// The client's proof: the token proof (``AuthProof``), or the key's signature in SSH's wire form
+        /// (``PublicKeyProof``).
         public var proof: Bytes
         /// Creates the payload.
-        public init(method: String, proof: Bytes) {
+        public init(method: String, key: Bytes? = nil, proof: Bytes) {
             self.method = method
+            self.key = key
             self.proof = proof
         }
     }
 
     /// Payload of `ready`.
     public struct Ready: Codable, Sendable, Equatable {
-        /// The server's proof (see ``AuthProof``), so the client knows the server holds the token too.
-        public var proof: Bytes
+        /// Method `hmac-sha256`: the server's proof (see ``AuthProof``), so the client knows the server holds the
+        /// token too. Absent for `publickey`, where the server is known by its certificate alone.
+        public var proof: Bytes?
         /// Creates the payload.
-        public init(proof: Bytes) { self.proof = proof }
+        public init(proof: Bytes?) { self.proof = proof }
     }
 
     /// Payload of `ping` and `pong`.

@@ -55,6 +55,17 @@ public enum MessageRanges {
     }
 
     /// Checks a byte string member (`nonce`, `proof`): exactly 32 bytes.
+    /// The largest `auth.key` and publickey `auth.proof`: an Ed25519 key is 51 bytes and a P-256 signature
+    /// about 100.
+    public static let maxKeyBlob = 1024
+
+    /// Checks that a bytes member holds at most `limit` bytes.
+    static func checkAtMost(_ value: ControlMessage.Bytes, _ limit: Int, _ field: String) throws(ProtocolError) {
+        guard value.bytes.count <= limit else {
+            throw ProtocolError(.badMessage, "'\(field)' must be at most \(limit) bytes, not \(value.bytes.count)")
+        }
+    }
+
     static func checkThirtyTwoBytes(_ value: ControlMessage.Bytes, _ field: String) throws(ProtocolError) {
         guard value.bytes.count == ControlMessage.nonceLength else {
             throw ProtocolError(

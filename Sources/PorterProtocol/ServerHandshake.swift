@@ -2,8 +2,9 @@
 ///
 /// ```
 ///  awaitingHello ──hello──▶ awaitingAuth ──auth (proof valid)──▶ authenticated
-///        │                       │
-///        └── anything else ──────┴── anything else, bad proof ──▶ failed (send error, close)
+///        │                    │     ▲
+///        │                    └─────┘ publickey: a valid signature by a key not accepted (refuse, not fatal)
+///        └── anything else ───┴── anything else, bad proof, too many keys ──▶ failed (send error, close)
 /// ```
 ///
 /// Nothing but `hello` and `auth` is accepted before authentication succeeds.
@@ -17,6 +18,8 @@ public struct ServerHandshake: Sendable {
         case authenticated(ConnectionMessage)
         /// Send this error and close the connection.
         case fail(ProtocolError)
+        /// Send this error, not fatal, and wait for another `auth`: the key offered is not accepted.
+        case refuse(ProtocolError)
     }
 
     private enum State {
@@ -45,22 +48,64 @@ public struct ServerHandshake: Sendable {
         public var versions: [Int] { ControlMessage.supportedVersions }
     }
 
+    /// What a client may authenticate with.
+    public struct Credentials: Sendable {
+        /// The shared token (method `hmac-sha256`); `nil` when token authentication is off.
+        public var token: String?
+        /// The keys accepted (method `publickey`); `nil` when the server has no authorized keys file.
+        public var authorizedKeys: AuthorizedKeys?
+        /// The client's numeric address, which a key's `from="…"` must permit; `nil` on a unix socket, where
+        /// no `from` pattern matches.
+        public var peerAddress: String?
+        /// How many `publickey` attempts one connection may make; the last refusal is fatal.
+        public var maxKeyAttempts: Int
+
+        /// The default of ``maxKeyAttempts``, OpenSSH's `MaxAuthTries`.
+        public static let defaultMaxKeyAttempts = 6
+
+        /// Creates credentials; at least one of `token` and `authorizedKeys` should be given, or no client can
+        /// authenticate.
+        public init(
+            token: String?, authorizedKeys: AuthorizedKeys? = nil, peerAddress: String? = nil,
+            maxKeyAttempts: Int = Credentials.defaultMaxKeyAttempts
+        ) {
+            self.token = token
+            self.authorizedKeys = authorizedKeys
+            self.peerAddress = peerAddress
+            self.maxKeyAttempts = max(1, maxKeyAttempts)
+        }
+
+        /// The methods offered in `welcome`, in the order a client should prefer them.
+        public var methods: [String] {
+            (token == nil ? [] : [AuthProof.method]) + (authorizedKeys == nil ? [] : [PublicKeyProof.method])
+        }
+    }
+
     private var state = State.awaitingHello
     private let identity: Identity
-    private let token: String
+    private let credentials: Credentials
     private let nonce: [UInt8]
     private let binding: [UInt8]
+    private var keyAttempts = 0
+
+    /// Who the client authenticated as, once it has.
+    public private(set) var principal: Principal?
+
+    /// Starts a handshake that accepts the token only.
+    public init(identity: Identity, token: String, nonce: [UInt8], binding: [UInt8] = []) {
+        self.init(identity: identity, credentials: Credentials(token: token), nonce: nonce, binding: binding)
+    }
 
     /// Starts a handshake.
     ///
     /// - Parameters:
     ///   - nonce: ``ControlMessage/nonceLength`` fresh random bytes.
     ///   - binding: bytes identifying the secure channel, empty on a plaintext transport.
-    public init(identity: Identity, token: String, nonce: [UInt8], binding: [UInt8] = []) {
+    public init(identity: Identity, credentials: Credentials, nonce: [UInt8], binding: [UInt8] = []) {
         precondition(
             nonce.count == ControlMessage.nonceLength, "server nonce must be \(ControlMessage.nonceLength) bytes")
         self.identity = identity
-        self.token = token
+        self.credentials = credentials
         self.nonce = nonce
         self.binding = binding
     }
@@ -96,18 +141,24 @@ public struct ServerHandshake: Sendable {
             return .welcome(
                 ConnectionMessage.Welcome(
                     version: version, agent: identity.agent, server: identity.server, nonce: .init(nonce),
-                    auth: [AuthProof.method], limits: identity.limits))
+                    auth: credentials.methods, limits: identity.limits))
 
         case (.awaitingAuth(let version, let clientNonce), .auth(let auth)):
-            guard auth.method == AuthProof.method else {
-                return fail(.authFailed, "unknown authentication method '\(auth.method.prefix(32))'")
+            switch auth.method {
+            case AuthProof.method:
+                guard let token = credentials.token else {
+                    return fail(.authFailed, "token authentication is turned off on this server; use a key")
+                }
+                let proofs = AuthProof(token: token, clientNonce: clientNonce, serverNonce: nonce, binding: binding)
+                guard proofs.verify(auth.proof.bytes, for: .client) else {
+                    return fail(.authFailed, "authentication failed: the client's token does not match the server's")
+                }
+                return authenticated(as: .token, version: version, proof: proofs.proof(for: .server))
+            case PublicKeyProof.method where credentials.authorizedKeys != nil:
+                return authenticate(auth, version: version, clientNonce: clientNonce)
+            default:
+                return fail(.authFailed, "this server does not offer authentication method '\(auth.method.prefix(32))'")
             }
-            let proofs = AuthProof(token: token, clientNonce: clientNonce, serverNonce: nonce, binding: binding)
-            guard proofs.verify(auth.proof.bytes, for: .client) else {
-                return fail(.authFailed, "authentication failed: the client's token does not match the server's")
-            }
-            state = .authenticated(version: version)
-            return .authenticated(.ready(.init(proof: .init(proofs.proof(for: .server)))))
 
         case (.awaitingHello, _):
             return fail(.unexpectedMessage, "expected hello, got \(message.type)")
@@ -116,6 +167,53 @@ public struct ServerHandshake: Sendable {
         case (.authenticated, _), (.failed, _):
             return fail(.unexpectedMessage, "handshake already finished")
         }
+    }
+
+    /// Method `publickey`: the signature must verify first, so that only the key's holder learns whether and why
+    /// the key is refused. A key that is not listed (or not from this address) is refused without ending the
+    /// connection, so that a client holding several keys can try the next, up to ``Credentials/maxKeyAttempts``.
+    private mutating func authenticate(_ auth: ControlMessage.Auth, version: Int, clientNonce: [UInt8]) -> Action {
+        guard let keys = credentials.authorizedKeys, let blob = auth.key?.bytes else {
+            return fail(.badMessage, "'auth' with method 'publickey' must carry 'key'")
+        }
+        let key: SSHPublicKey
+        let signature: SSHSignature
+        do {
+            key = try SSHPublicKey(blob: blob)
+            signature = try SSHSignature(blob: auth.proof.bytes)
+        } catch {
+            return fail(.authFailed, "authentication failed: \(error.description)")
+        }
+        let transcript = PublicKeyProof.transcript(
+            clientNonce: clientNonce, serverNonce: nonce, binding: binding, key: key)
+        guard key.isValidSignature(signature, for: transcript) else {
+            return fail(.authFailed, "authentication failed: the signature of key \(key.fingerprint) does not verify")
+        }
+        keyAttempts += 1
+        let listed = keys.entries(matching: blob)
+        guard !listed.isEmpty else {
+            return refuse("key \(key.fingerprint) is not authorized on this server")
+        }
+        let address = credentials.peerAddress
+        guard let entry = listed.first(where: { address.map($0.options.permits(address:)) ?? ($0.options.from == nil) })
+        else {
+            return refuse("key \(key.fingerprint) is not authorized from \(address ?? "a unix socket")")
+        }
+        return authenticated(as: .key(entry, fingerprint: key.fingerprint), version: version, proof: nil)
+    }
+
+    /// A refused key: non-fatal while attempts remain, so the client may try another.
+    private mutating func refuse(_ message: String) -> Action {
+        guard keyAttempts < credentials.maxKeyAttempts else {
+            return fail(.authFailed, message + "; too many keys tried (\(credentials.maxKeyAttempts))")
+        }
+        return .refuse(ProtocolError(.authFailed, message))
+    }
+
+    private mutating func authenticated(as principal: Principal, version: Int, proof: [UInt8]?) -> Action {
+        self.principal = principal
+        state = .authenticated(version: version)
+        return .authenticated(.ready(.init(proof: proof.map { .init($0) })))
     }
 
     private mutating func fail(_ code: ProtocolError.Code, _ message: String) -> Action {

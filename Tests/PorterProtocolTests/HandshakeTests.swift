@@ -24,6 +24,7 @@ import Testing
             case .welcome(let welcome): reply = ConnectionMessage.welcome(welcome).frame
             case .authenticated(let message): reply = message.frame
             case .fail(let error): reply = ConnectionMessage.error(.init(error, fatal: true)).frame
+            case .refuse(let error): reply = ConnectionMessage.error(.init(error, fatal: false)).frame
             }
             let clientAction = client.receive(reply)
             lastClient = clientAction

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import NIOCore
 import PorterProtocol
@@ -18,6 +19,40 @@ import Testing
             #expect(Data(proof).base64EncodedString() == vector.base64)
             #expect(proofs.verify(proof, for: role))
         }
+    }
+
+    /// docs/PROTOCOL.md section 7.2, method `publickey`.
+    @Test func theKeyProofIsThatOfTheTable() throws {
+        let key = SSHPrivateKey(try Curve25519.Signing.PrivateKey(rawRepresentation: [UInt8](repeating: 3, count: 32)))
+        let publicKey = key.publicKey
+        #expect(
+            publicKey.openSSHLine()
+                == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO1JKMYo0cLG6ukDOJBZlWEpWSc6XGP5NjbBRhSshzfR")
+        #expect(publicKey.fingerprint == "SHA256:zbv/nU7iZdO0fB0DalMI70dP6/yFD8sctXvvW4+OokY")
+        let transcript = PublicKeyProof.transcript(
+            clientNonce: ProtocolVectors.clientNonce, serverNonce: ProtocolVectors.serverNonce, binding: [],
+            key: publicKey)
+        #expect(transcript.count == 154)
+        #expect(
+            SHA256.hash(data: transcript).map { String(format: "%02x", $0) }.joined()
+                == "4d843e80f1316cf7dfa1db38e64f3a19c8609588bcf09b47ed05ff8ebde30709")
+        let auth = """
+            {"key":"AAAAC3NzaC1lZDI1NTE5AAAAIO1JKMYo0cLG6ukDOJBZlWEpWSc6XGP5NjbBRhSshzfR","method":"publickey",\
+            "proof":"AAAAC3NzaC1lZDI1NTE5AAAAQI4ZMOFKFu6ERie+jIO64xFI2mMwPWsZJpcnuHFZLhCNQLmVHA+T6XcNU5ZSGOD4XD1AyanAutzK4rXezK3o3wc=",\
+            "type":"auth"}
+            """
+        guard case .auth(let decoded) = try ConnectionMessage(payload: ByteBuffer(string: auth)) else {
+            Issue.record("not an auth")
+            return
+        }
+        let signature = try SSHSignature(blob: decoded.proof.bytes)
+        #expect(publicKey.isValidSignature(signature, for: transcript))
+        // Ed25519 is deterministic: Porter makes the very same signature and message.
+        let made = try key.signature(for: transcript)
+        #expect(made == signature)
+        let message = ConnectionMessage.auth(
+            .init(method: PublicKeyProof.method, key: .init(publicKey.blob), proof: .init(made.blob)))
+        #expect(String(buffer: message.payload) == auth)
     }
 
     @Test(arguments: [ProtocolVectors.p256, ProtocolVectors.p384])

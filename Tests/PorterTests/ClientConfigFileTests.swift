@@ -72,7 +72,7 @@ import Testing
     static let mistakes: [(text: String, line: Int, message: String)] = [
         (
             "host a\n    endpoint 127.0.0.1\n\n    endpont 127.0.0.1\n", 4,
-            "unknown keyword 'endpont' (expected endpoint, fingerprint, token-file, connect-timeout, plaintext"
+            "unknown keyword 'endpont' (expected endpoint, fingerprint, token-file, key, connect-timeout, plaintext"
         ),
         ("hots a\n", 1, "unknown keyword 'hots' (expected host or group)"),
         ("# top\nendpoint 127.0.0.1\n", 2, "'endpoint' is outside any host block; start one above it with `host NAME`"),

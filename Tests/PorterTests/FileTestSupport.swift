@@ -166,7 +166,7 @@ private final class FakeServerHandler: ChannelInboundHandler {
             case .authenticated(let ready):
                 context.writeAndFlush(wrapOutboundOut(ready.frame), promise: nil)
                 authenticated = true
-            case .fail:
+            case .fail, .refuse:
                 context.close(promise: nil)
             }
             return

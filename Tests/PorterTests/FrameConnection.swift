@@ -38,7 +38,7 @@ struct FrameConnection {
             try await outbound.write(auth.frame)
             guard let readyFrame = try await frames.next(),
                 case .ready(let ready) = try ConnectionMessage(frame: readyFrame),
-                proofs.verify(ready.proof.bytes, for: .server)
+                let proof = ready.proof, proofs.verify(proof.bytes, for: .server)
             else { throw TestFailure("no valid ready") }
             var connection = FrameConnection(
                 channel: channel.channel, outbound: outbound, frames: frames, welcome: welcome)

@@ -292,7 +292,7 @@ import Testing
                     """)
             try "host web1\n    endpont 127.0.0.1\n".write(toFile: config, atomically: false, encoding: .utf8)
             let mistake =
-                "porter: \(config):2: unknown keyword 'endpont' (expected endpoint, fingerprint, token-file, connect-timeout, plaintext, host, group)\n"
+                "porter: \(config):2: unknown keyword 'endpont' (expected endpoint, fingerprint, token-file, key, connect-timeout, plaintext, host, group)\n"
             let bad = try await TestProcess.run([porter, "config", "check", "--config", config])
             #expect(bad.status == 64 && bad.errors == mistake && bad.output.isEmpty)
             // A client command with that file stops at the same line, before connecting anywhere.

@@ -32,8 +32,10 @@ struct TestProcess: Sendable {
     /// `errors` (files, created if missing), in a process group of its own. It inherits those three streams and
     /// no other descriptor: one another test holds open (a locked file, a socket) must not outlive that test in
     /// a process this one started, such as a tmux server.
+    /// `environment` replaces the test's own environment when given.
     static func start(
-        _ arguments: [String], input: String = "/dev/null", output: String = "/dev/null", errors: String = "/dev/null"
+        _ arguments: [String], input: String = "/dev/null", output: String = "/dev/null", errors: String = "/dev/null",
+        environment: [String: String]? = nil
     ) throws -> TestProcess {
         let streams = [
             open(input, O_RDONLY | O_CLOEXEC), open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644),
@@ -44,13 +46,16 @@ struct TestProcess: Sendable {
             throw TestFailure("cannot open the streams of \(arguments[0]): \(String(cString: strerror(errno)))")
         }
         var argv = arguments.map { strdup($0) } + [nil]
-        defer { for argument in argv { free(argument) } }
+        var envp = (environment ?? [:]).map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for argument in argv + envp { free(argument) } }
         var pid: pid_t = 0
         let status = argv.withUnsafeMutableBufferPointer { argv in
-            var io = porter_spawn_io(
-                stdin_fd: streams[0], stdout_fd: streams[1], stderr_fd: streams[2], tty_path: nil, cwd_fd: -1,
-                argv: argv.baseAddress, envp: environ)
-            return porter_spawn(&pid, &io)
+            envp.withUnsafeMutableBufferPointer { given in
+                var io = porter_spawn_io(
+                    stdin_fd: streams[0], stdout_fd: streams[1], stderr_fd: streams[2], tty_path: nil, cwd_fd: -1,
+                    argv: argv.baseAddress, envp: environment == nil ? environ : given.baseAddress)
+                return porter_spawn(&pid, &io)
+            }
         }
         guard status == 0 else {
             throw TestFailure("cannot start \(arguments[0]): \(String(cString: strerror(status)))")
@@ -59,15 +64,16 @@ struct TestProcess: Sendable {
     }
 
     /// Runs `arguments` to the end and returns its exit status and its output and error output.
-    static func run(_ arguments: [String], input: String = "/dev/null") async throws -> (
-        status: Int32, output: String, errors: String
-    ) {
+    static func run(_ arguments: [String], input: String = "/dev/null", environment: [String: String]? = nil)
+        async throws -> (status: Int32, output: String, errors: String)
+    {
         let base = NSTemporaryDirectory() + "porter-process-\(UUID().uuidString)"
         defer {
             try? FileManager.default.removeItem(atPath: base + ".out")
             try? FileManager.default.removeItem(atPath: base + ".err")
         }
-        let process = try start(arguments, input: input, output: base + ".out", errors: base + ".err")
+        let process = try start(
+            arguments, input: input, output: base + ".out", errors: base + ".err", environment: environment)
         let status = try await process.wait()
         return (
             status, (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",

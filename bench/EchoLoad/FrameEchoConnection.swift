@@ -128,7 +128,9 @@ struct FrameEchoConnection {
         let proofs = AuthProof(token: token, clientNonce: nonce, serverNonce: welcome.nonce.bytes)
         let auth = ConnectionMessage.auth(.init(method: AuthProof.method, proof: .init(proofs.proof(for: .client))))
         try await outbound.write(auth.frame)
-        guard case .ready(let ready) = try await nextMessage(), proofs.verify(ready.proof.bytes, for: .server) else {
+        guard case .ready(let ready) = try await nextMessage(), let proof = ready.proof,
+            proofs.verify(proof.bytes, for: .server)
+        else {
             throw PorterError(.authentication, "the server's proof is wrong: it does not hold this token")
         }
     }

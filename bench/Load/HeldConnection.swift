@@ -155,7 +155,8 @@ private final class PorterSide: ChannelInboundHandler {
             authenticated = true
             up.succeed()
             keepalives = Self.scheduleKeepalives(on: context.channel, idleTimeout: welcome.limits.idleTimeout)
-        case .fail:
+        case .fail, .sign:
+            // A held connection authenticates with the token, so it is never asked to sign.
             context.close(promise: nil)
         }
     }

@@ -142,7 +142,8 @@ extension Load {
                 raw
                 ? .raw
                 : .porter(
-                    token: try server.client().token, tls: server.plaintext ? nil : try HeldConnection.tlsContext())
+                    token: try TokenFile.load(at: server.tokenFile ?? TokenFile.defaultPath),
+                    tls: server.plaintext ? nil : try HeldConnection.tlsContext())
             let address = try SocketAddress.makeAddressResolvingHost(server.host, port: server.port)
             let sources = try (1...max(sources, 1)).map { try SocketAddress(ipAddress: "127.0.0.\($0)", port: 0) }
             let start = ContinuousClock.now

@@ -11,6 +11,8 @@ extension ChannelMultiplexer {
         let binding: () -> [UInt8]
         /// Seconds allowed for the handshake, as the user gave them (for the error message).
         let connectTimeout: Double
+        /// What signs the handshake's key proof.
+        let credentials: ClientCredentials
         /// Completed with the server's `welcome` when the server is authenticated.
         var handshake: EventLoopPromise<ConnectionMessage.Welcome>?
         /// Opens waiting for `accept` or `refuse`, by channel id.
@@ -34,12 +36,30 @@ extension ChannelMultiplexer {
 
         init(
             eventLoop: any EventLoop, binding: @escaping () -> [UInt8], connectTimeout: Double,
-            handshake: EventLoopPromise<ConnectionMessage.Welcome>
+            credentials: ClientCredentials, handshake: EventLoopPromise<ConnectionMessage.Welcome>
         ) {
             self.eventLoop = eventLoop
             self.binding = binding
             self.connectTimeout = connectTimeout
+            self.credentials = credentials
             self.handshake = handshake
+        }
+    }
+
+    /// Client: signs the handshake's key proof, then writes the `auth` that carries it.
+    func sign(_ transcript: [UInt8], with key: SSHPublicKey, context: ChannelHandlerContext) {
+        guard case .client(let waits) = role else { return }
+        waits.credentials.sign(transcript, with: key, on: context.eventLoop).assumeIsolated().whenComplete {
+            [self] result in
+            guard !closed else { return }
+            switch result {
+            case .success(let signature):
+                perform(machine.signed(signature), context: context)
+            case .failure(let error):
+                let message = (error as? PorterError)?.message ?? "\(error)"
+                perform(machine.signingFailed(ProtocolError(.authFailed, message)), context: context)
+            }
+            context.flush()
         }
     }
 

@@ -173,7 +173,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     }
 
     /// Carries out the state machine's actions, in order.
-    private func perform(_ actions: ConnectionStateMachine.Actions, context: ChannelHandlerContext) {
+    func perform(_ actions: ConnectionStateMachine.Actions, context: ChannelHandlerContext) {
         for action in actions {
             switch action {
             case .write(let message):
@@ -182,6 +182,8 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
                 context.write(wrapOutboundOut(frame), promise: nil)
             case .switchForm:
                 context.triggerUserOutboundEvent(FrameForm.channels, promise: nil)
+            case .sign(let key, let transcript):
+                sign(transcript, with: key, context: context)
             case .authenticated:
                 authenticated(context: context)
             case .pong(let id):
@@ -281,9 +283,12 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     private func authenticated(context: ChannelHandlerContext) {
         switch role {
         case .server(let services):
+            role = .server(services.authenticated(as: machine.principal))
             context.triggerUserOutboundEvent(ConnectionGate.Authenticated(), promise: nil)
             services.memoryFreed()
-            if baseLogger.logLevel <= .debug { logger.debug("authenticated") }
+            if baseLogger.logLevel <= .info {
+                logger.info("authenticated", metadata: ["auth.principal": "\(machine.principal?.description ?? "?")"])
+            }
         case .client(let waits):
             guard let welcome = machine.welcome else { return }
             waits.handshake?.succeed(welcome)

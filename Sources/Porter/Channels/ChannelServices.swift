@@ -10,11 +10,29 @@ struct ChannelServices: Sendable {
     /// Uploads of this connection that hold the large window (`maxWindow`); at most
     /// ``FileConfiguration/maxLargeWindows``.
     let largeWindows: NIOLoopBoundBox<Int>
+    /// What the connection's key may do and where, once it authenticated with a key; `nil` for the token, which
+    /// may do everything the server serves.
+    private(set) var scope: KeyScope?
+
+    /// The file service, confined to the key's `porter-root` if it has one.
+    var files: FileService { scope?.files ?? connection.files }
+    /// The exec service, confined to the key's `porter-root` and running its `command=` if it has them.
+    var exec: ExecService { scope?.exec ?? connection.exec }
 
     /// The services of one connection, on `eventLoop`.
     init(connection: ServerConnection, eventLoop: any EventLoop) {
         self.connection = connection
         self.largeWindows = NIOLoopBoundBox(0, eventLoop: eventLoop)
+    }
+
+    /// These services for a connection authenticated as `principal`.
+    func authenticated(as principal: Principal?) -> ChannelServices {
+        var services = self
+        if case .key(let entry, let fingerprint) = principal {
+            services.scope = KeyScope(
+                entry: entry, fingerprint: fingerprint, files: connection.files, exec: connection.exec)
+        }
+        return services
     }
 
     /// The connection opened its first channel (`busy`), or closed its last: what its channels held is free.
@@ -30,10 +48,14 @@ struct ChannelServices: Sendable {
     }
 
     /// Sets up `child` for `open` and decides: the `accept` to send, or a ``ProtocolError`` to refuse with.
-    /// `limits` are those announced in `welcome`, `client` those the client announced in `hello`.
+    /// `limits` are those announced in `welcome`, `client` those the client announced in `hello`; what the
+    /// connection's key does not permit is refused `not-permitted`.
     func open(
         _ open: ChannelMessage.Open, on child: PorterChildChannel, limits: ChannelLimits?, client: FrameLimits?
     ) -> EventLoopFuture<ChannelMessage.Accept> {
+        if let refusal = scope?.refusal(toOpen: open.parameters) {
+            return child.eventLoop.makeFailedFuture(refusal)
+        }
         let limits = limits ?? ChannelLimits()
         switch open.parameters {
         case .echo:
@@ -104,7 +126,7 @@ struct ChannelServices: Sendable {
     private func startCommand(_ request: ControlMessage.Exec, on child: PorterChildChannel, limits: ChannelLimits)
         -> EventLoopFuture<ChannelMessage.Accept>
     {
-        connection.exec.start(request, on: child.eventLoop, logger: connection.logger).flatMapThrowing { started in
+        exec.start(request, on: child.eventLoop, logger: connection.logger).flatMapThrowing { started in
             switch started {
             case .started(let command):
                 try CommandGlue.attach(command, to: child)

@@ -6,13 +6,12 @@ import PorterProtocol
 /// the thread pool (the path checked and opened beneath the root), and the data then moves in handlers on the event
 /// loop: ``FileSender``, ``FileReceiver``, ``ListingSender``.
 extension ChannelServices {
-    private var files: FileService { connection.files }
-
     /// A global request: `file.mkdir`, `file.symlink`, `file.attrs`, on the thread pool; any other is
     /// `unknown-request`.
     func global(_ request: ConnectionMessage.GlobalRequest.Request, on eventLoop: any EventLoop)
         -> EventLoopFuture<Void>
     {
+        if let refusal = scope?.refusal(toRun: request) { return eventLoop.makeFailedFuture(refusal) }
         let files = self.files
         return FileService.onPool(eventLoop) { () throws(ProtocolError) in try files.change(request) }
     }

@@ -2,8 +2,8 @@ import PorterProtocol
 
 /// How a client connects and authenticates.
 public struct ClientConfiguration: Sendable {
-    /// The shared secret (see ``TokenFile``).
-    public var token: String
+    /// What the client proves who it is with: the server's token or a key.
+    public var credentials: ClientCredentials
     /// TLS with a way to trust the server, or plaintext. Unix-socket connections are always plaintext.
     public var transport: ClientTransport
     /// Seconds allowed to connect and finish the handshake; a value past ``TimeLimit/maxSeconds`` (or infinite) is
@@ -14,7 +14,7 @@ public struct ClientConfiguration: Sendable {
     /// The agent string sent in `hello`.
     public var agent: String
 
-    /// Creates a configuration.
+    /// Creates a configuration that authenticates with the server's token.
     public init(
         token: String,
         transport: ClientTransport,
@@ -22,7 +22,20 @@ public struct ClientConfiguration: Sendable {
         frameLimits: FrameLimits = FrameLimits(),
         agent: String = PorterVersion.agent
     ) {
-        self.token = token
+        self.init(
+            credentials: .token(token), transport: transport, connectTimeout: connectTimeout,
+            frameLimits: frameLimits, agent: agent)
+    }
+
+    /// Creates a configuration.
+    public init(
+        credentials: ClientCredentials,
+        transport: ClientTransport,
+        connectTimeout: Double = 10,
+        frameLimits: FrameLimits = FrameLimits(),
+        agent: String = PorterVersion.agent
+    ) {
+        self.credentials = credentials
         self.transport = transport
         self.connectTimeout = connectTimeout
         self.frameLimits = frameLimits

@@ -32,19 +32,20 @@ public enum PorterClient {
                 nil
             }
         let handshake = ClientHandshake(
-            agent: configuration.agent, token: configuration.token, nonce: Randomness.bytes(ControlMessage.nonceLength),
-            limits: configuration.frameLimits)
+            agent: configuration.agent, credential: configuration.credentials.handshake,
+            nonce: Randomness.bytes(ControlMessage.nonceLength), limits: configuration.frameLimits)
         let machine = ConnectionStateMachine(
             client: handshake,
             timeouts: .init(authentication: TimeLimit.timeAmount(seconds: configuration.connectTimeout), idle: nil))
         let connectTimeout = configuration.connectTimeout
+        let credentials = configuration.credentials
         let channels = try await connect(
             to: endpoint, configuration: configuration, session: session, group: group
         ) { channel in
             let welcome = channel.eventLoop.makePromise(of: ConnectionMessage.Welcome.self)
             let waits = ChannelMultiplexer.ClientWaits(
                 eventLoop: channel.eventLoop, binding: { session?.binding ?? [] }, connectTimeout: connectTimeout,
-                handshake: welcome)
+                credentials: credentials, handshake: welcome)
             let multiplexer = ChannelMultiplexer(
                 client: machine, waits: waits, logger: Logger(label: "porter.client"))
             try channel.pipeline.syncOperations.addHandler(multiplexer)

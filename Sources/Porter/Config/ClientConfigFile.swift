@@ -16,7 +16,8 @@ import PorterProtocol
 /// ```
 ///
 /// A `host NAME` line starts a block that the next `host` or `group` line ends; inside it, `endpoint` (required),
-/// `fingerprint`, `token-file` (`~` expanded; a relative path is relative to the file's directory),
+/// `fingerprint`, `token-file` (`~` expanded; a relative path is relative to the file's directory), `key` (a
+/// private key file, as `--key` takes it; expanded as `token-file`),
 /// `connect-timeout` (seconds, as `--connect-timeout` takes them) and `plaintext` (no value: connect without TLS)
 /// each appear at most once. `group NAME HOST...` names hosts of the file. Keywords are case-insensitive;
 /// indentation does not matter. Comments and blank lines are as ``ConfigFileText`` reads them. The first mistake
@@ -29,7 +30,7 @@ public struct ClientConfigFile: Sendable, Equatable {
     /// How messages name the default file.
     public static let defaultName = "~/.porter/config"
     /// The keywords of a host block.
-    public static let hostKeywords = ["endpoint", "fingerprint", "token-file", "connect-timeout", "plaintext"]
+    public static let hostKeywords = ["endpoint", "fingerprint", "token-file", "key", "connect-timeout", "plaintext"]
     /// The longest host or group name.
     public static let maxNameLength = 64
 
@@ -235,6 +236,11 @@ extension ClientConfigFile {
                 text.error(line: tokenFile.line, message)
             }
         }
+        if let keyFile = value("key") {
+            server.keyFile = try Self.path(keyFile.text, directory: directory, home: home) { message in
+                text.error(line: keyFile.line, message)
+            }
+        }
         servers.append(server)
     }
 
@@ -277,7 +283,7 @@ extension ClientConfigFile {
         switch keyword {
         case "endpoint": "HOST:PORT"
         case "fingerprint": "SHA256:…"
-        case "token-file": "FILE"
+        case "token-file", "key": "FILE"
         default: "SECONDS"
         }
     }

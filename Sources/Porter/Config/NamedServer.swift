@@ -13,6 +13,9 @@ public struct NamedServer: Sendable, Equatable {
     /// The token file (`token-file`), with `~` expanded and made absolute against the configuration file's
     /// directory.
     public var tokenFile: String?
+    /// The private key file (`key`), expanded as `token-file` is; a client uses it as `--key` (and then not the
+    /// token).
+    public var keyFile: String?
     /// Seconds allowed to connect and authenticate (`connect-timeout`), as `--connect-timeout`.
     public var connectTimeout: Double?
     /// Whether to connect without TLS (`plaintext`), to a server started with `--plaintext`.

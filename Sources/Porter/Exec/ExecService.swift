@@ -23,11 +23,16 @@ import PorterProtocol
 struct ExecService: Sendable {
     let configuration: ExecConfiguration
     /// The directory commands start in, and inside which a requested working directory must lie.
-    let root: String
+    private(set) var root: String
     /// The root, held open: working directories are opened beneath it.
-    private let rootDirectory: ConfinedDirectory?
+    private var rootDirectory: ConfinedDirectory?
     /// The server's environment, which every command inherits (without the token variable).
     private let baseEnvironment: [String: String]
+    /// A key's `command="…"`: what every request runs instead of its own command (``forcing(_:)``).
+    private(set) var forcedCommand: String?
+
+    /// The variable that tells a forced command what the client asked to run, as ssh's `SSH_ORIGINAL_COMMAND`.
+    static let originalCommandVariable = "PORTER_ORIGINAL_COMMAND"
 
     /// Where running commands are registered for the status page and metrics.
     let activity: ServerActivity
@@ -39,7 +44,32 @@ struct ExecService: Sendable {
         self.activity = activity
         var environment = ProcessInfo.processInfo.environment
         environment[TokenFile.environmentVariable] = nil
+        environment[Self.originalCommandVariable] = nil
         self.baseEnvironment = environment
+    }
+
+    /// The same service with its root moved to `components` beneath this one's (a key's `porter-root`): commands
+    /// start there, and a requested working directory must lie inside it.
+    ///
+    /// - Throws: ``ProtocolError`` when that directory cannot be opened beneath the root.
+    func confined(to components: [String]) throws(ProtocolError) -> ExecService {
+        guard let rootDirectory else {
+            throw ProtocolError(.internal, "the server's root directory is not available")
+        }
+        var confined = self
+        confined.rootDirectory = try ConfinedDirectory(beneath: rootDirectory, components)
+        confined.root = ([root] + components).joined(separator: "/")
+        return confined
+    }
+
+    /// The same service running `command` for every request, through the shell (`SHELL -c command`), as ssh runs
+    /// an authorized key's `command="…"`. The client's argv, joined by spaces, is in `PORTER_ORIGINAL_COMMAND`
+    /// (unset when the client asked for a shell); its working directory, environment, terminal and timeout are
+    /// honoured as for any request.
+    func forcing(_ command: String) -> ExecService {
+        var forced = self
+        forced.forcedCommand = command
+        return forced
     }
 
     /// Starts `request` under the server's policies, its streams on `eventLoop`: the policies where it is called,
@@ -119,11 +149,18 @@ struct ExecService: Sendable {
     }
 
     func prepare(_ request: ControlMessage.Exec) throws(ProtocolError) -> Prepared {
-        let argv =
-            request.argv.isEmpty && request.pty != nil
-            ? [configuration.shell ?? Self.loginShell(), "-l"] : try ExecCommand.resolve(request.argv)
-        // Numbers (timeout, terminal size) were range-checked when the request was decoded.
         var environment = baseEnvironment
+        let argv: [String]
+        if let forcedCommand {
+            argv = [configuration.shell ?? Self.loginShell(), "-c", forcedCommand]
+            environment[Self.originalCommandVariable] =
+                request.argv.isEmpty ? nil : request.argv.joined(separator: " ")
+        } else if request.argv.isEmpty, request.pty != nil {
+            argv = [configuration.shell ?? Self.loginShell(), "-l"]
+        } else {
+            argv = try ExecCommand.resolve(request.argv)
+        }
+        // Numbers (timeout, terminal size) were range-checked when the request was decoded.
         for (name, value) in request.env ?? [:] {
             guard !name.isEmpty, !name.contains("="), !name.utf8.contains(0), !value.utf8.contains(0) else {
                 throw ProtocolError(.badRequest, "invalid environment variable name or value")

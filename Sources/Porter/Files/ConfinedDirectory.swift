@@ -28,6 +28,13 @@ final class ConfinedDirectory: Sendable {
         self.descriptor = descriptor
     }
 
+    /// Opens the directory `components` names beneath `parent`, by the kernel as every path is: a `..` or a
+    /// symlink that leads out of `parent` fails.
+    init(beneath parent: ConfinedDirectory, _ components: [String]) throws(ProtocolError) {
+        self.descriptor = try parent.open(components, flags: PORTER_O_PATH | O_DIRECTORY | O_CLOEXEC)
+        self.path = ([parent.path] + components).joined(separator: "/")
+    }
+
     deinit { Glibc.close(descriptor) }
 
     /// Opens `components` beneath the directory with `flags` (and `mode` when creating); `[]` is the directory.

@@ -38,7 +38,7 @@ public struct FileConfiguration: Sendable {
 /// client's digest matches (``IncomingFile``).
 struct FileService: Sendable {
     let configuration: FileConfiguration
-    let root: ConfinedDirectory
+    private(set) var root: ConfinedDirectory
 
     /// Where transfers in progress are registered for the status page and metrics.
     let activity: ServerActivity
@@ -52,6 +52,15 @@ struct FileService: Sendable {
         } catch {
             throw PorterError(.configuration, "root directory: \(error.message)")
         }
+    }
+
+    /// The same service with its root moved to `components` beneath this one's (a key's `porter-root`).
+    ///
+    /// - Throws: ``ProtocolError`` when that directory cannot be opened beneath the root.
+    func confined(to components: [String]) throws(ProtocolError) -> FileService {
+        var confined = self
+        confined.root = try ConfinedDirectory(beneath: root, components)
+        return confined
     }
 
     // MARK: - The service, for any front door

@@ -60,6 +60,10 @@ public final class PorterServer: Service {
         onListening: @escaping @Sendable ([Endpoint]) async -> Void = { _ in },
         onFrontDoors: @escaping @Sendable ([BoundFrontDoor]) async -> Void = { _ in }
     ) throws(PorterError) {
+        guard configuration.acceptsToken || configuration.authorizedKeys != nil else {
+            throw PorterError(
+                .configuration, "with token authentication off, give an authorized keys file, or no client can connect")
+        }
         switch configuration.transport {
         case .tls(let identity):
             do {
@@ -93,7 +97,10 @@ public final class PorterServer: Service {
             channels: configuration.channelLimits)
         self.connection = ServerConnection(
             identity: .init(agent: PorterVersion.agent, server: configuration.serverName, limits: limits),
-            token: configuration.token,
+            token: configuration.acceptsToken ? configuration.token : nil,
+            authorizedKeys: try configuration.authorizedKeys.map { path throws(PorterError) in
+                try AuthorizedKeysFile(path: path, logger: logger)
+            },
             chat: chat,
             exec: ExecService(configuration: configuration.exec, root: configuration.root, activity: activity),
             files: try FileService(configuration: configuration.files, root: configuration.root, activity: activity),
@@ -283,7 +290,8 @@ public final class PorterServer: Service {
                         ChannelMultiplexer(
                             server: ConnectionStateMachine(
                                 server: ServerHandshake(
-                                    identity: connection.identity, token: connection.token,
+                                    identity: connection.identity,
+                                    credentials: connection.credentials(peer: channel.remoteAddress),
                                     nonce: Randomness.bytes(ControlMessage.nonceLength), binding: binding),
                                 timeouts: timeouts),
                             services: ChannelServices(connection: connection, eventLoop: channel.eventLoop),

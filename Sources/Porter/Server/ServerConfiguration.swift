@@ -24,6 +24,12 @@ public struct ServerConfiguration: Sendable {
     public var listen: [Endpoint]
     /// The shared secret clients must prove they hold.
     public var token: String
+    /// Whether a client may authenticate with the token (`serve --no-token` turns it off; keys are then the only
+    /// way in).
+    public var acceptsToken: Bool = true
+    /// The authorized keys file (`serve --authorized-keys`) whose keys may authenticate, with each line's
+    /// options; `nil` for none. Read again when it changes (``AuthorizedKeysFile``).
+    public var authorizedKeys: String?
     /// TLS with the server's identity (the default for `porter serve`), or plaintext. Unix sockets are always
     /// plaintext.
     public var transport: ServerTransport

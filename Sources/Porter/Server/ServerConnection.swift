@@ -9,7 +9,10 @@ import PorterProtocol
 /// pointer for it, not a copy of the bundle.
 final class ServerConnection: Sendable {
     let identity: ServerHandshake.Identity
-    let token: String
+    /// The token, unless token authentication is off.
+    let token: String?
+    /// The authorized keys, if the server has a file of them.
+    let authorizedKeys: AuthorizedKeysFile?
     let chat: ChatService
     let exec: ExecService
     let files: FileService
@@ -18,17 +21,25 @@ final class ServerConnection: Sendable {
     let logger: Logger
 
     init(
-        identity: ServerHandshake.Identity, token: String, chat: ChatService, exec: ExecService, files: FileService,
+        identity: ServerHandshake.Identity, token: String?, authorizedKeys: AuthorizedKeysFile?, chat: ChatService,
+        exec: ExecService, files: FileService,
         forward: ForwardService, memory: MemoryReturn, logger: Logger
     ) {
         self.identity = identity
         self.token = token
+        self.authorizedKeys = authorizedKeys
         self.chat = chat
         self.exec = exec
         self.files = files
         self.forward = forward
         self.memory = memory
         self.logger = logger
+    }
+
+    /// What a client connecting from `peer` may authenticate with.
+    func credentials(peer: SocketAddress?) -> ServerHandshake.Credentials {
+        ServerHandshake.Credentials(
+            token: token, authorizedKeys: authorizedKeys?.current(), peerAddress: peer?.ipAddress)
     }
 
     static func logClosing(_ error: ProtocolError, logger: Logger) {

@@ -31,12 +31,7 @@ struct UnixSocketFile: Sendable {
                 "the path is longer than a socket address holds (\(pathCapacity - 1) bytes); choose a shorter one")
         }
         try claim(path, address: &address, failure: failure)
-        #if canImport(Glibc)
-            let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        #else
-            let type = SOCK_STREAM
-        #endif
-        let descriptor = socket(AF_UNIX, type, 0)
+        let descriptor = streamSocket()
         guard descriptor >= 0 else { throw failure(errnoDescription()) }
         let bound = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -97,9 +92,20 @@ struct UnixSocketFile: Sendable {
         unlink(path)
     }
 
-    private static var pathCapacity: Int { MemoryLayout.size(ofValue: sockaddr_un().sun_path) }
+    /// The longest path a socket address holds, its terminating NUL included.
+    static var pathCapacity: Int { MemoryLayout.size(ofValue: sockaddr_un().sun_path) }
 
-    private static func socketAddress(_ path: String) -> sockaddr_un? {
+    /// A new unix stream socket, closed on exec; -1 (and `errno`) if none can be made.
+    static func streamSocket() -> Int32 {
+        #if canImport(Glibc)
+            socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        #else
+            socket(AF_UNIX, SOCK_STREAM, 0)
+        #endif
+    }
+
+    /// The socket address of `path`; `nil` if it is too long or holds a NUL byte.
+    static func socketAddress(_ path: String) -> sockaddr_un? {
         let bytes = Array(path.utf8)
         guard bytes.count < pathCapacity, !bytes.contains(0) else { return nil }
         var address = sockaddr_un()

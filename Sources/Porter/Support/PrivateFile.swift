@@ -37,12 +37,13 @@ enum PrivateFile {
         return try LocalFile.readAll(fd, path: path, what: what, limit: maximumSize)
     }
 
-    /// Creates `path` with mode 0600 and writes `contents`, creating missing directories (mode 0700).
+    /// Creates `path` with `mode` (0600 unless said) and writes `contents`, creating missing directories (mode
+    /// 0700).
     ///
     /// Fails if the file already exists, so two servers starting at once cannot overwrite each other's secret.
-    static func create(_ path: String, contents: String, what: String) throws(PorterError) {
+    static func create(_ path: String, contents: String, what: String, mode: mode_t = 0o600) throws(PorterError) {
         try PorterDirectory.createParent(of: path)
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else {
             throw PorterError(.configuration, "cannot create \(what) \(path): \(errnoDescription())")
         }

@@ -1,0 +1,106 @@
+import NIOCore
+import NIOPosix
+import PorterProtocol
+
+/// What a client proves who it is with.
+public enum ClientCredentials: Sendable {
+    /// The server's shared token (see ``TokenFile``).
+    case token(String)
+    /// Keys, offered in order until the server accepts one.
+    case keys([ClientKey])
+
+    /// One private key this process holds (``SSHPrivateKey``, read from a file with ``KeyFile``).
+    public static func key(_ key: SSHPrivateKey) -> ClientCredentials { .keys([.file(key)]) }
+
+    /// The credential the handshake offers.
+    var handshake: ClientHandshake.Credential {
+        switch self {
+        case .token(let token): .token(token)
+        case .keys(let keys): .keys(keys.map(\.publicKey))
+        }
+    }
+
+    /// Signs a handshake transcript with `key`, which must be one of ours; the result arrives on `eventLoop`.
+    func sign(_ transcript: [UInt8], with key: SSHPublicKey, on eventLoop: any EventLoop) -> EventLoopFuture<
+        SSHSignature
+    > {
+        guard case .keys(let keys) = self, let signer = keys.first(where: { $0.publicKey == key }) else {
+            return eventLoop.makeFailedFuture(PorterError(.authentication, "no private key for \(key.fingerprint)"))
+        }
+        return signer.sign(transcript, on: eventLoop)
+    }
+}
+
+/// A key a client can sign with: one it holds, or one an ssh-agent holds.
+public enum ClientKey: Sendable {
+    /// A private key this process holds.
+    case file(SSHPrivateKey)
+    /// A key of a running ssh-agent, which signs, so that the private key never enters this process.
+    case agent(SSHAgent, SSHPublicKey)
+
+    /// The public half.
+    public var publicKey: SSHPublicKey {
+        switch self {
+        case .file(let key): key.publicKey
+        case .agent(_, let key): key
+        }
+    }
+
+    /// Signs `transcript`: at once with a key held here, on NIO's thread pool with an agent (which may wait for
+    /// its user to confirm). The result arrives on `eventLoop`.
+    func sign(_ transcript: [UInt8], on eventLoop: any EventLoop) -> EventLoopFuture<SSHSignature> {
+        switch self {
+        case .file(let key):
+            return eventLoop.makeCompletedFuture {
+                do {
+                    return try key.signature(for: transcript)
+                } catch {
+                    throw PorterError(.authentication, "cannot sign with key \(key.publicKey.fingerprint): \(error)")
+                }
+            }
+        case .agent(let agent, let key):
+            return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
+                do {
+                    return try agent.sign(transcript, with: key)
+                } catch {
+                    throw PorterError(.authentication, "\(error)")
+                }
+            }
+        }
+    }
+}
+
+extension ClientCredentials {
+    /// The credentials a client command uses, in this order (as ssh chooses, with Porter's token second):
+    /// 1. the key at `keyFile`, when given;
+    /// 2. the token, when one is found: `tokenFile`, else `PORTER_TOKEN`, else `~/.porter/token` if it exists;
+    /// 3. the Ed25519 and ECDSA P-256 keys of the ssh-agent at `SSH_AUTH_SOCK`, if it holds any, then the key at
+    ///    `~/.porter/id_ed25519`, if it exists: all of them, offered in that order until the server accepts one.
+    ///
+    /// The agent is asked for its keys here, with blocking I/O: call this before connecting, not on an event loop.
+    ///
+    /// - Throws: ``PorterError`` of kind ``PorterError/Kind/configuration`` when a file named cannot be used, or
+    ///   nothing is found.
+    public static func resolve(
+        keyFile: String?, tokenFile: String?, environment: [String: String]
+    ) throws(PorterError) -> ClientCredentials {
+        if let keyFile { return .key(try KeyFile.load(at: keyFile)) }
+        if tokenFile != nil || environment[TokenFile.environmentVariable].map({ !$0.isEmpty }) == true
+            || PrivateFile.exists(TokenFile.defaultPath)
+        {
+            return .token(try TokenFile.resolveForClient(tokenFile: tokenFile, environment: environment))
+        }
+        var keys: [ClientKey] = []
+        if let socket = environment[SSHAgent.environmentVariable], !socket.isEmpty {
+            // An agent that cannot be reached is no error: the key file may still do.
+            let agent = SSHAgent(socketPath: socket)
+            keys += ((try? agent.identities()) ?? []).map { ClientKey.agent(agent, $0.key) }
+        }
+        if PrivateFile.exists(KeyFile.defaultPath) { keys.append(.file(try KeyFile.load(at: KeyFile.defaultPath))) }
+        if !keys.isEmpty { return .keys(keys) }
+        throw PorterError(
+            .configuration,
+            "no token or key found: pass --token-file or --key, set \(TokenFile.environmentVariable), or make a key with `porter keygen`"
+        )
+    }
+}

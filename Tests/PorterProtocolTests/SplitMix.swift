@@ -1,0 +1,1 @@
+../PorterTests/SplitMix.swift
