@@ -578,7 +578,30 @@ extension AuthorizedKeys {
         "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com", "ssh-xmss-cert-v01@openssh.com",
     ]
 
+    /// One line; a refused line's key is found wherever it stands on the line, so that a mistake that hides it
+    /// from the parser (a space after a comma in the options, a line too long) still blocks the later lines for
+    /// that key.
     private static func parse(line raw: ArraySlice<UInt8>) -> LineResult {
+        let result = parseFields(of: raw)
+        guard case .refused(let message, nil) = result else { return result }
+        return .refused(message, anyKeyBlob(in: raw))
+    }
+
+    /// The first piece of `raw` between blanks, tabs, quotes and commas that is the base64 of a key of a
+    /// supported type, decoded.
+    private static func anyKeyBlob(in raw: ArraySlice<UInt8>) -> [UInt8]? {
+        let separators: Set<UInt8> = [0x20, 0x09, 0x22, 0x2C]  // blank, tab, '"', ','
+        for piece in raw.split(whereSeparator: separators.contains) where piece.count >= 60 {
+            if let blob = decodeBase64(piece), let name = leadingString(of: blob),
+                supportedKeyTypes.contains(String(decoding: name, as: UTF8.self))
+            {
+                return blob
+            }
+        }
+        return nil
+    }
+
+    private static func parseFields(of raw: ArraySlice<UInt8>) -> LineResult {
         var scanner = Scanner(raw)
         scanner.skipBlanks()
         guard let first = scanner.peek, first != UInt8(ascii: "#") else { return .ignored }

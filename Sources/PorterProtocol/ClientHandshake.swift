@@ -40,7 +40,7 @@ public struct ClientHandshake: Sendable {
         /// The driver is signing with the first key; the others follow if it is refused.
         case awaitingSignature(key: SSHPublicKey, transcript: [UInt8], rest: ArraySlice<SSHPublicKey>)
         /// The server is judging the key just offered.
-        case awaitingVerdict(key: SSHPublicKey, rest: ArraySlice<SSHPublicKey>)
+        case awaitingVerdict(rest: ArraySlice<SSHPublicKey>)
         case done
     }
 
@@ -96,12 +96,11 @@ public struct ClientHandshake: Sendable {
             return .fail(error)
         }
         switch (state, message) {
-        case (.awaitingVerdict(let key, let rest), .error(let body)) where !body.fatal:
+        case (.awaitingVerdict(let rest), .error(let body)) where !body.fatal:
             // The key is not accepted here: offer the next.
             guard let next = rest.first else {
                 state = .done
-                let tried = key.fingerprint
-                return .fail(ProtocolError(body.protocolError.code, body.protocolError.message + " (\(tried))"))
+                return .fail(body.protocolError)
             }
             return offer(next, rest: rest.dropFirst(), switchForm: false)
         case (.awaitingVerdict, .ready):
@@ -147,6 +146,12 @@ public struct ClientHandshake: Sendable {
             state = .awaitingReady(proofs)
             return .switchForm(then: .auth(.init(method: AuthProof.method, proof: .init(proofs.proof(for: .client)))))
         case .keys(let keys):
+            guard !binding.isEmpty else {
+                return fail(
+                    .authFailed,
+                    "a key is used only over TLS: without it, a key's proof could be relayed to another server; connect with TLS, or use the token"
+                )
+            }
             guard welcome.auth.contains(PublicKeyProof.method) else {
                 return fail(.authFailed, "the server accepts no keys (it has no authorized keys); use its token")
             }
@@ -167,7 +172,7 @@ public struct ClientHandshake: Sendable {
     /// `nil` if no signature was asked for.
     public mutating func signed(_ signature: SSHSignature) -> ConnectionMessage? {
         guard case .awaitingSignature(let key, _, let rest) = state else { return nil }
-        state = .awaitingVerdict(key: key, rest: rest)
+        state = .awaitingVerdict(rest: rest)
         return .auth(.init(method: PublicKeyProof.method, key: .init(key.blob), proof: .init(signature.blob)))
     }
 

@@ -75,9 +75,11 @@ public struct ServerHandshake: Sendable {
             self.maxKeyAttempts = max(1, maxKeyAttempts)
         }
 
-        /// The methods offered in `welcome`, in the order a client should prefer them.
-        public var methods: [String] {
-            (token == nil ? [] : [AuthProof.method]) + (authorizedKeys == nil ? [] : [PublicKeyProof.method])
+        /// The methods offered in `welcome`, in the order a client should prefer them. Keys only over TLS
+        /// (`secure`): without a channel binding a key's proof could be relayed to another server.
+        public func methods(secure: Bool) -> [String] {
+            (token == nil ? [] : [AuthProof.method])
+                + (authorizedKeys == nil || !secure ? [] : [PublicKeyProof.method])
         }
     }
 
@@ -141,7 +143,7 @@ public struct ServerHandshake: Sendable {
             return .welcome(
                 ConnectionMessage.Welcome(
                     version: version, agent: identity.agent, server: identity.server, nonce: .init(nonce),
-                    auth: credentials.methods, limits: identity.limits))
+                    auth: credentials.methods(secure: !binding.isEmpty), limits: identity.limits))
 
         case (.awaitingAuth(let version, let clientNonce), .auth(let auth)):
             switch auth.method {
@@ -154,7 +156,7 @@ public struct ServerHandshake: Sendable {
                     return fail(.authFailed, "authentication failed: the client's token does not match the server's")
                 }
                 return authenticated(as: .token, version: version, proof: proofs.proof(for: .server))
-            case PublicKeyProof.method where credentials.authorizedKeys != nil:
+            case PublicKeyProof.method where credentials.methods(secure: !binding.isEmpty).contains(auth.method):
                 return authenticate(auth, version: version, clientNonce: clientNonce)
             default:
                 return fail(.authFailed, "this server does not offer authentication method '\(auth.method.prefix(32))'")

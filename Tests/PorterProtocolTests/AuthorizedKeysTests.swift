@@ -335,6 +335,21 @@ private enum AuthorizedKeysCases {
         #expect(mismatch.first(matching: TestKeys.aliceBlob) == nil)
     }
 
+    /// A mistake that hides the key from the parser (a blank after a comma splits the options; a line too long is
+    /// not parsed at all) still blocks the later lines for that key.
+    @Test func aRefusedLineBlocksItsKeyWhereverTheKeyStands() {
+        for refused in [
+            #"restrict, porter-allow="ls" \#(TestKeys.alice)"#,
+            #"porter-allow="ls",bogus= \#(TestKeys.alice)"#,
+            #"restrict,porter-allow="ls" "# + String(repeating: "x", count: AuthorizedKeys.maxLineLength) + " "
+                + TestKeys.alice,
+        ] {
+            let keys = AuthorizedKeys(text: [refused, TestKeys.alice].joined(separator: "\n"), path: keysFilePath)
+            #expect(keys.problems.map(\.line) == [1])
+            #expect(keys.entries(matching: TestKeys.aliceBlob) == [], "\(refused.prefix(40))")
+        }
+    }
+
     @Test func refusingAnEntryLater() throws {
         let keys = AuthorizedKeys(
             text: [TestKeys.alice, TestKeys.bob, TestKeys.alice].joined(separator: "\n"), path: keysFilePath)

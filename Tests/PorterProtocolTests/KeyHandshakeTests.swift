@@ -7,6 +7,8 @@ import Testing
         agent: "porter/test", server: "test-host", limits: .init(frames: FrameLimits(), idleTimeout: 30))
     let clientNonce = [UInt8](repeating: 1, count: 32)
     let serverNonce = [UInt8](repeating: 2, count: 32)
+    /// A TLS session's binding: keys are used only over TLS.
+    static let binding = [UInt8](repeating: 4, count: 32)
     let ann = SSHPrivateKey.generateEd25519(comment: "ann@laptop")
     let bob = SSHPrivateKey.generateP256(comment: "bob@desk")
 
@@ -27,7 +29,7 @@ import Testing
     /// `serverBinding` stands for the channel the server sees, which a relay changes.
     func run(
         offering keys: [SSHPrivateKey], credentials: ServerHandshake.Credentials,
-        clientBinding: [UInt8] = [], serverBinding: [UInt8] = []
+        clientBinding: [UInt8] = KeyHandshakeTests.binding, serverBinding: [UInt8] = KeyHandshakeTests.binding
     ) -> Outcome {
         var client = ClientHandshake(
             agent: "porter/test", credential: .keys(keys.map(\.publicKey)), nonce: clientNonce,
@@ -166,10 +168,11 @@ import Testing
     @Test func aSignatureByAnotherKeyIsFatal() throws {
         let keys = authorized(ann.publicKey.openSSHLine())
         var server = ServerHandshake(
-            identity: identity, credentials: .init(token: nil, authorizedKeys: keys), nonce: serverNonce)
+            identity: identity, credentials: .init(token: nil, authorizedKeys: keys), nonce: serverNonce,
+            binding: Self.binding)
         _ = server.receive(.hello(.init(versions: [2], agent: "a", nonce: .init(clientNonce))))
         let transcript = PublicKeyProof.transcript(
-            clientNonce: clientNonce, serverNonce: serverNonce, binding: [], key: ann.publicKey)
+            clientNonce: clientNonce, serverNonce: serverNonce, binding: Self.binding, key: ann.publicKey)
         let forged = try bob.signature(for: transcript)
         let action = server.receive(
             .auth(.init(method: "publickey", key: .init(ann.publicKey.blob), proof: .init(forged.blob))))
@@ -182,12 +185,15 @@ import Testing
 
     @Test func welcomeOffersTheMethodsTheServerAccepts() {
         let keys = authorized(ann.publicKey.openSSHLine())
-        for (credentials, methods) in [
-            (ServerHandshake.Credentials(token: "t"), ["hmac-sha256"]),
-            (.init(token: "t", authorizedKeys: keys), ["hmac-sha256", "publickey"]),
-            (.init(token: nil, authorizedKeys: keys), ["publickey"]),
+        for (credentials, binding, methods) in [
+            (ServerHandshake.Credentials(token: "t"), Self.binding, ["hmac-sha256"]),
+            (.init(token: "t", authorizedKeys: keys), Self.binding, ["hmac-sha256", "publickey"]),
+            (.init(token: nil, authorizedKeys: keys), Self.binding, ["publickey"]),
+            // Without TLS a key's proof could be relayed: no keys on plaintext.
+            (.init(token: "t", authorizedKeys: keys), [], ["hmac-sha256"]),
         ] {
-            var server = ServerHandshake(identity: identity, credentials: credentials, nonce: serverNonce)
+            var server = ServerHandshake(
+                identity: identity, credentials: credentials, nonce: serverNonce, binding: binding)
             guard
                 case .welcome(let welcome) = server.receive(
                     .hello(.init(versions: [2], agent: "a", nonce: .init(clientNonce))))
@@ -219,6 +225,31 @@ import Testing
             return
         }
         #expect(refusal.message.contains("token authentication is turned off"))
+    }
+
+    @Test func aClientOffersNoKeyWithoutTLSAndAServerAcceptsNone() throws {
+        let keys = authorized(ann.publicKey.openSSHLine())
+        let outcome = run(
+            offering: [ann], credentials: .init(token: "t", authorizedKeys: keys), clientBinding: [], serverBinding: [])
+        guard case .fail(let error) = outcome.client else {
+            Issue.record("a key was offered over plaintext: \(String(describing: outcome.client))")
+            return
+        }
+        #expect(error.message.contains("a key is used only over TLS"))
+        // A client that offers one anyway is refused.
+        var server = ServerHandshake(
+            identity: identity, credentials: .init(token: "t", authorizedKeys: keys), nonce: serverNonce)
+        _ = server.receive(.hello(.init(versions: [2], agent: "a", nonce: .init(clientNonce))))
+        let transcript = PublicKeyProof.transcript(
+            clientNonce: clientNonce, serverNonce: serverNonce, binding: [], key: ann.publicKey)
+        let signature = try ann.signature(for: transcript)
+        let action = server.receive(
+            .auth(.init(method: "publickey", key: .init(ann.publicKey.blob), proof: .init(signature.blob))))
+        guard case .fail(let refusal) = action else {
+            Issue.record("a key was accepted over plaintext: \(action)")
+            return
+        }
+        #expect(refusal.message.contains("does not offer authentication method 'publickey'"))
     }
 
     @Test func theTranscriptIsLengthPrefixedFields() {

@@ -1,8 +1,10 @@
 import Foundation
+import Logging
 import NIOCore
-import Porter
 import PorterProtocol
 import Testing
+
+@testable import Porter
 
 #if canImport(Glibc)
     import Glibc
@@ -203,6 +205,9 @@ import Testing
                 options.directory = ".."
                 let up = await failure { _ = try await connection.run(["pwd"], options: options) }
                 #expect(up?.kind == .refused)
+                // The key's root is the operator's: its mode is not the key's to change.
+                let chmod = await failure { try await connection.request(.fileAttrs(.init(path: ".", mode: 0o777))) }
+                #expect(chmod?.code == .notPermitted)
             }
         }
     }
@@ -221,6 +226,15 @@ import Testing
                 // A forced command replaces file transfer too, as in OpenSSH.
                 let listing = await failure { _ = try await connection.list(".") }
                 #expect(listing?.code == .notPermitted)
+                // The client chooses neither where it runs nor what it is told the client asked for.
+                var elsewhere = ExecOptions()
+                elsewhere.directory = "."
+                let moved = await failure { _ = try await connection.run(["x"], options: elsewhere) }
+                #expect(moved?.message.contains("a working directory is refused") == true)
+                var forged = ExecOptions()
+                forged.environment = ["PORTER_ORIGINAL_COMMAND": "innocent"]
+                let forgery = await failure { _ = try await connection.run(["x"], options: forged) }
+                #expect(forgery?.kind == .refused)
             }
             #expect(FileManager.default.fileExists(atPath: dir))
         }
@@ -239,6 +253,20 @@ import Testing
                 let result = try await connection.run(["echo", "ok"])
                 #expect(String(buffer: result.standardOutput) == "ok\n")
             }
+        }
+    }
+
+    @Test func anAuthorizedKeysFileOthersCanChangeIsRefused() throws {
+        let dir = try directory()
+        let key = SSHPrivateKey.generateEd25519()
+        try write(key.publicKey.openSSHLine(), to: dir + "/authorized_keys", mode: 0o666)
+        var configuration = ServerConfiguration(token: testToken, transport: .tls(testIdentity))
+        configuration.authorizedKeys = dir + "/authorized_keys"
+        do {
+            _ = try PorterServer(configuration: configuration, logger: Logger(label: "test"))
+            Issue.record("a server started with an authorized keys file anyone can write")
+        } catch {
+            #expect(error.message.contains("can be changed by other users (mode 666)"))
         }
     }
 

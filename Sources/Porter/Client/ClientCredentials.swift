@@ -74,8 +74,9 @@ extension ClientCredentials {
     /// The credentials a client command uses, in this order (as ssh chooses, with Porter's token second):
     /// 1. the key at `keyFile`, when given;
     /// 2. the token, when one is found: `tokenFile`, else `PORTER_TOKEN`, else `~/.porter/token` if it exists;
-    /// 3. the Ed25519 and ECDSA P-256 keys of the ssh-agent at `SSH_AUTH_SOCK`, if it holds any, then the key at
-    ///    `~/.porter/id_ed25519`, if it exists: all of them, offered in that order until the server accepts one.
+    /// 3. the key at `~/.porter/id_ed25519`, if it exists, and the Ed25519 and ECDSA P-256 keys of the ssh-agent
+    ///    at `SSH_AUTH_SOCK`, if it holds any: all of them, each once, offered in that order until the server
+    ///    accepts one.
     ///
     /// The agent is asked for its keys here, with blocking I/O: call this before connecting, not on an event loop.
     ///
@@ -90,13 +91,16 @@ extension ClientCredentials {
         {
             return .token(try TokenFile.resolveForClient(tokenFile: tokenFile, environment: environment))
         }
+        // Porter's own key first, so that an agent holding many keys cannot use up the server's tries before it.
         var keys: [ClientKey] = []
+        if PrivateFile.exists(KeyFile.defaultPath) { keys.append(.file(try KeyFile.load(at: KeyFile.defaultPath))) }
         if let socket = environment[SSHAgent.environmentVariable], !socket.isEmpty {
             // An agent that cannot be reached is no error: the key file may still do.
             let agent = SSHAgent(socketPath: socket)
-            keys += ((try? agent.identities()) ?? []).map { ClientKey.agent(agent, $0.key) }
+            for (key, _) in (try? agent.identities()) ?? [] where !keys.contains(where: { $0.publicKey == key }) {
+                keys.append(.agent(agent, key))
+            }
         }
-        if PrivateFile.exists(KeyFile.defaultPath) { keys.append(.file(try KeyFile.load(at: KeyFile.defaultPath))) }
         if !keys.isEmpty { return .keys(keys) }
         throw PorterError(
             .configuration,

@@ -62,9 +62,10 @@ struct ExecService: Sendable {
         return confined
     }
 
-    /// The same service running `command` for every request, through the shell (`SHELL -c command`), as ssh runs
-    /// an authorized key's `command="…"`. The client's argv, joined by spaces, is in `PORTER_ORIGINAL_COMMAND`
-    /// (unset when the client asked for a shell); its working directory, environment, terminal and timeout are
+    /// The same service running `command` for every request, through `/bin/sh -c`, as ssh runs an authorized
+    /// key's `command="…"`. The client's argv, joined by spaces, is in `PORTER_ORIGINAL_COMMAND` (unset when the
+    /// client asked for a shell; never taken from the client); it starts in the root, and a request that names a
+    /// working directory is refused. The client's environment (on the accept list), terminal and timeout are
     /// honoured as for any request.
     func forcing(_ command: String) -> ExecService {
         var forced = self
@@ -152,9 +153,16 @@ struct ExecService: Sendable {
         var environment = baseEnvironment
         let argv: [String]
         if let forcedCommand {
-            argv = [configuration.shell ?? Self.loginShell(), "-c", forcedCommand]
-            environment[Self.originalCommandVariable] =
-                request.argv.isEmpty ? nil : request.argv.joined(separator: " ")
+            // As ssh: the client chooses neither the command nor where it runs, since a command with a relative
+            // path would otherwise run whatever that directory holds.
+            guard request.cwd == nil else {
+                throw ProtocolError(
+                    .badRequest, "this key's command runs in the key's own directory; a working directory is refused")
+            }
+            guard !request.argv.contains(where: { $0.utf8.contains(0) }) else {
+                throw ProtocolError(.badRequest, "an argument contains a NUL byte")
+            }
+            argv = ["/bin/sh", "-c", forcedCommand]
         } else if request.argv.isEmpty, request.pty != nil {
             argv = [configuration.shell ?? Self.loginShell(), "-l"]
         } else {
@@ -165,13 +173,16 @@ struct ExecService: Sendable {
             guard !name.isEmpty, !name.contains("="), !name.utf8.contains(0), !value.utf8.contains(0) else {
                 throw ProtocolError(.badRequest, "invalid environment variable name or value")
             }
-            guard accepts(name) else {
+            guard accepts(name), name != Self.originalCommandVariable else {
                 throw ProtocolError(
                     .badRequest,
                     "the server does not accept the environment variable \(name) (accepted: \(configuration.acceptEnvironment.joined(separator: ", ")); see --accept-env)"
                 )
             }
             environment[name] = value
+        }
+        if forcedCommand != nil, !request.argv.isEmpty {
+            environment[Self.originalCommandVariable] = request.argv.joined(separator: " ")
         }
         return Prepared(argv: argv, environment: environment, directory: try directory(request.cwd))
     }

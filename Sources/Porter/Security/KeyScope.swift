@@ -71,6 +71,9 @@ final class KeyScope: Sendable {
     func refusal(toRun request: ConnectionMessage.GlobalRequest.Request) -> ProtocolError? {
         if let failure { return failure }
         switch request {
+        case .fileAttrs(let attributes) where (try? PeerPath.components(of: attributes.path))?.isEmpty != false:
+            // The key's root is shared with whoever set it up: its mode is not the key's to change.
+            return refused("to change its root directory's attributes")
         case .fileMkdir, .fileSymlink, .fileAttrs:
             return entry.options.permits(.put) ? nil : refused("'put' (\(request.name))")
         case .unknown:
