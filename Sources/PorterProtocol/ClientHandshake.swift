@@ -26,8 +26,9 @@ public struct ClientHandshake: Sendable {
 
     /// What the client authenticates with.
     public enum Credential: Sendable {
-        /// The server's shared token (method `hmac-sha256`).
-        case token(String)
+        /// The server's shared token (method `hmac-sha256`); `orKeys` are offered instead if the server accepts
+        /// no token (a token found only by default may be for another server).
+        case token(String, orKeys: [SSHPublicKey] = [])
         /// Public keys, offered in order until the server accepts one (method `publickey`); whoever drives the
         /// handshake holds the private keys, or an agent does.
         case keys([SSHPublicKey])
@@ -62,7 +63,7 @@ public struct ClientHandshake: Sendable {
     ///   - binding: bytes identifying the secure channel, empty on a plaintext transport.
     ///   - limits: the largest payloads this client accepts, sent in `hello` (absent: the defaults).
     public init(agent: String, token: String, nonce: [UInt8], binding: [UInt8] = [], limits: FrameLimits? = nil) {
-        self.init(agent: agent, credential: .token(token), nonce: nonce, binding: binding, limits: limits)
+        self.init(agent: agent, credential: .token(token, orKeys: []), nonce: nonce, binding: binding, limits: limits)
     }
 
     /// Prepares a handshake with `credential`.
@@ -137,7 +138,9 @@ public struct ClientHandshake: Sendable {
         }
         self.welcome = welcome
         switch credential {
-        case .token(let token):
+        case .token(_, let keys) where !welcome.auth.contains(AuthProof.method) && !keys.isEmpty:
+            return offer(keys, to: welcome)
+        case .token(let token, _):
             guard welcome.auth.contains(AuthProof.method) else {
                 return fail(.authFailed, "the server accepts keys only (its token authentication is off); use a key")
             }
@@ -146,18 +149,23 @@ public struct ClientHandshake: Sendable {
             state = .awaitingReady(proofs)
             return .switchForm(then: .auth(.init(method: AuthProof.method, proof: .init(proofs.proof(for: .client)))))
         case .keys(let keys):
-            guard !binding.isEmpty else {
-                return fail(
-                    .authFailed,
-                    "a key is used only over TLS: without it, a key's proof could be relayed to another server; connect with TLS, or use the token"
-                )
-            }
-            guard welcome.auth.contains(PublicKeyProof.method) else {
-                return fail(.authFailed, "the server accepts no keys (it has no authorized keys); use its token")
-            }
-            guard let first = keys.first else { return fail(.authFailed, "no key to offer") }
-            return offer(first, rest: keys.dropFirst(), switchForm: true)
+            return offer(keys, to: welcome)
         }
+    }
+
+    /// Offers `keys`, the first now.
+    private mutating func offer(_ keys: [SSHPublicKey], to welcome: ConnectionMessage.Welcome) -> Action {
+        guard !binding.isEmpty else {
+            return fail(
+                .authFailed,
+                "a key is used only over TLS: without it, a key's proof could be relayed to another server; connect with TLS, or use the token"
+            )
+        }
+        guard welcome.auth.contains(PublicKeyProof.method) else {
+            return fail(.authFailed, "the server accepts no keys (it has no authorized keys); use its token")
+        }
+        guard let first = keys.first else { return fail(.authFailed, "no key to offer") }
+        return offer(first, rest: keys.dropFirst(), switchForm: true)
     }
 
     /// Asks the driver to sign the transcript for `key`.

@@ -320,6 +320,25 @@ import Testing
         }
     }
 
+    @Test func aTokenOfOnesOwnGivesWayToTheKeyWhereTheServerAcceptsNoToken() async throws {
+        let home = try directory()
+        try FileManager.default.createDirectory(atPath: home + "/.porter", withIntermediateDirectories: true)
+        let key = SSHPrivateKey.generateEd25519()
+        try write(key.openSSHText(), to: home + "/.porter/id_ed25519")
+        try write("a-token-for-another-server-0123456789abcdef", to: home + "/.porter/token")
+        try write(key.publicKey.openSSHLine(), to: home + "/authorized_keys")
+        var environment = ProcessInfo.processInfo.environment
+        environment["HOME"] = home
+        environment["PORTER_TOKEN"] = nil
+        environment["SSH_AUTH_SOCK"] = nil
+        let ownHome = environment
+        try await withKeyServer(keys: home + "/authorized_keys") { server in
+            let run = try await TestProcess.run(porter("exec", server, ["--", "echo", "keyed"]), environment: ownHome)
+            #expect(run.status == 0, "\(run.errors)")
+            #expect(run.output == "keyed\n")
+        }
+    }
+
     @Test func theAgentsKeysAreUsedWhenNoTokenIsFound() async throws {
         guard toolAvailable("ssh-agent"), toolAvailable("ssh-add"), toolAvailable("ssh-keygen") else { return }
         let dir = try directory()

@@ -4,18 +4,26 @@ import PorterProtocol
 
 /// What a client proves who it is with.
 public enum ClientCredentials: Sendable {
-    /// The server's shared token (see ``TokenFile``).
-    case token(String)
+    /// The server's shared token (see ``TokenFile``); `orKeys` are offered instead to a server that accepts no
+    /// token.
+    case token(String, orKeys: [ClientKey] = [])
     /// Keys, offered in order until the server accepts one.
     case keys([ClientKey])
 
     /// One private key this process holds (``SSHPrivateKey``, read from a file with ``KeyFile``).
     public static func key(_ key: SSHPrivateKey) -> ClientCredentials { .keys([.file(key)]) }
 
+    /// The keys among these credentials.
+    private var keys: [ClientKey] {
+        switch self {
+        case .token(_, let keys), .keys(let keys): keys
+        }
+    }
+
     /// The credential the handshake offers.
     var handshake: ClientHandshake.Credential {
         switch self {
-        case .token(let token): .token(token)
+        case .token(let token, let keys): .token(token, orKeys: keys.map(\.publicKey))
         case .keys(let keys): .keys(keys.map(\.publicKey))
         }
     }
@@ -24,7 +32,7 @@ public enum ClientCredentials: Sendable {
     func sign(_ transcript: [UInt8], with key: SSHPublicKey, on eventLoop: any EventLoop) -> EventLoopFuture<
         SSHSignature
     > {
-        guard case .keys(let keys) = self, let signer = keys.first(where: { $0.publicKey == key }) else {
+        guard let signer = keys.first(where: { $0.publicKey == key }) else {
             return eventLoop.makeFailedFuture(PorterError(.authentication, "no private key for \(key.fingerprint)"))
         }
         return signer.sign(transcript, on: eventLoop)
@@ -73,7 +81,9 @@ public enum ClientKey: Sendable {
 extension ClientCredentials {
     /// The credentials a client command uses, in this order (as ssh chooses, with Porter's token second):
     /// 1. the key at `keyFile`, when given;
-    /// 2. the token, when one is found: `tokenFile`, else `PORTER_TOKEN`, else `~/.porter/token` if it exists;
+    /// 2. the token, when one is found: `tokenFile`, else `PORTER_TOKEN`, else `~/.porter/token` if it exists
+    ///    (that last one may be for another server, the user's own: to a server that accepts no token,
+    ///    `~/.porter/id_ed25519` is offered instead);
     /// 3. the key at `~/.porter/id_ed25519`, if it exists, and the Ed25519 and ECDSA P-256 keys of the ssh-agent
     ///    at `SSH_AUTH_SOCK`, if it holds any: all of them, each once, offered in that order until the server
     ///    accepts one.
@@ -86,11 +96,24 @@ extension ClientCredentials {
         keyFile: String?, tokenFile: String?, environment: [String: String]
     ) throws(PorterError) -> ClientCredentials {
         if let keyFile { return .key(try KeyFile.load(at: keyFile)) }
-        if tokenFile != nil || environment[TokenFile.environmentVariable].map({ !$0.isEmpty }) == true
-            || PrivateFile.exists(TokenFile.defaultPath)
-        {
+        if tokenFile != nil || environment[TokenFile.environmentVariable].map({ !$0.isEmpty }) == true {
             return .token(try TokenFile.resolveForClient(tokenFile: tokenFile, environment: environment))
         }
+        if PrivateFile.exists(TokenFile.defaultPath) {
+            // Only the key file: asking an agent would slow every command that the token serves.
+            let keys = try defaultKeys(environment: [:])
+            return .token(try TokenFile.load(at: TokenFile.defaultPath), orKeys: keys)
+        }
+        let keys = try defaultKeys(environment: environment)
+        if !keys.isEmpty { return .keys(keys) }
+        throw PorterError(
+            .configuration,
+            "no token or key found: pass --token-file or --key, set \(TokenFile.environmentVariable), or make a key with `porter keygen`"
+        )
+    }
+
+    /// `~/.porter/id_ed25519` if it exists, then the agent's keys, each once.
+    private static func defaultKeys(environment: [String: String]) throws(PorterError) -> [ClientKey] {
         // Porter's own key first, so that an agent holding many keys cannot use up the server's tries before it.
         var keys: [ClientKey] = []
         if PrivateFile.exists(KeyFile.defaultPath) { keys.append(.file(try KeyFile.load(at: KeyFile.defaultPath))) }
@@ -101,10 +124,6 @@ extension ClientCredentials {
                 keys.append(.agent(agent, key))
             }
         }
-        if !keys.isEmpty { return .keys(keys) }
-        throw PorterError(
-            .configuration,
-            "no token or key found: pass --token-file or --key, set \(TokenFile.environmentVariable), or make a key with `porter keygen`"
-        )
+        return keys
     }
 }
