@@ -74,7 +74,7 @@ extension PorterCommand {
                     ]))
             return [
                 "hello from \(TerminalText.escaped(welcome.server)) (\(TerminalText.escaped(welcome.agent)), protocol \(welcome.version))",
-                "connected and authenticated in \(milliseconds(connected))",
+                "connected and authenticated \(connection.key.map { "with key \($0.fingerprint)" } ?? "with the token") in \(milliseconds(connected))",
                 "round trip: min \(milliseconds(sorted[0])), median \(milliseconds(sorted[sorted.count / 2])), max \(milliseconds(sorted[sorted.count - 1])) over \(count) pings",
             ]
         }

@@ -64,6 +64,8 @@ struct ServerTarget: Sendable {
                 "agent": .string(connection.welcome.agent), "protocolVersion": .integer(connection.welcome.version),
                 "tls": .bool(connection.fingerprint != nil),
                 "fingerprint": connection.fingerprint.map { .string("\($0)") },
+                "auth": .string(connection.key == nil ? "token" : "key"),
+                "key": connection.key.map { .string($0.fingerprint) },
             ])
     }
 }

@@ -41,7 +41,7 @@ public struct ClientHandshake: Sendable {
         /// The driver is signing with the first key; the others follow if it is refused.
         case awaitingSignature(key: SSHPublicKey, transcript: [UInt8], rest: ArraySlice<SSHPublicKey>)
         /// The server is judging the key just offered.
-        case awaitingVerdict(rest: ArraySlice<SSHPublicKey>)
+        case awaitingVerdict(key: SSHPublicKey, rest: ArraySlice<SSHPublicKey>)
         case done
     }
 
@@ -55,6 +55,8 @@ public struct ClientHandshake: Sendable {
     public var binding: [UInt8]
     /// The server's `welcome`, once read.
     public private(set) var welcome: ConnectionMessage.Welcome?
+    /// The key the server accepted, once it has; `nil` for the token.
+    public private(set) var acceptedKey: SSHPublicKey?
 
     /// Prepares a handshake.
     ///
@@ -97,16 +99,17 @@ public struct ClientHandshake: Sendable {
             return .fail(error)
         }
         switch (state, message) {
-        case (.awaitingVerdict(let rest), .error(let body)) where !body.fatal:
+        case (.awaitingVerdict(_, let rest), .error(let body)) where !body.fatal:
             // The key is not accepted here: offer the next.
             guard let next = rest.first else {
                 state = .done
                 return .fail(body.protocolError)
             }
             return offer(next, rest: rest.dropFirst(), switchForm: false)
-        case (.awaitingVerdict, .ready):
+        case (.awaitingVerdict(let key, _), .ready):
             // The server is known by its certificate: a key proof has no answer from the server.
             state = .done
+            acceptedKey = key
             guard let welcome else { return fail(.unexpectedMessage, "ready before welcome") }
             return .authenticated(welcome)
         case (_, .error(let body)):
@@ -180,7 +183,7 @@ public struct ClientHandshake: Sendable {
     /// `nil` if no signature was asked for.
     public mutating func signed(_ signature: SSHSignature) -> ConnectionMessage? {
         guard case .awaitingSignature(let key, _, let rest) = state else { return nil }
-        state = .awaitingVerdict(rest: rest)
+        state = .awaitingVerdict(key: key, rest: rest)
         return .auth(.init(method: PublicKeyProof.method, key: .init(key.blob), proof: .init(signature.blob)))
     }
 

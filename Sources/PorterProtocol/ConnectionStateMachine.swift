@@ -95,6 +95,12 @@ public struct ConnectionStateMachine: Sendable {
         return handshake.welcome
     }
 
+    /// Client: the key the server accepted, once authenticated with one; `nil` for the token.
+    public var acceptedKey: SSHPublicKey? {
+        guard negotiated != nil, case .client(let handshake)? = handshake else { return nil }
+        return handshake.acceptedKey
+    }
+
     /// Client: the server's limits, once `welcome` has arrived.
     public var serverLimits: ConnectionMessage.Limits? { role == .client ? announced : nil }
 

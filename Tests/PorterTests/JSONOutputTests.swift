@@ -87,6 +87,8 @@ import Testing
             let connected = try only("connected", in: run.events)
             #expect(connected["tls"] as? Bool == true)
             #expect(connected["fingerprint"] as? String == "\(testIdentity.fingerprint)")
+            #expect(connected["auth"] as? String == "token")
+            #expect(connected["key"] == nil)
             #expect(connected["server"] as? String == "test-host")
             #expect(connected["endpoint"] as? String == "\(server.endpoint)")
             #expect(connected["protocolVersion"] as? Int == 2)

@@ -112,6 +112,13 @@ import Testing
                 let run = try await TestProcess.run(porter("exec", server, ["--key", path, "--", "echo", "hello"]))
                 #expect(run.status == 0, "\(path): \(run.errors)")
                 #expect(run.output == "hello\n")
+                // The client says which key the server accepted.
+                let key = try SSHPrivateKey(openSSH: String(contentsOfFile: path, encoding: .utf8)).publicKey
+                let hello = try await TestProcess.run(porter("hello", server, ["--key", path, "--count", "1"]))
+                #expect(hello.output.contains("authenticated with key \(key.fingerprint) in"), "\(hello.output)")
+                let json = try await TestProcess.run(
+                    porter("hello", server, ["--key", path, "--count", "1", "--json"]))
+                #expect(json.output.contains(#""auth":"key""#) && json.output.contains(#""key":"\#(key.fingerprint)""#))
             }
             // The token is refused, and the client says why.
             let tokenFile = dir + "/token"

@@ -14,7 +14,7 @@ extension ChannelMultiplexer {
         /// What signs the handshake's key proof.
         let credentials: ClientCredentials
         /// Completed with the server's `welcome` when the server is authenticated.
-        var handshake: EventLoopPromise<ConnectionMessage.Welcome>?
+        var handshake: EventLoopPromise<ClientChannels.Authenticated>?
         /// Opens waiting for `accept` or `refuse`, by channel id.
         var opening: [UInt32: EventLoopPromise<ChannelMessage.Accept>] = [:]
         /// Opens waiting for a free channel, in order.
@@ -36,7 +36,7 @@ extension ChannelMultiplexer {
 
         init(
             eventLoop: any EventLoop, binding: @escaping () -> [UInt8], connectTimeout: Double,
-            credentials: ClientCredentials, handshake: EventLoopPromise<ConnectionMessage.Welcome>
+            credentials: ClientCredentials, handshake: EventLoopPromise<ClientChannels.Authenticated>
         ) {
             self.eventLoop = eventLoop
             self.binding = binding

@@ -291,7 +291,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
             }
         case .client(let waits):
             guard let welcome = machine.welcome else { return }
-            waits.handshake?.succeed(welcome)
+            waits.handshake?.succeed(.init(welcome: welcome, key: machine.acceptedKey))
             waits.handshake = nil
         }
     }

@@ -12,14 +12,20 @@ public final class ClientConnection: Sendable {
     public let welcome: ConnectionMessage.Welcome
     /// The identity the server presented over TLS; `nil` on a plaintext connection.
     public let fingerprint: Fingerprint?
+    /// The key the server accepted; `nil` when the connection authenticated with the token.
+    public let key: SSHPublicKey?
 
     /// The channels.
     let channels: ClientChannels
 
-    init(endpoint: Endpoint, welcome: ConnectionMessage.Welcome, fingerprint: Fingerprint?, channels: ClientChannels) {
+    init(
+        endpoint: Endpoint, welcome: ConnectionMessage.Welcome, fingerprint: Fingerprint?, key: SSHPublicKey?,
+        channels: ClientChannels
+    ) {
         self.endpoint = endpoint
         self.welcome = welcome
         self.fingerprint = fingerprint
+        self.key = key
         self.channels = channels
     }
 

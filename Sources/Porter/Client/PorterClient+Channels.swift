@@ -8,7 +8,13 @@ struct ClientChannels: Sendable {
     let channel: any Channel
     let multiplexer: NIOLoopBound<ChannelMultiplexer>
     /// Completes when the server is authenticated.
-    let welcome: EventLoopFuture<ConnectionMessage.Welcome>
+    let authenticated: EventLoopFuture<Authenticated>
+
+    /// How the handshake ended: the server's `welcome`, and the key it accepted (`nil` for the token).
+    struct Authenticated: Sendable {
+        let welcome: ConnectionMessage.Welcome
+        let key: SSHPublicKey?
+    }
 
     /// Opens a channel for `parameters`, granting the server `window` bytes, and returns it once accepted.
     ///

@@ -42,7 +42,7 @@ public enum PorterClient {
         let channels = try await connect(
             to: endpoint, configuration: configuration, session: session, group: group
         ) { channel in
-            let welcome = channel.eventLoop.makePromise(of: ConnectionMessage.Welcome.self)
+            let welcome = channel.eventLoop.makePromise(of: ClientChannels.Authenticated.self)
             let waits = ChannelMultiplexer.ClientWaits(
                 eventLoop: channel.eventLoop, binding: { session?.binding ?? [] }, connectTimeout: connectTimeout,
                 credentials: credentials, handshake: welcome)
@@ -51,12 +51,12 @@ public enum PorterClient {
             try channel.pipeline.syncOperations.addHandler(multiplexer)
             return ClientChannels(
                 channel: channel, multiplexer: NIOLoopBound(multiplexer, eventLoop: channel.eventLoop),
-                welcome: welcome.futureResult)
+                authenticated: welcome.futureResult)
         }
         do {
-            let welcome: ConnectionMessage.Welcome
+            let authenticated: ClientChannels.Authenticated
             do {
-                welcome = try await channels.welcome.get()
+                authenticated = try await channels.authenticated.get()
                 try session?.recordIfNeeded()
             } catch {
                 // A refusal below the Porter protocol (an unknown or changed identity, a server without TLS)
@@ -64,7 +64,8 @@ public enum PorterClient {
                 throw session?.failure ?? error
             }
             let connection = ClientConnection(
-                endpoint: endpoint, welcome: welcome, fingerprint: session?.fingerprint, channels: channels)
+                endpoint: endpoint, welcome: authenticated.welcome, fingerprint: session?.fingerprint,
+                key: authenticated.key, channels: channels)
             let result = try await body(connection)
             try? await channels.channel.close()
             return result
