@@ -52,8 +52,9 @@ public struct ServerHandshake: Sendable {
     public struct Credentials: Sendable {
         /// The shared token (method `hmac-sha256`); `nil` when token authentication is off.
         public var token: String?
-        /// The keys accepted (method `publickey`); `nil` when the server has no authorized keys file.
-        public var authorizedKeys: AuthorizedKeys?
+        /// The keys accepted (method `publickey`), asked for when a key is offered, so that a file read again when
+        /// it changes counts as it is then; `nil` when the server has no authorized keys file.
+        public var authorizedKeys: (@Sendable () -> AuthorizedKeys)?
         /// The client's numeric address, which a key's `from="…"` must permit; `nil` on a unix socket, where
         /// no `from` pattern matches.
         public var peerAddress: String?
@@ -69,8 +70,19 @@ public struct ServerHandshake: Sendable {
             token: String?, authorizedKeys: AuthorizedKeys? = nil, peerAddress: String? = nil,
             maxKeyAttempts: Int = Credentials.defaultMaxKeyAttempts
         ) {
+            var currentKeys: (@Sendable () -> AuthorizedKeys)?
+            if let authorizedKeys { currentKeys = { authorizedKeys } }
+            self.init(
+                token: token, currentKeys: currentKeys, peerAddress: peerAddress, maxKeyAttempts: maxKeyAttempts)
+        }
+
+        /// Creates credentials whose keys are `currentKeys()` at each key offered.
+        public init(
+            token: String?, currentKeys: (@Sendable () -> AuthorizedKeys)?, peerAddress: String? = nil,
+            maxKeyAttempts: Int = Credentials.defaultMaxKeyAttempts
+        ) {
             self.token = token
-            self.authorizedKeys = authorizedKeys
+            self.authorizedKeys = currentKeys
             self.peerAddress = peerAddress
             self.maxKeyAttempts = max(1, maxKeyAttempts)
         }
@@ -175,7 +187,7 @@ public struct ServerHandshake: Sendable {
     /// the key is refused. A key that is not listed (or not from this address) is refused without ending the
     /// connection, so that a client holding several keys can try the next, up to ``Credentials/maxKeyAttempts``.
     private mutating func authenticate(_ auth: ControlMessage.Auth, version: Int, clientNonce: [UInt8]) -> Action {
-        guard let keys = credentials.authorizedKeys, let blob = auth.key?.bytes else {
+        guard let currentKeys = credentials.authorizedKeys, let blob = auth.key?.bytes else {
             return fail(.badMessage, "'auth' with method 'publickey' must carry 'key'")
         }
         let key: SSHPublicKey
@@ -192,7 +204,7 @@ public struct ServerHandshake: Sendable {
             return fail(.authFailed, "authentication failed: the signature of key \(key.fingerprint) does not verify")
         }
         keyAttempts += 1
-        let listed = keys.entries(matching: blob)
+        let listed = currentKeys().entries(matching: blob)
         guard !listed.isEmpty else {
             return refuse("key \(key.fingerprint) is not authorized on this server")
         }

@@ -10,10 +10,9 @@ import PorterProtocol
 
 /// The server's authorized keys file (`serve --authorized-keys`), read again whenever it changes.
 ///
-/// Each new connection asks for ``current()``, which compares the file's identity, size and modification time
-/// with those of the last read: a changed file is read and parsed again, so that a removed key cannot open a new
-/// connection, without a restart (connections already open keep the keys they authenticated with; one accepted
-/// just before the change authenticates against the keys of its accept). A line with a mistake is logged once per
+/// Each key a client offers asks for ``current()``, which compares the file's identity, size, modification and
+/// change times with those of the last read: a changed file is read and parsed again, so that a removed key cannot
+/// open a new connection, without a restart (connections already open keep the keys they authenticated with). A line with a mistake is logged once per
 /// read, naming file and line, and the other lines still work. A file that cannot be used (removed, unreadable,
 /// too large, writable by others) accepts no key until it can be used again.
 public final class AuthorizedKeysFile: Sendable {

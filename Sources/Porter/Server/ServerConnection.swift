@@ -39,7 +39,8 @@ final class ServerConnection: Sendable {
     /// What a client connecting from `peer` may authenticate with.
     func credentials(peer: SocketAddress?) -> ServerHandshake.Credentials {
         ServerHandshake.Credentials(
-            token: token, authorizedKeys: authorizedKeys?.current(), peerAddress: peer?.ipAddress)
+            token: token, currentKeys: authorizedKeys.map { file in { @Sendable in file.current() } },
+            peerAddress: peer?.ipAddress)
     }
 
     static func logClosing(_ error: ProtocolError, logger: Logger) {
