@@ -101,10 +101,10 @@ extension ClientCredentials {
         }
         if PrivateFile.exists(TokenFile.defaultPath) {
             // Only the key file: asking an agent would slow every command that the token serves.
-            let keys = try defaultKeys(environment: [:])
+            let keys = try defaultKeys(agentSocket: nil)
             return .token(try TokenFile.load(at: TokenFile.defaultPath), orKeys: keys)
         }
-        let keys = try defaultKeys(environment: environment)
+        let keys = try defaultKeys(agentSocket: environment[SSHAgent.environmentVariable])
         if !keys.isEmpty { return .keys(keys) }
         throw PorterError(
             .configuration,
@@ -112,12 +112,12 @@ extension ClientCredentials {
         )
     }
 
-    /// `~/.porter/id_ed25519` if it exists, then the agent's keys, each once.
-    private static func defaultKeys(environment: [String: String]) throws(PorterError) -> [ClientKey] {
+    /// `~/.porter/id_ed25519` if it exists, then the keys of the agent at `agentSocket` if one is given, each once.
+    private static func defaultKeys(agentSocket: String?) throws(PorterError) -> [ClientKey] {
         // Porter's own key first, so that an agent holding many keys cannot use up the server's tries before it.
         var keys: [ClientKey] = []
         if PrivateFile.exists(KeyFile.defaultPath) { keys.append(.file(try KeyFile.load(at: KeyFile.defaultPath))) }
-        if let socket = environment[SSHAgent.environmentVariable], !socket.isEmpty {
+        if let socket = agentSocket, !socket.isEmpty {
             // An agent that cannot be reached is no error: the key file may still do.
             let agent = SSHAgent(socketPath: socket)
             for (key, _) in (try? agent.identities()) ?? [] where !keys.contains(where: { $0.publicKey == key }) {
