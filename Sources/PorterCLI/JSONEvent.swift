@@ -1,3 +1,5 @@
+import Porter
+
 /// One line of `--json` output: an object whose first key is `event`, then the event's fields in the order given.
 struct JSONEvent: Sendable {
     /// The event's name, the value of its `event` field.

@@ -46,6 +46,22 @@ extension PorterCommand {
             completion: .file())
         var authorizedKeys: String?
 
+        @Option(
+            name: .customLong("audit-log"),
+            help: ArgumentHelp(
+                "Append a JSON line to FILE (created mode 0600) for every authentication attempt and every operation, before its client hears the outcome (docs/AUDIT.md). SIGHUP reopens it.",
+                valueName: "file"),
+            completion: .file())
+        var auditLog: String?
+
+        @Option(
+            name: .customLong("record"),
+            help: ArgumentHelp(
+                "Record every pseudo-terminal session (porter shell, exec -t) in DIR as an asciicast v2 file, named by when and who.",
+                valueName: "dir"),
+            completion: .directory)
+        var record: String?
+
         @Flag(
             name: .customLong("no-token"),
             help: "Turn token authentication off: only the authorized keys may connect.")
@@ -362,6 +378,8 @@ extension PorterCommand {
                 )
                 configuration.acceptsToken = !noToken
                 configuration.authorizedKeys = keysPath
+                configuration.auditLog = auditLog
+                configuration.recordings = record
                 let printDoors: @Sendable ([BoundFrontDoor]) async -> Void = { doors in
                     for door in doors { Terminal.line("\(door.name) on \(door.address)") }
                 }
@@ -376,6 +394,8 @@ extension PorterCommand {
                         Terminal.line("token: \(tokenPath)\(created ? " (created, mode 0600)" : "")")
                     }
                     if let keysPath { Terminal.line("authorized keys: \(keysPath)") }
+                    if let auditLog { Terminal.line("audit log: \(auditLog) (SIGHUP reopens it)") }
+                    if let record { Terminal.line("recording terminal sessions in: \(record)") }
                     var client = noToken ? " --key FILE" : tokenFile.map { " --token-file \($0)" } ?? ""
                     if let identity {
                         let note = identity.created ? ", created, mode 0600" : ""
@@ -402,8 +422,24 @@ extension PorterCommand {
         private var identityPath: String { identityFile ?? ServerIdentity.defaultPath }
 
         /// Runs `server` until a signal: the first SIGTERM or SIGINT shuts it down gracefully (within
-        /// `--shutdown-grace`), a second closes every connection at once.
+        /// `--shutdown-grace`), a second closes every connection at once. With an audit log, SIGHUP reopens it.
         private static func run(_ server: PorterServer, logger: Logger) async throws {
+            let reopening = server.auditLog.map { log in
+                CaughtSignals([
+                    (
+                        SIGHUP,
+                        { @Sendable in
+                            do throws(PorterError) {
+                                try log.reopen()
+                                logger.notice("reopened the audit log \(log.path)")
+                            } catch {
+                                logger.error("\(error.message); still writing to the file opened before")
+                            }
+                        }
+                    )
+                ])
+            }
+            defer { reopening?.stop() }
             let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
             let running = Task { try await group.run() }
             let signals = CaughtSignals.stopping { count in

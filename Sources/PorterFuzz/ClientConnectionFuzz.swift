@@ -67,7 +67,7 @@ enum ClientConnectionFuzz {
                 case .send(let frame): Self.written(frame)
                 case .fail, .end: precondition(machine.isClosed, "a fatal error left the machine open")
                 case .channel(let id, let event): handle(event, on: id)
-                case .switchForm, .sign, .authenticated, .scheduleTimer, .cancelTimer, .pong, .global,
+                case .switchForm, .sign, .authAttempt, .authenticated, .scheduleTimer, .cancelTimer, .pong, .global,
                     .globalAnswered, .shutdownAnnounced:
                     break
                 }

@@ -68,7 +68,8 @@ enum ConnectionFuzz {
                     acceptNext.toggle()
                     let error = acceptNext ? nil : ProtocolError(.fileError, "fuzz")
                     if let frame = machine.answer(global: request.id, error: error) { written(frame) }
-                case .switchForm, .sign, .authenticated, .scheduleTimer, .cancelTimer, .pong, .globalAnswered,
+                case .switchForm, .sign, .authAttempt, .authenticated, .scheduleTimer, .cancelTimer, .pong,
+                    .globalAnswered,
                     .shutdownAnnounced:
                     break
                 }

@@ -13,6 +13,9 @@ extension ConnectionStateMachine {
         /// Client, method `publickey`: sign `transcript` with `key` and give the signature to
         /// ``ConnectionStateMachine/signed(_:)`` (or the failure to ``ConnectionStateMachine/signingFailed(_:)``).
         case sign(key: SSHPublicKey, transcript: [UInt8])
+        /// Server: a client's `auth` came to `attempt`; comes before the `ready` or error that answers it, so that
+        /// the attempt can be recorded before the client learns the outcome.
+        case authAttempt(ServerHandshake.Attempt)
         /// `ready` has been written (the action before): the client is authenticated with this protocol version.
         case authenticated(version: Int)
         /// What happened on a channel, for its local code (never a `write` or `fail`: those come as

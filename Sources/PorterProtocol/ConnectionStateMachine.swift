@@ -248,6 +248,7 @@ public struct ConnectionStateMachine: Sendable {
             return
         }
         handshake = .server(server)
+        if let attempt = server.lastAttempt { actions.append(.authAttempt(attempt)) }
         switch action {
         case .welcome(let welcome):
             announced = welcome.limits

@@ -101,9 +101,17 @@ public struct ServerHandshake: Sendable {
     private let nonce: [UInt8]
     private let binding: [UInt8]
     private var keyAttempts = 0
+    /// The state before the message being handled.
+    private var previousState = State.awaitingHello
+    /// The key of the `auth` being handled, once its blob parsed.
+    private var offeredKey: SSHPublicKey?
 
     /// Who the client authenticated as, once it has.
     public private(set) var principal: Principal?
+
+    /// The outcome of the last `auth` message, for the audit log: set by each ``receive(_:)`` of an `auth`,
+    /// `nil` after any other message.
+    public private(set) var lastAttempt: Attempt?
 
     /// Starts a handshake that accepts the token only.
     public init(identity: Identity, token: String, nonce: [UInt8], binding: [UInt8] = []) {
@@ -136,6 +144,17 @@ public struct ServerHandshake: Sendable {
 
     /// Feeds the next message from the client.
     public mutating func receive(_ message: ConnectionMessage) -> Action {
+        lastAttempt = nil
+        offeredKey = nil
+        let action = handle(message)
+        if case .auth(let auth) = message, case .awaitingAuth = previousState {
+            lastAttempt = Attempt(method: auth.method, key: offeredKey, action: action, principal: principal)
+        }
+        return action
+    }
+
+    private mutating func handle(_ message: ConnectionMessage) -> Action {
+        previousState = state
         switch (state, message) {
         case (.awaitingHello, .hello(let hello)):
             guard hello.nonce.bytes.count == ControlMessage.nonceLength else {
@@ -194,6 +213,7 @@ public struct ServerHandshake: Sendable {
         let signature: SSHSignature
         do {
             key = try SSHPublicKey(blob: blob)
+            offeredKey = key
             signature = try SSHSignature(blob: auth.proof.bytes)
         } catch {
             return fail(.authFailed, "authentication failed: \(error.description)")
@@ -233,5 +253,50 @@ public struct ServerHandshake: Sendable {
     private mutating func fail(_ code: ProtocolError.Code, _ message: String) -> Action {
         state = .failed
         return .fail(ProtocolError(code, message))
+    }
+}
+
+extension ServerHandshake {
+    /// What one `auth` message came to: the method, the key offered, and whether it was accepted, refused with
+    /// another try left, or failed the connection.
+    public struct Attempt: Sendable, Equatable {
+        /// The method named, cut to 32 characters.
+        public var method: String
+        /// The fingerprint of the key offered (method `publickey`), once its blob parsed.
+        public var fingerprint: String?
+        /// The key's type, such as `ssh-ed25519`.
+        public var keyType: String?
+        /// Accepted with a key: the comment of the authorized keys line that accepted it.
+        public var comment: String?
+        /// Accepted with a key: that line's number in the file.
+        public var line: Int?
+        /// Why the attempt was refused; `nil` when it was accepted.
+        public var refusal: ProtocolError?
+        /// Whether the refusal ended the connection.
+        public var fatal: Bool
+
+        /// Whether the client is now authenticated.
+        public var accepted: Bool { refusal == nil }
+
+        init(method: String, key: SSHPublicKey?, action: Action, principal: Principal?) {
+            self.method = String(method.prefix(32))
+            self.fingerprint = key?.fingerprint
+            self.keyType = key?.algorithm.rawValue
+            self.fatal = false
+            switch action {
+            case .authenticated:
+                if case .key(let entry, _) = principal {
+                    comment = entry.comment
+                    line = entry.line
+                }
+            case .refuse(let error):
+                refusal = error
+            case .fail(let error):
+                refusal = error
+                fatal = true
+            case .welcome:
+                break
+            }
+        }
     }
 }

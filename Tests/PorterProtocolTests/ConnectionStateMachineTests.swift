@@ -46,7 +46,8 @@ import Testing
         var client = Client()
         _ = machine.activated(now: start)
         let welcome = machine.received(client.hello(), now: start)
-        let actions = Array(machine.received(try client.auth(answering: welcome), now: start + .seconds(1)))
+        let actions = machine.received(try client.auth(answering: welcome), now: start + .seconds(1))
+            .afterAcceptedAttempt()
         #expect(actions.count >= 2)
         guard case .write(.ready) = actions.first, actions.dropFirst().first == .authenticated(version: 2) else {
             Issue.record("not authenticated: \(actions)")
@@ -87,7 +88,7 @@ import Testing
         // What the client announced is the server's to use only once the client has proved itself.
         #expect(machine.clientFrameLimits == nil)
         let auth = try client.auth(answering: welcome)
-        let actions = Array(machine.received(auth, now: Self.start + .seconds(1)))
+        let actions = machine.received(auth, now: Self.start + .seconds(1)).afterAcceptedAttempt()
         // Ready, then the idle deadline counted from the auth frame, later than the auth timer held: no new timer.
         guard actions.count == 2, case .write(.ready(let ready)) = actions[0] else {
             Issue.record("expected ready, got \(actions)")
@@ -111,6 +112,13 @@ import Testing
         let welcome = machine.received(client.hello(), now: Self.start)
         let actions = machine.received((try? client.auth(answering: welcome)) ?? Self.echoFrame, now: Self.start)
         #expect(Self.failure(actions) == .authFailed)
+        // The attempt comes first, so that it is recorded before the client hears it failed.
+        guard case .authAttempt(let attempt) = Array(actions).first else {
+            Issue.record("no attempt first: \(Array(actions))")
+            return
+        }
+        #expect(!attempt.accepted && attempt.fatal && attempt.method == AuthProof.method)
+        #expect(attempt.refusal?.code == .authFailed)
         #expect(Array(actions).contains(.cancelTimer))
         #expect(machine.isClosed)
         var other = Client()
@@ -283,7 +291,8 @@ import Testing
         var client = Client()
         _ = machine.activated(now: Self.start)
         let welcome = machine.received(client.hello(), now: Self.start)
-        let actions = Array(machine.received((try? client.auth(answering: welcome)) ?? Self.echoFrame, now: Self.start))
+        let actions = machine.received((try? client.auth(answering: welcome)) ?? Self.echoFrame, now: Self.start)
+            .afterAcceptedAttempt()
         #expect(actions.count == 3)
         #expect(actions.last == .cancelTimer)
     }
@@ -296,7 +305,7 @@ import Testing
         // The hello pushed the idle deadline to start + 3 s, the timer held; the auth frame does not need an
         // earlier one.
         let auth = (try? client.auth(answering: welcome)) ?? Self.echoFrame
-        #expect(machine.received(auth, now: Self.start + .seconds(1)).count == 2)
+        #expect(machine.received(auth, now: Self.start + .seconds(1)).afterAcceptedAttempt().count == 2)
         #expect(
             Array(machine.deadlineReached(now: Self.start + .seconds(3)))
                 == [.scheduleTimer(at: Self.start + .seconds(4))])

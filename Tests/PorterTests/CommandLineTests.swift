@@ -132,65 +132,37 @@ import Testing
     /// As a person would use it: in tmux, typing into the remote shell, resizing, pressing Ctrl-C, leaving.
     @Test(.enabled(if: toolAvailable("tmux"), "needs tmux"))
     func interactiveShellUnderTmux() async throws {
-        let session = "porter-test-\(UInt32.random(in: .min ... .max))"
-        // A tmux server of the test's own, so that a developer's sessions are never touched.
-        let tmux = ["tmux", "-L", session]
         try await withTestServer { server in
             let command = porter("shell", server, []).joined(separator: " ")
-            let start = try await TestProcess.run(
-                tmux + [
-                    "new-session", "-d", "-s", session, "-x", "100", "-y", "30",
-                    "sh -c 'stty -a > /dev/null; \(command); echo client-exit=$?; stty -a | grep -o -- \"-*icanon \"; sleep 120'",
-                ])
-            #expect(start.status == 0)
-            defer { _ = try? TestProcess.start(tmux + ["kill-server"]) }
-            func keys(_ keys: String...) async throws {
-                _ = try await TestProcess.run(tmux + ["send-keys", "-t", session] + keys)
-            }
-            func screen() async throws -> String {
-                try await TestProcess.run(tmux + ["capture-pane", "-p", "-t", session]).output
-            }
-            func waitFor(_ text: String, seconds: Double = 30) async throws {
-                let deadline = ContinuousClock.now + .seconds(seconds * testSlowdown)
-                while try await !screen().contains(text) {
-                    guard ContinuousClock.now < deadline else {
-                        throw TestFailure("'\(text)' never appeared; the screen:\n\(try await screen())")
-                    }
-                    try await Task.sleep(for: .milliseconds(50))
-                }
-            }
-            // Keys typed before the remote shell is up may be lost with the local terminal's input: ask until the
-            // remote shell answers.
-            var ready = false
-            for _ in 0..<15 where !ready {
-                try await keys("echo ready-$((20 + 1))", "Enter")
-                ready = (try? await waitFor("ready-21", seconds: 2)) != nil
-            }
-            #expect(ready, "the remote shell never answered")
-            try await keys("PS1='remote> '; tty; stty size", "Enter")
-            try await waitFor("/dev/pts/")
-            try await waitFor("30 100")
-            _ = try await TestProcess.run(tmux + ["resize-window", "-t", session, "-x", "90", "-y", "20"])
-            try await keys("stty size", "Enter")
-            try await waitFor("20 90")
+            let terminal = try await TmuxSession.start(
+                "sh -c 'stty -a > /dev/null; \(command); echo client-exit=$?; stty -a | grep -o -- \"-*icanon \"; sleep 120'"
+            )
+            defer { terminal.kill() }
+            #expect(try await terminal.waitForShell(), "the remote shell never answered")
+            try await terminal.keys("PS1='remote> '; tty; stty size", "Enter")
+            try await terminal.waitFor("/dev/pts/")
+            try await terminal.waitFor("30 100")
+            try await terminal.resize(cols: 90, rows: 20)
+            try await terminal.keys("stty size", "Enter")
+            try await terminal.waitFor("20 90")
             // Each key goes only once the command runs: the terminal discards input queued before an interrupt.
-            try await keys("echo sleeping-$((1 + 1)); sleep 60", "Enter")
-            try await waitFor("sleeping-2")
-            try await keys("C-c")
-            try await keys("echo after-$((40 + 2))", "Enter")
-            try await waitFor("after-42")
+            try await terminal.keys("echo sleeping-$((1 + 1)); sleep 60", "Enter")
+            try await terminal.waitFor("sleeping-2")
+            try await terminal.keys("C-c")
+            try await terminal.keys("echo after-$((40 + 2))", "Enter")
+            try await terminal.waitFor("after-42")
             // Ctrl-Z stops a job in the remote shell, which then has job control.
-            try await keys("echo sleeping-$((3 + 4)); sleep 70", "Enter")
-            try await waitFor("sleeping-7")
-            try await keys("C-z")
-            try await waitFor("Stopped")
-            try await keys("kill -9 %1; echo killed-$((6 * 7))", "Enter")
-            try await waitFor("killed-42")
-            try await keys("exit 3", "Enter")
-            try await waitFor("client-exit=3")
+            try await terminal.keys("echo sleeping-$((3 + 4)); sleep 70", "Enter")
+            try await terminal.waitFor("sleeping-7")
+            try await terminal.keys("C-z")
+            try await terminal.waitFor("Stopped")
+            try await terminal.keys("kill -9 %1; echo killed-$((6 * 7))", "Enter")
+            try await terminal.waitFor("killed-42")
+            try await terminal.keys("exit 3", "Enter")
+            try await terminal.waitFor("client-exit=3")
             // The local terminal is back in canonical mode.
-            try await waitFor("icanon")
-            #expect(try await !screen().contains("-icanon"))
+            try await terminal.waitFor("icanon")
+            #expect(try await !terminal.screen().contains("-icanon"))
         }
     }
 }

@@ -409,7 +409,7 @@ private func forwarding(
 }
 
 /// Forwards `rules` over `connection` while `body` runs, with the listeners' bound endpoints and the events so far.
-private func withForwarding(
+func withForwarding(
     _ connection: ClientConnection, _ rules: [ForwardRule],
     _ body: ([Endpoint], Locked<[ForwardEvent]>) async throws -> Void
 ) async throws {
@@ -460,7 +460,7 @@ private func withLocalConnection<Result: Sendable>(
 
 /// Sends `bytes` on a new local connection to `endpoint`, ends its output, and returns all it receives until the
 /// other end closes (nothing, if the connection is closed or reset at once).
-private func exchange(with endpoint: Endpoint, sending bytes: [UInt8]) async throws -> [UInt8] {
+func exchange(with endpoint: Endpoint, sending bytes: [UInt8]) async throws -> [UInt8] {
     try await withLocalConnection(to: endpoint) { inbound, outbound in
         try? await outbound.write(ByteBuffer(bytes: bytes))
         outbound.finish()
@@ -494,7 +494,7 @@ private func withRefusingPort(_ body: (Int) async throws -> Void) async throws {
 }
 
 /// What a test target does with each connection.
-private enum TargetBehaviour: Sendable {
+enum TargetBehaviour: Sendable {
     /// Sends back what it reads, as it reads it, and ends its output after its input.
     case echoUntilEnd
     /// Reads to the end of its input, then answers it upper-cased and closes.
@@ -508,7 +508,7 @@ private enum TargetBehaviour: Sendable {
 }
 
 /// Runs a TCP target on 127.0.0.1 while `body` runs, with its port.
-private func withTarget(_ behaviour: TargetBehaviour, _ body: (Int) async throws -> Void) async throws {
+func withTarget(_ behaviour: TargetBehaviour, _ body: (Int) async throws -> Void) async throws {
     let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
         .childChannelInitializer { channel in

@@ -38,15 +38,6 @@ import Testing
         return try await withTestServer(configure: configure, body)
     }
 
-    /// Connects to `server` with `key` and runs `body`.
-    private func withKey<Result: Sendable>(
-        _ key: SSHPrivateKey, to server: TestServer, _ body: (ClientConnection) async throws -> Result
-    ) async throws -> Result {
-        let configuration = ClientConfiguration(
-            credentials: .key(key), transport: server.transport, connectTimeout: 30 * testSlowdown)
-        return try await PorterClient.withConnection(to: server.endpoint, configuration: configuration, body)
-    }
-
     /// The error a failed `body` threw.
     private func failure(_ body: () async throws -> Void) async -> PorterError? {
         do {
@@ -169,7 +160,7 @@ import Testing
         try write("shared file\n", to: dir + "/notes.txt", mode: 0o644)
         try write("porter-allow=\"ls,get\" " + key.publicKey.openSSHLine(), to: dir + "/authorized_keys")
         try await withKeyServer(keys: dir + "/authorized_keys", root: dir) { server in
-            try await withKey(key, to: server) { connection in
+            try await server.withClient(key: key) { connection in
                 let listing = try await connection.list(".")
                 #expect(listing.entries.contains { $0.path == "notes.txt" })
                 try await connection.download("notes.txt", to: dir + "/copy.txt")
@@ -198,7 +189,7 @@ import Testing
         let key = SSHPrivateKey.generateEd25519()
         try write("porter-root=\"team\" " + key.publicKey.openSSHLine(), to: dir + "/authorized_keys")
         try await withKeyServer(keys: dir + "/authorized_keys", root: dir) { server in
-            try await withKey(key, to: server) { connection in
+            try await server.withClient(key: key) { connection in
                 let listing = try await connection.list(".")
                 #expect(listing.entries.map(\.path) == ["docs"])
                 let outside = await failure { try await connection.download("../secret.txt", to: dir + "/got") }
@@ -226,7 +217,7 @@ import Testing
             "command=\"echo forced: $PORTER_ORIGINAL_COMMAND\" " + key.publicKey.openSSHLine(),
             to: dir + "/authorized_keys")
         try await withKeyServer(keys: dir + "/authorized_keys", root: dir) { server in
-            try await withKey(key, to: server) { connection in
+            try await server.withClient(key: key) { connection in
                 let result = try await connection.run(["rm", "-rf", dir])
                 #expect(String(buffer: result.standardOutput) == "forced: rm -rf \(dir)\n")
                 #expect(result.exit.status == 0)
@@ -252,11 +243,11 @@ import Testing
         let key = SSHPrivateKey.generateEd25519()
         try write("from=\"127.0.0.2\" " + key.publicKey.openSSHLine(), to: dir + "/authorized_keys")
         try await withKeyServer(keys: dir + "/authorized_keys") { server in
-            let refused = await failure { try await withKey(key, to: server) { _ in } }
+            let refused = await failure { try await server.withClient(key: key) { _ in } }
             #expect(refused?.kind == .authentication)
             #expect(refused?.message.contains("is not authorized from 127.0.0.1") == true)
             try write("from=\"127.0.0.0/8,!127.0.0.2\" " + key.publicKey.openSSHLine(), to: dir + "/authorized_keys")
-            try await withKey(key, to: server) { connection in
+            try await server.withClient(key: key) { connection in
                 let result = try await connection.run(["echo", "ok"])
                 #expect(String(buffer: result.standardOutput) == "ok\n")
             }
@@ -282,7 +273,7 @@ import Testing
         let key = SSHPrivateKey.generateEd25519()
         try write("no-pty " + key.publicKey.openSSHLine(), to: dir + "/authorized_keys")
         try await withKeyServer(keys: dir + "/authorized_keys") { server in
-            try await withKey(key, to: server) { connection in
+            try await server.withClient(key: key) { connection in
                 var options = ExecOptions()
                 options.terminal = .init(term: "xterm", rows: 24, cols: 80)
                 let shell = await failure { _ = try await connection.exec([], options: options) }
@@ -308,22 +299,22 @@ import Testing
         try await withKeyServer(keys: file) { server in
             // A line with a mistake is ignored, and so is every later line for its key: a typo in a restriction
             // must not let a broader line below take effect.
-            let carolRefused = await failure { try await withKey(carol, to: server) { _ in } }
+            let carolRefused = await failure { try await server.withClient(key: carol) { _ in } }
             #expect(carolRefused?.message.contains("is not authorized on this server") == true)
             for key in [ann, bob] {
-                try await withKey(key, to: server) { connection in
+                try await server.withClient(key: key) { connection in
                     let result = try await connection.run(["true"])
                     #expect(result.exit.status == 0)
                 }
             }
-            try await withKey(ann, to: server) { connection in
+            try await server.withClient(key: ann) { connection in
                 // Ann's key goes while she is connected: her connection keeps working, a new one is refused.
                 try write(bob.publicKey.openSSHLine(), to: file)
-                let refused = await failure { try await withKey(ann, to: server) { _ in } }
+                let refused = await failure { try await server.withClient(key: ann) { _ in } }
                 #expect(refused?.message.contains("is not authorized on this server") == true)
                 #expect(try await connection.run(["true"]).exit.status == 0)
             }
-            try await withKey(bob, to: server) { _ in }
+            try await server.withClient(key: bob) { _ in }
         }
     }
 
@@ -383,5 +374,16 @@ import Testing
         }
         agent.signal(SIGTERM)
         _ = try await agent.wait()
+    }
+}
+
+extension TestServer {
+    /// Connects with `key` and runs `body`.
+    func withClient<Result: Sendable>(key: SSHPrivateKey, _ body: (ClientConnection) async throws -> Result)
+        async throws -> Result
+    {
+        let configuration = ClientConfiguration(
+            credentials: .key(key), transport: transport, connectTimeout: 30 * testSlowdown)
+        return try await PorterClient.withConnection(to: endpoint, configuration: configuration, body)
     }
 }

@@ -47,6 +47,8 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     private var readPending = false
     /// A server's: the last global request delivered, which the next one runs after.
     private var lastGlobal: EventLoopFuture<Void>?
+    /// A server's with an audit trail: each open channel's operation, until the channel ends.
+    private var audits: [UInt32: OperationAudit] = [:]
 
     /// How long the error frame of a failed connection may take to leave before the connection closes regardless:
     /// before the TLS handshake has completed, the write cannot.
@@ -184,6 +186,8 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
                 context.triggerUserOutboundEvent(FrameForm.channels, promise: nil)
             case .sign(let key, let transcript):
                 sign(transcript, with: key, context: context)
+            case .authAttempt(let attempt):
+                if case .server(let services) = role { services.audit?.record(attempt) }
             case .authenticated:
                 authenticated(context: context)
             case .pong(let id):
@@ -220,6 +224,11 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
             let child = PorterChildChannel(id: id, parent: context.channel, multiplexer: self)
             children[id] = child
             reportBusy()
+            if let audit = services.audit {
+                audits[id] = OperationAudit(
+                    connection: audit, channel: id, open: open,
+                    forcedCommand: services.scope?.entry.options.forcedCommand)
+            }
             let decision = services.open(
                 open, on: child, limits: machine.channelLimits, client: machine.clientFrameLimits)
             decision.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
@@ -230,8 +239,10 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         case .refused(let error):
             refused(error, on: id)
         case .deliver(.data(let stream, let bytes)):
+            if !audits.isEmpty { audits[id]?.received(data: bytes.readableBytes) }
             children[id]?.receive(.data(stream, bytes))
         case .deliver(.message(let message)):
+            if !audits.isEmpty { audits[id]?.received(message) }
             children[id]?.receive(.message(message))
         case .deliver(.eof):
             children[id]?.receiveEOF()
@@ -239,10 +250,12 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
             children[id]?.creditChanged(credit)
         case .channelFailed(let error):
             if baseLogger.logLevel <= .debug { logger.debug("channel \(id) failed: \(error.message)") }
+            audits.removeValue(forKey: id)?.ended(error)
             children.removeValue(forKey: id)?.closed(error: error)
             reportBusy()
             openQueued()
         case .closed:
+            audits.removeValue(forKey: id)?.ended(nil)
             children.removeValue(forKey: id)?.closed(error: nil)
             reportBusy()
             openQueued()
@@ -257,6 +270,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     private func runGlobal(_ request: ConnectionMessage.GlobalRequest, context: ChannelHandlerContext) {
         guard case .server(let services) = role else { return }
         let eventLoop = context.eventLoop
+        let started = NIODeadline.now()
         let before = lastGlobal ?? eventLoop.makeSucceededVoidFuture()
         let done = before.assumeIsolated().flatMap { [self] () -> EventLoopFuture<Void> in
             guard !machine.isShuttingDown else {
@@ -271,6 +285,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
                 error as? ProtocolError ?? ProtocolError(.internal, "the server could not carry out the request")
             }
             .map { [self] error -> Void in
+                services.audit?.record(request.request, error: error, since: started)
                 guard !closed, let frame = machine.answer(global: request.id, error: error) else { return }
                 context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
             }
@@ -304,11 +319,13 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         guard !closed, children[child.id] === child else { return }
         switch result {
         case .success(let accept):
+            audits[child.id]?.accepted(accept)
             do {
                 for action in try machine.accept(channel: child.id, accept) {
                     if case .write(let frame) = action { context.write(wrapOutboundOut(frame), promise: nil) }
                 }
             } catch {
+                audits.removeValue(forKey: child.id)?.ended(nil)
                 children.removeValue(forKey: child.id)
                 reportBusy()
                 child.closed(error: ChannelError.ioOnClosedChannel)
@@ -319,6 +336,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         case .failure(let error):
             let refusal =
                 error as? ProtocolError ?? ProtocolError(.internal, "the server could not open the channel")
+            audits.removeValue(forKey: child.id)?.refused(refusal)
             children.removeValue(forKey: child.id)
             reportBusy()
             let actions = (try? machine.refuse(channel: child.id, refusal)) ?? .init()
@@ -334,6 +352,9 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         timer = nil
         let ended = children.values
         children = [:]
+        let audited = audits.values
+        audits = [:]
+        for audit in audited { audit.ended(nil) }
         reportBusy()
         for child in ended { child.closed(error: error) }
     }
@@ -396,6 +417,24 @@ extension ChannelMultiplexer: ChildChannelParent {
         throws(ChannelStateMachine.Refusal) -> Bool
     {
         guard let context else { throw .closed }
+        if !audits.isEmpty, let audit = audits[id] {
+            let original = data
+            defer {
+                let taken = original.readableBytes - data.readableBytes
+                if taken > 0, let sent = original.getSlice(at: original.readerIndex, length: taken) {
+                    audit.sent(sent, on: stream)
+                }
+            }
+            return try write(frames: context, channel: id, data: &data, on: stream, promise: promise)
+        }
+        return try write(frames: context, channel: id, data: &data, on: stream, promise: promise)
+    }
+
+    /// Writes `data` as data frames within the peer's credit; `true` if it wrote any.
+    private func write(
+        frames context: ChannelHandlerContext, channel id: UInt32, data: inout ByteBuffer, on stream: Frame.Stream,
+        promise: EventLoopPromise<Void>?
+    ) throws(ChannelStateMachine.Refusal) -> Bool {
         // Each frame is written once the next is known, so that the last can carry the promise.
         var last: Frame?
         do {
@@ -417,7 +456,10 @@ extension ChannelMultiplexer: ChildChannelParent {
         throws(ChannelStateMachine.Refusal)
     {
         guard let context else { throw .closed }
-        context.write(wrapOutboundOut(try machine.send(channel: id, message, payload: payload)), promise: promise)
+        let frame = try machine.send(channel: id, message, payload: payload)
+        // The operation's line goes out before its result does.
+        if !audits.isEmpty { audits[id]?.finishing(with: message) }
+        context.write(wrapOutboundOut(frame), promise: promise)
     }
 
     func writeEOF(channel id: UInt32) {

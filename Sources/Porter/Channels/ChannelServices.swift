@@ -13,21 +13,25 @@ struct ChannelServices: Sendable {
     /// What the connection's key may do and where, once it authenticated with a key; `nil` for the token, which
     /// may do everything the server serves.
     private(set) var scope: KeyScope?
+    /// The connection's part of the server's audit trail, if the server keeps one.
+    private(set) var audit: ConnectionAudit?
 
     /// The file service, confined to the key's `porter-root` if it has one.
     var files: FileService { scope?.files ?? connection.files }
     /// The exec service, confined to the key's `porter-root` and running its `command=` if it has them.
     var exec: ExecService { scope?.exec ?? connection.exec }
 
-    /// The services of one connection, on `eventLoop`.
-    init(connection: ServerConnection, eventLoop: any EventLoop) {
+    /// The services of one connection from `peer`, on `eventLoop`.
+    init(connection: ServerConnection, eventLoop: any EventLoop, peer: SocketAddress? = nil) {
         self.connection = connection
         self.largeWindows = NIOLoopBoundBox(0, eventLoop: eventLoop)
+        self.audit = connection.audit?.connection(peer: peer)
     }
 
     /// These services for a connection authenticated as `principal`.
     func authenticated(as principal: Principal?) -> ChannelServices {
         var services = self
+        services.audit = audit?.authenticated(as: principal)
         if case .key(let entry, let fingerprint) = principal {
             services.scope = KeyScope(
                 entry: entry, fingerprint: fingerprint, files: connection.files, exec: connection.exec)

@@ -95,6 +95,13 @@ public final class PorterServer: Service {
         let limits = ConnectionMessage.Limits(
             frames: configuration.frameLimits, idleTimeout: configuration.idleTimeout,
             channels: configuration.channelLimits)
+        let auditLog = try configuration.auditLog.map { path throws(PorterError) in
+            try AuditLog(path: path, logger: logger)
+        }
+        self.auditLog = auditLog
+        let recordings = try configuration.recordings.map { path throws(PorterError) in
+            try RecordingDirectory(path: path, logger: logger)
+        }
         self.connection = ServerConnection(
             identity: .init(agent: PorterVersion.agent, server: configuration.serverName, limits: limits),
             token: configuration.acceptsToken ? configuration.token : nil,
@@ -106,9 +113,13 @@ public final class PorterServer: Service {
             files: try FileService(configuration: configuration.files, root: configuration.root, activity: activity),
             forward: ForwardService(configuration: configuration.forward, activity: activity),
             memory: memory,
+            audit: AuditTrail(log: auditLog, recordings: recordings),
             logger: logger
         )
     }
+
+    /// The audit log, if the server keeps one.
+    public let auditLog: AuditLog?
 
     /// The number of connections being served now.
     public var connectionCount: Int { admission.openCount }
@@ -294,7 +305,8 @@ public final class PorterServer: Service {
                                     credentials: connection.credentials(peer: channel.remoteAddress),
                                     nonce: Randomness.bytes(ControlMessage.nonceLength), binding: binding),
                                 timeouts: timeouts),
-                            services: ChannelServices(connection: connection, eventLoop: channel.eventLoop),
+                            services: ChannelServices(
+                                connection: connection, eventLoop: channel.eventLoop, peer: channel.remoteAddress),
                             logger: logger))
                     activity.connectionsAccepted.increment()
                     openConnections.add(channel)

@@ -30,6 +30,11 @@ public struct ServerConfiguration: Sendable {
     /// The authorized keys file (`serve --authorized-keys`) whose keys may authenticate, with each line's
     /// options; `nil` for none. Read again when it changes (``AuthorizedKeysFile``).
     public var authorizedKeys: String?
+    /// The audit log (`serve --audit-log`): a line per authentication attempt and per operation, appended to
+    /// this file (docs/AUDIT.md); `nil` for none.
+    public var auditLog: String?
+    /// Where pseudo-terminal sessions are recorded as asciicast v2 files (`serve --record`); `nil` for nowhere.
+    public var recordings: String?
     /// TLS with the server's identity (the default for `porter serve`), or plaintext. Unix sockets are always
     /// plaintext.
     public var transport: ServerTransport

@@ -18,12 +18,14 @@ final class ServerConnection: Sendable {
     let files: FileService
     let forward: ForwardService
     let memory: MemoryReturn
+    /// The audit log and session recordings, if either is on.
+    let audit: AuditTrail?
     let logger: Logger
 
     init(
         identity: ServerHandshake.Identity, token: String?, authorizedKeys: AuthorizedKeysFile?, chat: ChatService,
         exec: ExecService, files: FileService,
-        forward: ForwardService, memory: MemoryReturn, logger: Logger
+        forward: ForwardService, memory: MemoryReturn, audit: AuditTrail? = nil, logger: Logger
     ) {
         self.identity = identity
         self.token = token
@@ -33,6 +35,7 @@ final class ServerConnection: Sendable {
         self.files = files
         self.forward = forward
         self.memory = memory
+        self.audit = audit
         self.logger = logger
     }
 

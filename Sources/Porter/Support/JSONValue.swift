@@ -1,9 +1,10 @@
 /// A JSON value whose objects keep their keys in the order given, so that an event always prints the same way.
 ///
 /// Encoded by hand rather than with `JSONEncoder`: the order of keys is part of what docs/JSON.md shows, and an
-/// event is written often enough (every chunk of a command's output) that building a `Codable` type for each
-/// one would buy nothing.
-enum JSONValue: Sendable {
+/// event is written often enough (every chunk of a command's output, every event of a session recording) that
+/// building a `Codable` type for each one would buy nothing. The client's `--json` events and the server's audit
+/// log and recordings are written with it.
+package enum JSONValue: Sendable {
     case string(String)
     case integer(Int64)
     case number(Double)
@@ -12,29 +13,29 @@ enum JSONValue: Sendable {
     case object([(String, JSONValue)])
 
     /// An integer of any width; one beyond `Int64` (never seen in practice) is clamped.
-    static func integer(_ value: some BinaryInteger) -> JSONValue {
+    package static func integer(_ value: some BinaryInteger) -> JSONValue {
         .integer(Int64(clamping: value))
     }
 
     /// A duration in milliseconds, to the microsecond.
-    static func milliseconds(_ duration: Duration) -> JSONValue {
+    package static func milliseconds(_ duration: Duration) -> JSONValue {
         let (seconds, attoseconds) = duration.components
         return .number(((Double(seconds) * 1e6 + Double(attoseconds) / 1e12).rounded()) / 1000)
     }
 
     /// A duration in seconds, to the microsecond.
-    static func seconds(_ seconds: Double) -> JSONValue {
+    package static func seconds(_ seconds: Double) -> JSONValue {
         .number((seconds * 1e6).rounded() / 1e6)
     }
 
     /// Permission bits as four octal digits, `"0644"`, the way `chmod` takes them.
-    static func mode(_ mode: UInt32) -> JSONValue {
+    package static func mode(_ mode: UInt32) -> JSONValue {
         let digits = String(mode & 0o7777, radix: 8)
         return .string(String(repeating: "0", count: max(0, 4 - digits.count)) + digits)
     }
 
     /// Appends the JSON text of this value to `text`.
-    func write(to text: inout String) {
+    package func write(to text: inout String) {
         switch self {
         case .string(let value): Self.write(value, to: &text)
         case .integer(let value): text += String(value)

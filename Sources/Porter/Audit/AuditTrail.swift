@@ -1,0 +1,294 @@
+import NIOCore
+import PorterProtocol
+import Synchronization
+
+/// What a server records of who did what (docs/AUDIT.md): the audit log and the session recordings, either of
+/// which may be off, and the numbers that tie one connection's lines together.
+final class AuditTrail: Sendable {
+    let log: AuditLog?
+    let recordings: RecordingDirectory?
+    private let connections = Atomic<UInt64>(0)
+
+    /// The trail of `log` and `recordings`; `nil` when both are off.
+    init?(log: AuditLog?, recordings: RecordingDirectory?) {
+        guard log != nil || recordings != nil else { return nil }
+        self.log = log
+        self.recordings = recordings
+    }
+
+    /// The part of the trail of a new connection from `peer`, numbered from 1 in the order they came.
+    func connection(peer: SocketAddress?) -> ConnectionAudit {
+        let number = connections.add(1, ordering: .relaxed).newValue
+        let peer =
+            if let address = peer?.ipAddress, let port = peer?.port {
+                address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
+            } else {
+                "unix"
+            }
+        return ConnectionAudit(trail: self, number: number, peer: peer)
+    }
+}
+
+/// One connection's part of the audit trail: its number and peer and, once it has authenticated, who it is.
+final class ConnectionAudit: Sendable {
+    let trail: AuditTrail
+    /// The connection's number on this server, since it started.
+    let number: UInt64
+    /// `ADDRESS:PORT` (`[ADDRESS]:PORT` for IPv6), or `unix`.
+    let peer: String
+    /// Who the connection authenticated as: `auth`, and for a key `key` and `comment`; empty before.
+    let who: [(String, JSONValue)]
+    /// How a recording's file name names who.
+    let recordingName: RecordingName
+    /// Who, for a person: `token`, or the key's fingerprint and comment.
+    let description: String
+
+    convenience init(trail: AuditTrail, number: UInt64, peer: String) {
+        self.init(trail: trail, number: number, peer: peer, principal: nil, who: [], recordingName: .token)
+    }
+
+    private init(
+        trail: AuditTrail, number: UInt64, peer: String, principal: Principal?, who: [(String, JSONValue)],
+        recordingName: RecordingName
+    ) {
+        self.trail = trail
+        self.number = number
+        self.peer = peer
+        self.who = who
+        self.recordingName = recordingName
+        self.description = principal?.description ?? "token"
+    }
+
+    /// This connection's trail once it authenticated as `principal`.
+    func authenticated(as principal: Principal?) -> ConnectionAudit {
+        switch principal {
+        case .key(let entry, let fingerprint):
+            ConnectionAudit(
+                trail: trail, number: number, peer: peer, principal: principal,
+                who: [
+                    ("auth", .string(PublicKeyProof.method)), ("key", .string(fingerprint)),
+                    ("comment", .string(entry.comment)),
+                ],
+                recordingName: .key(fingerprint: fingerprint, comment: entry.comment))
+        case .token, nil:
+            ConnectionAudit(
+                trail: trail, number: number, peer: peer, principal: principal, who: [("auth", .string("token"))],
+                recordingName: .token)
+        }
+    }
+
+    /// The fields every line of this connection begins with.
+    private var connectionFields: [(String, JSONValue)] {
+        [("connection", .integer(number)), ("peer", .string(peer))]
+    }
+
+    /// An `auth` line: one `auth` message's outcome.
+    func record(_ attempt: ServerHandshake.Attempt) {
+        guard let log = trail.log else { return }
+        var fields = connectionFields
+        fields.append(("auth", .string(attempt.method == AuthProof.method ? "token" : attempt.method)))
+        if let fingerprint = attempt.fingerprint { fields.append(("key", .string(fingerprint))) }
+        if let keyType = attempt.keyType { fields.append(("keyType", .string(keyType))) }
+        if let comment = attempt.comment { fields.append(("comment", .string(comment))) }
+        if let line = attempt.line { fields.append(("line", .integer(line))) }
+        fields.append(("outcome", .string(attempt.accepted ? "accepted" : "refused")))
+        if let refusal = attempt.refusal {
+            fields.append(("error", Self.error(refusal)))
+            fields.append(("fatal", .bool(attempt.fatal)))
+        }
+        log.record("auth", fields)
+    }
+
+    /// A global request's line, once it has been carried out (`error` `nil`) or refused.
+    func record(_ request: ConnectionMessage.GlobalRequest.Request, error: ProtocolError?, since started: NIODeadline) {
+        guard let log = trail.log else { return }
+        var fields = connectionFields + who
+        switch request {
+        case .fileMkdir(let mkdir):
+            fields.append(("path", .string(mkdir.path)))
+        case .fileSymlink(let symlink):
+            fields += [("path", .string(symlink.path)), ("target", .string(symlink.target))]
+        case .fileAttrs(let attributes):
+            fields.append(("path", .string(attributes.path)))
+            if let mode = attributes.mode { fields.append(("mode", .mode(mode))) }
+            if let mtime = attributes.mtime { fields.append(("mtime", .integer(mtime.seconds))) }
+        case .unknown:
+            break
+        }
+        fields.append(("outcome", .string(error == nil ? "completed" : "refused")))
+        if let error { fields.append(("error", Self.error(error))) }
+        fields.append(("duration", .seconds(Self.seconds(since: started))))
+        log.record(String(request.name.prefix(32)), fields)
+    }
+
+    /// An operation's line: ``OperationAudit`` builds its fields.
+    fileprivate func record(operation event: String, _ fields: [(String, JSONValue)]) {
+        trail.log?.record(event, connectionFields + who + fields)
+    }
+
+    static func error(_ error: ProtocolError) -> JSONValue {
+        .object([("code", .string(error.code.rawValue)), ("message", .string(error.message))])
+    }
+
+    static func seconds(since started: NIODeadline) -> Double {
+        Double((NIODeadline.now() - started).nanoseconds) / 1e9
+    }
+}
+
+/// One channel's operation in the audit trail, on the connection's event loop: what was asked, the bytes each
+/// way, and how it ended; for a terminal session, its recording.
+///
+/// The multiplexer tells it what happens (``ChannelMultiplexer``): the open's decision, the data and messages in
+/// and out, the result just before it is written, or the close. Its line is written once, at the first of the
+/// result, the refusal or the close, so before the client hears the outcome.
+final class OperationAudit {
+    private let connection: ConnectionAudit
+    private let channel: UInt32
+    private let parameters: ChannelMessage.Open.Parameters
+    /// The command a key's `command=` runs instead of the client's.
+    private let forcedCommand: String?
+    private let started = NIODeadline.now()
+    /// Data bytes from the client, and to it.
+    private var bytesIn: Int64 = 0
+    private var bytesOut: Int64 = 0
+    /// What the accept said: a download's size and offset, an upload's offset, a command's pid.
+    private var accepted: [(String, JSONValue)] = []
+    /// An upload's digest, as the client's `file.end` gave it.
+    private var clientDigest: String?
+    private var recording: SessionRecording?
+    private var written = false
+
+    init(connection: ConnectionAudit, channel: UInt32, open: ChannelMessage.Open, forcedCommand: String?) {
+        self.connection = connection
+        self.channel = channel
+        self.parameters = open.parameters
+        self.forcedCommand = forcedCommand
+    }
+
+    deinit {
+        recording?.close()
+    }
+
+    /// The service accepted the channel; a terminal session's recording starts.
+    func accepted(_ accept: ChannelMessage.Accept) {
+        switch accept.details {
+        case .exec(let pid):
+            accepted.append(("pid", .integer(pid)))
+            if case .exec(let request) = parameters, let terminal = request.pty, pid > 0,
+                let recordings = connection.trail.recordings
+            {
+                let command = forcedCommand.map { ["/bin/sh", "-c", $0] } ?? request.argv
+                recording = recordings.start(
+                    who: connection.recordingName, connection: connection.number, channel: channel,
+                    terminal: terminal, command: command, title: "\(connection.description) from \(connection.peer)")
+            }
+        case .fileGet(let header):
+            accepted += [("size", .integer(header.size)), ("offset", .integer(header.offset))]
+        case .filePut(let resume):
+            accepted.append(("offset", .integer(resume.offset)))
+        default:
+            break
+        }
+    }
+
+    /// The service refused the channel.
+    func refused(_ error: ProtocolError) {
+        write(outcome: "refused", [("error", ConnectionAudit.error(error))])
+    }
+
+    /// Data from the client.
+    func received(data bytes: Int) {
+        bytesIn += Int64(bytes)
+    }
+
+    /// A message from the client.
+    func received(_ message: ChannelMessage) {
+        switch message {
+        case .fileEnd(let end): clientDigest = end.digest
+        case .execResize(let size): recording?.resize(rows: size.rows, cols: size.cols)
+        default: break
+        }
+    }
+
+    /// Data to the client: `bytes` on `stream`.
+    func sent(_ bytes: ByteBuffer, on stream: Frame.Stream) {
+        bytesOut += Int64(bytes.readableBytes)
+        if stream == .output { recording?.output(bytes) }
+    }
+
+    /// The channel's result, about to be written: `exec.exit`, `done` or `fail`. Other messages are ignored.
+    func finishing(with result: ChannelMessage) {
+        switch result {
+        case .execExit(let exit):
+            var fields: [(String, JSONValue)] = []
+            if let status = exit.status { fields.append(("exitStatus", .integer(status))) }
+            if let signal = exit.signal { fields.append(("signal", .string(signal))) }
+            if exit.timedOut { fields.append(("timedOut", .bool(true))) }
+            write(outcome: "completed", fields)
+        case .done(.fileGet(let end)):
+            write(outcome: "completed", [("digest", .string(end.digest))])
+        case .done(.filePut):
+            write(outcome: "completed", clientDigest.map { [("digest", .string($0))] } ?? [])
+        case .done:
+            write(outcome: "completed", [])
+        case .fail(let error):
+            write(outcome: "failed", [("error", ConnectionAudit.error(error))])
+        default:
+            break
+        }
+    }
+
+    /// The channel ended without a result: the client closed it, broke one of its rules (`error`), or the
+    /// connection ended.
+    func ended(_ error: ProtocolError?) {
+        if let error {
+            write(outcome: "failed", [("error", ConnectionAudit.error(error))])
+        } else {
+            write(outcome: "closed", [])
+        }
+        recording?.close()
+    }
+
+    private func write(outcome: String, _ result: [(String, JSONValue)]) {
+        guard !written else { return }
+        written = true
+        guard connection.trail.log != nil else { return }
+        var fields: [(String, JSONValue)] = [("channel", .integer(channel))] + what + accepted
+        fields.append(("outcome", .string(outcome)))
+        fields += result
+        if let recording { fields.append(("recording", .string(recording.path))) }
+        fields += [
+            ("bytesIn", .integer(bytesIn)), ("bytesOut", .integer(bytesOut)),
+            ("duration", .seconds(ConnectionAudit.seconds(since: started))),
+        ]
+        connection.record(operation: String(parameters.serviceName.prefix(32)), fields)
+    }
+
+    /// What the client asked for.
+    private var what: [(String, JSONValue)] {
+        switch parameters {
+        case .exec(let request):
+            var fields: [(String, JSONValue)] = [("argv", .array(request.argv.map(JSONValue.string)))]
+            if let forcedCommand { fields.append(("command", .string(forcedCommand))) }
+            if let cwd = request.cwd { fields.append(("cwd", .string(cwd))) }
+            fields.append(("pty", .bool(request.pty != nil)))
+            return fields
+        case .fileGet(let request):
+            return [("path", .string(request.path))]
+        case .filePut(let request):
+            return [("path", .string(request.path)), ("size", .integer(request.size))]
+        case .fileList(let request):
+            return [("path", .string(request.path)), ("recursive", .bool(request.recursive ?? false))]
+        case .forward(let request):
+            var fields: [(String, JSONValue)] = [("target", .string(ForwardRule.address(request.host, request.port)))]
+            if let host = request.originHost {
+                fields.append(("origin", .string(ForwardRule.address(host, request.originPort ?? 0))))
+            }
+            return fields
+        case .chat(let join):
+            return [("room", .string(join.room)), ("name", .string(join.name))]
+        case .echo, .unknown:
+            return []
+        }
+    }
+}
