@@ -34,7 +34,7 @@ struct ServerTarget: Sendable {
         events: EventOutput, _ body: (ClientConnection) async throws -> Result
     ) async throws -> Result {
         let environment = ProcessInfo.processInfo.environment
-        let credentials = try ClientCredentials.resolve(
+        let credentials = try await ClientCredentials.resolveWithoutBlocking(
             keyFile: keyFile, tokenFile: tokenFile, environment: environment)
         let configuration = ClientConfiguration(
             credentials: credentials, transport: transport, connectTimeout: connectTimeout)

@@ -60,7 +60,7 @@ final class ConnectionAudit: Sendable {
     }
 
     /// This connection's trail once it authenticated as `principal`.
-    func authenticated(as principal: Principal?) -> ConnectionAudit {
+    func authenticated(as principal: Principal) -> ConnectionAudit {
         switch principal {
         case .key(let entry, let fingerprint):
             ConnectionAudit(
@@ -70,7 +70,7 @@ final class ConnectionAudit: Sendable {
                     ("comment", .string(entry.comment)),
                 ],
                 recordingName: .key(fingerprint: fingerprint, comment: entry.comment))
-        case .token, nil:
+        case .token:
             ConnectionAudit(
                 trail: trail, number: number, peer: peer, principal: principal, who: [("auth", .string("token"))],
                 recordingName: .token)

@@ -298,11 +298,19 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     private func authenticated(context: ChannelHandlerContext) {
         switch role {
         case .server(let services):
-            role = .server(services.authenticated(as: machine.principal))
+            // A handshake that succeeds always names who; without it the connection gets nothing, rather than
+            // the token's rights.
+            guard let principal = machine.principal else {
+                fail(
+                    context: context, ProtocolError(.internal, "the server cannot tell who the client authenticated as")
+                )
+                return
+            }
+            role = .server(services.authenticated(as: principal))
             context.triggerUserOutboundEvent(ConnectionGate.Authenticated(), promise: nil)
             services.memoryFreed()
             if baseLogger.logLevel <= .info {
-                logger.info("authenticated", metadata: ["auth.principal": "\(machine.principal?.description ?? "?")"])
+                logger.info("authenticated", metadata: ["auth.principal": "\(principal.description)"])
             }
         case .client(let waits):
             guard let welcome = machine.welcome else { return }

@@ -29,7 +29,7 @@ struct ChannelServices: Sendable {
     }
 
     /// These services for a connection authenticated as `principal`.
-    func authenticated(as principal: Principal?) -> ChannelServices {
+    func authenticated(as principal: Principal) -> ChannelServices {
         var services = self
         services.audit = audit?.authenticated(as: principal)
         if case .key(let entry, let fingerprint) = principal {

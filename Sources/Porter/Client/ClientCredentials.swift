@@ -88,7 +88,8 @@ extension ClientCredentials {
     ///    at `SSH_AUTH_SOCK`, if it holds any: all of them, each once, offered in that order until the server
     ///    accepts one.
     ///
-    /// The agent is asked for its keys here, with blocking I/O: call this before connecting, not on an event loop.
+    /// The agent is asked for its keys here, with blocking I/O: call this before connecting, not on an event loop;
+    /// from async code, ``resolveWithoutBlocking(keyFile:tokenFile:environment:)``.
     ///
     /// - Throws: ``PorterError`` of kind ``PorterError/Kind/configuration`` when a file named cannot be used, or
     ///   nothing is found.
@@ -110,6 +111,30 @@ extension ClientCredentials {
             .configuration,
             "no token or key found: pass --token-file or --key, set \(TokenFile.environmentVariable), or make a key with `porter keygen`"
         )
+    }
+
+    /// ``resolve(keyFile:tokenFile:environment:)`` from async code: when the agent is to be asked, on NIO's thread
+    /// pool, so that an agent that hangs (for up to ``SSHAgent``'s timeout) holds no task's thread; otherwise at
+    /// once, as reading a file is.
+    public static func resolveWithoutBlocking(
+        keyFile: String?, tokenFile: String?, environment: [String: String]
+    ) async throws(PorterError) -> ClientCredentials {
+        let asksAgent =
+            keyFile == nil && tokenFile == nil && environment[TokenFile.environmentVariable].map(\.isEmpty) ?? true
+            && !PrivateFile.exists(TokenFile.defaultPath)
+            && environment[SSHAgent.environmentVariable].map { !$0.isEmpty } == true
+        guard asksAgent else { return try resolve(keyFile: keyFile, tokenFile: tokenFile, environment: environment) }
+        let result: Result<ClientCredentials, PorterError>
+        do {
+            result = try await NIOThreadPool.singleton.runIfActive {
+                Result { () throws(PorterError) in
+                    try resolve(keyFile: keyFile, tokenFile: tokenFile, environment: environment)
+                }
+            }
+        } catch {
+            throw PorterError(.configuration, "the keys of the ssh-agent could not be looked up: \(error)")
+        }
+        return try result.get()
     }
 
     /// `~/.porter/id_ed25519` if it exists, then the keys of the agent at `agentSocket` if one is given, each once.
