@@ -27,16 +27,8 @@ import Testing
         return path
     }
 
-    /// Every line of the audit log at `path`, each parsed as one JSON object.
     private func lines(_ path: String) throws -> [Line] {
-        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        #expect(text.isEmpty || text.hasSuffix("\n"), "every line ends")
-        return try text.split(separator: "\n").map { line in
-            let object = try JSONSerialization.jsonObject(with: Data(line.utf8))
-            let parsed = try #require(object as? Line, "not a JSON object: \(line)")
-            #expect(parsed["event"] is String && parsed["time"] is String, "\(line)")
-            return parsed
-        }
+        try AuditLines(path).lines
     }
 
     private func events(_ name: String, in lines: [Line]) -> [Line] {

@@ -25,7 +25,8 @@ import Testing
         chmod(path, mode_t(mode))
     }
 
-    /// A server with token authentication off that accepts the keys in `keys`; `root` is its root.
+    /// A server with token authentication off that accepts the keys in `keys`; `root` is its root. Its audit log
+    /// is `keys` + `.audit`, and every line of it must parse.
     private func withKeyServer<Result: Sendable>(
         keys: String, root: String? = nil, acceptsToken: Bool = false,
         _ body: @Sendable (TestServer) async throws -> Result
@@ -33,9 +34,12 @@ import Testing
         let configure = { (configuration: inout ServerConfiguration) in
             configuration.acceptsToken = acceptsToken
             configuration.authorizedKeys = keys
+            configuration.auditLog = keys + ".audit"
             if let root { configuration.root = root }
         }
-        return try await withTestServer(configure: configure, body)
+        let result = try await withTestServer(configure: configure, body)
+        #expect(!(try AuditLines(keys + ".audit").events("auth").isEmpty), "every test authenticates")
+        return result
     }
 
     /// The error a failed `body` threw.
@@ -118,6 +122,18 @@ import Testing
             #expect(token.status == 255)
             #expect(token.errors.contains("accepts keys only"))
         }
+        // Each key's connections and commands are in the audit log under its fingerprint, and so is the token.
+        let audit = try AuditLines(dir + "/authorized_keys.audit")
+        for path in paths {
+            let key = try SSHPrivateKey(openSSH: String(contentsOfFile: path, encoding: .utf8)).publicKey
+            let attempts = audit.attempts(by: key.fingerprint)
+            #expect(attempts.count == 3 && attempts.allSatisfy { $0.outcome == "accepted" }, "\(path)")
+            #expect(attempts.first?["keyType"] as? String == key.algorithm.rawValue)
+            let commands = audit.events("exec").filter { $0["key"] as? String == key.fingerprint }
+            #expect(commands.map { $0["argv"] as? [String] } == [["echo", "hello"]])
+        }
+        // The client saw in `welcome` that no token is accepted, and sent none.
+        #expect(audit.events("auth").allSatisfy { $0["auth"] as? String == "publickey" })
     }
 
     @Test func aNamedServersKeyLineIsUsed() async throws {
@@ -152,6 +168,9 @@ import Testing
             #expect(run.errors.contains("key \(stranger.publicKey.fingerprint) is not authorized on this server"))
             #expect(!FileManager.default.fileExists(atPath: dir + "/ran"))
         }
+        let audit = try AuditLines(dir + "/authorized_keys.audit")
+        #expect(audit.attempts(by: stranger.publicKey.fingerprint).map(\.outcome) == ["refused"])
+        #expect(audit.events("exec").isEmpty)
     }
 
     @Test func porterAllowRefusesWhatItDoesNotListAndAllowsWhatItDoes() async throws {
@@ -208,6 +227,14 @@ import Testing
                 #expect(chmod?.code == .notPermitted)
             }
         }
+        let audit = try AuditLines(dir + "/authorized_keys.audit")
+        #expect(
+            audit.events("file.get").map { "\($0["path"] ?? "") \($0.outcome ?? "")" } == [
+                "../secret.txt refused", "docs/a.txt completed",
+            ])
+        #expect(
+            audit.events("exec").map { "\($0["cwd"] ?? "-") \($0.outcome ?? "")" } == ["- completed", ".. refused"])
+        #expect(audit.events("file.attrs").first?.errorCode == "not-permitted")
     }
 
     @Test func aForcedCommandReplacesTheArgv() async throws {
@@ -283,6 +310,11 @@ import Testing
                 #expect(result.exit.status == 0)
             }
         }
+        let commands = try AuditLines(dir + "/authorized_keys.audit").events("exec")
+        #expect(
+            commands.map { "\($0["pty"] ?? "") \($0.outcome ?? "") \($0.errorCode ?? "-")" } == [
+                "1 refused not-permitted", "0 completed -",
+            ])
     }
 
     @Test func aChangedFileTakesEffectWithoutARestartAndABadLineHarmsNoOther() async throws {
@@ -316,6 +348,10 @@ import Testing
             }
             try await server.withClient(key: bob) { _ in }
         }
+        let audit = try AuditLines(file + ".audit")
+        #expect(audit.attempts(by: carol.publicKey.fingerprint).map(\.outcome) == ["refused"])
+        #expect(audit.attempts(by: ann.publicKey.fingerprint).map(\.outcome) == ["accepted", "accepted", "refused"])
+        #expect(audit.attempts(by: bob.publicKey.fingerprint).map(\.outcome) == ["accepted", "accepted"])
     }
 
     @Test func aTokenOfOnesOwnGivesWayToTheKeyWhereTheServerAcceptsNoToken() async throws {
@@ -372,6 +408,10 @@ import Testing
             #expect(run.status == 0, "\(run.errors)")
             #expect(run.output == "from the agent\n")
         }
+        let key = try SSHPublicKey(openSSH: String(contentsOfFile: dir + "/agent-key.pub", encoding: .utf8))
+        let audit = try AuditLines(dir + "/authorized_keys.audit")
+        #expect(audit.attempts(by: key.fingerprint).map(\.outcome) == ["accepted"])
+        #expect(audit.events("exec").first?["argv"] as? [String] == ["echo", "from the agent"])
         agent.signal(SIGTERM)
         _ = try await agent.wait()
     }
