@@ -340,6 +340,11 @@ extension PorterCommand {
                         "running as root: every client's commands and files have root's powers; run porter serve as an ordinary user (docs/SECURITY.md)"
                     )
                 }
+                if auditLog != nil, classic {
+                    logger.warning(
+                        "--audit-log records the native protocol only: the classic listeners' commands and downloads (--classic, unauthenticated) are in the server log, not the audit log"
+                    )
+                }
                 if plaintext, let exposed = endpoints.first(where: { !$0.isLoopback && $0.isTCP }) {
                     logger.warning(
                         "--plaintext on \(exposed): traffic to this address is readable and alterable by the network")

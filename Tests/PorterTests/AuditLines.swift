@@ -20,9 +20,15 @@ struct AuditLines {
         }
     }
 
-    /// The lines of `event`, in order.
+    /// The lines of `event`, in order, without the `started` lines of operations: each attempt's line, and each
+    /// operation's last.
     func events(_ event: String) -> [Line] {
-        lines.filter { $0["event"] as? String == event }
+        lines.filter { $0["event"] as? String == event && $0.outcome != "started" }
+    }
+
+    /// The `started` lines of `event`'s operations.
+    func started(_ event: String) -> [Line] {
+        lines.filter { $0["event"] as? String == event && $0.outcome == "started" }
     }
 
     /// The `auth` lines for the key with `fingerprint`.

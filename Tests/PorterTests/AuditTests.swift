@@ -31,8 +31,9 @@ import Testing
         try AuditLines(path).lines
     }
 
+    /// The lines of `name`, the `started` lines of operations left out.
     private func events(_ name: String, in lines: [Line]) -> [Line] {
-        lines.filter { $0["event"] as? String == name }
+        lines.filter { $0["event"] as? String == name && $0.outcome != "started" }
     }
 
     private func porter(_ command: String, _ server: TestServer, _ arguments: [String], key: String? = nil)
@@ -106,6 +107,11 @@ import Testing
             #expect(exec["bytesOut"] as? Int == 3 && exec["pty"] as? Bool == false)
             #expect(exec["auth"] as? String == "token" && exec["duration"] is Double)
             #expect((exec["pid"] as? Int ?? 0) > 0)
+            // Its `started` line came first, with what was asked.
+            let all = try lines(log).filter { $0["event"] as? String == "exec" }
+            #expect(all.map(\.outcome) == ["started", "completed"])
+            #expect(all.first?["argv"] as? [String] == ["sh", "-c", "printf out; exit 3"])
+            #expect(all.first?["channel"] as? Int == exec["channel"] as? Int)
 
             let missing = try await TestProcess.run(porter("exec", server, ["--", "no-such-command-here"]))
             #expect(missing.status == 127)
@@ -289,5 +295,72 @@ import Testing
         #expect(output.contains("echo typed-$((6 * 7))"), "what was typed, as the terminal echoed it")
         #expect(output.contains("typed-42") && output.contains("20 90"))
         #expect(resizes.contains("90x20"), "\(resizes)")
+    }
+
+    /// The receiver verifies the first `file.end` and ignores the rest: so does the log, whatever a client sends
+    /// after it.
+    @Test func aSecondFileEndCannotChangeTheDigestInTheLog() async throws {
+        let dir = try directory()
+        let log = dir + "/audit"
+        let configure = { (configuration: inout ServerConfiguration) in
+            configuration.auditLog = log
+            configuration.root = dir
+        }
+        try await withTestServer(plaintext: true, configure: configure) { server in
+            try await FrameConnection.run(server.endpoint) { connection in
+                let content = ByteBuffer(string: "once\n")
+                let digest = FileDigest.hex(of: content, .xxh128)
+                let put = ControlMessage.FilePut(path: "once.txt", size: Int64(content.readableBytes))
+                try await connection.send(
+                    ChannelMessage.open(.init(window: 0, parameters: .filePut(put))).frame(channel: 1))
+                #expect(try await connection.next().kind == .control, "the accept")
+                try await connection.send(
+                    ChannelMessage.fileBegin(.init(offset: 0)).frame(channel: 1), .data(content, channel: 1),
+                    .eof(channel: 1), ChannelMessage.fileEnd(.init(digest: digest)).frame(channel: 1),
+                    ChannelMessage.fileEnd(.init(digest: String(repeating: "0", count: 32))).frame(channel: 1))
+                while try await connection.next().kind != .close {}
+                try await connection.send(.close(channel: 1))
+            }
+        }
+        let put = try #require(events("file.put", in: try lines(log)).last)
+        #expect(put["digest"] as? String == FileDigest.hex(of: ByteBuffer(string: "once\n"), .xxh128))
+        #expect(put.outcome == "completed")
+    }
+
+    @Test func aClientCannotShapeALineBeyondItsFields() throws {
+        let dir = try directory()
+        let log = try AuditLog(path: dir + "/audit", logger: .init(label: "test"))
+        let trail = try #require(AuditTrail(log: log, recordings: nil))
+        let connection = trail.connection(peer: nil).authenticated(as: .token)
+        // An unknown request's name is a member of a `global` line, never the line's event.
+        connection.record(.unknown(name: "auth"), error: ProtocolError(.unknownRequest, "no"), since: .now())
+        // A long argv is cut, and control characters are escaped, the C1 ones and bidi overrides included.
+        let open = ChannelMessage.Open(
+            window: 0,
+            parameters: .exec(.init(argv: ["x\u{85}\u{202E}y"] + Array(repeating: "abcdefgh", count: 1000))))
+        OperationAudit(connection: connection, channel: 1, open: open, forcedCommand: nil).refused(
+            ProtocolError(.notPermitted, "no"))
+        let text = try String(contentsOfFile: dir + "/audit", encoding: .utf8)
+        #expect(text.contains(#""x\u0085\u202ey""#), "\(text.prefix(200))")
+        let parsed = try AuditLines(dir + "/audit")
+        #expect(parsed.lines.map { $0["event"] as? String } == ["global", "exec", "exec"])
+        #expect(parsed.lines.first?["request"] as? String == "auth")
+        let argv = try #require(parsed.events("exec").first?["argv"] as? [String])
+        #expect(argv.count < 600 && argv.last == "…")
+        #expect(AuditText.cut(String(repeating: "é", count: 5000)).unicodeScalars.count == AuditText.maxCharacters + 1)
+        // A comment of combining marks still makes a short file name.
+        let name = RecordingName.key(
+            fingerprint: "SHA256:abc", comment: "a" + String(repeating: "\u{301}", count: 300))
+        #expect(name.fileNamePart.utf8.count <= 40, "\(name.fileNamePart)")
+    }
+
+    @Test func anAbandonedUploadIsNeverRenamedAndACommittedOneStays() throws {
+        let abandoned = UploadCommit()
+        abandoned.abandon()
+        #expect(try abandoned.commit {} == false)
+        let committed = UploadCommit()
+        #expect(try committed.commit {} == true)
+        committed.abandon()
+        #expect(try committed.commit {} == false, "one rename only")
     }
 }

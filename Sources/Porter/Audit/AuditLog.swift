@@ -9,9 +9,9 @@ import Synchronization
 /// authentication attempt and every operation.
 ///
 /// Each line is one `write(2)` to a descriptor opened with `O_APPEND`, made before the client hears the outcome
-/// it records, on the thread that decided it (a connection's event loop). A line is a few hundred bytes to the
-/// page cache, which takes microseconds; it is not `fsync`ed, so a line written survives the server's crash but
-/// not the machine's. ``reopen()`` (on SIGHUP) opens the path again, for log rotation.
+/// it records, on the thread that decided it (a connection's event loop). A line is usually a few hundred bytes
+/// (client text in it is cut, ``AuditText``, so never more than some tens of kilobytes) to the page cache, which
+/// takes microseconds; it is not `fsync`ed, so a line written survives the server's crash but not the machine's. ``reopen()`` (on SIGHUP) opens the path again, for log rotation.
 ///
 /// A line that cannot be written (the disk is full) is lost, and the server log says so once for each run of
 /// failures; the operations go on. The audit log records; it is not a gate.

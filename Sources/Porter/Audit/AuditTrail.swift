@@ -105,20 +105,23 @@ final class ConnectionAudit: Sendable {
         var fields = connectionFields + who
         switch request {
         case .fileMkdir(let mkdir):
-            fields.append(("path", .string(mkdir.path)))
+            fields.append(("path", .string(AuditText.cut(mkdir.path))))
         case .fileSymlink(let symlink):
-            fields += [("path", .string(symlink.path)), ("target", .string(symlink.target))]
+            fields += [
+                ("path", .string(AuditText.cut(symlink.path))), ("target", .string(AuditText.cut(symlink.target))),
+            ]
         case .fileAttrs(let attributes):
-            fields.append(("path", .string(attributes.path)))
+            fields.append(("path", .string(AuditText.cut(attributes.path))))
             if let mode = attributes.mode { fields.append(("mode", .mode(mode))) }
             if let mtime = attributes.mtime { fields.append(("mtime", .integer(mtime.seconds))) }
-        case .unknown:
-            break
+        case .unknown(let name):
+            fields.append(("request", .string(AuditText.cut(name))))
         }
         fields.append(("outcome", .string(error == nil ? "completed" : "refused")))
         if let error { fields.append(("error", Self.error(error))) }
         fields.append(("duration", .seconds(Self.seconds(since: started))))
-        log.record(String(request.name.prefix(32)), fields)
+        // A name the client chose never becomes the line's event.
+        if case .unknown = request { log.record("global", fields) } else { log.record(request.name, fields) }
     }
 
     /// An operation's line: ``OperationAudit`` builds its fields.
@@ -156,13 +159,26 @@ final class OperationAudit {
     /// An upload's digest, as the client's `file.end` gave it.
     private var clientDigest: String?
     private var recording: SessionRecording?
+    /// The session was to be recorded, and its file could not be made.
+    private var recordingFailed = false
     private var written = false
 
+    /// Writes the operation's `started` line: before the service acts on it (a command is spawned, a file
+    /// opened), so that an operation that never ends (the server killed meanwhile) is still in the log.
     init(connection: ConnectionAudit, channel: UInt32, open: ChannelMessage.Open, forcedCommand: String?) {
         self.connection = connection
         self.channel = channel
         self.parameters = open.parameters
         self.forcedCommand = forcedCommand
+        if connection.trail.log != nil {
+            connection.record(
+                operation: event, [("channel", .integer(channel))] + what + [("outcome", .string("started"))])
+        }
+    }
+
+    /// The line's `event`: the service; never a name the client chose.
+    private var event: String {
+        parameters.service?.rawValue ?? "open"
     }
 
     deinit {
@@ -181,6 +197,7 @@ final class OperationAudit {
                 recording = recordings.start(
                     who: connection.recordingName, connection: connection.number, channel: channel,
                     terminal: terminal, command: command, title: "\(connection.description) from \(connection.peer)")
+                if recording == nil { recordingFailed = true }
             }
         case .fileGet(let header):
             accepted += [("size", .integer(header.size)), ("offset", .integer(header.offset))]
@@ -204,7 +221,8 @@ final class OperationAudit {
     /// A message from the client.
     func received(_ message: ChannelMessage) {
         switch message {
-        case .fileEnd(let end): clientDigest = end.digest
+        // The first, which the receiver verifies; it ignores any after it.
+        case .fileEnd(let end) where clientDigest == nil: clientDigest = end.digest
         case .execResize(let size): recording?.resize(rows: size.rows, cols: size.cols)
         default: break
         }
@@ -257,38 +275,70 @@ final class OperationAudit {
         fields.append(("outcome", .string(outcome)))
         fields += result
         if let recording { fields.append(("recording", .string(recording.path))) }
+        if recordingFailed { fields.append(("recordingFailed", .bool(true))) }
         fields += [
             ("bytesIn", .integer(bytesIn)), ("bytesOut", .integer(bytesOut)),
             ("duration", .seconds(ConnectionAudit.seconds(since: started))),
         ]
-        connection.record(operation: String(parameters.serviceName.prefix(32)), fields)
+        connection.record(operation: event, fields)
     }
 
     /// What the client asked for.
     private var what: [(String, JSONValue)] {
         switch parameters {
         case .exec(let request):
-            var fields: [(String, JSONValue)] = [("argv", .array(request.argv.map(JSONValue.string)))]
+            var fields: [(String, JSONValue)] = [("argv", .array(AuditText.cut(request.argv).map(JSONValue.string)))]
             if let forcedCommand { fields.append(("command", .string(forcedCommand))) }
-            if let cwd = request.cwd { fields.append(("cwd", .string(cwd))) }
+            if let cwd = request.cwd { fields.append(("cwd", .string(AuditText.cut(cwd)))) }
             fields.append(("pty", .bool(request.pty != nil)))
             return fields
         case .fileGet(let request):
-            return [("path", .string(request.path))]
+            return [("path", .string(AuditText.cut(request.path)))]
         case .filePut(let request):
-            return [("path", .string(request.path)), ("size", .integer(request.size))]
+            return [("path", .string(AuditText.cut(request.path))), ("size", .integer(request.size))]
         case .fileList(let request):
-            return [("path", .string(request.path)), ("recursive", .bool(request.recursive ?? false))]
+            return [("path", .string(AuditText.cut(request.path))), ("recursive", .bool(request.recursive ?? false))]
         case .forward(let request):
-            var fields: [(String, JSONValue)] = [("target", .string(ForwardRule.address(request.host, request.port)))]
+            var fields: [(String, JSONValue)] = [
+                ("target", .string(AuditText.cut(ForwardRule.address(request.host, request.port))))
+            ]
             if let host = request.originHost {
                 fields.append(("origin", .string(ForwardRule.address(host, request.originPort ?? 0))))
             }
             return fields
         case .chat(let join):
-            return [("room", .string(join.room)), ("name", .string(join.name))]
-        case .echo, .unknown:
+            return [("room", .string(AuditText.cut(join.room))), ("name", .string(AuditText.cut(join.name)))]
+        case .echo:
             return []
+        case .unknown(let service):
+            return [("service", .string(AuditText.cut(service)))]
         }
+    }
+}
+
+/// Client text as an audit line holds it: cut to ``maxCharacters`` characters (Unicode scalars), the cut marked
+/// with `…`, so that one request cannot make a line many times its own size (JSON may write a character as a
+/// six-byte escape).
+enum AuditText {
+    /// The most characters of one string, or of an argv together, that a line keeps.
+    static let maxCharacters = 4096
+
+    static func cut(_ text: String) -> String {
+        var scalars = text.unicodeScalars.prefix(maxCharacters + 1)
+        guard scalars.count > maxCharacters else { return text }
+        scalars = scalars.prefix(maxCharacters)
+        return String(String.UnicodeScalarView(scalars)) + "…"
+    }
+
+    /// An argv, its words kept whole until ``maxCharacters`` in all, then a last word `…`.
+    static func cut(_ argv: [String]) -> [String] {
+        var total = 0
+        var kept: [String] = []
+        for word in argv {
+            total += word.unicodeScalars.count
+            guard total <= maxCharacters else { return kept + ["…"] }
+            kept.append(word)
+        }
+        return kept
     }
 }

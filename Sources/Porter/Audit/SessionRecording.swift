@@ -72,8 +72,9 @@ struct RecordingName: Sendable {
     /// The name for a key: `comment_key-FINGERPRINT16`, or `key-FINGERPRINT16` without a comment.
     static func key(fingerprint: String, comment: String) -> RecordingName {
         let digest = fingerprint.split(separator: ":").last.map(String.init) ?? fingerprint
-        let key = "key-" + safe(String(digest.prefix(16)))
-        let comment = safe(String(comment.prefix(32)))
+        // Made safe first, one character per scalar, then cut: bytes, not characters, are a file name's limit.
+        let key = "key-" + String(safe(digest).prefix(16))
+        let comment = String(safe(comment).prefix(32))
         return RecordingName(fileNamePart: comment.isEmpty ? key : comment + "_" + key)
     }
 

@@ -250,13 +250,14 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
             children[id]?.creditChanged(credit)
         case .channelFailed(let error):
             if baseLogger.logLevel <= .debug { logger.debug("channel \(id) failed: \(error.message)") }
-            audits.removeValue(forKey: id)?.ended(error)
+            // The child first: an upload it abandons is then not put in place behind the line.
             children.removeValue(forKey: id)?.closed(error: error)
+            audits.removeValue(forKey: id)?.ended(error)
             reportBusy()
             openQueued()
         case .closed:
-            audits.removeValue(forKey: id)?.ended(nil)
             children.removeValue(forKey: id)?.closed(error: nil)
+            audits.removeValue(forKey: id)?.ended(nil)
             reportBusy()
             openQueued()
         case .write, .fail:
@@ -360,11 +361,11 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         timer = nil
         let ended = children.values
         children = [:]
-        let audited = audits.values
-        audits = [:]
-        for audit in audited { audit.ended(nil) }
         reportBusy()
         for child in ended { child.closed(error: error) }
+        let audited = audits.values
+        audits = [:]
+        for audit in audited { audit.ended(error as? ProtocolError) }
     }
 
     /// A server's: tells the services when the connection gets its first channel or loses its last.

@@ -29,6 +29,8 @@ final class FileReceiver: ChannelDuplexHandler {
     private var finished = false
     /// `file.end` has come: anything after it is ignored, so the file is finished once.
     private var ended = false
+    /// Whether the file may still take its name: not once the channel has closed.
+    private let commit = UploadCommit()
 
     init(file: IncomingFile, request: ControlMessage.FilePut, reporting: FileSender.Reporting) {
         self.file = file
@@ -83,10 +85,9 @@ final class FileReceiver: ChannelDuplexHandler {
                 return
             }
             ended = true
-            let file = self.file
-            let request = self.request
+            let (file, request, commit) = (self.file, self.request, self.commit)
             run(context: context) {
-                try file.finish(expected: end.digest, mode: request.mode, mtime: request.mtime)
+                try file.finish(expected: end.digest, mode: request.mode, mtime: request.mtime, commit: commit)
             } then: { [self] in
                 finished = true
                 reporting.ended(true)
@@ -110,6 +111,12 @@ final class FileReceiver: ChannelDuplexHandler {
         // Set here so that no data is delivered before it holds; a closed channel refuses the option, and the
         // channel's close then removes this handler.
         try? context.channel.syncOptions?.setOption(PorterChildChannel.ConsumptionOption(), value: .reported)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // The client closed before hearing `done`: the file does not take its name.
+        if !finished { commit.abandon() }
+        context.fireChannelInactive()
     }
 
     /// The channel closed, before the transfer ended or after: the partial file stays for a resume, and is

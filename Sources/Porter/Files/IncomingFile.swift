@@ -2,6 +2,7 @@ import CPorterSystem
 import NIOCore
 import NIOPosix
 import PorterProtocol
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -212,8 +213,11 @@ final class IncomingFile: @unchecked Sendable {
     }
 
     /// Verifies the data against `expected`, flushes it, sets `mode` and `mtime`, and renames the file into
-    /// place. On a mismatch the partial file is removed and ``ProtocolError/Code/digestMismatch`` thrown.
-    func finish(expected: String, mode: UInt32?, mtime: ControlMessage.FileTime?) throws(ProtocolError) {
+    /// place, unless `commit` was abandoned first (the partial file then stays, for a resume). On a mismatch the
+    /// partial file is removed and ``ProtocolError/Code/digestMismatch`` thrown.
+    func finish(
+        expected: String, mode: UInt32?, mtime: ControlMessage.FileTime?, commit: UploadCommit = UploadCommit()
+    ) throws(ProtocolError) {
         try checkOpen()
         guard digest.hex == expected else {
             discard()
@@ -224,8 +228,15 @@ final class IncomingFile: @unchecked Sendable {
         }
         guard fsync(descriptor) == 0 else { throw ConfinedDirectory.failure(errno, shownPath) }
         try ConfinedDirectory.apply(mode: mode ?? 0o644, mtime: mtime, to: descriptor, path: shownPath)
-        guard renameat(directory, partName, directory, name) == 0 else {
-            throw ConfinedDirectory.failure(errno, shownPath)
+        let (directory, partName, name) = (self.directory, partName, self.name)
+        let renamed = try commit.commit { () throws(ProtocolError) in
+            guard renameat(directory, partName, directory, name) == 0 else {
+                throw ConfinedDirectory.failure(errno, shownPath)
+            }
+        }
+        guard renamed else {
+            close()
+            return
         }
         // The rename itself is durable once the directory is flushed.
         let flushed = porter_open_beneath(directory, ".", O_RDONLY | O_DIRECTORY, 0)
@@ -330,4 +341,33 @@ final class PartFileOpening: @unchecked Sendable {
 /// Opens (creating, mode 0600) the partial file `name` in `directory`, never through a symlink.
 private func openPartFile(_ directory: CInt, _ name: String) -> CInt {
     porter_open_beneath(directory, name, O_RDWR | O_CREAT | O_NOFOLLOW, 0o600)
+}
+
+/// Whether an upload may still take its name. The channel's close abandons it, so that an upload whose client
+/// went away before hearing `done` is never put in place behind the audit log's `closed`; the check and the
+/// rename happen under one lock, so the two cannot cross. (A close that arrives after the rename, in the instant
+/// before `done` is sent, finds the file already in place.)
+final class UploadCommit: Sendable {
+    private enum State {
+        case pending, committed, abandoned
+    }
+
+    private let state = Mutex(State.pending)
+
+    /// On the thread pool: runs `rename` unless the upload was abandoned; whether it ran.
+    func commit(_ rename: () throws(ProtocolError) -> Void) throws(ProtocolError) -> Bool {
+        try state.withLock { state throws(ProtocolError) in
+            guard state == .pending else { return false }
+            try rename()
+            state = .committed
+            return true
+        }
+    }
+
+    /// On the event loop, when the channel closes: abandons the upload unless it is already in place.
+    func abandon() {
+        state.withLock { state in
+            if state == .pending { state = .abandoned }
+        }
+    }
 }

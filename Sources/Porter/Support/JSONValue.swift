@@ -68,8 +68,10 @@ package enum JSONValue: Sendable {
         return String(value)
     }
 
-    /// A string with the escapes JSON requires (quote, backslash, control characters), and U+2028 and U+2029
-    /// escaped too, so that a line is also valid JavaScript and a terminal never sees a raw control character.
+    /// A string with the escapes JSON requires (quote, backslash, control characters), and more: DEL and the C1
+    /// controls, U+2028 and U+2029 (so that a line is also valid JavaScript), and the bidirectional embeddings,
+    /// overrides and isolates (U+202A–U+202E, U+2066–U+2069), so that a terminal or an editor never sees a raw
+    /// control character, and text from a peer cannot make a line read as another.
     private static func write(_ string: String, to text: inout String) {
         text += "\""
         for scalar in string.unicodeScalars {
@@ -81,7 +83,7 @@ package enum JSONValue: Sendable {
             case "\t": text += "\\t"
             case "\u{8}": text += "\\b"
             case "\u{C}": text += "\\f"
-            case "\u{0}"..."\u{1F}", "\u{7F}", "\u{2028}", "\u{2029}":
+            case "\u{0}"..."\u{1F}", "\u{7F}"..."\u{9F}", "\u{2028}"..."\u{202E}", "\u{2066}"..."\u{2069}":
                 let hex = String(scalar.value, radix: 16)
                 text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: text.unicodeScalars.append(scalar)
