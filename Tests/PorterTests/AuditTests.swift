@@ -47,9 +47,10 @@ import Testing
 
     private func withAuditedServer<Result: Sendable>(
         log: String, keys: String? = nil, root: String? = nil, recordings: String? = nil,
-        forward: Bool = false, _ body: @Sendable (TestServer) async throws -> Result
+        forward: Bool = false, plaintext: Bool = false, _ body: @Sendable (TestServer) async throws -> Result
     ) async throws -> Result {
         try await withTestServer(
+            plaintext: plaintext,
             configure: { configuration in
                 configuration.auditLog = log
                 configuration.authorizedKeys = keys
@@ -362,5 +363,32 @@ import Testing
         #expect(try committed.commit {} == true)
         committed.abandon()
         #expect(try committed.commit {} == false, "one rename only")
+    }
+
+    /// A command given up by its client, and one whose connection broke a rule: neither has a result, and each
+    /// still has its last line.
+    @Test func anOperationWithoutAResultStillHasItsLastLine() async throws {
+        let dir = try directory()
+        let log = dir + "/audit"
+        try await withAuditedServer(log: log, plaintext: true) { server in
+            try await server.withClient { connection in
+                let session = try await connection.exec(["sleep", "60"])
+                try await waitUntil { (try? AuditLines(log).started("exec").count) == 1 }
+                session.close()
+                try await waitUntil { (try? AuditLines(log).events("exec").count) == 1 }
+            }
+            try await FrameConnection.run(server.endpoint) { connection in
+                _ = try await connection.openEcho(1, window: 1024)
+                // Data on a channel that is not open breaks the protocol: the connection ends on it.
+                try await connection.send(.data(ByteBuffer(string: "x"), channel: 7))
+                while try await connection.nextOrEnd() != nil {}
+            }
+            try await waitUntil { (try? AuditLines(log).events("echo").count) == 1 }
+        }
+        let audit = try AuditLines(log)
+        let exec = try #require(audit.events("exec").first)
+        #expect(exec.outcome == "closed" && exec["exitStatus"] == nil, "\(exec)")
+        let echo = try #require(audit.events("echo").first)
+        #expect(echo.outcome == "failed" && echo.errorCode == "bad-channel", "\(echo)")
     }
 }
