@@ -279,7 +279,8 @@ extension ServerHandshake {
         public var accepted: Bool { refusal == nil }
 
         init(method: String, key: SSHPublicKey?, action: Action, principal: Principal?) {
-            self.method = String(method.prefix(32))
+            // Cut by scalars: a character may hold any number of combining marks.
+            self.method = String(String.UnicodeScalarView(method.unicodeScalars.prefix(32)))
             self.fingerprint = key?.fingerprint
             self.keyType = key?.algorithm.rawValue
             self.fatal = false

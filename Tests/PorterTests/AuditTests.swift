@@ -355,14 +355,70 @@ import Testing
         #expect(name.fileNamePart.utf8.count <= 40, "\(name.fileNamePart)")
     }
 
-    @Test func anAbandonedUploadIsNeverRenamedAndACommittedOneStays() throws {
+    @Test func anAbandonedUploadIsNeverRenamedAndOneBeingRenamedIsInPlace() {
         let abandoned = UploadCommit()
-        abandoned.abandon()
-        #expect(try abandoned.commit {} == false)
-        let committed = UploadCommit()
-        #expect(try committed.commit {} == true)
-        committed.abandon()
-        #expect(try committed.commit {} == false, "one rename only")
+        #expect(abandoned.abandon())
+        #expect(!abandoned.begin() && !abandoned.isInPlace)
+        let renaming = UploadCommit()
+        #expect(renaming.begin())
+        #expect(!renaming.abandon(), "too late: the rename has begun")
+        #expect(renaming.isInPlace)
+        renaming.end(renamed: true)
+        #expect(renaming.isInPlace && !renaming.begin(), "one rename only")
+        let failed = UploadCommit()
+        #expect(failed.begin())
+        failed.end(renamed: false)
+        #expect(!failed.isInPlace)
+    }
+
+    /// A client that sends its upload's end and closes at once, without waiting for `done`: whichever comes first
+    /// on the server, the log says what happened to the file, and the path can be uploaded again.
+    @Test func anUploadClosedBeforeItsDoneIsInPlaceOnlyIfItsLineSaysSo() async throws {
+        let dir = try directory()
+        let log = dir + "/audit"
+        let configure = { (configuration: inout ServerConfiguration) in
+            configuration.auditLog = log
+            configuration.root = dir + "/root"
+        }
+        try FileManager.default.createDirectory(atPath: dir + "/root", withIntermediateDirectories: true)
+        let content = ByteBuffer(repeating: 0x62, count: 200_000)
+        let digest = FileDigest.hex(of: content, .xxh128)
+        try await withTestServer(plaintext: true, configure: configure) { server in
+            try await FrameConnection.run(server.endpoint) { connection in
+                let put = ControlMessage.FilePut(path: "once.txt", size: Int64(content.readableBytes), mode: 0o444)
+                try await connection.send(
+                    ChannelMessage.open(.init(window: 0, parameters: .filePut(put))).frame(channel: 1))
+                #expect(try await connection.next().kind == .control, "the accept")
+                var frames: [Frame] = [ChannelMessage.fileBegin(.init(offset: 0)).frame(channel: 1)]
+                var rest = content
+                while let chunk = rest.readSlice(length: min(rest.readableBytes, 65_536)) {
+                    frames.append(.data(chunk, channel: 1))
+                    if rest.readableBytes == 0 { break }
+                }
+                frames += [
+                    .eof(channel: 1), ChannelMessage.fileEnd(.init(digest: digest)).frame(channel: 1),
+                    .close(channel: 1),
+                ]
+                try await connection.send(contentsOf: frames)
+                while try await connection.next().kind != .close {}
+            }
+            try await waitUntil { (try? AuditLines(log).events("file.put").count) == 1 }
+            let line = try #require(try AuditLines(log).events("file.put").first)
+            let inPlace = FileManager.default.fileExists(atPath: dir + "/root/once.txt")
+            #expect(line.outcome == (inPlace ? "completed" : "closed"), "\(line), in place: \(inPlace)")
+            if !inPlace {
+                // The partial file keeps its own mode, not the client's 0444: a later upload can write it.
+                let part = dir + "/root/" + IncomingFile.partName(for: "once.txt")
+                let mode = try FileManager.default.attributesOfItem(atPath: part)[.posixPermissions] as? Int
+                #expect((mode ?? 0) & 0o200 != 0, "mode \(String(mode ?? 0, radix: 8))")
+            }
+            try Data("again".utf8).write(to: URL(fileURLWithPath: dir + "/again"))
+            try await server.withClient { connection in
+                try await connection.upload(dir + "/again", to: "again.txt")
+                try await connection.upload(dir + "/again", to: "once.txt")
+            }
+            #expect(try String(contentsOfFile: dir + "/root/once.txt", encoding: .utf8) == "again")
+        }
     }
 
     /// A command given up by its client, and one whose connection broke a rule: neither has a result, and each

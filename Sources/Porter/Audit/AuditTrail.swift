@@ -130,7 +130,8 @@ final class ConnectionAudit: Sendable {
     }
 
     static func error(_ error: ProtocolError) -> JSONValue {
-        .object([("code", .string(error.code.rawValue)), ("message", .string(error.message))])
+        // A message may quote the client (a fatal `error` it sent): cut as client text is.
+        .object([("code", .string(error.code.rawValue)), ("message", .string(AuditText.cut(error.message)))])
     }
 
     static func seconds(since started: NIODeadline) -> Double {
@@ -257,9 +258,12 @@ final class OperationAudit {
     }
 
     /// The channel ended without a result: the client closed it, broke one of its rules (`error`), or the
-    /// connection ended.
-    func ended(_ error: ProtocolError?) {
-        if let error {
+    /// connection ended. An upload whose rename had begun when its channel closed is in place (`uploaded`), and
+    /// its line says so.
+    func ended(_ error: ProtocolError?, uploaded: Bool) {
+        if uploaded, case .filePut = parameters {
+            write(outcome: "completed", clientDigest.map { [("digest", .string($0))] } ?? [])
+        } else if let error {
             write(outcome: "failed", [("error", ConnectionAudit.error(error))])
         } else {
             write(outcome: "closed", [])
@@ -330,13 +334,18 @@ enum AuditText {
         return String(String.UnicodeScalarView(scalars)) + "…"
     }
 
-    /// An argv, its words kept whole until ``maxCharacters`` in all, then a last word `…`.
+    /// An argv cut to ``maxCharacters`` in all, each word counting at least one: the word that overflows is
+    /// cut to what is left, and a last word `…` marks the cut.
     static func cut(_ argv: [String]) -> [String] {
-        var total = 0
+        var left = maxCharacters
         var kept: [String] = []
         for word in argv {
-            total += word.unicodeScalars.count
-            guard total <= maxCharacters else { return kept + ["…"] }
+            let size = max(1, word.unicodeScalars.count)
+            guard size <= left else {
+                if left > 0 { kept.append(String(String.UnicodeScalarView(word.unicodeScalars.prefix(left)))) }
+                return kept + ["…"]
+            }
+            left -= size
             kept.append(word)
         }
         return kept

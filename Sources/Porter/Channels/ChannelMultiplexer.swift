@@ -251,13 +251,15 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         case .channelFailed(let error):
             if baseLogger.logLevel <= .debug { logger.debug("channel \(id) failed: \(error.message)") }
             // The child first: an upload it abandons is then not put in place behind the line.
-            children.removeValue(forKey: id)?.closed(error: error)
-            audits.removeValue(forKey: id)?.ended(error)
+            let child = children.removeValue(forKey: id)
+            child?.closed(error: error)
+            audits.removeValue(forKey: id)?.ended(error, uploaded: child?.upload?.isInPlace ?? false)
             reportBusy()
             openQueued()
         case .closed:
-            children.removeValue(forKey: id)?.closed(error: nil)
-            audits.removeValue(forKey: id)?.ended(nil)
+            let child = children.removeValue(forKey: id)
+            child?.closed(error: nil)
+            audits.removeValue(forKey: id)?.ended(nil, uploaded: child?.upload?.isInPlace ?? false)
             reportBusy()
             openQueued()
         case .write, .fail:
@@ -334,7 +336,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
                     if case .write(let frame) = action { context.write(wrapOutboundOut(frame), promise: nil) }
                 }
             } catch {
-                audits.removeValue(forKey: child.id)?.ended(nil)
+                audits.removeValue(forKey: child.id)?.ended(nil, uploaded: false)
                 children.removeValue(forKey: child.id)
                 reportBusy()
                 child.closed(error: ChannelError.ioOnClosedChannel)
@@ -363,9 +365,11 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
         children = [:]
         reportBusy()
         for child in ended { child.closed(error: error) }
-        let audited = audits.values
+        let audited = audits
         audits = [:]
-        for audit in audited { audit.ended(error as? ProtocolError) }
+        for (id, audit) in audited {
+            audit.ended(error as? ProtocolError, uploaded: ended.first { $0.id == id }?.upload?.isInPlace ?? false)
+        }
     }
 
     /// A server's: tells the services when the connection gets its first channel or loses its last.

@@ -57,7 +57,11 @@ extension ChannelServices {
                 let reporting = Self.reporting(
                     "file received", request.path, direction: "put", size: request.size,
                     files: files, logger: logger)
-                try Self.start(FileReceiver(file: file, request: request, reporting: reporting), on: child) {
+                let commit = UploadCommit()
+                child.upload = commit
+                try Self.start(
+                    FileReceiver(file: file, request: request, reporting: reporting, commit: commit), on: child
+                ) {
                     reporting.ended(false)
                     file.close()
                 }

@@ -30,12 +30,14 @@ final class FileReceiver: ChannelDuplexHandler {
     /// `file.end` has come: anything after it is ignored, so the file is finished once.
     private var ended = false
     /// Whether the file may still take its name: not once the channel has closed.
-    private let commit = UploadCommit()
+    private let commit: UploadCommit
 
-    init(file: IncomingFile, request: ControlMessage.FilePut, reporting: FileSender.Reporting) {
+    /// Receives `request` into `file`; `commit` is the channel's (``PorterChildChannel/upload``).
+    init(file: IncomingFile, request: ControlMessage.FilePut, reporting: FileSender.Reporting, commit: UploadCommit) {
         self.file = file
         self.request = request
         self.reporting = reporting
+        self.commit = commit
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -114,8 +116,11 @@ final class FileReceiver: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        // The client closed before hearing `done`: the file does not take its name.
-        if !finished { commit.abandon() }
+        // The client closed before hearing `done`: the file does not take its name, unless its rename has begun.
+        if !finished {
+            finished = true
+            reporting.ended(!commit.abandon() && commit.isInPlace)
+        }
         context.fireChannelInactive()
     }
 

@@ -68,6 +68,9 @@ final class PorterChildChannel {
     private var handingOn = false
     /// `close(mode: .output)` was called: no more data may be written.
     private var outputClosed = false
+    /// A server's `file.put` channel: whether its file took its name, which the audit trail asks once the channel
+    /// has closed (an upload closed while its rename was under way is in place all the same).
+    var upload: UploadCommit?
 
     /// Creates the channel of `id`, registered but not active until ``activate(credit:)``.
     ///

@@ -227,17 +227,22 @@ final class IncomingFile: @unchecked Sendable {
             )
         }
         guard fsync(descriptor) == 0 else { throw ConfinedDirectory.failure(errno, shownPath) }
-        try ConfinedDirectory.apply(mode: mode ?? 0o644, mtime: mtime, to: descriptor, path: shownPath)
-        let (directory, partName, name) = (self.directory, partName, self.name)
-        let renamed = try commit.commit { () throws(ProtocolError) in
-            guard renameat(directory, partName, directory, name) == 0 else {
-                throw ConfinedDirectory.failure(errno, shownPath)
-            }
-        }
-        guard renamed else {
+        // An abandoned upload keeps its partial file as it was, for a resume: not the client's mode, which
+        // could leave it unwritable.
+        guard commit.begin() else {
             close()
             return
         }
+        do throws(ProtocolError) {
+            try ConfinedDirectory.apply(mode: mode ?? 0o644, mtime: mtime, to: descriptor, path: shownPath)
+            guard renameat(directory, partName, directory, name) == 0 else {
+                throw ConfinedDirectory.failure(errno, shownPath)
+            }
+        } catch {
+            commit.end(renamed: false)
+            throw error
+        }
+        commit.end(renamed: true)
         // The rename itself is durable once the directory is flushed.
         let flushed = porter_open_beneath(directory, ".", O_RDONLY | O_DIRECTORY, 0)
         if flushed >= 0 {
@@ -343,31 +348,41 @@ private func openPartFile(_ directory: CInt, _ name: String) -> CInt {
     porter_open_beneath(directory, name, O_RDWR | O_CREAT | O_NOFOLLOW, 0o600)
 }
 
-/// Whether an upload may still take its name. The channel's close abandons it, so that an upload whose client
-/// went away before hearing `done` is never put in place behind the audit log's `closed`; the check and the
-/// rename happen under one lock, so the two cannot cross. (A close that arrives after the rename, in the instant
-/// before `done` is sent, finds the file already in place.)
+/// Whether an upload may still take its name. The channel's close abandons it (``abandon()``), so that an upload
+/// whose client went away before hearing `done` is not put in place; once its rename has begun
+/// (``begin()``), the close is too late, and the audit trail, which asks ``isInPlace`` at the close, records the
+/// upload as completed. One atomic state, so the event loop never waits for a rename on the thread pool.
 final class UploadCommit: Sendable {
-    private enum State {
-        case pending, committed, abandoned
+    private static let pending: UInt8 = 0
+    private static let committing: UInt8 = 1
+    private static let committed: UInt8 = 2
+    private static let abandoned: UInt8 = 3
+    private static let failed: UInt8 = 4
+
+    private let state = Atomic<UInt8>(UploadCommit.pending)
+
+    /// On the thread pool, before the rename: `false` if the upload was abandoned and must not take its name.
+    func begin() -> Bool {
+        state.compareExchange(expected: Self.pending, desired: Self.committing, ordering: .acquiringAndReleasing)
+            .exchanged
     }
 
-    private let state = Mutex(State.pending)
-
-    /// On the thread pool: runs `rename` unless the upload was abandoned; whether it ran.
-    func commit(_ rename: () throws(ProtocolError) -> Void) throws(ProtocolError) -> Bool {
-        try state.withLock { state throws(ProtocolError) in
-            guard state == .pending else { return false }
-            try rename()
-            state = .committed
-            return true
-        }
+    /// After ``begin()``: the rename succeeded, or failed.
+    func end(renamed: Bool) {
+        state.store(renamed ? Self.committed : Self.failed, ordering: .releasing)
     }
 
-    /// On the event loop, when the channel closes: abandons the upload unless it is already in place.
-    func abandon() {
-        state.withLock { state in
-            if state == .pending { state = .abandoned }
-        }
+    /// On the event loop, when the channel closes: abandons the upload unless its rename has begun. `true` if it
+    /// was abandoned.
+    @discardableResult
+    func abandon() -> Bool {
+        state.compareExchange(expected: Self.pending, desired: Self.abandoned, ordering: .acquiringAndReleasing)
+            .exchanged
+    }
+
+    /// Whether the file has taken its name, or is taking it now.
+    var isInPlace: Bool {
+        let now = state.load(ordering: .acquiring)
+        return now == Self.committing || now == Self.committed
     }
 }
