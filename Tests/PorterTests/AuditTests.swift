@@ -214,6 +214,8 @@ import Testing
     @Test func sighupReopensTheAuditLog() async throws {
         let dir = try directory()
         let log = dir + "/audit"
+        // A file made before, that others can read: used, with a warning.
+        _ = FileManager.default.createFile(atPath: log, contents: nil, attributes: [.posixPermissions: 0o644])
         let server = try TestProcess.start(
             [
                 TestProcess.porter, "serve", "--listen", "127.0.0.1:0", "--plaintext", "--token-file", Self.tokenFile,
@@ -231,6 +233,7 @@ import Testing
             "1",
         ]
         #expect(try await TestProcess.run(hello).status == 0)
+        #expect(try String(contentsOfFile: dir + "/serve.err", encoding: .utf8).contains("(mode 644): chmod 600 it"))
         try FileManager.default.moveItem(atPath: log, toPath: log + ".1")
         server.signal(SIGHUP)
         try await waitUntil(seconds: 30) {

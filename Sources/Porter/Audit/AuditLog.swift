@@ -33,7 +33,15 @@ public final class AuditLog: Sendable {
     public init(path: String, logger: Logger) throws(PorterError) {
         self.path = path
         self.logger = logger
-        self.state = Mutex(State(descriptor: try Self.open(path)))
+        let descriptor = try Self.open(path)
+        self.state = Mutex(State(descriptor: descriptor))
+        var info = stat()
+        if fstat(descriptor, &info) == 0, info.st_mode & 0o026 != 0 {
+            // Made by someone else, or before: argv and paths may be secrets, and lines must be this server's.
+            logger.warning(
+                "the audit log \(path) is readable by other users or writable by its group or others (mode \(String(info.st_mode & 0o777, radix: 8))): chmod 600 it"
+            )
+        }
     }
 
     deinit {

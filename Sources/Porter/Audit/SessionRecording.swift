@@ -28,6 +28,12 @@ public final class RecordingDirectory: Sendable {
         guard access(path, W_OK | X_OK) == 0 else {
             throw PorterError(.configuration, "--record \(path) is not writable by this user")
         }
+        if info.st_mode & 0o022 != 0 {
+            // Another user could remove recordings, or put files of their own beside them.
+            logger.warning(
+                "--record \(path) is writable by its group or others (mode \(String(info.st_mode & 0o777, radix: 8))): chmod 700 it"
+            )
+        }
         guard let resolved = realpath(path, nil) else {
             throw PorterError(.configuration, "cannot resolve --record \(path): \(String(cString: strerror(errno)))")
         }
