@@ -1,4 +1,5 @@
 import NIOCore
+import Porter
 
 #if canImport(Glibc)
     import Glibc
@@ -32,16 +33,7 @@ enum Terminal {
     /// - Returns: `false` if the descriptor takes no more: its reader has gone (a pipe into `head`) or it failed.
     @discardableResult
     static func write(_ buffer: ByteBuffer, to descriptor: Int32) -> Bool {
-        buffer.withUnsafeReadableBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0, errno == EINTR { continue }
-                guard written > 0 else { return false }
-                offset += written
-            }
-            return true
-        }
+        buffer.withUnsafeReadableBytes { DescriptorWrite.all($0, to: descriptor) == nil }
     }
 
     private static func write(_ bytes: [UInt8], to descriptor: Int32) {

@@ -70,19 +70,7 @@ public final class AuditLog: Sendable {
             .write(to: &text)
         text += "\n"
         let failure: CInt? = state.withLock { state in
-            var failure: CInt?
-            text.withUTF8 { bytes in
-                var offset = 0
-                while offset < bytes.count {
-                    let written = Glibc.write(state.descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        failure = errno
-                        return
-                    }
-                    offset += written
-                }
-            }
+            let failure = DescriptorWrite.all(text, to: state.descriptor)
             defer { state.failing = failure != nil }
             return state.failing ? nil : failure
         }

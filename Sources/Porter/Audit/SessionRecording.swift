@@ -171,19 +171,7 @@ final class SessionRecording {
         var line = ""
         value.write(to: &line)
         line += "\n"
-        let failure: CInt? = line.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                offset += written
-            }
-            return nil
-        }
-        if let failure {
+        if let failure = DescriptorWrite.all(line, to: descriptor) {
             logger.error("cannot write the recording \(path): \(String(cString: strerror(failure))); it ends here")
             Glibc.close(descriptor)
             descriptor = -1

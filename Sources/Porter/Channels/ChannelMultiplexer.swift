@@ -250,16 +250,15 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
             children[id]?.creditChanged(credit)
         case .channelFailed(let error):
             if baseLogger.logLevel <= .debug { logger.debug("channel \(id) failed: \(error.message)") }
-            // The child first: an upload it abandons is then not put in place behind the line.
             let child = children.removeValue(forKey: id)
             child?.closed(error: error)
-            audits.removeValue(forKey: id)?.ended(error, uploaded: child?.upload?.isInPlace ?? false)
+            endAudit(of: id, child: child, error)
             reportBusy()
             openQueued()
         case .closed:
             let child = children.removeValue(forKey: id)
             child?.closed(error: nil)
-            audits.removeValue(forKey: id)?.ended(nil, uploaded: child?.upload?.isInPlace ?? false)
+            endAudit(of: id, child: child, nil)
             reportBusy()
             openQueued()
         case .write, .fail:
@@ -336,7 +335,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
                     if case .write(let frame) = action { context.write(wrapOutboundOut(frame), promise: nil) }
                 }
             } catch {
-                audits.removeValue(forKey: child.id)?.ended(nil, uploaded: false)
+                endAudit(of: child.id, child: nil, nil)
                 children.removeValue(forKey: child.id)
                 reportBusy()
                 child.closed(error: ChannelError.ioOnClosedChannel)
@@ -361,15 +360,18 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     private func endChannels(_ error: any Error) {
         timer?.cancel()
         timer = nil
-        let ended = children.values
+        let ended = children
         children = [:]
         reportBusy()
-        for child in ended { child.closed(error: error) }
-        let audited = audits
-        audits = [:]
-        for (id, audit) in audited {
-            audit.ended(error as? ProtocolError, uploaded: ended.first { $0.id == id }?.upload?.isInPlace ?? false)
-        }
+        for child in ended.values { child.closed(error: error) }
+        for id in audits.keys { endAudit(of: id, child: ended[id], error as? ProtocolError) }
+    }
+
+    /// Writes the last line of channel `id`'s operation, which ended without a result. Called after `child` (if
+    /// any) has closed: an upload it abandoned is then not put in place behind the line, and one whose rename had
+    /// begun is recorded as in place.
+    private func endAudit(of id: UInt32, child: PorterChildChannel?, _ error: ProtocolError?) {
+        audits.removeValue(forKey: id)?.ended(error, uploaded: child?.upload?.isInPlace ?? false)
     }
 
     /// A server's: tells the services when the connection gets its first channel or loses its last.
