@@ -151,6 +151,8 @@ final class OperationAudit {
     private let parameters: ChannelMessage.Open.Parameters
     /// The command a key's `command=` runs instead of the client's.
     private let forcedCommand: String?
+    /// What the client asked for, as both lines give it.
+    private let what: [(String, JSONValue)]
     private let started = NIODeadline.now()
     /// Data bytes from the client, and to it.
     private var bytesIn: Int64 = 0
@@ -171,6 +173,7 @@ final class OperationAudit {
         self.channel = channel
         self.parameters = open.parameters
         self.forcedCommand = forcedCommand
+        self.what = Self.what(open.parameters, forcedCommand: forcedCommand)
         if connection.trail.log != nil {
             connection.record(
                 operation: event, [("channel", .integer(channel))] + what + [("outcome", .string("started"))])
@@ -247,7 +250,7 @@ final class OperationAudit {
         case .done(.fileGet(let end)):
             write(outcome: "completed", [("digest", .string(end.digest))])
         case .done(.filePut):
-            write(outcome: "completed", clientDigest.map { [("digest", .string($0))] } ?? [])
+            write(outcome: "completed", uploadDigest)
         case .done:
             write(outcome: "completed", [])
         case .fail(let error):
@@ -262,7 +265,7 @@ final class OperationAudit {
     /// its line says so.
     func ended(_ error: ProtocolError?, uploaded: Bool) {
         if uploaded, case .filePut = parameters {
-            write(outcome: "completed", clientDigest.map { [("digest", .string($0))] } ?? [])
+            write(outcome: "completed", uploadDigest)
         } else if let error {
             write(outcome: "failed", [("error", ConnectionAudit.error(error))])
         } else {
@@ -287,8 +290,15 @@ final class OperationAudit {
         connection.record(operation: event, fields)
     }
 
-    /// What the client asked for.
-    private var what: [(String, JSONValue)] {
+    /// An upload's digest, the one its receiver verified.
+    private var uploadDigest: [(String, JSONValue)] {
+        clientDigest.map { [("digest", .string($0))] } ?? []
+    }
+
+    /// What the client asked for in `parameters`.
+    private static func what(_ parameters: ChannelMessage.Open.Parameters, forcedCommand: String?)
+        -> [(String, JSONValue)]
+    {
         switch parameters {
         case .exec(let request):
             var fields: [(String, JSONValue)] = [("argv", .array(AuditText.cut(request.argv).map(JSONValue.string)))]
