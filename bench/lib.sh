@@ -18,6 +18,8 @@ print()
 PY
 }
 
+source scripts/release-flags.sh
+
 # Release builds go to their own directory, beside the debug build in .build, so neither rebuilds the other.
 build=${BUILD:-.build-release}
 porter="$build/release/porter"
@@ -35,9 +37,7 @@ trap cleanup EXIT
 build_release() {
     echo "machine: $(nproc) cores, kernel $(uname -r), $(swift --version 2>&1 | head -1), $(date -u +%FT%TZ)"
     for product in "$@"; do
-        swift build -c release --static-swift-stdlib -Xswiftc -Osize -Xswiftc -Xfrontend -Xswiftc -function-sections \
-            -Xlinker --no-export-dynamic -Xlinker --icf=safe -Xlinker --gc-sections \
-            --scratch-path "$build" --product "$product" >"$tmp/build.log" 2>&1 || {
+        swift build "${release_flags[@]}" --scratch-path "$build" --product "$product" >"$tmp/build.log" 2>&1 || {
             cat "$tmp/build.log" >&2
             echo "the release build of $product failed" >&2
             return 1

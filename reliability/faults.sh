@@ -33,8 +33,9 @@ seed=${SEED:-$((($$ << 16) ^ $(date +%s)))}
 RANDOM=$seed
 
 porter=${PORTER:-.build-release/release/porter}
-# Without $PORTER, the release build is brought up to date (quick when it is).
-[ -n "${PORTER:-}" ] || swift build -c release --scratch-path .build-release --product porter >/dev/null
+# Without $PORTER, the release build is brought up to date (quick when it is), with the shipped binary's flags
+# (scripts/release-flags.sh): other flags would rebuild the whole of .build-release, here and at the next benchmark.
+[ -n "${PORTER:-}" ] || bash -c 'source bench/lib.sh && build_release porter' >/dev/null
 [ -x "$porter" ] || { echo "no executable at PORTER=$porter" >&2; exit 1; }
 
 base=/dev/shm

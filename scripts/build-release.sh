@@ -14,13 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scratch=${PORTER_RELEASE_SCRATCH:-.build-release}
-# -Osize: 1.5 MB smaller than -O, with no difference the transfer and exec benchmarks can see. No exported
-# dynamic symbols: the static runtime's link options export every symbol (3 MB of tables) that nothing loads.
-# Identical functions folded where no address is taken (--icf=safe): 0.3 MB of duplicate specialisations.
-# Each Swift function in its own section, and the sections nothing reaches dropped (--gc-sections): 1.0 MB of
-# package code Porter never calls.
-flags=(-c release --static-swift-stdlib -Xswiftc -Osize -Xswiftc -Xfrontend -Xswiftc -function-sections
-    -Xlinker --no-export-dynamic -Xlinker --icf=safe -Xlinker --gc-sections --product porter --scratch-path "$scratch")
+source scripts/release-flags.sh
+flags=("${release_flags[@]}" --product porter --scratch-path "$scratch")
 if [ "${PORTER_RELEASE_PIE:-1}" = 0 ]; then flags+=(-Xlinker -no-pie); fi
 swift build "${flags[@]}" >&2
 built=$(swift build "${flags[@]}" --show-bin-path)/porter

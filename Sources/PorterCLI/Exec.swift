@@ -66,7 +66,9 @@ extension PorterCommand {
         }
 
         func run() async throws {
-            var options = ExecOptions(directory: directory, timeout: timeout?.value, standardInput: !noInput)
+            // Standard input that is /dev/null is `-n`: the server gives the command its own, and no reader starts.
+            var options = ExecOptions(
+                directory: directory, timeout: timeout?.value, standardInput: !noInput && !StandardInput.isNullDevice())
             for entry in environment {
                 let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 options.environment[String(parts[0])] = String(parts[1])

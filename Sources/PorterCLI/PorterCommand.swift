@@ -2,6 +2,10 @@ import ArgumentParser
 import NIOCore
 import Porter
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The `porter` command.
 ///
 /// Every command states its `commandName`: the argument parser would otherwise derive it with
@@ -40,7 +44,11 @@ struct PorterCommand: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch let error where !(error is ExitCode) && OutputOptions.requested(in: CommandLine.arguments.dropFirst()) {
+        } catch let code as ExitCode {
+            // A command's own exit status. The argument parser's `exit(withError:)` would first lay out the whole
+            // help text for it, a third of a millisecond that every `porter exec` paid at its end.
+            Glibc.exit(code.rawValue)
+        } catch let error where OutputOptions.requested(in: CommandLine.arguments.dropFirst()) {
             let status = exitCode(for: error)
             // Help and --version are asked for, not mistakes: they print as always.
             guard status != .success else { exit(withError: error) }

@@ -19,6 +19,15 @@ struct StandardInput {
         self.descriptor = descriptor
     }
 
+    /// Whether `descriptor` is the null device, which has nothing to read: a command started with `< /dev/null`, or
+    /// by a program that gives its children no input, as cron and most test runners do.
+    static func isNullDevice(_ descriptor: Int32 = STDIN_FILENO) -> Bool {
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFCHR else { return false }
+        var null = stat()
+        return stat("/dev/null", &null) == 0 && null.st_rdev == status.st_rdev
+    }
+
     /// The next bytes available, as soon as any are, or `nil` at end of input. A read error ends the input.
     mutating func nextChunk() async -> [UInt8]? {
         if !buffer.isEmpty {
