@@ -75,6 +75,21 @@ import Testing
         }
     }
 
+    /// A standard input that is /dev/null is `-n`: the command gets the server's /dev/null, not a pipe that ends
+    /// at once. Any other input, a file here, comes through a pipe.
+    @Test func nullStandardInputIsNoInput() async throws {
+        let input = temporaryFile()
+        try Data("text\n".utf8).write(to: URL(fileURLWithPath: input))
+        defer { try? FileManager.default.removeItem(atPath: input) }
+        try await withTestServer { server in
+            let describe = ["--", "sh", "-c", "readlink /proc/self/fd/0; cat"]
+            let null = try await TestProcess.run(porter("exec", server, describe), input: "/dev/null")
+            #expect(null.status == 0 && null.output == "/dev/null\n", "\(null.errors)")
+            let file = try await TestProcess.run(porter("exec", server, describe), input: input)
+            #expect(file.status == 0 && file.output.hasPrefix("pipe:") && file.output.hasSuffix("\ntext\n"))
+        }
+    }
+
     @Test func porterFailuresExitWith255AndOneLine() async throws {
         let wrongToken = temporaryFile()
         _ = FileManager.default.createFile(
