@@ -34,7 +34,10 @@ struct PorterCommand: AsyncParsableCommand {
     /// output, like every other error then.
     static func main() async {
         do {
-            var command = try await asyncParseAsRoot()
+            // Parsed synchronously, on the main thread: `--version`, `--help` and a mistake on the command line are
+            // answered before any thread starts (the async parse runs on a new worker thread, 0.3 ms). Porter has
+            // no asynchronous custom completions, the one thing only the async parse can run.
+            var command = try parseAsRoot()
             // A client has one connection (a group at most 16, mostly waiting): one event-loop thread serves it,
             // and starting one thread instead of one per core is start-up time a short command saves. The server
             // keeps a loop per core.
