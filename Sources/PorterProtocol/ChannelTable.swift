@@ -80,10 +80,8 @@ public struct ChannelTable: Sendable {
             actions.append(.fail(ProtocolError(.badChannel, "channel id \(id) is not one a client allocates")))
             return actions
         }
-        if var channel = channels.removeValue(forKey: id) {
-            actions = channel.received(frame)
-            if channel.state != .free { channels[id] = channel }
-            return actions
+        if let received = try? withChannel(id, { channel in channel.received(frame) }) {
+            return received
         }
         guard frame.kind == .control else {
             actions.append(.fail(notInUse(id)))
@@ -146,66 +144,55 @@ public struct ChannelTable: Sendable {
     public mutating func accept(_ id: UInt32, _ accept: ChannelMessage.Accept) throws(ChannelStateMachine.Refusal)
         -> ChannelStateMachine.Actions
     {
-        var channel = try take(id)
-        defer { put(channel) }
-        return try channel.accept(accept)
+        try withChannel(id) { channel throws(ChannelStateMachine.Refusal) in try channel.accept(accept) }
     }
 
     /// Server: refuses channel `id`, which is free at once (``ChannelStateMachine/refuse(_:)``).
     public mutating func refuse(_ id: UInt32, _ error: ProtocolError) throws(ChannelStateMachine.Refusal) -> Frame {
-        var channel = try take(id)
-        defer { put(channel) }
-        return try channel.refuse(error)
+        try withChannel(id) { channel throws(ChannelStateMachine.Refusal) in try channel.refuse(error) }
     }
 
     /// The next data frame of `pending` on channel `id` (``ChannelStateMachine/send(data:on:)``).
     public mutating func send(_ id: UInt32, data pending: inout ByteBuffer, on stream: Frame.Stream = .main)
         throws(ChannelStateMachine.Refusal) -> Frame?
     {
-        var channel = try take(id)
-        defer { put(channel) }
-        return try channel.send(data: &pending, on: stream)
+        try withChannel(id) { channel throws(ChannelStateMachine.Refusal) in
+            try channel.send(data: &pending, on: stream)
+        }
     }
 
     /// A message on channel `id` (``ChannelStateMachine/send(_:payload:)``).
     public mutating func send(_ id: UInt32, _ message: ChannelMessage, payload: ByteBuffer? = nil)
         throws(ChannelStateMachine.Refusal) -> Frame
     {
-        var channel = try take(id)
-        defer { put(channel) }
-        return try channel.send(message, payload: payload)
+        try withChannel(id) { channel throws(ChannelStateMachine.Refusal) in
+            try channel.send(message, payload: payload)
+        }
     }
 
     /// Eof on channel `id` (``ChannelStateMachine/sendEOF()``).
     public mutating func sendEOF(_ id: UInt32) throws(ChannelStateMachine.Refusal) -> Frame? {
-        var channel = try take(id)
-        defer { put(channel) }
-        return channel.sendEOF()
+        try withChannel(id) { channel throws(ChannelStateMachine.Refusal) in channel.sendEOF() }
     }
 
     /// Close on channel `id` (``ChannelStateMachine/sendClose()``).
     public mutating func sendClose(_ id: UInt32) throws(ChannelStateMachine.Refusal) -> Frame? {
-        var channel = try take(id)
-        defer { put(channel) }
-        return try channel.sendClose()
+        try withChannel(id) { channel throws(ChannelStateMachine.Refusal) in try channel.sendClose() }
     }
 
     /// Local code consumed `bytes` of channel `id`'s data (``ChannelStateMachine/consumed(_:)``); nothing for an
     /// id no longer in use.
     public mutating func consumed(_ id: UInt32, _ bytes: Int) -> Frame? {
-        guard var channel = try? take(id) else { return nil }
-        defer { put(channel) }
-        return channel.consumed(bytes)
+        try? withChannel(id) { channel in channel.consumed(bytes) }
     }
 
-    /// Moves channel `id` out of the table, so that changing it copies nothing.
-    private mutating func take(_ id: UInt32) throws(ChannelStateMachine.Refusal) -> ChannelStateMachine {
-        guard let channel = channels.removeValue(forKey: id) else { throw .closed }
-        return channel
-    }
-
-    /// Puts a channel back unless it is free.
-    private mutating func put(_ channel: ChannelStateMachine) {
-        if channel.state != .free { channels[channel.id] = channel }
+    /// Runs `body` on channel `id` where it lies in the table (one lookup, and changing it copies nothing), then
+    /// drops the channel if it is free.
+    private mutating func withChannel<Result>(
+        _ id: UInt32, _ body: (inout ChannelStateMachine) throws(ChannelStateMachine.Refusal) -> Result
+    ) throws(ChannelStateMachine.Refusal) -> Result {
+        guard let index = channels.index(forKey: id) else { throw .closed }
+        defer { if channels.values[index].state == .free { channels.remove(at: index) } }
+        return try body(&channels.values[index])
     }
 }

@@ -4,8 +4,7 @@ import NIOCore
 extension ConnectionStateMachine {
     mutating func receiveOnChannels(_ frame: Frame, _ actions: inout Actions) {
         guard frame.channel == 0 else {
-            guard var table = channels else { return }
-            channels = nil
+            guard var table = channels.take() else { return }
             let channelActions = table.received(frame)
             channels = table
             for action in channelActions {
@@ -194,8 +193,7 @@ extension ConnectionStateMachine {
 
     /// Local code consumed `bytes` of channel `id`'s data: a window frame to write, if one is due.
     public mutating func consumed(channel id: UInt32, bytes: Int) -> Frame? {
-        guard !isClosed, var table = channels else { return nil }
-        channels = nil
+        guard !isClosed, var table = channels.take() else { return nil }
         defer { channels = table }
         return table.consumed(id, bytes)
     }
@@ -210,8 +208,7 @@ extension ConnectionStateMachine {
     private mutating func withChannels<Result>(
         _ body: (inout ChannelTable) throws(ChannelStateMachine.Refusal) -> Result
     ) throws(ChannelStateMachine.Refusal) -> Result {
-        guard !isClosed, var table = channels else { throw .closed }
-        channels = nil
+        guard !isClosed, var table = channels.take() else { throw .closed }
         defer { channels = table }
         return try body(&table)
     }

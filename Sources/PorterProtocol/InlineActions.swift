@@ -5,12 +5,12 @@ public struct InlineActions<Element: Sendable & Equatable>: Sendable, Equatable,
     /// failure with its eof, `fail` and `close`, and a timer).
     public static var capacity: Int { 6 }
 
-    private var first: Element?
-    private var second: Element?
-    private var third: Element?
-    private var fourth: Element?
-    private var fifth: Element?
-    private var sixth: Element?
+    @usableFromInline var first: Element?
+    @usableFromInline var second: Element?
+    @usableFromInline var third: Element?
+    @usableFromInline var fourth: Element?
+    @usableFromInline var fifth: Element?
+    @usableFromInline var sixth: Element?
     /// How many actions are held.
     public private(set) var count = 0
 
@@ -33,26 +33,30 @@ public struct InlineActions<Element: Sendable & Equatable>: Sendable, Equatable,
         count += 1
     }
 
-    /// The actions in order.
+    /// The actions in order. Inlinable, as is the iterator, so that a state machine's caller in another module
+    /// iterates them specialised, with no generic metadata looked up per input.
+    @inlinable
     public func makeIterator() -> Iterator { Iterator(actions: self) }
 
-    /// Iterates over the actions in order.
+    /// Iterates over the actions in order, moving each out of its copy of them.
     public struct Iterator: IteratorProtocol {
-        fileprivate let actions: InlineActions
-        private var index = 0
+        @usableFromInline var actions: InlineActions
+        @usableFromInline var index = 0
 
-        fileprivate init(actions: InlineActions) { self.actions = actions }
+        @inlinable
+        init(actions: InlineActions) { self.actions = actions }
 
         /// The next action, or `nil` after the last.
+        @inlinable
         public mutating func next() -> Element? {
             defer { index += 1 }
             switch index {
-            case 0: return actions.first
-            case 1: return actions.second
-            case 2: return actions.third
-            case 3: return actions.fourth
-            case 4: return actions.fifth
-            case 5: return actions.sixth
+            case 0: return actions.first.take()
+            case 1: return actions.second.take()
+            case 2: return actions.third.take()
+            case 3: return actions.fourth.take()
+            case 4: return actions.fifth.take()
+            case 5: return actions.sixth.take()
             default: return nil
             }
         }
