@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Echo benchmark: 64-byte request/response at 1, 10 and 100 connections against Porter's echo channel (through
-# Porter's client library over TLS and over --plaintext, and raw frames over plaintext), the course's Python ThreadingTCPServer and a C epoll server, in one interleaved
-# run. Prints a Markdown table with ratios, and each server's CPU time per request (from /proc, over the run): with
-# the load generator on the same cores, req/s is shared between the two, and the CPU per request is the server's
-# own cost.
-#   bash bench/echo.sh                    DURATION=10 CONNS="100" bash bench/echo.sh
+# Porter's client library over TLS and over --plaintext, and raw frames over plaintext), the course's Python
+# ThreadingTCPServer and a C epoll server, in one interleaved run. Prints a Markdown table with ratios, and each
+# server's CPU time per request (from /proc, over the run): with the load generator on the same cores, req/s is
+# shared between the two, and the CPU per request is the server's own cost.
+#
+# ROUNDS=N repeats the interleaved runs N times and reports each row's median over the rounds (req/s, latencies
+# and CPU per request), with the spread of its ratio to the C server: single runs on a shared host swing by 10%.
+#   bash bench/echo.sh          DURATION=10 CONNS="100" bash bench/echo.sh          ROUNDS=6 CONNS=100 bash bench/echo.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 duration=${DURATION:-5}
 conns=${CONNS:-1 10 100}
+rounds=${ROUNDS:-1}
 source bench/lib.sh
 build_release porter porter-echo-load
 gcc -O2 -Wall -o "$tmp/c_echo_server" bench/baselines/c_echo_server.c
@@ -44,29 +48,40 @@ load() {
     local before result
     before=$(cpu_ticks "$pid")
     result=$("$build/release/porter-echo-load" --host 127.0.0.1 --duration "$duration" --size 64 "$@")
-    echo "{\"server\":\"$name\",\"cpu_ticks\":$(($(cpu_ticks "$pid") - before)),\"result\":$result}" >>"$results"
+    echo "{\"server\":\"$name\",\"round\":$round,\"cpu_ticks\":$(($(cpu_ticks "$pid") - before)),\"result\":$result}" >>"$results"
 }
 porter_args=(--token-file "$tmp/token" --fingerprint "$fingerprint")
-for n in $conns; do
-    load python "$python_pid" --port "$python_port" --mode raw --connections "$n"
-    load c-epoll "$c_pid" --port "$c_port" --mode raw --connections "$n"
-    load porter "$porter_pid" --port "$porter_port" --mode porter --connections "$n" "${porter_args[@]}"
-    load porter-plain "$plain_pid" --port "$plain_port" --mode porter --connections "$n" --token-file "$tmp/token" --plaintext
-    load porter-raw-plain "$plain_pid" --port "$plain_port" --mode frames --connections "$n" --token-file "$tmp/token" --plaintext
+for round in $(seq "$rounds"); do
+    for n in $conns; do
+        load python "$python_pid" --port "$python_port" --mode raw --connections "$n"
+        load c-epoll "$c_pid" --port "$c_port" --mode raw --connections "$n"
+        load porter "$porter_pid" --port "$porter_port" --mode porter --connections "$n" "${porter_args[@]}"
+        load porter-plain "$plain_pid" --port "$plain_port" --mode porter --connections "$n" --token-file "$tmp/token" --plaintext
+        load porter-raw-plain "$plain_pid" --port "$plain_port" --mode frames --connections "$n" --token-file "$tmp/token" --plaintext
+    done
 done
 
 python3 - "$results" "$(getconf CLK_TCK)" <<'PY'
-import json, sys
+import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 hz = int(sys.argv[2])
-print("| connections | server | req/s | p50 µs | p99 µs | errors | Porter ÷ this | this ÷ c-epoll | server CPU µs/req | CPU ÷ c-epoll's |")
-print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+rounds = sorted({r["round"] for r in rows})
+servers = ("porter", "porter-plain", "porter-raw-plain", "python", "c-epoll")
+print(f"Medians over {len(rounds)} round(s); the last column is the ratio to the C server in each round, lowest to highest.")
+print()
+print("| connections | server | req/s | p50 µs | p99 µs | errors | Porter ÷ this | this ÷ c-epoll | server CPU µs/req | CPU ÷ c-epoll's | this ÷ c-epoll, by round |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for n in sorted({r["result"]["connections"] for r in rows}):
-    group = {r["server"]: r for r in rows if r["result"]["connections"] == n}
-    cpu = {s: g["cpu_ticks"] * 1e6 / hz / max(g["result"]["requests"], 1) for s, g in group.items()}
-    porter, c = group["porter"]["result"]["rps"], group["c-epoll"]["result"]["rps"]
-    for server in ("porter", "porter-plain", "porter-raw-plain", "python", "c-epoll"):
-        r = group[server]["result"]
-        print(f'| {n} | {server} | {r["rps"]:,.0f} | {r["p50_us"]:.0f} | {r["p99_us"]:.0f} | {r["errors"]} | {porter / r["rps"]:.2f}× | {r["rps"] / c:.2f}× | {cpu[server]:.1f} | {cpu[server] / cpu["c-epoll"]:.2f}× |')
+    runs = {s: [r for r in rows if r["server"] == s and r["result"]["connections"] == n] for s in servers}
+    def median(server, f):
+        return statistics.median(f(r) for r in runs[server])
+    rps = {s: median(s, lambda r: r["result"]["rps"]) for s in servers}
+    cpu = {s: median(s, lambda r: r["cpu_ticks"] * 1e6 / hz / max(r["result"]["requests"], 1)) for s in servers}
+    c_by_round = {r["round"]: r["result"]["rps"] for r in runs["c-epoll"]}
+    for server in servers:
+        errors = sum(r["result"]["errors"] for r in runs[server])
+        by_round = sorted(r["result"]["rps"] / c_by_round[r["round"]] for r in runs[server])
+        spread = " ".join(f"{x:.2f}" for x in by_round)
+        print(f'| {n} | {server} | {rps[server]:,.0f} | {median(server, lambda r: r["result"]["p50_us"]):.0f} | {median(server, lambda r: r["result"]["p99_us"]):.0f} | {errors} | {rps["porter"] / rps[server]:.2f}× | {rps[server] / rps["c-epoll"]:.2f}× | {cpu[server]:.1f} | {cpu[server] / cpu["c-epoll"]:.2f}× | {spread} |')
 PY
 echo "raw results: $results"
