@@ -193,9 +193,7 @@ extension ConnectionStateMachine {
 
     /// Local code consumed `bytes` of channel `id`'s data: a window frame to write, if one is due.
     public mutating func consumed(channel id: UInt32, bytes: Int) -> Frame? {
-        guard !isClosed, var table = channels.take() else { return nil }
-        defer { channels = table }
-        return table.consumed(id, bytes)
+        try? withChannels { table in table.consumed(id, bytes) }
     }
 
     /// The channel limits announced in `welcome`.
