@@ -89,6 +89,49 @@ import Testing
 
     /// A raw client that opens more channels than the server's `maxChannels` gets `refuse too-many-channels` for
     /// the one too many; the channels it has keep working, and the refused id is free again.
+    /// Tasks that prefer the connection's executor run on its event loop, and everything works from there:
+    /// commands with input larger than their window (writes that wait for credit), an echo, a download, at once.
+    @Test func tasksOnTheConnectionsExecutorRunOnItsEventLoopAndDoEverything() async throws {
+        try await withTemporaryDirectory { base in
+            try writeRandomFile(base + "/file", count: 3_000_000)
+            try await withTestServer(configure: { $0.root = base }) { server in
+                try await server.withClient { connection in
+                    let eventLoop = connection.channels.channel.eventLoop
+                    #expect(!eventLoop.inEventLoop)
+                    let input = ByteBuffer(repeating: UInt8(ascii: "x"), count: 3 * ChannelLimits.defaultInitialWindow)
+                    try await withTaskExecutorPreference(connection.taskExecutor) {
+                        #expect(eventLoop.inEventLoop)
+                        async let summary = connection.download("file", to: base + "/copy")
+                        let counts = try await withThrowingTaskGroup(of: String.self) { group in
+                            for _ in 0..<4 {
+                                group.addTask {
+                                    #expect(eventLoop.inEventLoop)
+                                    let result = try await connection.run(["wc", "-c"], input: input)
+                                    #expect(result.exit.status == 0)
+                                    return String(buffer: result.standardOutput)
+                                }
+                            }
+                            return try await group.reduce(into: []) { $0.append($1) }
+                        }
+                        #expect(
+                            counts.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+                                == Array(repeating: "\(input.readableBytes)", count: 4))
+                        let echo = try await connection.echo()
+                        for round in 0..<100 {
+                            let answer = try await echo.roundTrip(ByteBuffer(string: "round \(round)"))
+                            #expect(String(buffer: answer) == "ROUND \(round)")
+                        }
+                        try await echo.sender.finish()
+                        #expect(try await echo.receive() == nil)
+                        #expect(try await summary.files == 1)
+                        #expect(eventLoop.inEventLoop)
+                    }
+                }
+            }
+            #expect(sha256(of: base + "/copy") == sha256(of: base + "/file"))
+        }
+    }
+
     @Test func aRawClientBeyondMaxChannelsIsRefusedAndItsOtherChannelsGoOn() async throws {
         let twoChannels: (inout ServerConfiguration) -> Void = { $0.channelLimits = ChannelLimits(maxChannels: 2) }
         try await withTestServer(plaintext: true, configure: twoChannels) { server in

@@ -17,7 +17,8 @@ struct EchoLoad: AsyncParsableCommand {
     enum Mode: String, ExpressibleByArgument {
         /// Plain TCP: send SIZE bytes, read SIZE bytes back (course-style echo servers).
         case raw
-        /// Porter's client library: authenticate, open an echo channel, one data frame each way per request.
+        /// Porter's client library: authenticate, open an echo channel, one data frame each way per request; the
+        /// connection's loop runs on its own executor unless `--executor global`.
         case porter
         /// Raw frames over plaintext TCP, without the client library: authenticate, open one echo channel, one
         /// data frame each way per request.
@@ -34,6 +35,17 @@ struct EchoLoad: AsyncParsableCommand {
     @Option(help: "The server's identity (default: trust ~/.porter's own or known_hosts).") var fingerprint: String?
     @Flag(help: "Porter modes without TLS, against a server started with --plaintext (frames needs it).")
     var plaintext = false
+    @Option(
+        help: "Where --mode porter runs each connection's loop: on the connection's event loop, or the global executor."
+    )
+    var executor: Executor = .connection
+
+    enum Executor: String, ExpressibleByArgument {
+        /// `ClientConnection.taskExecutor`: the task runs on the thread that does the connection's I/O.
+        case connection
+        /// Swift's global executor, the default of any task.
+        case global
+    }
 
     func validate() throws {
         guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
@@ -100,16 +112,18 @@ struct EchoLoad: AsyncParsableCommand {
             token: token, transport: plaintext ? .plaintext : .tls(trust), connectTimeout: 30)
         return try await PorterClient.withConnection(to: .tcp(host: host, port: port), configuration: configuration) {
             connection in
-            let echo = try await connection.echo()
-            var result = ConnectionResult()
-            while ContinuousClock.now < deadline {
-                let sent = ContinuousClock.now
-                let answer = try await echo.roundTrip(payload)
-                result.record(since: sent, ok: answer.readableBytes == payload.readableBytes)
+            try await withTaskExecutorPreference(executor == .connection ? connection.taskExecutor : nil) {
+                let echo = try await connection.echo()
+                var result = ConnectionResult()
+                while ContinuousClock.now < deadline {
+                    let sent = ContinuousClock.now
+                    let answer = try await echo.roundTrip(payload)
+                    result.record(since: sent, ok: answer.readableBytes == payload.readableBytes)
+                }
+                try await echo.sender.finish()
+                while try await echo.receive() != nil {}
+                return result
             }
-            try await echo.sender.finish()
-            while try await echo.receive() != nil {}
-            return result
         }
     }
 

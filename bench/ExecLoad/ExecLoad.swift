@@ -4,7 +4,8 @@ import Porter
 import PorterProtocol
 
 /// Commands per second: N runs of one command over one Porter connection, or spawned locally, one after another
-/// or `--parallel` at once. Prints one JSON line.
+/// or `--parallel` at once. Prints one JSON line. The tasks prefer the connection's executor unless
+/// `--executor global`.
 @main
 struct ExecLoad: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,7 +26,16 @@ struct ExecLoad: AsyncParsableCommand {
     @Option var count = 1000
     @Option(help: "Commands at once: tasks sharing the connection, or spawns before each wait.")
     var parallel = 1
+    @Option(help: "Where the tasks run: on the connection's event loop, or the global executor.")
+    var executor: Executor = .connection
     @Option(name: .customLong("token-file")) var tokenFile: String?
+
+    enum Executor: String, ExpressibleByArgument {
+        /// `ClientConnection.taskExecutor`: the tasks run on the thread that does the connection's I/O.
+        case connection
+        /// Swift's global executor, the default of any task.
+        case global
+    }
     @Option var fingerprint: String?
     @Argument(parsing: .postTerminator) var command: [String] = ["sh", "-c", "true"]
 
@@ -44,12 +54,13 @@ struct ExecLoad: AsyncParsableCommand {
                 fingerprint.flatMap(Fingerprint.init).map(HostTrust.pinned) ?? .knownHosts(firstContact: .refuse)
             let configuration = ClientConfiguration(token: token, transport: .tls(trust))
             let argv = command
-            let (tasks, each) = (parallel, count / parallel)
+            let (tasks, each, executor) = (parallel, count / parallel, executor)
             try await PorterClient.withConnection(to: .tcp(host: host, port: port), configuration: configuration) {
                 connection in
+                let preferred = executor == .connection ? connection.taskExecutor : nil
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for _ in 0..<tasks {
-                        group.addTask {
+                        group.addTask(executorPreference: preferred) {
                             for _ in 0..<each {
                                 let result = try await connection.run(argv)
                                 guard result.exit.status == 0 else {

@@ -62,13 +62,20 @@ public struct ClientChannel: Sendable {
             try await channel.writeAndFlush(content).get()
             return
         }
-        let promise = channel.eventLoop.makePromise(of: Void.self)
-        channel.writeAndFlush(content, promise: promise)
-        let written = promise.futureResult
-        unfinishedWrite.withLock { $0 = written }
-        let unfinishedWrite = self.unfinishedWrite
-        written.whenComplete { _ in
-            unfinishedWrite.withLock { if $0 === written { $0 = nil } }
+        let (channel, unfinishedWrite) = (self.channel, self.unfinishedWrite)
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        unfinishedWrite.withLock { $0 = written.futureResult }
+        // The write and the watch on its end in one turn of the event loop: one hop from a task, not two.
+        let write = {
+            channel.writeAndFlush(content, promise: written)
+            written.futureResult.assumeIsolated().whenComplete { _ in
+                unfinishedWrite.withLock { if $0 === written.futureResult { $0 = nil } }
+            }
+        }
+        if channel.eventLoop.inEventLoop {
+            write()
+        } else {
+            channel.eventLoop.execute(write)
         }
     }
 
@@ -128,7 +135,11 @@ final class ChannelReader: Sendable {
                 continuation.resume(with: result)
             case .read:
                 let channel = self.channel
-                channel.eventLoop.execute { channel.read() }
+                if channel.eventLoop.inEventLoop {
+                    channel.read()
+                } else {
+                    channel.eventLoop.execute { channel.read() }
+                }
             case .wait:
                 break
             }

@@ -18,6 +18,24 @@ public final class ClientConnection: Sendable {
     /// The channels.
     let channels: ClientChannels
 
+    /// An executor that runs tasks on the connection's event loop, the thread that does its I/O.
+    ///
+    /// By default a task's awaits on the connection resume on the global executor's threads: every message the
+    /// server sends wakes one, and every write hops to the event loop. A task that runs many small operations one
+    /// after another (commands, echo round trips) does neither if it prefers this executor:
+    ///
+    /// ```swift
+    /// try await withTaskExecutorPreference(connection.taskExecutor) {
+    ///     for argv in commands { _ = try await connection.run(argv) }
+    /// }
+    /// ```
+    ///
+    /// Such a task shares the thread with the connection's I/O (and, with the default event loop group, with the
+    /// other connections on that loop): it must not block, nor compute for long between awaits, or it holds their
+    /// I/O back. Child tasks inherit the preference. Use it only while the connection's event loop group runs.
+    public var taskExecutor: any TaskExecutor { executor }
+    private let executor: EventLoopTaskExecutor
+
     init(
         endpoint: Endpoint, welcome: ConnectionMessage.Welcome, fingerprint: Fingerprint?, key: SSHPublicKey?,
         channels: ClientChannels
@@ -27,6 +45,7 @@ public final class ClientConnection: Sendable {
         self.fingerprint = fingerprint
         self.key = key
         self.channels = channels
+        self.executor = EventLoopTaskExecutor(eventLoop: channels.channel.eventLoop)
     }
 
     /// The protocol version the connection speaks.
