@@ -65,6 +65,40 @@ import Testing
         }
     }
 
+    /// Frames for many channels in one read: the children's flushes wait for the read's end, and every answer
+    /// still leaves, each on its own channel, and so do the ends of the channels whose eof came in the same read.
+    @Test func framesForManyChannelsInOneReadAreAllAnswered() async throws {
+        try await withTestServer(plaintext: true) { server in
+            try await FrameConnection.run(server.endpoint) { connection in
+                let ids = Array(UInt32(1)...16)
+                for id in ids { _ = try await connection.openEcho(id, window: 1 << 16) }
+                for round in 0..<3 {
+                    let last = round == 2
+                    try await connection.send(
+                        contentsOf: ids.flatMap { id in
+                            [.data(ByteBuffer(string: "c\(id) r\(round)"), channel: id)]
+                                + (last ? [.eof(channel: id)] : [])
+                        })
+                    var answers: [UInt32: String] = [:]
+                    var closed: Set<UInt32> = []
+                    while answers.count < ids.count || (last && closed.count < ids.count) {
+                        let frame = try await connection.next()
+                        switch frame.kind {
+                        case .data:
+                            #expect(answers[frame.channel] == nil)
+                            answers[frame.channel] = String(buffer: frame.payload)
+                        case .close:
+                            closed.insert(frame.channel)
+                            try await connection.send(.close(channel: frame.channel))
+                        case .window, .eof, .control: continue
+                        }
+                    }
+                    #expect(answers == Dictionary(uniqueKeysWithValues: ids.map { ($0, "C\($0) R\(round)") }))
+                }
+            }
+        }
+    }
+
     @Test func aChannelWhoseAnswersAreNotReadStopsOnlyItself() async throws {
         try await withTestServer(plaintext: true) { server in
             try await FrameConnection.run(server.endpoint) { connection in

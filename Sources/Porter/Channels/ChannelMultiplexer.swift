@@ -45,6 +45,10 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     private(set) var closed = false
     /// A read held back while the connection is not writable.
     private var readPending = false
+    /// Between a read's first frame and its `channelReadComplete`, which flushes: the children's flushes wait for
+    /// that one (as swift-nio-http2's multiplexer holds its streams' flushes), so that what all the read's frames
+    /// produced leaves in one write, and the connection is flushed once per read rather than once per channel.
+    private var reading = false
     /// A server's: the last global request delivered, which the next one runs after.
     private var lastGlobal: EventLoopFuture<Void>?
     /// A server's with an audit trail: each open channel's operation, until the channel ends.
@@ -106,10 +110,12 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
             // Any answer comes through TLS, so the server's certificate, and with it the binding, is known.
             machine.setBinding(waits.binding())
         }
+        reading = true
         perform(machine.received(unwrapInboundIn(data), now: .now()), context: context)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        reading = false
         context.flush()
         context.fireChannelReadComplete()
     }
@@ -149,6 +155,11 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Frames decoded at the input's end come without a `channelReadComplete`: what they produced goes now.
+        if reading {
+            reading = false
+            context.flush()
+        }
         guard let shutdown = event as? ServerShutdown else {
             context.fireUserInboundEventTriggered(event)
             return
@@ -160,6 +171,7 @@ final class ChannelMultiplexer: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        reading = false
         closed = true
         machine.closed()
         if case .server(let services) = role { services.memoryFreed() }
@@ -488,7 +500,8 @@ extension ChannelMultiplexer: ChildChannelParent {
     }
 
     func flushConnection() {
-        context?.flush()
+        // Within a read, the flush at its end carries this one.
+        if !reading { context?.flush() }
     }
 
     func consumed(channel id: UInt32, bytes: Int) {

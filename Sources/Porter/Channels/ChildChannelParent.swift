@@ -25,7 +25,7 @@ protocol ChildChannelParent: AnyObject {
     /// Sends channel `id`'s close: this side sends nothing more. The id is free once the peer's close arrives.
     func writeClose(channel id: UInt32)
 
-    /// Flushes the connection.
+    /// Flushes the connection: at once, or, while the connection's read is being handled, at that read's end.
     func flushConnection()
 
     /// The child delivered `bytes` of channel `id`'s data to its pipeline: the peer's credit may be renewed.
