@@ -92,6 +92,28 @@ import Testing
         }
     }
 
+    /// The command starts before its pipes become channels: one that exits, or closes its input, before they
+    /// are set up still reports all its output and its status, and input sent to it meanwhile is dropped.
+    @Test func commandsThatEndBeforeTheirPipesAreSetUpLoseNothing() async throws {
+        let input = ByteBuffer(repeating: UInt8(ascii: "x"), count: 300_000)
+        try await withTestServer { server in
+            try await server.withClient { connection in
+                for round in 0..<20 {
+                    let quick = try await connection.run(["sh", "-c", "echo out \(round); echo err >&2; exit 4"])
+                    #expect(text(quick.standardOutput) == "out \(round)\n")
+                    #expect(text(quick.standardError) == "err\n")
+                    #expect(quick.exit.status == 4)
+                    let closed = try await connection.run(
+                        ["sh", "-c", "exec 0<&-; echo closed \(round); exit 5"], input: input)
+                    #expect(text(closed.standardOutput) == "closed \(round)\n")
+                    #expect(closed.exit.status == 5)
+                    let ignored = try await connection.run(["true"], input: input)
+                    #expect(ignored.exit.status == 0)
+                }
+            }
+        }
+    }
+
     @Test func aCommandInheritsOnlyItsStandardStreams() async throws {
         // A descriptor the program around the server opened without O_CLOEXEC.
         let inheritable = open("/dev/null", O_RDONLY)

@@ -39,8 +39,8 @@ struct ChildProcess: Sendable {
     }
 
     /// Starts `argv` with `environment` in `directory`, on pipes, or on a new pseudo-terminal of `size`, all on
-    /// `eventLoop`: the pipes become its channels, then `posix_spawn` (a `vfork`, which holds the loop for a
-    /// fraction of a millisecond) starts the command, with no task in between.
+    /// `eventLoop`: `posix_spawn` (a `vfork`, which holds the loop for a fraction of a millisecond) starts the
+    /// command, then the parent's ends of its pipes become channels, while it runs, with no task in between.
     ///
     /// - Parameter input: whether the command gets an input pipe; without one it reads `/dev/null`.
     /// - Returns: the command, or a failure: ``SpawnFailure`` if it could not be started.
@@ -53,7 +53,22 @@ struct ChildProcess: Sendable {
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<ChildProcess> {
         let environmentLines = environment.map { "\($0.key)=\($0.value)" }
-        if let size { return spawnOnTerminal(argv, environmentLines, directory, size, eventLoop) }
+        let start = {
+            if let size { return spawnOnTerminal(argv, environmentLines, directory, size, eventLoop) }
+            return spawnOnPipes(argv, environmentLines, directory, input: input, eventLoop)
+        }
+        return eventLoop.inEventLoop ? start() : eventLoop.flatSubmit(start)
+    }
+
+    /// ``spawn(argv:environment:directory:terminal:input:on:)`` on pipes, on `eventLoop`.
+    ///
+    /// The command starts before its pipes become channels, so that setting them up overlaps its start rather
+    /// than delaying it. Nothing is lost meanwhile: its output waits in the pipes, which cannot end before
+    /// ``releaseOutput()``, and an input pipe that it closed at once is a channel that closes at once.
+    private static func spawnOnPipes(
+        _ argv: [String], _ environment: [String], _ directory: WorkingDirectory, input: Bool,
+        _ eventLoop: any EventLoop
+    ) -> EventLoopFuture<ChildProcess> {
         let pipes:
             (
                 stdin: (read: Int32, write: Int32), stdout: (read: Int32, write: Int32),
@@ -68,41 +83,48 @@ struct ChildProcess: Sendable {
         // Bigger output pipes mean fewer, larger reads and frames for a command that writes a lot; the kernel
         // may grant less (see /proc/sys/fs/pipe-max-size), which only costs speed.
         _ = porter_set_pipe_size(stdout.write, Int32(Self.outputPipeSize))
-        // The parent's ends become channels on one event loop before the command starts: a command that exits at
-        // once could otherwise close its input's channel before it is set up.
+        let held = HeldDescriptors([stdout.write, stderr.write])
+        let pid: pid_t
+        do {
+            defer { close(stdin.read) }
+            pid = try start(argv, environment) { io in
+                io.stdin_fd = stdin.read
+                io.stdout_fd = stdout.write
+                io.stderr_fd = stderr.write
+                io.cwd_fd = directory.descriptor
+                return try spawnCall(&io)
+            }
+        } catch {
+            held.close()
+            for fd in [stdin.write, stdout.read, stderr.read] where fd >= 0 { close(fd) }
+            return eventLoop.makeFailedFuture(error)
+        }
+        // Each end is the channel's to close once its bootstrap succeeds, and still ours if it fails.
         let bootstrap = NIOPipeBootstrap(group: eventLoop).channelOption(.autoRead, value: false)
+        let output = bootstrap.takingOwnershipOfDescriptor(input: stdout.read).map { $0 as any Channel }
+            .recoverUnowned(closing: stdout.read)
+        let errors = bootstrap.takingOwnershipOfDescriptor(input: stderr.read).map { $0 as any Channel }
+            .recoverUnowned(closing: stderr.read)
         let inputChannel: EventLoopFuture<(any Channel)?> =
             input
-            ? bootstrap.takingOwnershipOfDescriptor(output: stdin.write).map { $0 }
+            ? bootstrap.takingOwnershipOfDescriptor(output: stdin.write).map { $0 as (any Channel)? }
+                .recoverUnowned(closing: stdin.write)
             : eventLoop.makeSucceededFuture(nil)
-        return bootstrap.takingOwnershipOfDescriptor(input: stdout.read)
-            .and(bootstrap.takingOwnershipOfDescriptor(input: stderr.read))
-            .and(inputChannel)
-            .flatMapErrorThrowing { error in
-                for fd in [stdin.read, stdout.write, stderr.write] { close(fd) }
+        return output.and(errors).and(inputChannel).flatMapThrowing { outputs, input in
+            let (output, errors) = outputs
+            try output.syncOptions?.setOption(.recvAllocator, value: Self.outputAllocator)
+            return ChildProcess(pid: pid, output: output, errors: errors, input: input, terminal: nil, held: held)
+        }.flatMapError { error in
+            // The command runs without anywhere for its output to go: it is ended, and reaped, at once, with
+            // whichever of its channels were set up.
+            held.close()
+            abandon(pid)
+            let channels = [output, errors].map { $0.map { $0 as (any Channel)? } } + [inputChannel]
+            return EventLoopFuture.whenAllComplete(channels, on: eventLoop).flatMapThrowing { results in
+                for case .success(let channel?) in results { channel.close(promise: nil) }
                 throw error
             }
-            .flatMapThrowing { outputs, input in
-                let (output, errors) = outputs
-                defer { close(stdin.read) }
-                let held = HeldDescriptors([stdout.write, stderr.write])
-                do {
-                    try output.syncOptions?.setOption(.recvAllocator, value: Self.outputAllocator)
-                    let pid = try start(argv, environmentLines) { io in
-                        io.stdin_fd = stdin.read
-                        io.stdout_fd = stdout.write
-                        io.stderr_fd = stderr.write
-                        io.cwd_fd = directory.descriptor
-                        return try spawnCall(&io)
-                    }
-                    return ChildProcess(
-                        pid: pid, output: output, errors: errors, input: input, terminal: nil, held: held)
-                } catch {
-                    held.close()
-                    for channel in [output, errors, input] { channel?.close(promise: nil) }
-                    throw error
-                }
-            }
+        }
     }
 
     private static func spawnOnTerminal(
@@ -138,18 +160,25 @@ struct ChildProcess: Sendable {
         }
         // One descriptor for reading and a duplicate for writing, so that each NIO channel owns its own.
         let (reader, writer) = (master, dup(master))
-        return NIOPipeBootstrap(group: eventLoop).channelOption(.autoRead, value: false)
+        let bootstrapped = NIOPipeBootstrap(group: eventLoop).channelOption(.autoRead, value: false)
             .takingOwnershipOfDescriptors(input: reader, output: writer)
-            .flatMapThrowing { channel in
-                try channel.syncOptions?.setOption(.recvAllocator, value: Self.outputAllocator)
-                return ChildProcess(
-                    pid: pid, output: channel, errors: nil, input: channel, terminal: reader, held: held)
-            }
-            .flatMapErrorThrowing { error in
-                held.close()
-                kill(-pid, SIGKILL)
-                throw error
-            }
+            .recoverUnowned(closing: reader, writer)
+        return bootstrapped.flatMapThrowing { channel in
+            try channel.syncOptions?.setOption(.recvAllocator, value: Self.outputAllocator)
+            return ChildProcess(pid: pid, output: channel, errors: nil, input: channel, terminal: reader, held: held)
+        }.flatMapErrorThrowing { error in
+            // The command runs without anywhere for its output to go: it is ended, and reaped, at once.
+            held.close()
+            abandon(pid)
+            bootstrapped.whenSuccess { $0.close(promise: nil) }
+            throw error
+        }
+    }
+
+    /// Ends a command that started but cannot be served (its channels could not be set up), and reaps it.
+    private static func abandon(_ pid: pid_t) {
+        kill(-pid, SIGKILL)
+        ChildReaper.shared.watch(pid) { _ in }
     }
 
     /// Runs `body` with the command's output and error output (`nil` on a terminal) as async sequences, closing
@@ -290,4 +319,15 @@ final class HeldDescriptors: Sendable {
     }
 
     deinit { close() }
+}
+
+extension EventLoopFuture where Value: Sendable {
+    /// This future, closing `descriptors` if it fails: a bootstrap that fails leaves its descriptors with the
+    /// caller.
+    fileprivate func recoverUnowned(closing descriptors: Int32...) -> EventLoopFuture<Value> {
+        flatMapErrorThrowing { error in
+            for descriptor in descriptors { close(descriptor) }
+            throw error
+        }
+    }
 }
