@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Echo benchmark: 64-byte request/response at 1, 10 and 100 connections against Porter's echo channel (through
 # Porter's client library over TLS and over --plaintext, and raw frames over plaintext), the course's Python
-# ThreadingTCPServer and a C epoll server, in one interleaved run. Prints a Markdown table with ratios, and each
+# ThreadingTCPServer and a C epoll server, in one interleaved run. The library's connections run their loops on
+# `ClientConnection.taskExecutor`; the row porter-global runs the TLS one on Swift's global executor, as a task
+# does by default. Prints a Markdown table with ratios, and each
 # server's CPU time per request (from /proc, over the run): with the load generator on the same cores, req/s is
 # shared between the two, and the CPU per request is the server's own cost.
 #
@@ -56,6 +58,8 @@ for round in $(seq "$rounds"); do
         load python "$python_pid" --port "$python_port" --mode raw --connections "$n"
         load c-epoll "$c_pid" --port "$c_port" --mode raw --connections "$n"
         load porter "$porter_pid" --port "$porter_port" --mode porter --connections "$n" "${porter_args[@]}"
+        load porter-global "$porter_pid" --port "$porter_port" --mode porter --connections "$n" "${porter_args[@]}" \
+            --executor global
         load porter-plain "$plain_pid" --port "$plain_port" --mode porter --connections "$n" --token-file "$tmp/token" --plaintext
         load porter-raw-plain "$plain_pid" --port "$plain_port" --mode frames --connections "$n" --token-file "$tmp/token" --plaintext
     done
@@ -66,7 +70,7 @@ import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 hz = int(sys.argv[2])
 rounds = sorted({r["round"] for r in rows})
-servers = ("porter", "porter-plain", "porter-raw-plain", "python", "c-epoll")
+servers = ("porter", "porter-global", "porter-plain", "porter-raw-plain", "python", "c-epoll")
 print(f"Medians over {len(rounds)} round(s); the last column is the ratio to the C server in each round, lowest to highest.")
 print()
 print("| connections | server | req/s | p50 µs | p99 µs | errors | Porter ÷ this | this ÷ c-epoll | server CPU µs/req | CPU ÷ c-epoll's | this ÷ c-epoll, by round |")
