@@ -99,32 +99,21 @@ struct ChildProcess: Sendable {
             for fd in [stdin.write, stdout.read, stderr.read] where fd >= 0 { close(fd) }
             return eventLoop.makeFailedFuture(error)
         }
-        // Each end is the channel's to close once its bootstrap succeeds, and still ours if it fails.
         let bootstrap = NIOPipeBootstrap(group: eventLoop).channelOption(.autoRead, value: false)
-        let output = bootstrap.takingOwnershipOfDescriptor(input: stdout.read).map { $0 as any Channel }
-            .recoverUnowned(closing: stdout.read)
-        let errors = bootstrap.takingOwnershipOfDescriptor(input: stderr.read).map { $0 as any Channel }
-            .recoverUnowned(closing: stderr.read)
-        let inputChannel: EventLoopFuture<(any Channel)?> =
-            input
-            ? bootstrap.takingOwnershipOfDescriptor(output: stdin.write).map { $0 as (any Channel)? }
-                .recoverUnowned(closing: stdin.write)
-            : eventLoop.makeSucceededFuture(nil)
-        return output.and(errors).and(inputChannel).flatMapThrowing { outputs, input in
-            let (output, errors) = outputs
-            try output.syncOptions?.setOption(.recvAllocator, value: Self.outputAllocator)
-            return ChildProcess(pid: pid, output: output, errors: errors, input: input, terminal: nil, held: held)
-        }.flatMapError { error in
-            // The command runs without anywhere for its output to go: it is ended, and reaped, at once, with
-            // whichever of its channels were set up.
-            held.close()
-            abandon(pid)
-            let channels = [output, errors].map { $0.map { $0 as (any Channel)? } } + [inputChannel]
-            return EventLoopFuture.whenAllComplete(channels, on: eventLoop).flatMapThrowing { results in
-                for case .success(let channel?) in results { channel.close(promise: nil) }
-                throw error
+        let output = bootstrap.takingOwnershipOfDescriptor(input: stdout.read)
+        let errors = bootstrap.takingOwnershipOfDescriptor(input: stderr.read)
+        let inputChannel = input ? bootstrap.takingOwnershipOfDescriptor(output: stdin.write) : nil
+        let ends =
+            [(output, [stdout.read]), (errors, [stderr.read])] + (inputChannel.map { [($0, [stdin.write])] } ?? [])
+        return output.and(errors)
+            .and(inputChannel.map { $0.map(Optional.some) } ?? eventLoop.makeSucceededFuture(nil))
+            .flatMapThrowing { outputs, input in
+                let (output, errors) = outputs
+                try output.syncOptions?.setOption(.recvAllocator, value: Self.outputAllocator)
+                return ChildProcess(
+                    pid: pid, output: output, errors: errors, input: input, terminal: nil, held: held)
             }
-        }
+            .flatMapError { abandon(pid, held: held, ends: ends, error: $0, on: eventLoop) }
     }
 
     private static func spawnOnTerminal(
@@ -162,23 +151,31 @@ struct ChildProcess: Sendable {
         let (reader, writer) = (master, dup(master))
         let bootstrapped = NIOPipeBootstrap(group: eventLoop).channelOption(.autoRead, value: false)
             .takingOwnershipOfDescriptors(input: reader, output: writer)
-            .recoverUnowned(closing: reader, writer)
         return bootstrapped.flatMapThrowing { channel in
             try channel.syncOptions?.setOption(.recvAllocator, value: Self.outputAllocator)
             return ChildProcess(pid: pid, output: channel, errors: nil, input: channel, terminal: reader, held: held)
-        }.flatMapErrorThrowing { error in
-            // The command runs without anywhere for its output to go: it is ended, and reaped, at once.
-            held.close()
-            abandon(pid)
-            bootstrapped.whenSuccess { $0.close(promise: nil) }
-            throw error
-        }
+        }.flatMapError { abandon(pid, held: held, ends: [(bootstrapped, [reader, writer])], error: $0, on: eventLoop) }
     }
 
-    /// Ends a command that started but cannot be served (its channels could not be set up), and reaps it.
-    private static func abandon(_ pid: pid_t) {
+    /// Fails the start of a command that runs but whose channels could not all be set up: the command is killed
+    /// and reaped, the held descriptors and the channels that were set up are closed, and so are the
+    /// descriptors of each bootstrap that failed (a failed bootstrap leaves them with its caller).
+    private static func abandon(
+        _ pid: pid_t, held: HeldDescriptors, ends: [(channel: EventLoopFuture<any Channel>, descriptors: [Int32])],
+        error: any Error, on eventLoop: any EventLoop
+    ) -> EventLoopFuture<ChildProcess> {
+        held.close()
         kill(-pid, SIGKILL)
         ChildReaper.shared.watch(pid) { _ in }
+        return EventLoopFuture.whenAllComplete(ends.map(\.channel), on: eventLoop).flatMapThrowing { results in
+            for (result, end) in zip(results, ends) {
+                switch result {
+                case .success(let channel): channel.close(promise: nil)
+                case .failure: for descriptor in end.descriptors { close(descriptor) }
+                }
+            }
+            throw error
+        }
     }
 
     /// Runs `body` with the command's output and error output (`nil` on a terminal) as async sequences, closing
@@ -319,15 +316,4 @@ final class HeldDescriptors: Sendable {
     }
 
     deinit { close() }
-}
-
-extension EventLoopFuture where Value: Sendable {
-    /// This future, closing `descriptors` if it fails: a bootstrap that fails leaves its descriptors with the
-    /// caller.
-    fileprivate func recoverUnowned(closing descriptors: Int32...) -> EventLoopFuture<Value> {
-        flatMapErrorThrowing { error in
-            for descriptor in descriptors { close(descriptor) }
-            throw error
-        }
-    }
 }
